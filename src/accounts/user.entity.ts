@@ -1,0 +1,21 @@
+import { Collection, Entity, OneToMany, Property, Unique } from '@mikro-orm/core';
+import { BaseEntity } from './base.entity.js';
+import { UserLoginMethod } from './user-login-method.entity.js';
+
+/** One person. Their WeChat identities hang off it as login methods. */
+@Entity({ tableName: 'user' })
+export class User extends BaseEntity<'unionId' | 'nickname' | 'avatarUrl'> {
+  /** WeChat unionid shared by every app of one Open Platform account; unique, so one person is one user. */
+  @Property({ type: 'text', nullable: true })
+  @Unique({ name: 'user_union_id_unique' })
+  unionId: string | null = null;
+
+  @Property({ type: 'text', nullable: true })
+  nickname: string | null = null;
+
+  @Property({ type: 'text', nullable: true })
+  avatarUrl: string | null = null;
+
+  @OneToMany(() => UserLoginMethod, (method) => method.user)
+  loginMethods = new Collection<UserLoginMethod>(this);
+}

@@ -1,0 +1,91 @@
+import { MikroORM } from '@mikro-orm/postgresql';
+import type { Logger } from 'pino';
+import { createOrmConfig } from '../../mikro-orm.config.js';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.js';
+
+export interface DatabaseSettings {
+  /** A real server; undefined starts the embedded one in `embeddedDir`. */
+  readonly url: string | undefined;
+  readonly embeddedDir: string;
+  readonly migrateOnStart: boolean;
+  /** Pool size for a real server (the embedded one always gets exactly 1). */
+  readonly poolMax?: number;
+}
+
+export interface Database {
+  readonly orm: MikroORM;
+  /** Where the data lives, for the banner: a URL without password, or the embedded directory. */
+  readonly description: string;
+  readonly embedded: boolean;
+  /** Resolves true when the database answers a query within the timeout. */
+  ping(timeoutMs?: number): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** Connects the ORM to a real or the embedded PostgreSQL and applies pending migrations. */
+export async function openDatabase(settings: DatabaseSettings, logger?: Logger): Promise<Database> {
+  let embedded: EmbeddedPostgres | undefined;
+  let clientUrl = settings.url;
+  if (!clientUrl) {
+    embedded = await startEmbeddedPostgres(settings.embeddedDir);
+    clientUrl = embedded.url;
+  }
+  let orm: MikroORM;
+  try {
+    orm = await MikroORM.init(
+      createOrmConfig({
+        clientUrl,
+        poolMax: embedded ? 1 : (settings.poolMax ?? 10),
+        log: (message) => logger?.debug(message),
+        warn: (message) => logger?.warn(`database: ${message}`),
+      }),
+    );
+    if (settings.migrateOnStart) {
+      const applied = await orm.getMigrator().up();
+      if (applied.length > 0) logger?.info({ migrations: applied.map((m) => m.name) }, 'applied migrations');
+    }
+  } catch (error) {
+    await embedded?.close();
+    throw error;
+  }
+
+  const description = embedded
+    ? `embedded PostgreSQL (PGlite) in ${settings.embeddedDir}`
+    : redactUrl(clientUrl);
+  let closing: Promise<void> | undefined;
+  return {
+    orm,
+    description,
+    embedded: Boolean(embedded),
+    async ping(timeoutMs = 2000) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), timeoutMs);
+      });
+      const query = orm.em
+        .getConnection()
+        .execute('select 1')
+        .then(() => true)
+        .catch(() => false);
+      try {
+        return await Promise.race([query, timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    close() {
+      closing ??= (async () => {
+        await orm.close(true);
+        await embedded?.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/** The URL without its password, safe for a log line. */
+export function redactUrl(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.password) parsed.password = '***';
+  return parsed.toString();
+}

@@ -1,0 +1,22 @@
+import { printSchema, type GraphQLSchema } from 'graphql';
+import { GraphQLDateTime } from 'graphql-scalars';
+import { buildSchema } from 'type-graphql';
+import { AccountResolver } from './resolvers/account.resolver.js';
+
+/** Builds the executable schema once per process; resolvers are created per build. */
+export function buildGraphQLSchema(): Promise<GraphQLSchema> {
+  return buildSchema({
+    resolvers: [AccountResolver],
+    scalarsMap: [{ type: Date, scalar: GraphQLDateTime }],
+    validate: false,
+  });
+}
+
+/** What `schema.graphql` must contain: a header and the SDL the code emits. */
+export function renderSchemaFile(schema: GraphQLSchema): string {
+  return (
+    '# Generated from the code by `npm run schema:emit`; do not edit by hand.\n\n' +
+    printSchema(schema) +
+    '\n'
+  );
+}

@@ -1,0 +1,51 @@
+import { Field, ID, ObjectType, registerEnumType } from 'type-graphql';
+import { LoginMethodKind } from '../../accounts/user-login-method.entity.js';
+
+registerEnumType(LoginMethodKind, {
+  name: 'LoginMethodKind',
+  description: 'Which WeChat client a login method belongs to.',
+  valuesConfig: {
+    WECHAT_WEB: { description: 'Website QR-code login (Open Platform website app)' },
+    WECHAT_APP: { description: 'Native mobile app login (Open Platform mobile app)' },
+    WECHAT_MINI: { description: 'WeChat Mini Program login (wx.login)' },
+  },
+});
+
+@ObjectType('LoginMethod', { description: 'A WeChat identity linked to a user.' })
+export class LoginMethodType {
+  @Field(() => LoginMethodKind)
+  kind!: LoginMethodKind;
+
+  @Field(() => String, { description: 'The WeChat appid this identity belongs to.' })
+  appId!: string;
+
+  @Field(() => String, { description: "WeChat's openid of this person in that app." })
+  openId!: string;
+
+  @Field(() => String, {
+    nullable: true,
+    description: 'Present when the app is bound to an Open Platform account.',
+  })
+  unionId!: string | null;
+
+  @Field(() => Date)
+  lastLoginAt!: Date;
+}
+
+@ObjectType('User', { description: 'A person: one account across web, app and mini program.' })
+export class UserType {
+  @Field(() => ID)
+  id!: string;
+
+  @Field(() => String, { nullable: true })
+  nickname!: string | null;
+
+  @Field(() => String, { nullable: true })
+  avatarUrl!: string | null;
+
+  @Field(() => Date)
+  createdAt!: Date;
+
+  @Field(() => [LoginMethodType])
+  loginMethods!: LoginMethodType[];
+}

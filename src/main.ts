@@ -1,0 +1,62 @@
+/** `npm start`: config, database (embedded or not), server; graceful shutdown on SIGINT/SIGTERM. */
+import 'reflect-metadata';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { createLogger } from './server/logger.js';
+import { startServer } from './server/start.js';
+
+function fail(message: string): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(1);
+}
+
+let config: Config;
+try {
+  config = loadConfig();
+} catch (error) {
+  if (error instanceof ConfigError) fail(`Configuration error: ${error.message}`);
+  throw error;
+}
+
+const logger = createLogger({ level: config.logLevel });
+if (config.authSecretGenerated) {
+  logger.warn('AUTH_SECRET is not set: using a random one for this process, so sessions end when it stops');
+}
+
+const server = await startServer(config, logger).catch((error: unknown) => {
+  logger.fatal({ err: error }, 'the server could not start');
+  fail(`Start failed: ${error instanceof Error ? error.message : String(error)}`);
+});
+
+logger.info(
+  { database: server.database.description, graphql: `${server.url}/graphql` },
+  `WeChat login server ready at ${server.url}/graphql` +
+    (config.isProduction ? '' : ' (open it in a browser for Apollo Sandbox)'),
+);
+
+/** A shutdown that takes longer than this is stuck: exit non-zero rather than hang. */
+const SHUTDOWN_DEADLINE_MS = 10_000;
+
+let stopping = false;
+function shutdown(signal: NodeJS.Signals): void {
+  // npm forwards Ctrl-C to us as well as the terminal: a repeated signal must not cut the shutdown
+  // short, or the embedded database could be left half-written.
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'stopping: finishing requests in flight');
+  setTimeout(() => {
+    logger.error('shutdown took longer than 10 s: exiting');
+    process.exit(1);
+  }, SHUTDOWN_DEADLINE_MS).unref();
+  server.close().then(
+    () => {
+      logger.info('stopped');
+      process.exit(0);
+    },
+    (error: unknown) => {
+      logger.error({ err: error }, 'error while stopping');
+      process.exit(1);
+    },
+  );
+}
+process.on('SIGINT', shutdown);
+process.on('SIGTERM', shutdown);

@@ -1,0 +1,56 @@
+import { ApolloServer } from '@apollo/server';
+import {
+  ApolloServerPluginLandingPageLocalDefault,
+  ApolloServerPluginLandingPageProductionDefault,
+} from '@apollo/server/plugin/landingPage/default';
+import fastifyApollo, { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import type { Database } from '../db/database.js';
+import { buildGraphQLSchema } from '../graphql/schema.js';
+import type { Context } from './context.js';
+import { createFormatError } from './format-error.js';
+
+export interface AppDeps {
+  config: Config;
+  database: Database;
+  logger: Logger;
+}
+
+/** Fastify with Apollo at /graphql and /healthz; not listening yet. */
+export async function buildApp({ config, database, logger }: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    bodyLimit: 256 * 1024,
+    forceCloseConnections: 'idle',
+    trustProxy: false,
+  });
+
+  const apollo = new ApolloServer<Context>({
+    schema: await buildGraphQLSchema(),
+    introspection: !config.isProduction,
+    includeStacktraceInErrorResponses: false,
+    csrfPrevention: true,
+    formatError: createFormatError(logger),
+    plugins: [
+      fastifyApolloDrainPlugin(app),
+      config.isProduction
+        ? ApolloServerPluginLandingPageProductionDefault({ footer: false })
+        : ApolloServerPluginLandingPageLocalDefault({ embed: true, footer: false }),
+    ],
+  });
+  await apollo.start();
+
+  // Probes poll this often: its request lines only at warn level.
+  app.get('/healthz', { logLevel: 'warn' }, async (_request, reply) => {
+    const ok = await database.ping();
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable' });
+  });
+
+  await app.register(fastifyApollo(apollo), {
+    context: async (request): Promise<Context> => ({ em: database.orm.em.fork(), request }),
+  });
+
+  return app;
+}

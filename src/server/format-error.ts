@@ -1,0 +1,42 @@
+import { unwrapResolverError } from '@apollo/server/errors';
+import type { GraphQLFormattedError } from 'graphql';
+import type { Logger } from 'pino';
+import { AppError } from '../errors.js';
+
+/** Codes from graphql-js and Apollo that describe the client's request and are safe to show as they are. */
+const CLIENT_ERROR_CODES = new Set([
+  'BAD_USER_INPUT',
+  'BAD_REQUEST',
+  'GRAPHQL_PARSE_FAILED',
+  'GRAPHQL_VALIDATION_FAILED',
+  'PERSISTED_QUERY_NOT_FOUND',
+  'PERSISTED_QUERY_NOT_SUPPORTED',
+  'OPERATION_RESOLUTION_FAILURE',
+]);
+
+/**
+ * The one place errors are shaped for clients: domain errors keep their message and code, request
+ * errors keep graphql-js's message, anything else becomes INTERNAL_SERVER_ERROR with no internals.
+ * No stack trace ever leaves the server.
+ */
+export function createFormatError(logger: Logger) {
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const original = unwrapResolverError(error);
+    const { locations, path } = formatted;
+    if (original instanceof AppError) {
+      return { message: original.message, locations, path, extensions: { ...original.extensions } };
+    }
+    const code = formatted.extensions?.code;
+    if (typeof code === 'string' && CLIENT_ERROR_CODES.has(code)) {
+      const { stacktrace: _stacktrace, ...extensions } = formatted.extensions ?? {};
+      return { message: formatted.message, locations, path, extensions };
+    }
+    logger.error({ err: original, path }, 'unexpected error in a GraphQL operation');
+    return {
+      message: 'Internal server error',
+      locations,
+      path,
+      extensions: { code: 'INTERNAL_SERVER_ERROR' },
+    };
+  };
+}

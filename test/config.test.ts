@@ -1,0 +1,92 @@
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from '@jest/globals';
+import { ConfigError, loadConfig } from '../src/config.js';
+
+const SECRET = 'x'.repeat(32);
+
+function configError(env: Record<string, string>): string {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('config', () => {
+  it('has development defaults: port 4000, embedded database, emulator on, a generated AUTH_SECRET', () => {
+    const config = loadConfig({});
+    expect(config.port).toBe(4000);
+    expect(config.database.url).toBeUndefined();
+    expect(config.database.embeddedDir).toBe('.data/pglite');
+    expect(config.database.migrateOnStart).toBe(true);
+    expect(config.emulator.enabled).toBe(true);
+    expect(config.authSecretGenerated).toBe(true);
+    expect(config.authSecret.length).toBeGreaterThanOrEqual(32);
+    expect(config.wechat.apiBaseUrl).toBe('https://api.weixin.qq.com');
+    expect(config.wechat.webRedirectUris).toBeNull();
+  });
+
+  it('is frozen all the way down', () => {
+    const config = loadConfig({ WECHAT_MINI_APPID: 'wx1', WECHAT_MINI_SECRET: 's' });
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.wechat.mini)).toBe(true);
+    expect(() => {
+      (config as { port: number }).port = 1;
+    }).toThrow(TypeError);
+  });
+
+  it.each([
+    [{ PORT: 'abc' }, /^PORT: .*port number.*"abc"/],
+    [{ PORT: '70000' }, /^PORT: /],
+    [{ DATABASE_URL: 'mysql://root@localhost/db' }, /^DATABASE_URL: must be a postgresql:\/\/ URL/],
+    [{ NODE_ENV: 'production', AUTH_SECRET: 'short' }, /^AUTH_SECRET: must be at least 32 characters$/],
+    [{ NODE_ENV: 'production', WECHAT_WEB_APPID: 'wx1', WECHAT_WEB_SECRET: 's' }, /^AUTH_SECRET: required/],
+    [{ NODE_ENV: 'staging' }, /^NODE_ENV: /],
+    [{ MIGRATE_ON_START: 'maybe' }, /^MIGRATE_ON_START: must be true or false/],
+    [{ WECHAT_MINI_APPID: 'wx1' }, /^WECHAT_MINI_SECRET: must be set when WECHAT_MINI_APPID is set$/],
+    [{ WECHAT_EMULATOR: 'sometimes' }, /^WECHAT_EMULATOR: /],
+    [
+      { NODE_ENV: 'production', AUTH_SECRET: SECRET, WECHAT_EMULATOR: 'on' },
+      /^WECHAT_EMULATOR: cannot be on/,
+    ],
+    [{ WECHAT_API_BASE_URL: 'ftp://x' }, /^WECHAT_API_BASE_URL: must be an http/],
+    [{ WECHAT_WEB_REDIRECT_URIS: 'https://a.example/cb, nope' }, /^WECHAT_WEB_REDIRECT_URIS: "nope"/],
+  ])('rejects %j with one line naming the variable', (env, pattern) => {
+    const message = configError(env);
+    expect(message).toMatch(pattern);
+    expect(message).not.toContain('\n');
+  });
+
+  it('never echoes a secret value in its error', () => {
+    const message = configError({ NODE_ENV: 'production', AUTH_SECRET: 'hunter2-too-short' });
+    expect(message).not.toContain('hunter2');
+  });
+
+  it('turns the emulator off when credentials are set, and in production', () => {
+    expect(loadConfig({ WECHAT_WEB_APPID: 'wx1', WECHAT_WEB_SECRET: 's' }).emulator.enabled).toBe(false);
+    const production = loadConfig({
+      NODE_ENV: 'production',
+      AUTH_SECRET: SECRET,
+      WECHAT_WEB_APPID: 'wx1',
+      WECHAT_WEB_SECRET: 's',
+    });
+    expect(production.emulator.enabled).toBe(false);
+    expect(production.wechat.webRedirectUris).toEqual([]);
+    expect(production.host).toBe('0.0.0.0');
+  });
+
+  it('stops `npm start` with exit code 1 and one line, no stack trace', () => {
+    const result = spawnSync(
+      process.execPath,
+      ['--import', '@swc-node/register/esm-register', 'src/main.ts'],
+      { env: { ...process.env, NODE_OPTIONS: '', PORT: 'abc' }, encoding: 'utf8', timeout: 30_000 },
+    );
+    expect(result.status).toBe(1);
+    expect(result.stderr.trim()).toBe(
+      'Configuration error: PORT: must be a port number (0-65535) (got "abc")',
+    );
+    expect(result.stdout).toBe('');
+  });
+});

@@ -1,0 +1,40 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { startTestServer, type TestServer } from './support/server.js';
+
+describe('GET /healthz', () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer();
+  });
+  afterAll(async () => {
+    await t?.stop();
+  });
+
+  it('answers 200 {"status":"ok"} when the database answers', async () => {
+    const response = await fetch(`${t.url}/healthz`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ status: 'ok' });
+  });
+
+  it('serves GraphQL at /graphql: `me` is null without a token', async () => {
+    const { status, body } = await t.graphql('{ me { id } }');
+    expect(status).toBe(200);
+    expect(body).toEqual({ data: { me: null } });
+  });
+
+  it('answers a GraphQL syntax error with GRAPHQL_PARSE_FAILED and no stack trace', async () => {
+    const { status, body } = await t.graphql('{ me { id ');
+    expect(status).toBe(400);
+    expect(body.errors?.[0]?.extensions?.code).toBe('GRAPHQL_PARSE_FAILED');
+    expect(JSON.stringify(body)).not.toMatch(/stacktrace|\bat .*\.(js|ts):\d+/);
+  });
+
+  it('answers 503 when the database is gone, and keeps serving', async () => {
+    await t.db.kill();
+    const response = await fetch(`${t.url}/healthz`);
+    expect(response.status).toBe(503);
+    expect(await response.json()).toEqual({ status: 'unavailable' });
+    const again = await fetch(`${t.url}/healthz`);
+    expect(again.status).toBe(503);
+  });
+});
