@@ -32,6 +32,14 @@ logger.info(
   `WeChat login server ready at ${server.url}/graphql` +
     (config.isProduction ? '' : ' (open it in a browser for Apollo Sandbox)'),
 );
+if (server.emulator) {
+  const { web, app, mini } = server.config.wechat;
+  logger.warn(
+    { emulator: server.emulator.url, apps: { web: web?.appId, app: app?.appId, mini: mini?.appId } },
+    `WeChat logins are SIMULATED by the built-in WeChat emulator at ${server.emulator.url} ` +
+      '(no WeChat credentials set). Set WECHAT_*_APPID/SECRET for real WeChat.',
+  );
+}
 
 /** A shutdown that takes longer than this is stuck: exit non-zero rather than hang. */
 const SHUTDOWN_DEADLINE_MS = 10_000;

@@ -2,6 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { openDatabase, type Database } from '../db/database.js';
+import { startAttachedEmulator } from '../emulator/attach.js';
+import type { Emulator } from '../emulator/server.js';
 import { buildApp } from './app.js';
 
 export interface RunningServer {
@@ -9,19 +11,31 @@ export interface RunningServer {
   readonly url: string;
   readonly app: FastifyInstance;
   readonly database: Database;
+  /** The in-process WeChat emulator when WECHAT_EMULATOR is on. */
+  readonly emulator: Emulator | undefined;
+  /** The config in force: with the emulator on, its URLs and demo apps. */
+  readonly config: Config;
   /** Stops accepting, finishes requests in flight, closes the ORM and the embedded database. */
   close(): Promise<void>;
 }
 
-/** Opens the database (migrating it), builds the app and listens on config.host:config.port. */
-export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
-  const database = await openDatabase(config.database, logger);
+/**
+ * Opens the database (migrating it), starts the emulator when it is on, builds the app and listens
+ * on config.host:config.port.
+ */
+export async function startServer(baseConfig: Config, logger: Logger): Promise<RunningServer> {
+  let config = baseConfig;
+  let emulator: Emulator | undefined;
+  if (config.emulator.enabled) ({ emulator, config } = await startAttachedEmulator(config, logger));
+  let database: Database | undefined;
   let app: FastifyInstance;
   try {
+    database = await openDatabase(config.database, logger);
     app = await buildApp({ config, database, logger });
     await app.listen({ host: config.host, port: config.port });
   } catch (error) {
-    await database.close();
+    await database?.close();
+    await emulator?.close();
     throw error;
   }
   const address = app.server.address();
@@ -32,12 +46,15 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     app,
     database,
+    emulator,
+    config,
     close() {
       closing ??= (async () => {
         try {
           await app.close();
         } finally {
           await database.close();
+          await emulator?.close();
         }
       })();
       return closing;

@@ -1,0 +1,53 @@
+/** `npm run emulator`: the WeChat emulator alone, on EMULATOR_PORT (default 4100), loopback only. */
+import { createLogger } from '../server/logger.js';
+import { DEMO_APPS, parseEmulatorApps } from './apps.js';
+import { createEmulator } from './server.js';
+
+function fail(message: string): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(1);
+}
+
+if (process.env.NODE_ENV === 'production') fail('The WeChat emulator does not run with NODE_ENV=production.');
+
+const portText = process.env.EMULATOR_PORT ?? '4100';
+if (!/^\d+$/.test(portText) || Number(portText) > 65535) {
+  fail(`Configuration error: EMULATOR_PORT: must be a port number (0-65535) (got "${portText}")`);
+}
+let apps = DEMO_APPS;
+if (process.env.EMULATOR_APPS) {
+  try {
+    apps = parseEmulatorApps(process.env.EMULATOR_APPS);
+  } catch (error) {
+    fail(`Configuration error: ${(error as Error).message}`);
+  }
+}
+
+const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn' });
+const emulator = await createEmulator({
+  apps,
+  port: Number(portText),
+  host: process.env.EMULATOR_HOST ?? '127.0.0.1',
+  logger,
+}).catch((error: unknown) => fail(`Start failed: ${(error as Error).message}`));
+
+const mini = apps.find((a) => a.kind === 'mini');
+const lines = [
+  `WeChat emulator listening on ${emulator.url} (simulated WeChat: api.weixin.qq.com and open.weixin.qq.com)`,
+  'Apps:',
+  ...apps.map((a) => `  ${a.appid}  kind=${a.kind}  bound=${a.bound}  secret=${a.secret}`),
+];
+if (mini) {
+  lines.push(
+    'Try:',
+    `  curl -s -XPOST ${emulator.url}/__emulator/codes -H 'content-type: application/json' -d '{"appid":"${mini.appid}","user":"alice"}'`,
+    `  curl -s '${emulator.url}/sns/jscode2session?appid=${mini.appid}&secret=${mini.secret}&js_code=CODE&grant_type=authorization_code'`,
+  );
+}
+process.stdout.write(lines.join('\n') + '\n');
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    void emulator.close().then(() => process.exit(0));
+  });
+}

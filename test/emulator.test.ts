@@ -1,0 +1,581 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import type { EmulatorApp } from '../src/emulator/apps.js';
+import { createEmulator, type Emulator } from '../src/emulator/server.js';
+import { decryptUserData, sessionKeySignature, verifyRawDataSignature } from '../src/wechat/crypto.js';
+
+const APPS: EmulatorApp[] = [
+  { appid: 'wxweb', secret: 'web-secret', kind: 'web', bound: true },
+  { appid: 'wxapp', secret: 'app-secret', kind: 'app', bound: true },
+  { appid: 'wxmini', secret: 'mini-secret', kind: 'mini', bound: true },
+  { appid: 'wxmini2', secret: 'mini2-secret', kind: 'mini', bound: false },
+  { appid: 'wxoa', secret: 'oa-secret', kind: 'official', bound: true },
+];
+
+let clock = Date.parse('2026-11-21T00:00:00Z');
+let emulator: Emulator;
+
+beforeAll(async () => {
+  emulator = await createEmulator({ apps: APPS, now: () => clock });
+});
+afterAll(async () => {
+  await emulator?.close();
+});
+beforeEach(async () => {
+  await post('/__emulator/reset', {});
+});
+
+type Body = Record<string, unknown>;
+
+async function get(path: string, query: Record<string, string> = {}): Promise<Body> {
+  const response = await fetch(`${emulator.url}${path}?${new URLSearchParams(query)}`);
+  expect(response.status).toBe(200);
+  return JSON.parse(await response.text()) as Body;
+}
+
+async function post(path: string, body: unknown, query: Record<string, string> = {}): Promise<Body> {
+  const response = await fetch(`${emulator.url}${path}?${new URLSearchParams(query)}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return JSON.parse(await response.text()) as Body;
+}
+
+async function code(appid: string, user: string, scope?: string): Promise<string> {
+  return (await post('/__emulator/codes', { appid, user, ...(scope ? { scope } : {}) })).code as string;
+}
+
+const jscode = (appid: string, js_code: string, secret = `${appid.slice(2)}-secret`) =>
+  get('/sns/jscode2session', { appid, secret, js_code, grant_type: 'authorization_code' });
+const oauth = (appid: string, c: string, secret = `${appid.slice(2)}-secret`) =>
+  get('/sns/oauth2/access_token', { appid, secret, code: c, grant_type: 'authorization_code' });
+
+function expectError(body: Body, errcode: number): void {
+  expect(body.errcode).toBe(errcode);
+  expect(body.errmsg).toMatch(/, rid: [0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}$/);
+}
+
+describe('jscode2session', () => {
+  it('exchanges a code for openid, session_key and (bound) unionid, without errcode', async () => {
+    const body = await jscode('wxmini', await code('wxmini', 'alice'));
+    expect(Object.keys(body).sort()).toEqual(['openid', 'session_key', 'unionid']);
+    expect(Buffer.from(body.session_key as string, 'base64')).toHaveLength(16);
+    expect(body.openid).toMatch(/^o[A-Za-z0-9_-]{27}$/);
+  });
+
+  it('answers a used, expired, unknown or foreign code with 40029', async () => {
+    const c = await code('wxmini', 'alice');
+    await jscode('wxmini', c);
+    expectError(await jscode('wxmini', c), 40029);
+    expectError(await jscode('wxmini', 'no-such-code'), 40029);
+    expectError(await jscode('wxmini2', await code('wxmini', 'alice')), 40029);
+    const old = await code('wxmini', 'alice');
+    clock += 5 * 60_000;
+    expectError(await jscode('wxmini', old), 40029);
+  });
+
+  it('checks appid and secret: 41002, 41004, 40013, 40125, 41008, 40002', async () => {
+    expectError(
+      await get('/sns/jscode2session', { secret: 's', js_code: 'c', grant_type: 'authorization_code' }),
+      41002,
+    );
+    expectError(
+      await get('/sns/jscode2session', { appid: 'wxmini', js_code: 'c', grant_type: 'authorization_code' }),
+      41004,
+    );
+    expectError(await jscode('wxnope', 'c', 's'), 40013);
+    expectError(await jscode('wxmini', 'c', 'wrong'), 40125);
+    expectError(
+      await get('/sns/jscode2session', {
+        appid: 'wxmini',
+        secret: 'mini-secret',
+        grant_type: 'authorization_code',
+      }),
+      41008,
+    );
+    expectError(
+      await get('/sns/jscode2session', { appid: 'wxmini', secret: 'mini-secret', js_code: 'c' }),
+      40002,
+    );
+  });
+
+  it('answers errors with HTTP 200 and /sns/* bodies as text/plain', async () => {
+    const response = await fetch(
+      `${emulator.url}/sns/jscode2session?appid=wxnope&secret=s&js_code=c&grant_type=authorization_code`,
+    );
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/plain/);
+  });
+});
+
+describe('identities', () => {
+  it('gives one key the same unionid in every bound app, its own openid per app, none in unbound apps', async () => {
+    const mini = await jscode('wxmini', await code('wxmini', 'alice'));
+    const unbound = await jscode('wxmini2', await code('wxmini2', 'alice'));
+    const web = await oauth('wxweb', await code('wxweb', 'alice'));
+    const app = await oauth('wxapp', await code('wxapp', 'alice'));
+    expect(web.unionid).toBe(mini.unionid);
+    expect(app.unionid).toBe(mini.unionid);
+    expect(unbound.unionid).toBeUndefined();
+    expect(new Set([mini.openid, unbound.openid, web.openid, app.openid]).size).toBe(4);
+    const bob = await jscode('wxmini', await code('wxmini', 'bob'));
+    expect(bob.unionid).not.toBe(mini.unionid);
+  });
+
+  it('keeps identities stable across restarts given the same key', async () => {
+    const first = await jscode('wxmini', await code('wxmini', 'carol'));
+    const other = await createEmulator({ apps: APPS });
+    try {
+      const c = (await (
+        await fetch(`${other.url}/__emulator/codes`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ appid: 'wxmini', user: 'carol' }),
+        })
+      ).json()) as Body;
+      const again = JSON.parse(
+        await (
+          await fetch(
+            `${other.url}/sns/jscode2session?appid=wxmini&secret=mini-secret&js_code=${c.code as string}&grant_type=authorization_code`,
+          )
+        ).text(),
+      ) as Body;
+      expect(again.openid).toBe(first.openid);
+      expect(again.unionid).toBe(first.unionid);
+    } finally {
+      await other.close();
+    }
+  });
+});
+
+describe('OAuth (web, app, official account)', () => {
+  it('exchanges a code for tokens, then userinfo with the profile', async () => {
+    await post('/__emulator/users', {
+      key: 'dave',
+      nickname: 'Dave',
+      avatarUrl: 'https://img.example/dave/132',
+    });
+    const token = await oauth('wxweb', await code('wxweb', 'dave'));
+    expect(token).toEqual({
+      access_token: expect.any(String),
+      expires_in: 7200,
+      refresh_token: expect.any(String),
+      openid: expect.any(String),
+      scope: 'snsapi_login',
+      unionid: expect.any(String),
+    });
+    const info = await get('/sns/userinfo', {
+      access_token: token.access_token as string,
+      openid: token.openid as string,
+    });
+    expect(info).toMatchObject({
+      openid: token.openid,
+      nickname: 'Dave',
+      headimgurl: 'https://img.example/dave/132',
+      unionid: token.unionid,
+      privilege: [],
+    });
+    expect(
+      await get('/sns/auth', { access_token: token.access_token as string, openid: token.openid as string }),
+    ).toEqual({ errcode: 0, errmsg: 'ok' });
+  });
+
+  it('answers a reused code with 40163, an expired one with 42003, a foreign one with 40029', async () => {
+    const c = await code('wxapp', 'alice');
+    await oauth('wxapp', c);
+    expectError(await oauth('wxapp', c), 40163);
+    const old = await code('wxapp', 'alice');
+    clock += 5 * 60_000 + 1;
+    expectError(await oauth('wxapp', old), 42003);
+    expectError(await oauth('wxweb', await code('wxapp', 'alice')), 40029);
+    expectError(
+      await get('/sns/oauth2/access_token', {
+        appid: 'wxweb',
+        secret: 'web-secret',
+        grant_type: 'authorization_code',
+      }),
+      41008,
+    );
+  });
+
+  it('refuses userinfo for a snsapi_base token (48001) and expired tokens (42001); refresh renews them', async () => {
+    const base = await oauth('wxoa', await code('wxoa', 'alice', 'snsapi_base'));
+    expect(base.unionid).toBeUndefined();
+    expectError(
+      await get('/sns/userinfo', {
+        access_token: base.access_token as string,
+        openid: base.openid as string,
+      }),
+      48001,
+    );
+
+    const token = await oauth('wxapp', await code('wxapp', 'alice'));
+    clock += 7200_000;
+    const q = { access_token: token.access_token as string, openid: token.openid as string };
+    expectError(await get('/sns/userinfo', q), 42001);
+    expectError(await get('/sns/auth', q), 42001);
+    const refreshed = await get('/sns/oauth2/refresh_token', {
+      appid: 'wxapp',
+      grant_type: 'refresh_token',
+      refresh_token: token.refresh_token as string,
+    });
+    expect(refreshed.access_token).not.toBe(token.access_token);
+    expect(refreshed.openid).toBe(token.openid);
+    expect(
+      (
+        await get('/sns/userinfo', {
+          access_token: refreshed.access_token as string,
+          openid: token.openid as string,
+        })
+      ).openid,
+    ).toBe(token.openid);
+    expectError(
+      await get('/sns/oauth2/refresh_token', {
+        appid: 'wxapp',
+        grant_type: 'refresh_token',
+        refresh_token: 'nope',
+      }),
+      40030,
+    );
+    clock += 31 * 24 * 3600_000;
+    expectError(
+      await get('/sns/oauth2/refresh_token', {
+        appid: 'wxapp',
+        grant_type: 'refresh_token',
+        refresh_token: token.refresh_token as string,
+      }),
+      42002,
+    );
+  });
+
+  it('answers /sns/auth for another openid with 40003 and an unknown token with 40014', async () => {
+    const token = await oauth('wxapp', await code('wxapp', 'alice'));
+    expectError(
+      await get('/sns/auth', { access_token: token.access_token as string, openid: 'oOther' }),
+      40003,
+    );
+    expectError(await get('/sns/auth', { access_token: 'nope', openid: token.openid as string }), 40014);
+  });
+});
+
+describe('app access tokens', () => {
+  it('/cgi-bin/token rotates and keeps the previous token valid 5 minutes', async () => {
+    const q = { grant_type: 'client_credential', appid: 'wxmini', secret: 'mini-secret' };
+    const first = await get('/cgi-bin/token', q);
+    expect(first).toEqual({ access_token: expect.any(String), expires_in: 7200 });
+    const second = await get('/cgi-bin/token', q);
+    expect(second.access_token).not.toBe(first.access_token);
+    const c = (await post('/__emulator/phone-codes', { appid: 'wxmini', user: 'alice' })).code;
+    const withOld = await post(
+      '/wxa/business/getuserphonenumber',
+      { code: c },
+      { access_token: first.access_token as string },
+    );
+    expect(withOld.errcode).toBe(0);
+    clock += 5 * 60_000;
+    const c2 = (await post('/__emulator/phone-codes', { appid: 'wxmini', user: 'alice' })).code;
+    expectError(
+      await post(
+        '/wxa/business/getuserphonenumber',
+        { code: c2 },
+        { access_token: first.access_token as string },
+      ),
+      42001,
+    );
+    expectError(await get('/cgi-bin/token', { ...q, secret: 'bad' }), 40125);
+    expectError(await get('/cgi-bin/token', { ...q, grant_type: 'x' }), 40002);
+  });
+
+  it('stable_token returns the same token until force_refresh', async () => {
+    const body = { grant_type: 'client_credential', appid: 'wxmini', secret: 'mini-secret' };
+    const a = await post('/cgi-bin/stable_token', body);
+    const b = await post('/cgi-bin/stable_token', body);
+    expect(b.access_token).toBe(a.access_token);
+    const forced = await post('/cgi-bin/stable_token', { ...body, force_refresh: true });
+    expect(forced.access_token).not.toBe(a.access_token);
+    expectError(await post('/cgi-bin/stable_token', { ...body, appid: 'wxnope' }), 40013);
+  });
+
+  it('getuserphonenumber answers a phone code once, with phone_info and watermark', async () => {
+    const token = await get('/cgi-bin/token', {
+      grant_type: 'client_credential',
+      appid: 'wxmini',
+      secret: 'mini-secret',
+    });
+    const c = (
+      await post('/__emulator/phone-codes', { appid: 'wxmini', user: 'alice', phoneNumber: '13800138000' })
+    ).code;
+    const answer = await post(
+      '/wxa/business/getuserphonenumber',
+      { code: c },
+      { access_token: token.access_token as string },
+    );
+    expect(answer).toEqual({
+      errcode: 0,
+      errmsg: 'ok',
+      phone_info: {
+        phoneNumber: '13800138000',
+        purePhoneNumber: '13800138000',
+        countryCode: '86',
+        watermark: { appid: 'wxmini', timestamp: Math.floor(clock / 1000) },
+      },
+    });
+    expectError(
+      await post(
+        '/wxa/business/getuserphonenumber',
+        { code: c },
+        { access_token: token.access_token as string },
+      ),
+      40029,
+    );
+    expectError(await post('/wxa/business/getuserphonenumber', { code: c }, { access_token: 'nope' }), 40001);
+  });
+
+  it('checksession accepts the current session key signature and rejects others (87009)', async () => {
+    const session = await jscode('wxmini', await code('wxmini', 'alice'));
+    const token = await get('/cgi-bin/token', {
+      grant_type: 'client_credential',
+      appid: 'wxmini',
+      secret: 'mini-secret',
+    });
+    const q = {
+      access_token: token.access_token as string,
+      openid: session.openid as string,
+      sig_method: 'hmac_sha256',
+    };
+    expect(
+      await get('/wxa/checksession', { ...q, signature: sessionKeySignature(session.session_key as string) }),
+    ).toEqual({ errcode: 0, errmsg: 'ok' });
+    // A new login makes a new session key; the old one no longer checks out.
+    await jscode('wxmini', await code('wxmini', 'alice'));
+    expectError(
+      await get('/wxa/checksession', { ...q, signature: sessionKeySignature(session.session_key as string) }),
+      87009,
+    );
+  });
+});
+
+describe('encrypted data', () => {
+  it('decrypts with the session key to the profile, with our watermark and a valid rawData signature', async () => {
+    await post('/__emulator/users', { key: 'erin', nickname: '小红' });
+    const session = await jscode('wxmini', await code('wxmini', 'erin'));
+    const data = await post('/__emulator/encrypted-data', { appid: 'wxmini', user: 'erin' });
+    const plain = decryptUserData(
+      session.session_key as string,
+      data.encryptedData as string,
+      data.iv as string,
+      'wxmini',
+    );
+    expect(plain).toMatchObject({
+      openId: session.openid,
+      unionId: session.unionid,
+      nickName: '小红',
+      watermark: { appid: 'wxmini', timestamp: Math.floor(clock / 1000) },
+    });
+    expect(
+      verifyRawDataSignature(data.rawData as string, data.signature as string, session.session_key as string),
+    ).toBe(true);
+    expect(() =>
+      decryptUserData(
+        session.session_key as string,
+        data.encryptedData as string,
+        data.iv as string,
+        'wxother',
+      ),
+    ).toThrow('watermark');
+  });
+
+  it('refuses to make encrypted data before a session key exists', async () => {
+    const response = await fetch(`${emulator.url}/__emulator/encrypted-data`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ appid: 'wxmini', user: 'nobody' }),
+    });
+    expect(response.status).toBe(409);
+  });
+});
+
+describe('faults, latency and the request log', () => {
+  it('applies an errcode fault to exactly N calls of its path', async () => {
+    await post('/__emulator/faults', { path: '/sns/jscode2session', times: 2, errcode: -1 });
+    expect((await jscode('wxmini', await code('wxmini', 'alice'))).errcode).toBe(-1);
+    expect((await jscode('wxmini', await code('wxmini', 'alice'))).errcode).toBe(-1);
+    expect((await jscode('wxmini', await code('wxmini', 'alice'))).openid).toEqual(expect.any(String));
+  });
+
+  it('answers a status fault with that HTTP status, malformed with a non-JSON body, drop with a closed connection', async () => {
+    const url = `${emulator.url}/sns/jscode2session?appid=wxmini&secret=mini-secret&js_code=x&grant_type=authorization_code`;
+    await post('/__emulator/faults', { path: '/sns/jscode2session', status: 502 });
+    expect((await fetch(url)).status).toBe(502);
+    await post('/__emulator/faults', { path: '/sns/jscode2session', malformed: true });
+    const malformed = await fetch(url);
+    expect(malformed.status).toBe(200);
+    await expect(malformed.text().then((t) => JSON.parse(t))).rejects.toThrow();
+    await post('/__emulator/faults', { path: '/sns/jscode2session', drop: true });
+    await expect(fetch(url)).rejects.toThrow();
+    expect(
+      (
+        await get('/sns/jscode2session', {
+          appid: 'wxmini',
+          secret: 'mini-secret',
+          js_code: 'x',
+          grant_type: 'authorization_code',
+        })
+      ).errcode,
+    ).toBe(40029);
+  });
+
+  it('delays one call by delayMs and all calls by the latency', async () => {
+    await post('/__emulator/faults', { path: '/sns/auth', delayMs: 300 });
+    let started = Date.now();
+    await get('/sns/auth', {});
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+    started = Date.now();
+    await get('/sns/auth', {});
+    expect(Date.now() - started).toBeLessThan(290);
+    await post('/__emulator/latency', { ms: 200 });
+    started = Date.now();
+    await get('/sns/auth', {});
+    expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+  });
+
+  it('logs path, appid and outcome, never secrets or codes', async () => {
+    const c = await code('wxmini', 'alice');
+    await jscode('wxmini', c);
+    await jscode('wxmini', c);
+    const { requests } = (await (await fetch(`${emulator.url}/__emulator/requests`)).json()) as {
+      requests: Body[];
+    };
+    expect(requests.map((r) => [r.path, r.appid, r.outcome])).toEqual([
+      ['/sns/jscode2session', 'wxmini', 'ok'],
+      ['/sns/jscode2session', 'wxmini', 'errcode:40029'],
+    ]);
+    expect(JSON.stringify(requests)).not.toContain(c);
+    expect(JSON.stringify(requests)).not.toContain('mini-secret');
+  });
+
+  it('rejects a malformed control request with 400 and a reason', async () => {
+    const response = await fetch(`${emulator.url}/__emulator/faults`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ path: '/sns/auth', times: 1 }),
+    });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as Body).error).toMatch(/errcode, status, delayMs, drop or malformed/);
+  });
+});
+
+describe('login pages', () => {
+  const redirect = 'https://site.example/callback?from=test';
+
+  function qrUrl(params: Record<string, string>): string {
+    return `${emulator.url}/connect/qrconnect?${new URLSearchParams(params)}#wechat_redirect`;
+  }
+
+  async function confirm(form: Record<string, string>): Promise<Response> {
+    return fetch(`${emulator.url}/connect/confirm`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(form).toString(),
+      redirect: 'manual',
+    });
+  }
+
+  it('shows the QR login page with the known people and Confirm/Cancel, no external resources', async () => {
+    await post('/__emulator/users', { key: 'alice', nickname: 'Alice' });
+    const response = await fetch(
+      qrUrl({
+        appid: 'wxweb',
+        redirect_uri: redirect,
+        response_type: 'code',
+        scope: 'snsapi_login',
+        state: 's1',
+      }),
+    );
+    const html = await response.text();
+    expect(response.headers.get('content-type')).toMatch(/text\/html/);
+    expect(html).toContain('Confirm login');
+    expect(html).toContain('Cancel');
+    expect(html).toContain('Alice');
+    expect(html).not.toMatch(/(src|href)="https?:/);
+  });
+
+  it('redirects Confirm to redirect_uri with code and state, and the code works once', async () => {
+    const response = await confirm({
+      appid: 'wxweb',
+      redirect_uri: redirect,
+      scope: 'snsapi_login',
+      state: 's1',
+      user: 'alice',
+      action: 'confirm',
+    });
+    expect(response.status).toBe(302);
+    const location = new URL(response.headers.get('location')!);
+    expect(location.origin + location.pathname).toBe('https://site.example/callback');
+    expect(location.searchParams.get('from')).toBe('test');
+    expect(location.searchParams.get('state')).toBe('s1');
+    const token = await oauth('wxweb', location.searchParams.get('code')!);
+    expect(token.openid).toEqual(expect.any(String));
+  });
+
+  it('logs in a new person typed as a key', async () => {
+    const response = await confirm({
+      appid: 'wxweb',
+      redirect_uri: redirect,
+      scope: 'snsapi_login',
+      state: '',
+      new_user: 'zoe',
+      action: 'confirm',
+    });
+    const c = new URL(response.headers.get('location')!).searchParams.get('code')!;
+    const token = await oauth('wxweb', c);
+    const info = await get('/sns/userinfo', {
+      access_token: token.access_token as string,
+      openid: token.openid as string,
+    });
+    expect(info.nickname).toBe('zoe');
+  });
+
+  it('redirects Cancel with the state and no code', async () => {
+    const response = await confirm({
+      appid: 'wxweb',
+      redirect_uri: redirect,
+      scope: 'snsapi_login',
+      state: 's2',
+      user: 'alice',
+      action: 'cancel',
+    });
+    const location = new URL(response.headers.get('location')!);
+    expect(location.searchParams.get('state')).toBe('s2');
+    expect(location.searchParams.has('code')).toBe(false);
+  });
+
+  it.each([
+    [{ redirect_uri: redirect, response_type: 'code', scope: 'snsapi_login' }, 'appid'],
+    [{ appid: 'wxnope', redirect_uri: redirect, response_type: 'code', scope: 'snsapi_login' }, 'appid'],
+    [{ appid: 'wxmini', redirect_uri: redirect, response_type: 'code', scope: 'snsapi_login' }, 'appid'],
+    [{ appid: 'wxweb', response_type: 'code', scope: 'snsapi_login' }, 'redirect_uri'],
+    [
+      { appid: 'wxweb', redirect_uri: redirect, response_type: 'token', scope: 'snsapi_login' },
+      'response_type',
+    ],
+    [{ appid: 'wxweb', redirect_uri: redirect, response_type: 'code', scope: 'snsapi_userinfo' }, 'Scope'],
+  ])('shows WeChat’s error page, not a redirect, for %j', async (params, reason) => {
+    const response = await fetch(qrUrl(params as Record<string, string>), { redirect: 'manual' });
+    expect(response.status).toBe(200);
+    const html = await response.text();
+    expect(html).toContain('该链接无法访问');
+    expect(html).toContain(reason);
+  });
+
+  it('serves the official-account authorize page for snsapi_base and snsapi_userinfo', async () => {
+    const ok = await fetch(
+      `${emulator.url}/connect/oauth2/authorize?${new URLSearchParams({ appid: 'wxoa', redirect_uri: redirect, response_type: 'code', scope: 'snsapi_base', state: 'x' })}`,
+    );
+    expect(await ok.text()).toContain('Confirm login');
+    const bad = await fetch(
+      `${emulator.url}/connect/oauth2/authorize?${new URLSearchParams({ appid: 'wxweb', redirect_uri: redirect, response_type: 'code', scope: 'snsapi_base' })}`,
+    );
+    expect(await bad.text()).toContain('该链接无法访问');
+  });
+});
