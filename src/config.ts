@@ -24,6 +24,8 @@ export interface Config {
     readonly url: string | undefined;
     readonly embeddedDir: string;
     readonly migrateOnStart: boolean;
+    /** Pool size for a real server; the embedded database always gets exactly 1. */
+    readonly poolMax: number;
   };
   readonly authSecret: string;
   /** True when AUTH_SECRET was unset and a random one was made for this process (development only). */
@@ -87,6 +89,7 @@ const Env = z.object({
     .optional(),
   EMBEDDED_DB_DIR: nonEmpty.default('.data/pglite'),
   MIGRATE_ON_START: boolean.default(true),
+  DATABASE_POOL_MAX: positiveInt.default(10),
   AUTH_SECRET: z.string().optional(),
   ACCESS_TOKEN_TTL_SECONDS: positiveInt.default(900),
   REFRESH_TOKEN_TTL_SECONDS: positiveInt.default(30 * 24 * 3600),
@@ -198,6 +201,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       url: env.DATABASE_URL,
       embeddedDir: env.EMBEDDED_DB_DIR,
       migrateOnStart: env.MIGRATE_ON_START,
+      poolMax: env.DATABASE_POOL_MAX,
     },
     authSecret,
     authSecretGenerated,

@@ -11,7 +11,9 @@ export enum LoginMethodKind {
 /** One WeChat identity (appId, openId) of a user; unique, so one identity is one user. */
 @Entity({ tableName: 'user_login_method' })
 @Unique({ name: 'user_login_method_app_id_open_id_unique', properties: ['appId', 'openId'] })
-export class UserLoginMethod extends BaseEntity<'unionId' | 'accessCode' | 'lastLoginAt'> {
+export class UserLoginMethod extends BaseEntity<
+  'unionId' | 'accessCode' | 'lastLoginAt' | 'profileRefreshedAt'
+> {
   @ManyToOne({ entity: 'User', deleteRule: 'cascade' })
   @Index({ name: 'user_login_method_user_id_index' })
   user!: Rel<User>;
@@ -35,4 +37,8 @@ export class UserLoginMethod extends BaseEntity<'unionId' | 'accessCode' | 'last
 
   @Property({ type: 'datetime' })
   lastLoginAt: Date = new Date();
+
+  /** When nickname/avatar were last fetched from WeChat for this identity (web/app refresh daily). */
+  @Property({ type: 'datetime', nullable: true })
+  profileRefreshedAt: Date | null = null;
 }

@@ -15,6 +15,8 @@ export interface EmulatedUser {
 
 interface Code {
   kind: 'oauth' | 'js' | 'phone';
+  /** wx.login codes: the session key this login made, which jscode2session will return. */
+  sessionKey?: string;
   appid: string;
   userKey: string;
   scope: string;
@@ -233,7 +235,15 @@ export class EmulatorStore {
     this.upsertUser(userKey);
     const code = randomBytes(16).toString('hex');
     const defaultScope = app.kind === 'web' ? 'snsapi_login' : app.kind === 'mini' ? '' : 'snsapi_userinfo';
+    // As in WeChat, wx.login makes a new session key: encrypted data from now on uses it, and the
+    // exchange of this code returns it.
+    let sessionKey: string | undefined;
+    if (app.kind === 'mini') {
+      sessionKey = randomBytes(16).toString('base64');
+      this.sessionKeys.set(`${appid}\n${userKey}`, sessionKey);
+    }
     this.codes.set(code, {
+      sessionKey,
       kind: app.kind === 'mini' ? 'js' : 'oauth',
       appid,
       userKey,
@@ -263,13 +273,14 @@ export class EmulatorStore {
 
   /**
    * encryptedData, iv, rawData and signature as wx.getUserProfile gives them, made with the session
-   * key the emulator last gave this person in this mini program.
+   * key of this person's latest wx.login in this mini program.
    */
   encryptedData(appid: string, userKey: string) {
     const app = this.apps.get(appid);
     if (!app || app.kind !== 'mini') throw new Error(`"${appid}" is not a mini program of this emulator`);
     const sessionKey = this.sessionKeys.get(`${appid}\n${userKey}`);
-    if (!sessionKey) throw new Error(`"${userKey}" has no session key in ${appid}: exchange a code first`);
+    if (!sessionKey)
+      throw new Error(`"${userKey}" has no session key in ${appid}: mint a code first (wx.login)`);
     const user = this.upsertUser(userKey);
     const profile = {
       nickName: user.nickname,
@@ -435,7 +446,7 @@ export class EmulatorStore {
     };
   }
 
-  /** GET /sns/jscode2session: a fresh session key each time, remembered per person and app. */
+  /** GET /sns/jscode2session: the fresh session key of that wx.login, remembered per person and app. */
   jscode2session(q: Record<string, string | undefined>): WeChatBody {
     const app = this.checkApp(q.appid, q.secret, ['mini']);
     if (hasError(app)) return app;
@@ -443,8 +454,7 @@ export class EmulatorStore {
     if (q.grant_type !== 'authorization_code') return wechatError(40002);
     const code = this.takeCode(q.js_code, app.appid, 'js', 40029, 40029);
     if (hasError(code)) return code;
-    const sessionKey = randomBytes(16).toString('base64');
-    this.sessionKeys.set(`${app.appid}\n${code.userKey}`, sessionKey);
+    const sessionKey = code.sessionKey!;
     return {
       session_key: sessionKey,
       openid: this.openid(app.appid, code.userKey),
@@ -527,6 +537,25 @@ export class EmulatorStore {
     const sessionKey = this.sessionKeys.get(`${appToken.appid}\n${user.key}`);
     if (!sessionKey || sessionKeySignature(sessionKey) !== q.signature) return wechatError(87009);
     return { errcode: 0, errmsg: 'ok' };
+  }
+
+  /**
+   * Every secret the emulator has handed out (session keys, OAuth and app tokens), in-process only:
+   * tests scan logs and responses for them.
+   */
+  issuedSecrets(): string[] {
+    return [
+      ...this.sessionKeys.values(),
+      ...this.snsTokens.keys(),
+      ...this.snsRefreshTokens.keys(),
+      ...this.appTokens.keys(),
+      ...[...this.apps.values()].map((app) => app.secret),
+    ];
+  }
+
+  /** The session key last given to this person in this mini program (in-process tests only). */
+  sessionKeyOf(appid: string, userKey: string): string | undefined {
+    return this.sessionKeys.get(`${appid}\n${userKey}`);
   }
 
   // ---------------------------------------------------------------- faults and the request log

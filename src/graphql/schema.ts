@@ -1,12 +1,14 @@
 import { printSchema, type GraphQLSchema } from 'graphql';
 import { GraphQLDateTime } from 'graphql-scalars';
 import { buildSchema } from 'type-graphql';
-import { AccountResolver } from './resolvers/account.resolver.js';
+import { LoginResolver } from './resolvers/login.resolver.js';
+import { SessionResolver } from './resolvers/session.resolver.js';
+import { UserResolver } from './resolvers/user.resolver.js';
 
 /** Builds the executable schema once per process; resolvers are created per build. */
 export function buildGraphQLSchema(): Promise<GraphQLSchema> {
   return buildSchema({
-    resolvers: [AccountResolver],
+    resolvers: [SessionResolver, LoginResolver, UserResolver],
     scalarsMap: [{ type: Date, scalar: GraphQLDateTime }],
     validate: false,
   });

@@ -11,6 +11,7 @@ import type { Database } from '../db/database.js';
 import { buildGraphQLSchema } from '../graphql/schema.js';
 import type { Context } from './context.js';
 import { createFormatError } from './format-error.js';
+import { createServices } from './services.js';
 
 export interface AppDeps {
   config: Config;
@@ -48,8 +49,20 @@ export async function buildApp({ config, database, logger }: AppDeps): Promise<F
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable' });
   });
 
+  const services = createServices(config, logger);
+  app.addHook('onClose', async () => services.close());
+
   await app.register(fastifyApollo(apollo), {
-    context: async (request): Promise<Context> => ({ em: database.orm.em.fork(), request }),
+    context: async (request): Promise<Context> => {
+      const em = database.orm.em.fork();
+      let auth: ReturnType<Context['auth']> | undefined;
+      return {
+        em,
+        request,
+        services,
+        auth: () => (auth ??= services.sessions.authenticate(em, request.headers.authorization)),
+      };
+    },
   });
 
   return app;

@@ -5,6 +5,8 @@ import { startEmbeddedPostgres } from '../../src/db/embedded.js';
 export interface TestDatabase {
   /** `postgresql://…` of a fresh, empty database of this test file's own. */
   readonly url: string;
+  /** Connections a server on it may open: 1 for the embedded database. */
+  readonly poolMax: number;
   /** Makes the database unreachable for everyone connected to it (health tests). */
   kill(): Promise<void>;
   /** Drops it (or closes the embedded one); safe to call twice. */
@@ -19,7 +21,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const adminUrl = process.env.TEST_DATABASE_URL;
   if (!adminUrl) {
     const embedded = await startEmbeddedPostgres('memory://');
-    return { url: embedded.url, kill: () => embedded.close(), drop: () => embedded.close() };
+    return { url: embedded.url, poolMax: 1, kill: () => embedded.close(), drop: () => embedded.close() };
   }
   const name = `wechat_test_${process.pid}_${randomBytes(4).toString('hex')}`;
   const admin = async (sql: string) => {
@@ -40,5 +42,5 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     dropped = true;
     await admin(`drop database if exists "${name}" with (force)`);
   };
-  return { url: url.toString(), kill: drop, drop };
+  return { url: url.toString(), poolMax: 10, kill: drop, drop };
 }

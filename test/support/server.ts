@@ -31,6 +31,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     HOST: '127.0.0.1',
     PORT: '0',
     DATABASE_URL: db.url,
+    DATABASE_POOL_MAX: String(db.poolMax),
     WECHAT_EMULATOR: 'off',
     ...env,
   });

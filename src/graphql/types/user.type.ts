@@ -46,6 +46,6 @@ export class UserType {
   @Field(() => Date)
   createdAt!: Date;
 
-  @Field(() => [LoginMethodType])
-  loginMethods!: LoginMethodType[];
+  @Field(() => [LoginMethodType], { description: 'Every WeChat identity linked to this user.' })
+  loginMethods?: LoginMethodType[];
 }

@@ -1,0 +1,227 @@
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Logger } from 'pino';
+import type { Config, PlatformCredentials } from '../config.js';
+import { AppError, BadUserInputError } from '../errors.js';
+import { ANONYMOUS_NICKNAME, QRCONNECT_PATH } from '../wechat/constants.js';
+import { DecryptError, decryptUserData, isBase64, verifyRawDataSignature } from '../wechat/crypto.js';
+import type { MiniProgramClient } from '../wechat/mini-program.client.js';
+import type { OAuthClient, OAuthToken, WeChatProfile } from '../wechat/oauth.client.js';
+import type { AccountService, WeChatIdentity } from './account.service.js';
+import type { IssuedTokens, SessionService } from './session.service.js';
+import { LoginMethodKind, UserLoginMethod } from './user-login-method.entity.js';
+import type { User } from './user.entity.js';
+import type { WebStateService } from './web-state.service.js';
+
+export interface LoginResult extends IssuedTokens {
+  user: User;
+  isNewUser: boolean;
+}
+
+export interface MiniLoginInput {
+  code: string;
+  encryptedData?: string | null;
+  iv?: string | null;
+  rawData?: string | null;
+  signature?: string | null;
+}
+
+/** How long a web/app profile (nickname, avatar) is trusted before userinfo is asked again. */
+const PROFILE_TTL_MS = 24 * 3600 * 1000;
+/** Attempts of a login transaction that lost a race on a unique constraint. */
+const RACE_ATTEMPTS = 3;
+
+const LIMITS = { code: 256, state: 512, redirectUri: 2048, encryptedData: 32 * 1024, rawData: 8 * 1024 };
+
+function checkCode(code: string): void {
+  if (code.length === 0) throw new BadUserInputError('code must not be empty', 'code');
+  if (code.length > LIMITS.code)
+    throw new BadUserInputError(`code is longer than ${LIMITS.code} characters`, 'code');
+  // WeChat codes are printable ASCII; anything else cannot be one.
+  if (!/^[\x21-\x7e]+$/.test(code))
+    throw new BadUserInputError('code has characters a WeChat code never has', 'code');
+}
+
+function notConfigured(platform: string): AppError {
+  return new AppError('PLATFORM_NOT_CONFIGURED', `WeChat ${platform} login is not configured on this server`);
+}
+
+export interface LoginServiceDeps {
+  config: Config;
+  oauth: OAuthClient;
+  mini: MiniProgramClient;
+  accounts: AccountService;
+  sessions: SessionService;
+  webState: WebStateService;
+  logger: Logger;
+}
+
+/** The three logins: check input, ask WeChat, then find-or-register and open a session in one transaction. */
+export class LoginService {
+  constructor(private readonly deps: LoginServiceDeps) {}
+
+  /** The QR-connect URL for a website login and its state (WeChat's parameter order). */
+  webAuthorizeUrl(redirectUri: string): { url: string; state: string } {
+    const app = this.platform('web');
+    if (redirectUri.length > LIMITS.redirectUri)
+      throw new BadUserInputError('redirectUri is too long', 'redirectUri');
+    const state = this.deps.webState.issue(redirectUri);
+    const query = [
+      ['appid', app.appId],
+      ['redirect_uri', redirectUri],
+      ['response_type', 'code'],
+      ['scope', 'snsapi_login'],
+      ['state', state],
+    ]
+      .map(([k, v]) => `${k}=${encodeURIComponent(v!)}`)
+      .join('&');
+    return { url: `${this.deps.config.wechat.openBaseUrl}${QRCONNECT_PATH}?${query}#wechat_redirect`, state };
+  }
+
+  async webLogin(em: EntityManager, input: { code: string; state: string; redirectUri?: string | null }) {
+    const app = this.platform('web');
+    checkCode(input.code);
+    if (input.state.length > LIMITS.state) throw new BadUserInputError('state is too long', 'state');
+    await this.deps.webState.consume(em.fork(), input.state, input.redirectUri ?? undefined);
+    const token = await this.deps.oauth.exchangeCode(app, input.code);
+    return this.oauthLogin(em, LoginMethodKind.WECHAT_WEB, app, token);
+  }
+
+  async appLogin(em: EntityManager, input: { code: string }) {
+    const app = this.platform('app');
+    checkCode(input.code);
+    const token = await this.deps.oauth.exchangeCode(app, input.code);
+    return this.oauthLogin(em, LoginMethodKind.WECHAT_APP, app, token);
+  }
+
+  async miniLogin(em: EntityManager, input: MiniLoginInput): Promise<LoginResult> {
+    const app = this.platform('mini');
+    checkCode(input.code);
+    const { encryptedData, iv, rawData, signature } = input;
+    if ((encryptedData == null) !== (iv == null)) {
+      throw new BadUserInputError(
+        'encryptedData and iv come together or not at all',
+        encryptedData == null ? 'encryptedData' : 'iv',
+      );
+    }
+    if ((rawData == null) !== (signature == null)) {
+      throw new BadUserInputError(
+        'rawData and signature come together or not at all',
+        rawData == null ? 'rawData' : 'signature',
+      );
+    }
+    if (encryptedData != null) {
+      if (encryptedData.length > LIMITS.encryptedData)
+        throw new BadUserInputError('encryptedData is too long', 'encryptedData');
+      if (!isBase64(encryptedData))
+        throw new BadUserInputError('encryptedData is not valid base64', 'encryptedData');
+      if (!isBase64(iv!, 16)) throw new BadUserInputError('iv must be 16 bytes of base64', 'iv');
+    }
+    if (rawData != null) {
+      if (rawData.length > LIMITS.rawData) throw new BadUserInputError('rawData is too long', 'rawData');
+      if (!/^[0-9a-fA-F]{40}$/.test(signature!))
+        throw new BadUserInputError('signature must be 40 hex digits', 'signature');
+    }
+
+    const session = await this.deps.mini.codeToSession(app, input.code);
+    let unionId = session.unionId;
+    let profile: WeChatIdentity['profile'];
+    if (rawData != null && !verifyRawDataSignature(rawData, signature!, session.sessionKey)) {
+      throw new AppError('WECHAT_SIGNATURE_MISMATCH', 'rawData does not match its signature');
+    }
+    if (encryptedData != null) {
+      let data: Record<string, unknown>;
+      try {
+        data = decryptUserData(session.sessionKey, encryptedData, iv!, app.appId);
+      } catch (error) {
+        if (!(error instanceof DecryptError)) throw error;
+        this.deps.logger.warn({ reason: error.message }, 'mini program encryptedData rejected');
+        throw new AppError('WECHAT_DECRYPT_FAILED', 'encryptedData could not be decrypted for this login');
+      }
+      const openId = data.openId;
+      const dataUnionId = typeof data.unionId === 'string' && data.unionId ? data.unionId : undefined;
+      if (
+        (openId !== undefined && openId !== session.openId) ||
+        (dataUnionId && unionId && dataUnionId !== unionId)
+      ) {
+        this.deps.logger.warn('mini program encryptedData belongs to another user than the code');
+        throw new AppError('WECHAT_DECRYPT_FAILED', 'encryptedData does not belong to the user of this code');
+      }
+      unionId ??= dataUnionId;
+      profile = realProfile(data.nickName, data.avatarUrl);
+    } else if (rawData != null) {
+      let raw: { nickName?: unknown; avatarUrl?: unknown } = {};
+      try {
+        raw = JSON.parse(rawData) as typeof raw;
+      } catch {
+        throw new BadUserInputError('rawData is not JSON', 'rawData');
+      }
+      profile = realProfile(raw?.nickName, raw?.avatarUrl);
+    }
+    return this.login(em, {
+      kind: LoginMethodKind.WECHAT_MINI,
+      appId: app.appId,
+      openId: session.openId,
+      unionId,
+      profile,
+      accessCode: session.sessionKey,
+    });
+  }
+
+  private async oauthLogin(
+    em: EntityManager,
+    kind: LoginMethodKind,
+    app: PlatformCredentials,
+    token: OAuthToken,
+  ) {
+    // The profile is asked again only when this identity is new or its profile is a day old.
+    const known = await em.findOne(
+      UserLoginMethod,
+      { appId: app.appId, openId: token.openId },
+      { fields: ['profileRefreshedAt'] },
+    );
+    let profile: WeChatProfile | undefined;
+    const refreshedAt = known?.profileRefreshedAt?.getTime() ?? 0;
+    if (Date.now() - refreshedAt > PROFILE_TTL_MS) {
+      profile = await this.deps.oauth.userInfo(token.accessToken, token.openId);
+    }
+    return this.login(em, {
+      kind,
+      appId: app.appId,
+      openId: token.openId,
+      unionId: token.unionId ?? profile?.unionId,
+      profile: profile ? { nickname: profile.nickname, avatarUrl: profile.avatarUrl } : undefined,
+      accessCode: token.accessToken,
+    });
+  }
+
+  /** One transaction: find-or-register, then a session. A lost race is retried and finds the winner. */
+  private async login(em: EntityManager, identity: WeChatIdentity): Promise<LoginResult> {
+    for (let attempt = 1; ; attempt++) {
+      const fork = em.fork({ clear: true });
+      try {
+        return await fork.transactional(async (tx) => {
+          const now = new Date();
+          const { user, isNewUser } = await this.deps.accounts.findOrRegister(tx, identity, now);
+          const tokens = await this.deps.sessions.create(tx, user, now);
+          return { ...tokens, user, isNewUser };
+        });
+      } catch (error) {
+        if (error instanceof UniqueConstraintViolationException && attempt < RACE_ATTEMPTS) continue;
+        throw error;
+      }
+    }
+  }
+
+  private platform(platform: 'web' | 'app' | 'mini'): PlatformCredentials {
+    const credentials = this.deps.config.wechat[platform];
+    if (!credentials)
+      throw notConfigured({ web: 'website (QR)', app: 'mobile app', mini: 'mini program' }[platform]);
+    return credentials;
+  }
+}
+
+function realProfile(nickname: unknown, avatarUrl: unknown): WeChatIdentity['profile'] {
+  if (typeof nickname !== 'string' || !nickname || nickname === ANONYMOUS_NICKNAME) return undefined;
+  return { nickname, avatarUrl: typeof avatarUrl === 'string' && avatarUrl ? avatarUrl : undefined };
+}

@@ -1,0 +1,22 @@
+import { Entity, Index, ManyToOne, Property, type Rel } from '@mikro-orm/core';
+import { BaseEntity } from './base.entity.js';
+import type { User } from './user.entity.js';
+
+/** One signed-in device or browser: what an access token's `sid` names and logout revokes. */
+@Entity({ tableName: 'session' })
+export class Session extends BaseEntity<'revokedAt' | 'revokedReason'> {
+  @ManyToOne({ entity: 'User', deleteRule: 'cascade' })
+  @Index({ name: 'session_user_id_index' })
+  user!: Rel<User>;
+
+  /** The end of the session: refresh tokens stop working then. */
+  @Property({ type: 'datetime' })
+  expiresAt!: Date;
+
+  @Property({ type: 'datetime', nullable: true })
+  revokedAt: Date | null = null;
+
+  /** `logout` or `refresh_token_reuse` (theft detection). */
+  @Property({ type: 'text', nullable: true })
+  revokedReason: string | null = null;
+}

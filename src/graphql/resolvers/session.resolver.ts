@@ -1,0 +1,42 @@
+import { Arg, Ctx, Mutation, Query, Resolver } from 'type-graphql';
+import { User } from '../../accounts/user.entity.js';
+import { UnauthenticatedError } from '../../errors.js';
+import type { Context } from '../../server/context.js';
+import { AuthPayload } from '../types/auth.type.js';
+import { toAuthPayload, toUserType } from '../types/mappers.js';
+import { UserType } from '../types/user.type.js';
+
+@Resolver()
+export class SessionResolver {
+  @Query(() => UserType, {
+    nullable: true,
+    description: 'The signed-in user, from "Authorization: Bearer <accessToken>"; null without a token.',
+  })
+  async me(@Ctx() ctx: Context): Promise<UserType | null> {
+    const auth = await ctx.auth();
+    if (!auth) return null;
+    const user = await ctx.em.findOne(User, { id: auth.userId });
+    if (!user) throw new UnauthenticatedError('The user of this session no longer exists');
+    return toUserType(user);
+  }
+
+  @Mutation(() => AuthPayload, {
+    description: 'A new access token and a new refresh token; the one given stops working.',
+  })
+  async refreshSession(@Arg('refreshToken', () => String) refreshToken: string, @Ctx() ctx: Context) {
+    if (refreshToken.length === 0 || refreshToken.length > 256) {
+      throw new UnauthenticatedError('The refresh token is invalid, expired or revoked: sign in again');
+    }
+    const tokens = await ctx.services.sessions.refresh(ctx.em, refreshToken);
+    const user = await ctx.em.findOneOrFail(User, { id: tokens.userId });
+    return toAuthPayload({ ...tokens, user, isNewUser: false });
+  }
+
+  @Mutation(() => Boolean, { description: 'Ends the caller’s session: its refresh token stops working.' })
+  async logout(@Ctx() ctx: Context): Promise<boolean> {
+    const auth = await ctx.auth();
+    if (!auth) throw new UnauthenticatedError();
+    await ctx.services.sessions.revoke(ctx.em, auth.sessionId, 'logout');
+    return true;
+  }
+}

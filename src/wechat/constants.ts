@@ -1,0 +1,15 @@
+/** WeChat endpoints we call, relative to WECHAT_API_BASE_URL (shared/wechat-protocol.md §1). */
+export const ENDPOINTS = {
+  /** https://developers.weixin.qq.com/doc/oplatform/Website_App/WeChat_Login/Authorized_Interface_Calling_UnionID.html */
+  oauthAccessToken: 'sns/oauth2/access_token',
+  /** https://developers.weixin.qq.com/doc/service/api/webdev/access/api_snsuserinfo */
+  userInfo: 'sns/userinfo',
+  /** https://developers.weixin.qq.com/miniprogram/dev/server/API/user-login/api_code2session */
+  jscode2session: 'sns/jscode2session',
+} as const;
+
+/** Path of the website QR login page, on WECHAT_OPEN_BASE_URL. */
+export const QRCONNECT_PATH = '/connect/qrconnect';
+
+/** WeChat's anonymised profile, given since 2021 instead of a real one: never stored over a real one. */
+export const ANONYMOUS_NICKNAME = '微信用户';

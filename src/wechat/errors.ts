@@ -1,0 +1,51 @@
+import { AppError } from '../errors.js';
+
+/**
+ * WeChat errcodes by what the client should do about them (DESIGN.md "Errors";
+ * shared/wechat-protocol.md §2). Matched on errcode only, never on errmsg.
+ */
+export const INVALID_CODE_ERRCODES = new Set([40029, 40163, 42003]);
+export const BLOCKED_ERRCODES = new Set([40226]);
+export const RATE_LIMIT_ERRCODES = new Set([45009, 45011, 45033]);
+export const UNAVAILABLE_ERRCODES = new Set([-1]);
+/** Our appid, secret, IP or permissions are wrong: an operator's problem, details only in the log. */
+export const CONFIG_ERRCODES = new Set([
+  40001, 40002, 40013, 40125, 40164, 40243, 41002, 41004, 48001, 61004, 89501, 89503, 89506, 89507,
+]);
+
+export class WeChatError extends AppError {}
+
+/** The typed error for a WeChat errcode; `call` names the endpoint for the log. */
+export function errorForErrcode(errcode: number): WeChatError {
+  if (INVALID_CODE_ERRCODES.has(errcode)) {
+    return new WeChatError(
+      'WECHAT_INVALID_CODE',
+      'WeChat says the code is invalid, already used or expired: get a new code and try again',
+      { wechatErrcode: errcode },
+    );
+  }
+  if (BLOCKED_ERRCODES.has(errcode)) {
+    return new WeChatError('WECHAT_CODE_BLOCKED', 'WeChat blocked this login (high-risk user)', {
+      wechatErrcode: errcode,
+    });
+  }
+  if (RATE_LIMIT_ERRCODES.has(errcode)) {
+    return new WeChatError(
+      'WECHAT_RATE_LIMITED',
+      'WeChat is limiting the rate of logins: try again in a minute',
+      {
+        wechatErrcode: errcode,
+      },
+    );
+  }
+  if (CONFIG_ERRCODES.has(errcode)) {
+    return new WeChatError('WECHAT_CONFIG_ERROR', 'WeChat rejected this server’s app configuration');
+  }
+  return new WeChatError('WECHAT_UNAVAILABLE', 'WeChat is unavailable: try again shortly', {
+    ...(UNAVAILABLE_ERRCODES.has(errcode) ? {} : { wechatErrcode: errcode }),
+  });
+}
+
+export function unavailable(): WeChatError {
+  return new WeChatError('WECHAT_UNAVAILABLE', 'WeChat is unavailable: try again shortly');
+}

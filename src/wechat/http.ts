@@ -1,0 +1,167 @@
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { setTimeout as sleep } from 'node:timers/promises';
+import got, { RequestError, type Got } from 'got';
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+import { errorForErrcode, unavailable, CONFIG_ERRCODES, UNAVAILABLE_ERRCODES } from './errors.js';
+
+/**
+ * How a call may be retried.
+ * - `single-use`: the request spends a one-time code. Once it may have reached WeChat, a second try
+ *   would present a used code (40163/40029) and turn a passing fault into a failed login, so it is
+ *   retried only when the connection was never made (refused, DNS), never after a timeout, a reset,
+ *   a 5xx or errcode -1.
+ * - `idempotent`: reads with a token we hold (userinfo): also retried after -1, 5xx and resets.
+ * Timeouts are never retried: a slow WeChat does not get faster, and the client is waiting.
+ */
+export type RetryPolicy = 'single-use' | 'idempotent';
+
+/** Errors raised before any byte reached WeChat: safe to retry whatever the call. */
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH']);
+/** Errors after the request may have been received. */
+const AFTER_SEND = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE']);
+
+export interface WeChatHttpOptions {
+  baseUrl: string;
+  timeoutMs: number;
+  logger: Logger;
+  /** Attempts in all for a retryable failure (default 3). */
+  maxAttempts?: number;
+  /** First backoff; doubles each time, plus up to the same again of random jitter (default 100 ms). */
+  backoffMs?: number;
+}
+
+/** What one attempt came to: the parsed body, or an error and whether another attempt may help. */
+type Outcome<T> = { ok: true; value: T } | { ok: false; retry: boolean; error: Error };
+
+const failed = (retry: boolean, error: Error): Outcome<never> => ({ ok: false, retry, error });
+
+/**
+ * The one way to WeChat: one got instance with keep-alive, an explicit timeout on every call,
+ * bodies parsed as JSON whatever their Content-Type, `errcode` mapped to typed errors, and nothing
+ * secret (query strings carry secrets and codes) in a log line or an error.
+ */
+export class WeChatHttp {
+  private readonly got: Got;
+  private readonly logger: Logger;
+  private readonly maxAttempts: number;
+  private readonly backoffMs: number;
+  private readonly agents = {
+    http: new HttpAgent({ keepAlive: true, maxSockets: 128 }),
+    https: new HttpsAgent({ keepAlive: true, maxSockets: 128 }),
+  };
+
+  constructor(options: WeChatHttpOptions) {
+    this.logger = options.logger;
+    this.maxAttempts = options.maxAttempts ?? 3;
+    this.backoffMs = options.backoffMs ?? 100;
+    this.got = got.extend({
+      prefixUrl: options.baseUrl,
+      timeout: { request: options.timeoutMs },
+      retry: { limit: 0 },
+      throwHttpErrors: false,
+      followRedirect: false,
+      responseType: 'text',
+      agent: this.agents,
+      headers: { 'user-agent': 'wechat-login-server', accept: 'application/json' },
+    });
+  }
+
+  get<T>(path: string, query: Record<string, string>, schema: z.ZodType<T>, policy: RetryPolicy): Promise<T> {
+    return this.call(path, { method: 'GET', searchParams: query }, schema, policy);
+  }
+
+  post<T>(
+    path: string,
+    query: Record<string, string>,
+    body: unknown,
+    schema: z.ZodType<T>,
+    policy: RetryPolicy,
+  ): Promise<T> {
+    return this.call(path, { method: 'POST', searchParams: query, json: body }, schema, policy);
+  }
+
+  /** Frees the keep-alive sockets (shutdown). */
+  close(): void {
+    this.agents.http.destroy();
+    this.agents.https.destroy();
+  }
+
+  private async call<T>(
+    path: string,
+    request: { method: 'GET' | 'POST'; searchParams: Record<string, string>; json?: unknown },
+    schema: z.ZodType<T>,
+    policy: RetryPolicy,
+  ): Promise<T> {
+    const endpoint = path.replace(/^\/+/, '');
+    for (let attempt = 1; ; attempt++) {
+      const started = performance.now();
+      const outcome = await this.once(endpoint, request, schema, policy);
+      if (outcome.ok) {
+        const ms = Math.round(performance.now() - started);
+        this.logger.debug({ wechat: `/${endpoint}`, ms, attempt }, 'WeChat call succeeded');
+        return outcome.value;
+      }
+      if (!outcome.retry || attempt >= this.maxAttempts) throw outcome.error;
+      const delay = this.backoffMs * 2 ** (attempt - 1);
+      await sleep(delay + Math.random() * delay);
+    }
+  }
+
+  /** One attempt; never throws. */
+  private async once<T>(
+    endpoint: string,
+    request: { method: 'GET' | 'POST'; searchParams: Record<string, string>; json?: unknown },
+    schema: z.ZodType<T>,
+    policy: RetryPolicy,
+  ): Promise<Outcome<T>> {
+    const log = { wechat: `/${endpoint}` };
+    let response;
+    try {
+      response = await this.got(endpoint, request);
+    } catch (error) {
+      const code = error instanceof RequestError ? error.code : 'UNKNOWN';
+      const notSent = NOT_SENT.has(code);
+      const retry = notSent || (policy === 'idempotent' && AFTER_SEND.has(code));
+      // error.message can hold the URL with its query string (secret, code): log the code only.
+      this.logger.warn({ ...log, error: code }, 'WeChat call failed');
+      return failed(retry, unavailable());
+    }
+    if (response.statusCode >= 500 || response.statusCode < 200 || response.statusCode >= 300) {
+      this.logger.warn({ ...log, status: response.statusCode }, 'WeChat answered with an HTTP error');
+      return failed(policy === 'idempotent' && response.statusCode >= 500, unavailable());
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(response.body);
+    } catch {
+      this.logger.warn(
+        { ...log, status: response.statusCode },
+        'WeChat answered with a body that is not JSON',
+      );
+      return failed(false, unavailable());
+    }
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      this.logger.warn(log, 'WeChat answered with JSON that is not an object');
+      return failed(false, unavailable());
+    }
+    const errcode = Number((body as { errcode?: unknown }).errcode ?? 0);
+    if (errcode !== 0 && Number.isFinite(errcode)) {
+      const errmsg = String((body as { errmsg?: unknown }).errmsg ?? '');
+      const details = CONFIG_ERRCODES.has(errcode) ? { errmsg } : {};
+      this.logger.warn({ ...log, errcode, ...details }, 'WeChat answered with an error');
+      return failed(policy === 'idempotent' && UNAVAILABLE_ERRCODES.has(errcode), errorForErrcode(errcode));
+    }
+    const parsed = schema.safeParse(body);
+    if (!parsed.success) {
+      // Values may be secret (session_key, tokens): log only which fields were wrong.
+      this.logger.warn(
+        { ...log, fields: parsed.error.issues.map((i) => i.path.join('.')) },
+        'WeChat answered with an unexpected body',
+      );
+      return failed(false, unavailable());
+    }
+    return { ok: true, value: parsed.data };
+  }
+}

@@ -1,0 +1,83 @@
+import { z } from 'zod';
+import type { PlatformCredentials } from '../config.js';
+import { ANONYMOUS_NICKNAME, ENDPOINTS } from './constants.js';
+import type { WeChatHttp } from './http.js';
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((s) => (s ? s : undefined));
+
+const AccessTokenResponse = z.object({
+  access_token: z.string().min(1),
+  expires_in: z.coerce.number(),
+  refresh_token: z.string().min(1),
+  openid: z.string().min(1),
+  scope: z.string().default(''),
+  unionid: optionalString,
+});
+
+const UserInfoResponse = z.object({
+  openid: z.string().min(1),
+  nickname: z.string().optional(),
+  headimgurl: z.string().optional(),
+  unionid: optionalString,
+});
+
+export interface OAuthToken {
+  openId: string;
+  unionId: string | undefined;
+  accessToken: string;
+  refreshToken: string;
+  expiresIn: number;
+  scope: string;
+}
+
+export interface WeChatProfile {
+  /** Undefined when WeChat gave none, or only its anonymised "微信用户". */
+  nickname: string | undefined;
+  avatarUrl: string | undefined;
+  unionId: string | undefined;
+}
+
+/** Open Platform OAuth for website (QR) and mobile-app logins: code → token → userinfo. */
+export class OAuthClient {
+  constructor(private readonly http: WeChatHttp) {}
+
+  /**
+   * Exchanges a login code. Single use: never retried once it may have reached WeChat.
+   * https://developers.weixin.qq.com/doc/oplatform/Website_App/WeChat_Login/Wechat_Login.html
+   */
+  async exchangeCode(app: PlatformCredentials, code: string): Promise<OAuthToken> {
+    const body = await this.http.get(
+      ENDPOINTS.oauthAccessToken,
+      { appid: app.appId, secret: app.secret, code, grant_type: 'authorization_code' },
+      AccessTokenResponse,
+      'single-use',
+    );
+    return {
+      openId: body.openid,
+      unionId: body.unionid,
+      accessToken: body.access_token,
+      refreshToken: body.refresh_token,
+      expiresIn: body.expires_in,
+      scope: body.scope,
+    };
+  }
+
+  /** https://developers.weixin.qq.com/doc/service/api/webdev/access/api_snsuserinfo */
+  async userInfo(accessToken: string, openId: string): Promise<WeChatProfile> {
+    const body = await this.http.get(
+      ENDPOINTS.userInfo,
+      { access_token: accessToken, openid: openId },
+      UserInfoResponse,
+      'idempotent',
+    );
+    const real = body.nickname && body.nickname !== ANONYMOUS_NICKNAME;
+    return {
+      nickname: real ? body.nickname : undefined,
+      avatarUrl: real && body.headimgurl ? body.headimgurl : undefined,
+      unionId: body.unionid,
+    };
+  }
+}

@@ -1,0 +1,439 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import {
+  APP_LOGIN,
+  APPS,
+  AUTHORIZE_URL,
+  AUTH_SECRET,
+  LOGIN_FIELDS,
+  MINI_LOGIN,
+  startWorld,
+  WEB_LOGIN,
+  type LoginPayload,
+  type World,
+} from './support/world.js';
+
+const REDIRECT = 'https://site.example/wechat/callback';
+
+let w: World;
+/** Every GraphQL response body of this file, scanned for secrets at the end. */
+const responses: string[] = [];
+
+async function gql<T>(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>) {
+  const body = await w.gql<T>(query, variables, headers);
+  responses.push(JSON.stringify(body));
+  return body;
+}
+
+async function miniLogin(user: string, extra: Record<string, unknown> = {}) {
+  const code = await w.code(APPS.mini.appid, user);
+  return gql<{ wechatMiniLogin: LoginPayload }>(MINI_LOGIN, { input: { code, ...extra } });
+}
+
+async function appLogin(user: string) {
+  const code = await w.code(APPS.app.appid, user);
+  return gql<{ wechatAppLogin: LoginPayload }>(APP_LOGIN, { input: { code } });
+}
+
+async function authorize(redirectUri = REDIRECT) {
+  const body = await gql<{ wechatWebAuthorizeUrl: { url: string; state: string } }>(AUTHORIZE_URL, {
+    redirectUri,
+  });
+  return body.data!.wechatWebAuthorizeUrl;
+}
+
+async function webLogin(user: string, state?: string, redirectUri?: string) {
+  const code = await w.code(APPS.web.appid, user);
+  return gql<{ wechatWebLogin: LoginPayload }>(WEB_LOGIN, {
+    input: { code, state: state ?? (await authorize()).state, ...(redirectUri ? { redirectUri } : {}) },
+  });
+}
+
+function errorCode(body: { errors?: { extensions?: Record<string, unknown> }[] }): unknown {
+  return body.errors?.[0]?.extensions?.code;
+}
+
+beforeAll(async () => {
+  w = await startWorld();
+});
+afterAll(async () => {
+  await w?.stop();
+});
+beforeEach(async () => {
+  await w.emulatorPost('/__emulator/reset', {});
+});
+
+describe('one account per person', () => {
+  it('registers on the first login and finds the same user on the second', async () => {
+    const first = (await miniLogin('amy')).data!.wechatMiniLogin;
+    expect(first.isNewUser).toBe(true);
+    expect(first.user.loginMethods).toEqual([
+      {
+        kind: 'WECHAT_MINI',
+        appId: APPS.mini.appid,
+        openId: expect.any(String),
+        unionId: expect.any(String),
+        lastLoginAt: expect.any(String),
+      },
+    ]);
+    const second = (await miniLogin('amy')).data!.wechatMiniLogin;
+    expect(second.isNewUser).toBe(false);
+    expect(second.user.id).toBe(first.user.id);
+    expect(second.accessToken).not.toBe(first.accessToken);
+  });
+
+  it('links a mini program login to the web account with the same unionid', async () => {
+    await w.emulatorPost('/__emulator/users', {
+      key: 'ben',
+      nickname: 'Ben',
+      avatarUrl: 'https://img.example/ben/132',
+    });
+    const web = (await webLogin('ben')).data!.wechatWebLogin;
+    expect(web.isNewUser).toBe(true);
+    expect(web.user.nickname).toBe('Ben');
+    expect(web.user.avatarUrl).toBe('https://img.example/ben/132');
+    const mini = (await miniLogin('ben')).data!.wechatMiniLogin;
+    expect(mini.isNewUser).toBe(false);
+    expect(mini.user.id).toBe(web.user.id);
+    expect(mini.user.loginMethods.map((m) => m.kind).sort()).toEqual(['WECHAT_MINI', 'WECHAT_WEB']);
+    expect(new Set(mini.user.loginMethods.map((m) => m.unionId)).size).toBe(1);
+    const app = (await appLogin('ben')).data!.wechatAppLogin;
+    expect(app.user.id).toBe(web.user.id);
+    expect(app.user.loginMethods).toHaveLength(3);
+  });
+
+  it('makes exactly one user from 20 concurrent first logins of one person over the three mutations', async () => {
+    const before = await w.counts();
+    const logins = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => [miniLogin, appLogin, webLogin][i % 3]!('cleo')),
+    );
+    const ids = logins.map((body) => {
+      expect(body.errors).toBeUndefined();
+      return Object.values(body.data!)[0]!.user.id;
+    });
+    expect(new Set(ids).size).toBe(1);
+    const newUsers = logins.filter((body) => Object.values(body.data!)[0]!.isNewUser);
+    expect(newUsers).toHaveLength(1);
+    const after = await w.counts();
+    expect(after.users - before.users).toBe(1);
+    expect(after.methods - before.methods).toBe(3);
+    expect(after.sessions - before.sessions).toBe(20);
+  });
+
+  it('keeps a real nickname and avatar from encryptedData, and the session key only encrypted at rest', async () => {
+    await w.emulatorPost('/__emulator/users', {
+      key: 'dora',
+      nickname: 'Dora',
+      avatarUrl: 'https://img.example/dora/132',
+    });
+    const plain = (await miniLogin('dora')).data!.wechatMiniLogin;
+    expect(plain.user.nickname).toBeNull();
+    const body = await miniLoginWithProfile('dora');
+    const user = body.data!.wechatMiniLogin.user;
+    expect(user.id).toBe(plain.user.id);
+    expect(user.nickname).toBe('Dora');
+    expect(user.avatarUrl).toBe('https://img.example/dora/132');
+
+    const sessionKey = w.emulator.store.sessionKeyOf(APPS.mini.appid, 'dora')!;
+    const rows = await w.t.server.database.orm.em
+      .getConnection()
+      .execute<{ access_code: string }[]>(
+        `select access_code from user_login_method where app_id = ? and user_id = ?`,
+        [APPS.mini.appid, user.id],
+      );
+    expect(rows[0]!.access_code).toMatch(/^v1\./);
+    expect(rows[0]!.access_code).not.toContain(sessionKey);
+  });
+
+  it('does not take WeChat’s anonymised “微信用户” over a real nickname', async () => {
+    await w.emulatorPost('/__emulator/users', { key: 'eve', nickname: 'Eve' });
+    const first = (await webLogin('eve')).data!.wechatWebLogin;
+    expect(first.user.nickname).toBe('Eve');
+    await w.emulatorPost('/__emulator/users', { key: 'eve', nickname: '微信用户' });
+    const body = await miniLoginWithProfile('eve');
+    expect(body.errors).toBeUndefined();
+    expect(body.data!.wechatMiniLogin.user.nickname).toBe('Eve');
+  });
+});
+
+/** wx.login, then wx.getUserProfile, then wechatMiniLogin with all of it, as a mini program does. */
+async function miniLoginWithProfile(
+  user: string,
+  tamper: (data: Record<string, string>) => Record<string, string> = (d) => d,
+) {
+  const code = await w.code(APPS.mini.appid, user);
+  const data = await w.emulatorPost<Record<string, string>>('/__emulator/encrypted-data', {
+    appid: APPS.mini.appid,
+    user,
+  });
+  return gql<{ wechatMiniLogin: LoginPayload }>(MINI_LOGIN, { input: { code, ...tamper(data) } });
+}
+
+describe('codes WeChat rejects', () => {
+  it('answers used, expired and foreign codes with WECHAT_INVALID_CODE and writes no row', async () => {
+    const used = await w.code(APPS.mini.appid, 'fay');
+    await gql(MINI_LOGIN, { input: { code: used } });
+    const webCode = await w.code(APPS.app.appid, 'gus');
+    await gql(APP_LOGIN, { input: { code: webCode } });
+    const before = await w.counts();
+
+    expect(errorCode(await gql(MINI_LOGIN, { input: { code: used } }))).toBe('WECHAT_INVALID_CODE');
+    expect(errorCode(await gql(APP_LOGIN, { input: { code: webCode } }))).toBe('WECHAT_INVALID_CODE');
+
+    const expired = await w.code(APPS.app.appid, 'hal');
+    await w.emulatorPost('/__emulator/clock', { advanceMs: 5 * 60_000 + 1000 });
+    const body = await gql(APP_LOGIN, { input: { code: expired } });
+    expect(errorCode(body)).toBe('WECHAT_INVALID_CODE');
+    expect(body.errors![0]!.extensions!.wechatErrcode).toBe(42003);
+
+    const foreign = await w.code(APPS.app.appid, 'ida');
+    expect(errorCode(await gql(MINI_LOGIN, { input: { code: foreign } }))).toBe('WECHAT_INVALID_CODE');
+
+    expect(await w.counts()).toEqual(before);
+  });
+
+  it('answers PLATFORM_NOT_CONFIGURED for a platform without appid/secret', async () => {
+    const only = await startWorld({ env: { WECHAT_APP_APPID: '', WECHAT_APP_SECRET: '' } });
+    try {
+      const body = await only.gql(APP_LOGIN, { input: { code: 'abc' } });
+      expect(body.errors![0]!.extensions!.code).toBe('PLATFORM_NOT_CONFIGURED');
+      expect(await only.wechatCalls()).toEqual([]);
+    } finally {
+      await only.stop();
+    }
+  });
+});
+
+describe('web login state', () => {
+  it('builds the QR-connect URL in WeChat’s parameter order with a state bound to the redirect URI', async () => {
+    const { url, state } = await authorize();
+    expect(url).toBe(
+      `${w.emulator.url}/connect/qrconnect?appid=${APPS.web.appid}&redirect_uri=${encodeURIComponent(REDIRECT)}` +
+        `&response_type=code&scope=snsapi_login&state=${encodeURIComponent(state)}#wechat_redirect`,
+    );
+    expect(state.length).toBeLessThanOrEqual(128);
+  });
+
+  it('logs in through the emulator’s QR page: confirm redirects back with code and state', async () => {
+    const { url, state } = await authorize();
+    const page = await fetch(url);
+    expect(page.status).toBe(200);
+    const confirm = await fetch(`${w.emulator.url}/connect/confirm`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        appid: APPS.web.appid,
+        redirect_uri: REDIRECT,
+        scope: 'snsapi_login',
+        state,
+        user: 'jay',
+        action: 'confirm',
+      }),
+      redirect: 'manual',
+    });
+    const back = new URL(confirm.headers.get('location')!);
+    expect(back.searchParams.get('state')).toBe(state);
+    const body = await gql<{ wechatWebLogin: LoginPayload }>(WEB_LOGIN, {
+      input: { code: back.searchParams.get('code'), state, redirectUri: REDIRECT },
+    });
+    expect(body.data!.wechatWebLogin.isNewUser).toBe(true);
+  });
+
+  it('rejects a forged, reused, missing or other-redirect state with INVALID_STATE, without calling WeChat', async () => {
+    const { state } = await authorize();
+    const forged = state.slice(0, -4) + (state.endsWith('AAAA') ? 'BBBB' : 'AAAA');
+    const [v, nonce, exp, hash, sig] = state.split('.');
+    const reExpired = [v, nonce, (parseInt(exp!, 36) + 3600).toString(36), hash, sig].join('.');
+    await w.emulatorPost('/__emulator/reset', {});
+    const code = await w.code(APPS.web.appid, 'kim');
+    for (const bad of [forged, reExpired, '', 'v1.x.y.z.w', 'not a state']) {
+      expect(errorCode(await gql(WEB_LOGIN, { input: { code, state: bad } }))).toBe('INVALID_STATE');
+    }
+    expect(
+      errorCode(await gql(WEB_LOGIN, { input: { code, state, redirectUri: 'https://evil.example/cb' } })),
+    ).toBe('INVALID_STATE');
+    expect(await w.wechatCalls()).toEqual([]);
+
+    expect(
+      errorCode(await gql(WEB_LOGIN, { input: { code, state, redirectUri: REDIRECT } })),
+    ).toBeUndefined();
+    const again = await w.code(APPS.web.appid, 'kim');
+    const reused = await gql(WEB_LOGIN, { input: { code: again, state } });
+    expect(errorCode(reused)).toBe('INVALID_STATE');
+    expect(reused.errors![0]!.message).toMatch(/already been used/);
+    expect(await w.wechatCalls()).toEqual(['/sns/oauth2/access_token', '/sns/userinfo']);
+    // A missing state is refused by the schema (a required variable field).
+    expect(errorCode(await gql(WEB_LOGIN, { input: { code: again } }))).toBe('BAD_USER_INPUT');
+  });
+
+  it('rejects an expired state', async () => {
+    const short = await startWorld({ env: { WEB_STATE_TTL_SECONDS: '1' } });
+    try {
+      const { state } = (
+        await short.gql<{ wechatWebAuthorizeUrl: { state: string } }>(AUTHORIZE_URL, {
+          redirectUri: REDIRECT,
+        })
+      ).data!.wechatWebAuthorizeUrl;
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      const body = await short.gql(WEB_LOGIN, {
+        input: { code: await short.code(APPS.web.appid, 'lea'), state },
+      });
+      expect(errorCode(body)).toBe('INVALID_STATE');
+      expect(body.errors![0]!.message).toMatch(/expired/);
+      expect(await short.wechatCalls()).toEqual([]);
+    } finally {
+      await short.stop();
+    }
+  });
+
+  it('only issues states for redirect URIs on WECHAT_WEB_REDIRECT_URIS', async () => {
+    const listed = await startWorld({
+      env: { WECHAT_WEB_REDIRECT_URIS: `${REDIRECT},https://other.example/cb` },
+    });
+    try {
+      const ok = await listed.gql(AUTHORIZE_URL, { redirectUri: REDIRECT });
+      expect(ok.errors).toBeUndefined();
+      const bad = await listed.gql(AUTHORIZE_URL, { redirectUri: 'https://evil.example/cb' });
+      expect(errorCode(bad)).toBe('INVALID_STATE');
+    } finally {
+      await listed.stop();
+    }
+  });
+});
+
+describe('mini program profile data', () => {
+  it('rejects tampered encryptedData with WECHAT_DECRYPT_FAILED and writes no row', async () => {
+    const before = await w.counts();
+    const body = await miniLoginWithProfile('max', (d) => {
+      const bytes = Buffer.from(d.encryptedData!, 'base64');
+      bytes[bytes.length - 20]! ^= 0xff;
+      return { encryptedData: bytes.toString('base64'), iv: d.iv! };
+    });
+    expect(errorCode(body)).toBe('WECHAT_DECRYPT_FAILED');
+    expect(await w.counts()).toEqual(before);
+  });
+
+  it('rejects encryptedData of another person (or another app’s key) with WECHAT_DECRYPT_FAILED', async () => {
+    await w.code(APPS.mini.appid, 'ned');
+    const nedsData = await w.emulatorPost<Record<string, string>>('/__emulator/encrypted-data', {
+      appid: APPS.mini.appid,
+      user: 'ned',
+    });
+    const code = await w.code(APPS.mini.appid, 'oli');
+    const body = await gql(MINI_LOGIN, {
+      input: { code, encryptedData: nedsData.encryptedData, iv: nedsData.iv },
+    });
+    expect(errorCode(body)).toBe('WECHAT_DECRYPT_FAILED');
+  });
+
+  it('rejects a wrong rawData signature with WECHAT_SIGNATURE_MISMATCH', async () => {
+    const body = await miniLoginWithProfile('pam', (d) => ({
+      rawData: d.rawData!,
+      signature: '0'.repeat(40),
+    }));
+    expect(errorCode(body)).toBe('WECHAT_SIGNATURE_MISMATCH');
+    const good = await miniLoginWithProfile('pam', (d) => ({ rawData: d.rawData!, signature: d.signature! }));
+    expect(good.errors).toBeUndefined();
+  });
+
+  it.each([
+    [{ encryptedData: 'AAAA' }, 'iv'],
+    [{ iv: 'AAAAAAAAAAAAAAAAAAAAAA==' }, 'encryptedData'],
+    [{ rawData: '{}' }, 'signature'],
+    [{ encryptedData: 'not base64!', iv: 'AAAAAAAAAAAAAAAAAAAAAA==' }, 'encryptedData'],
+    [{ encryptedData: 'AAAAAAAAAAAAAAAAAAAAAA==', iv: 'AAAA' }, 'iv'],
+    [{ rawData: '{}', signature: 'xyz' }, 'signature'],
+  ])('answers %j with BAD_USER_INPUT naming %s, before calling WeChat', async (extra, field) => {
+    const body = await gql(MINI_LOGIN, { input: { code: 'somecode', ...extra } });
+    expect(errorCode(body)).toBe('BAD_USER_INPUT');
+    expect(body.errors![0]!.extensions!.field).toBe(field);
+    expect(await w.wechatCalls()).toEqual([]);
+  });
+
+  it.each([[''], ['x'.repeat(300)], ['code with space'], ['码']])(
+    'answers code %j with BAD_USER_INPUT',
+    async (code) => {
+      expect(errorCode(await gql(MINI_LOGIN, { input: { code } }))).toBe('BAD_USER_INPUT');
+    },
+  );
+});
+
+describe('sessions', () => {
+  const ME = `query { me { id nickname loginMethods { kind } } }`;
+  const REFRESH = `mutation ($t: String!) { refreshSession(refreshToken: $t) { ${LOGIN_FIELDS} } }`;
+  const LOGOUT = `mutation { logout }`;
+  const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+  it('answers me with the bearer’s user, null without a token, UNAUTHENTICATED for a forged one', async () => {
+    const login = (await miniLogin('quinn')).data!.wechatMiniLogin;
+    const me = await gql<{ me: { id: string } }>(ME, {}, bearer(login.accessToken));
+    expect(me.data!.me.id).toBe(login.user.id);
+    expect((await gql(ME)).data).toEqual({ me: null });
+    const forged = login.accessToken.slice(0, -2) + (login.accessToken.endsWith('AA') ? 'BB' : 'AA');
+    expect(errorCode(await gql(ME, {}, bearer(forged)))).toBe('UNAUTHENTICATED');
+    expect(errorCode(await gql(ME, {}, { authorization: 'Basic abc' }))).toBe('UNAUTHENTICATED');
+    const { SignJWT } = await import('jose');
+    const { deriveKey } = await import('../src/accounts/secrets.js');
+    const expired = await new SignJWT({ sid: 'x' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(login.user.id)
+      .setIssuer('wechat-login-server')
+      .setAudience('wechat-login-server')
+      .setExpirationTime(Math.floor(Date.now() / 1000) - 10)
+      .sign(deriveKey(AUTH_SECRET, 'access-token'));
+    const body = await gql(ME, {}, bearer(expired));
+    expect(errorCode(body)).toBe('UNAUTHENTICATED');
+    expect(body.errors![0]!.message).toMatch(/expired/);
+  });
+
+  it('rotates the refresh token; reusing an old one revokes the whole session', async () => {
+    const login = (await miniLogin('ray')).data!.wechatMiniLogin;
+    const first = await gql<{ refreshSession: LoginPayload }>(REFRESH, { t: login.refreshToken });
+    const rotated = first.data!.refreshSession;
+    expect(rotated.user.id).toBe(login.user.id);
+    expect(rotated.isNewUser).toBe(false);
+    expect(rotated.refreshToken).not.toBe(login.refreshToken);
+    expect((await gql<{ me: { id: string } }>(ME, {}, bearer(rotated.accessToken))).data!.me.id).toBe(
+      login.user.id,
+    );
+
+    // The old token again: theft detected, the session ends for everyone holding it.
+    expect(errorCode(await gql(REFRESH, { t: login.refreshToken }))).toBe('UNAUTHENTICATED');
+    expect(errorCode(await gql(REFRESH, { t: rotated.refreshToken }))).toBe('UNAUTHENTICATED');
+    expect(errorCode(await gql(ME, {}, bearer(rotated.accessToken)))).toBe('UNAUTHENTICATED');
+    expect(errorCode(await gql(REFRESH, { t: 'rt_nonsense' }))).toBe('UNAUTHENTICATED');
+  });
+
+  it('logs out: the access and refresh tokens of that session stop working, others keep working', async () => {
+    const a = (await miniLogin('sam')).data!.wechatMiniLogin;
+    const b = (await miniLogin('sam')).data!.wechatMiniLogin;
+    expect((await gql<{ logout: boolean }>(LOGOUT, {}, bearer(a.accessToken))).data!.logout).toBe(true);
+    expect(errorCode(await gql(ME, {}, bearer(a.accessToken)))).toBe('UNAUTHENTICATED');
+    expect(errorCode(await gql(REFRESH, { t: a.refreshToken }))).toBe('UNAUTHENTICATED');
+    expect((await gql<{ me: { id: string } }>(ME, {}, bearer(b.accessToken))).data!.me.id).toBe(a.user.id);
+    expect(errorCode(await gql(LOGOUT))).toBe('UNAUTHENTICATED');
+  });
+});
+
+describe('secrets', () => {
+  it('never puts a session key, app secret, WeChat token, refresh token, AUTH_SECRET or JWT in a log line, nor WeChat secrets in a response', async () => {
+    const login = (await miniLogin('tia')).data!.wechatMiniLogin;
+    await webLogin('tia');
+    await appLogin('tia');
+    await gql(`mutation ($t: String!) { refreshSession(refreshToken: $t) { accessToken } }`, {
+      t: login.refreshToken,
+    });
+    const issued = w.emulator.store.issuedSecrets();
+    expect(issued.length).toBeGreaterThan(5);
+    const log = w.t.log.text();
+    expect(w.t.log.lines.length).toBeGreaterThan(10);
+    for (const secret of [...issued, AUTH_SECRET]) {
+      expect(log).not.toContain(secret);
+      for (const body of responses) expect(body).not.toContain(secret);
+    }
+    const ours = responses.flatMap((body) =>
+      [...body.matchAll(/"(?:accessToken|refreshToken)":"([^"]+)"/g)].map((m) => m[1]!),
+    );
+    expect(ours.length).toBeGreaterThan(10);
+    for (const token of ours) expect(log).not.toContain(token);
+  });
+});

@@ -1,0 +1,117 @@
+import type { EmulatorApp } from '../../src/emulator/apps.js';
+import { createEmulator, type Emulator } from '../../src/emulator/server.js';
+import { startTestServer, type GraphQLBody, type TestServer } from './server.js';
+
+export const AUTH_SECRET = 'test-auth-secret-0123456789-abcdefghijklmnop';
+
+export const APPS = {
+  web: { appid: 'wxtestweb', secret: 'secret-web-4f1c2a', kind: 'web', bound: true },
+  app: { appid: 'wxtestapp', secret: 'secret-app-9b7e3d', kind: 'app', bound: true },
+  mini: { appid: 'wxtestmini', secret: 'secret-mini-2c8a5f', kind: 'mini', bound: true },
+} as const satisfies Record<string, EmulatorApp>;
+
+export interface World {
+  emulator: Emulator;
+  t: TestServer;
+  /** Mints a code as if `user` confirmed a login in that app. */
+  code(appid: string, user: string): Promise<string>;
+  emulatorPost<T = Record<string, unknown>>(path: string, body: unknown): Promise<T>;
+  /** Paths of the WeChat API calls the emulator has seen since the last reset. */
+  wechatCalls(): Promise<string[]>;
+  gql<T = Record<string, unknown>>(
+    query: string,
+    variables?: Record<string, unknown>,
+    headers?: Record<string, string>,
+  ): Promise<GraphQLBody<T>>;
+  /** Rows in user / user_login_method / session. */
+  counts(): Promise<{ users: number; methods: number; sessions: number }>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The server on a fresh database, talking over real HTTP to an emulator of its own that plays the
+ * given apps (all three bound by default).
+ */
+export async function startWorld(
+  options: { apps?: Partial<Record<'web' | 'app' | 'mini', EmulatorApp>>; env?: Record<string, string> } = {},
+): Promise<World> {
+  const apps = { ...APPS, ...options.apps };
+  const emulator = await createEmulator({ apps: Object.values(apps) });
+  const t = await startTestServer({
+    AUTH_SECRET,
+    WECHAT_API_BASE_URL: emulator.url,
+    WECHAT_OPEN_BASE_URL: emulator.url,
+    WECHAT_WEB_APPID: apps.web.appid,
+    WECHAT_WEB_SECRET: apps.web.secret,
+    WECHAT_APP_APPID: apps.app.appid,
+    WECHAT_APP_SECRET: apps.app.secret,
+    WECHAT_MINI_APPID: apps.mini.appid,
+    WECHAT_MINI_SECRET: apps.mini.secret,
+    WECHAT_TIMEOUT_MS: '2000',
+    ...options.env,
+  }).catch(async (error: unknown) => {
+    await emulator.close();
+    throw error;
+  });
+  const emulatorPost = async <T>(path: string, body: unknown): Promise<T> => {
+    const response = await fetch(`${emulator.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    if (!response.ok) throw new Error(`emulator ${path}: ${response.status} ${await response.text()}`);
+    return (await response.json()) as T;
+  };
+  return {
+    emulator,
+    t,
+    emulatorPost,
+    code: async (appid, user) =>
+      (await emulatorPost<{ code: string }>('/__emulator/codes', { appid, user })).code,
+    async wechatCalls() {
+      const { requests } = (await (await fetch(`${emulator.url}/__emulator/requests`)).json()) as {
+        requests: { path: string }[];
+      };
+      return requests.map((r) => r.path).filter((p) => !p.startsWith('/connect/'));
+    },
+    async gql(query, variables, headers) {
+      return (await t.graphql(query, variables, headers)).body as GraphQLBody<never>;
+    },
+    async counts() {
+      const connection = t.server.database.orm.em.getConnection();
+      const [row] = await connection.execute<Array<{ users: string; methods: string; sessions: string }>>(
+        `select (select count(*) from "user") as users, (select count(*) from user_login_method) as methods,
+                (select count(*) from session) as sessions`,
+      );
+      return { users: Number(row!.users), methods: Number(row!.methods), sessions: Number(row!.sessions) };
+    },
+    async stop() {
+      try {
+        await t.stop();
+      } finally {
+        await emulator.close();
+      }
+    },
+  };
+}
+
+export const LOGIN_FIELDS = `accessToken refreshToken expiresAt isNewUser
+  user { id nickname avatarUrl createdAt loginMethods { kind appId openId unionId lastLoginAt } }`;
+
+export const MINI_LOGIN = `mutation ($input: WechatMiniLoginInput!) { wechatMiniLogin(input: $input) { ${LOGIN_FIELDS} } }`;
+export const APP_LOGIN = `mutation ($input: WechatAppLoginInput!) { wechatAppLogin(input: $input) { ${LOGIN_FIELDS} } }`;
+export const WEB_LOGIN = `mutation ($input: WechatWebLoginInput!) { wechatWebLogin(input: $input) { ${LOGIN_FIELDS} } }`;
+export const AUTHORIZE_URL = `query ($redirectUri: String!) { wechatWebAuthorizeUrl(redirectUri: $redirectUri) { url state } }`;
+
+export interface LoginPayload {
+  accessToken: string;
+  refreshToken: string;
+  expiresAt: string;
+  isNewUser: boolean;
+  user: {
+    id: string;
+    nickname: string | null;
+    avatarUrl: string | null;
+    loginMethods: { kind: string; appId: string; openId: string; unionId: string | null }[];
+  };
+}
