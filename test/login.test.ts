@@ -101,6 +101,30 @@ describe('one account per person', () => {
     expect(app.user.loginMethods).toHaveLength(3);
   });
 
+  it('gives an unbound app its own user, keyed by (appId, openId)', async () => {
+    const unbound = await startWorld({ apps: { app: { ...APPS.app, bound: false } } });
+    try {
+      const login = async (query: string, appid: string) =>
+        Object.values(
+          (
+            await unbound.gql<Record<string, LoginPayload>>(query, {
+              input: { code: await unbound.code(appid, 'uma') },
+            })
+          ).data!,
+        )[0]!;
+      const mini = await login(MINI_LOGIN, APPS.mini.appid);
+      const app = await login(APP_LOGIN, APPS.app.appid);
+      expect(app.isNewUser).toBe(true);
+      expect(app.user.id).not.toBe(mini.user.id);
+      expect(app.user.loginMethods).toEqual([expect.objectContaining({ kind: 'WECHAT_APP', unionId: null })]);
+      const again = await login(APP_LOGIN, APPS.app.appid);
+      expect(again.isNewUser).toBe(false);
+      expect(again.user.id).toBe(app.user.id);
+    } finally {
+      await unbound.stop();
+    }
+  });
+
   it('makes exactly one user from 20 concurrent first logins of one person over the three mutations', async () => {
     const before = await w.counts();
     const logins = await Promise.all(
