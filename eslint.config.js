@@ -3,9 +3,15 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', '.data/', 'coverage/'] },
+  {
+    ignores: ['dist/', 'node_modules/', '.data/', 'coverage/', 'examples/web/dist/', 'examples/web/src/gql/'],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
+  {
+    files: ['examples/mini-program/**/*.js'],
+    languageOptions: { sourceType: 'commonjs', globals: { wx: 'readonly', module: 'writable' } },
+  },
   {
     rules: {
       'no-console': 'error',

@@ -22,6 +22,11 @@ describe('GET /healthz', () => {
     expect(body).toEqual({ data: { me: null } });
   });
 
+  it('serves Apollo Sandbox to a browser in development', async () => {
+    const page = await (await fetch(`${t.url}/graphql`, { headers: { accept: 'text/html' } })).text();
+    expect(page).toContain('EmbeddedSandbox');
+  });
+
   it('answers a GraphQL syntax error with GRAPHQL_PARSE_FAILED and no stack trace', async () => {
     const { status, body } = await t.graphql('{ me { id ');
     expect(status).toBe(400);

@@ -54,6 +54,6 @@ export const DEMO_APPS: readonly EmulatorApp[] = Object.freeze([
 
 /** Emulated people that `npm start` creates so the QR page has someone to pick. */
 export const DEMO_USERS = Object.freeze([
-  { key: 'alice', nickname: 'Alice', avatarUrl: 'https://thirdwx.qlogo.cn/mmopen/emulator-alice/132' },
-  { key: 'bob', nickname: 'Bob', avatarUrl: 'https://thirdwx.qlogo.cn/mmopen/emulator-bob/132' },
+  { key: 'alice', nickname: 'Alice' },
+  { key: 'bob', nickname: 'Bob' },
 ]);

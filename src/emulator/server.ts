@@ -294,6 +294,19 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
     if (!body) return reply;
     return { now: new Date(store.advanceClock(body.advanceMs)).toISOString() };
   });
+  /** A generated avatar (the person's initial), so pages show one without the internet. */
+  app.get('/__emulator/avatars/:file', async (request, reply) => {
+    const key = decodeURIComponent((request.params as { file: string }).file).replace(/\.svg$/, '');
+    const initial = (store.listUsers().find((u) => u.key === key)?.nickname ?? key).slice(0, 1).toUpperCase();
+    const hue = [...key].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 360, 7);
+    const letter = initial.replace(/[<>&"']/g, '?');
+    return reply
+      .type('image/svg+xml')
+      .send(
+        `<svg xmlns="http://www.w3.org/2000/svg" width="132" height="132"><rect width="132" height="132" fill="hsl(${hue},55%,55%)"/>` +
+          `<text x="66" y="88" font-size="64" font-family="sans-serif" text-anchor="middle" fill="#fff">${letter}</text></svg>`,
+      );
+  });
   app.get('/__emulator/requests', async () => ({ requests: store.requests() }));
   app.post('/__emulator/reset', async () => {
     store.reset();
@@ -304,8 +317,10 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : (options.port ?? 0);
   const host = options.host && options.host !== '0.0.0.0' ? options.host : '127.0.0.1';
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  store.baseUrl = url;
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url,
     port,
     store,
     apps,

@@ -146,6 +146,8 @@ export class EmulatorStore {
   private faults: Fault[] = [];
   private log: RequestLogEntry[] = [];
   latencyMs = 0;
+  /** The emulator's own URL once it listens: default avatars are served from it. */
+  baseUrl = '';
 
   constructor(options: StoreOptions) {
     this.apps = new Map(options.apps.map((app) => [app.appid, app]));

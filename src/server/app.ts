@@ -11,6 +11,7 @@ import type { Database } from '../db/database.js';
 import { buildGraphQLSchema } from '../graphql/schema.js';
 import type { Context } from './context.js';
 import { createFormatError } from './format-error.js';
+import { registerExampleRoutes } from './examples.js';
 import { createServices } from './services.js';
 
 export interface AppDeps {
@@ -48,6 +49,8 @@ export async function buildApp({ config, database, logger }: AppDeps): Promise<F
     const ok = await database.ping();
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable' });
   });
+
+  if (!config.isProduction) registerExampleRoutes(app);
 
   const services = createServices(config, logger);
   app.addHook('onClose', async () => services.close());

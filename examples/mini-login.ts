@@ -1,0 +1,102 @@
+/**
+ * Plays a mini program against the WeChat emulator from the command line:
+ * wx.login (a code minted by the emulator) → wechatMiniLogin → me.
+ *
+ *   npm start                       # in another terminal: server + emulator
+ *   node --import @swc-node/register/esm-register examples/mini-login.ts --user alice --profile
+ *
+ * Options: --server URL (http://localhost:4000), --emulator URL (http://127.0.0.1:4100),
+ * --appid ID (the demo mini program), --user KEY (alice), --profile (also send encryptedData).
+ */
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({
+  options: {
+    server: { type: 'string', default: 'http://localhost:4000' },
+    emulator: { type: 'string', default: 'http://127.0.0.1:4100' },
+    appid: { type: 'string', default: 'wxdemomini000000001' },
+    user: { type: 'string', default: 'alice' },
+    profile: { type: 'boolean', default: false },
+  },
+});
+
+async function post<T>(url: string, body: unknown, headers: Record<string, string> = {}): Promise<T> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
+  const text = await response.text();
+  if (!response.ok && !text.startsWith('{')) throw new Error(`${url}: HTTP ${response.status} ${text}`);
+  return JSON.parse(text) as T;
+}
+
+interface GraphQLAnswer<T> {
+  data?: T;
+  errors?: { message: string; extensions?: { code?: string } }[];
+}
+
+async function graphql<T>(query: string, variables: unknown, accessToken?: string): Promise<T> {
+  const answer = await post<GraphQLAnswer<T>>(
+    `${values.server}/graphql`,
+    { query, variables },
+    accessToken ? { authorization: `Bearer ${accessToken}` } : {},
+  );
+  const error = answer.errors?.[0];
+  if (error) throw new Error(`${error.extensions?.code ?? 'ERROR'}: ${error.message}`);
+  return answer.data!;
+}
+
+// 1. wx.login(): the emulator mints the code as if the person opened the mini program.
+const { code } = await post<{ code: string }>(`${values.emulator}/__emulator/codes`, {
+  appid: values.appid,
+  user: values.user,
+});
+process.stdout.write(`wx.login → code ${code.slice(0, 6)}…\n`);
+
+// 2. Optionally wx.getUserProfile(): encrypted with the session key of that login.
+const profile = values.profile
+  ? await post<{ encryptedData: string; iv: string; rawData: string; signature: string }>(
+      `${values.emulator}/__emulator/encrypted-data`,
+      { appid: values.appid, user: values.user },
+    )
+  : {};
+
+// 3. wechatMiniLogin with the code (and the profile).
+const { wechatMiniLogin: session } = await graphql<{
+  wechatMiniLogin: { accessToken: string; isNewUser: boolean; user: { id: string; nickname: string | null } };
+}>(
+  `
+    mutation ($input: WechatMiniLoginInput!) {
+      wechatMiniLogin(input: $input) {
+        accessToken
+        isNewUser
+        user {
+          id
+          nickname
+        }
+      }
+    }
+  `,
+  { input: { code, ...profile } },
+);
+process.stdout.write(
+  `wechatMiniLogin → user ${session.user.id} (${session.isNewUser ? 'new' : 'returning'}), nickname ${session.user.nickname ?? '(none)'}\n`,
+);
+
+// 4. me, with the access token.
+const { me } = await graphql<{ me: { id: string; loginMethods: { kind: string }[] } }>(
+  `
+    query {
+      me {
+        id
+        loginMethods {
+          kind
+        }
+      }
+    }
+  `,
+  {},
+  session.accessToken,
+);
+process.stdout.write(`me → ${me.id}, login methods: ${me.loginMethods.map((m) => m.kind).join(', ')}\n`);

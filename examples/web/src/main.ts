@@ -1,0 +1,183 @@
+/**
+ * The browser side of a WeChat website login, with the typed documents from `npm run codegen`.
+ *
+ * 1. "Log in with WeChat": ask wechatWebAuthorizeUrl for the QR URL and state, keep the state in
+ *    sessionStorage, go to WeChat's QR page (the emulator's, in development).
+ * 2. Back here with ?code=…&state=…: compare the state with the one kept (login CSRF: a URL made by
+ *    someone else must not log this browser in), then wechatWebLogin.
+ * 3. Show the user, refresh the session a minute before the access token expires, log out.
+ *
+ * Tokens live in sessionStorage to keep the example short; a real app may prefer memory plus a
+ * refresh token in an httpOnly cookie set by its own backend.
+ */
+import {
+  LogoutDocument,
+  MeDocument,
+  RefreshSessionDocument,
+  WechatWebAuthorizeUrlDocument,
+  WechatWebLoginDocument,
+  type SessionFragment,
+  type TypedDocumentString,
+} from './gql/graphql.js';
+
+const GRAPHQL_URL = '/graphql';
+const STATE_KEY = 'wechat-login:state';
+const SESSION_KEY = 'wechat-login:session';
+
+class ApiError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** POSTs a typed document; returns its data or throws ApiError with the server's extensions.code. */
+async function request<TResult, TVariables>(
+  document: TypedDocumentString<TResult, TVariables>,
+  variables: TVariables,
+  accessToken?: string,
+): Promise<TResult> {
+  const response = await fetch(GRAPHQL_URL, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      ...(accessToken ? { authorization: `Bearer ${accessToken}` } : {}),
+    },
+    body: JSON.stringify({ query: document.toString(), variables }),
+  });
+  const body = (await response.json()) as {
+    data?: TResult;
+    errors?: { message: string; extensions?: { code?: string } }[];
+  };
+  const error = body.errors?.[0];
+  if (error) throw new ApiError(error.extensions?.code ?? 'ERROR', error.message);
+  return body.data as TResult;
+}
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+let refreshTimer: number | undefined;
+
+function say(text: string, isError = false): void {
+  const status = $('status');
+  status.textContent = text;
+  status.className = isError ? 'error' : '';
+}
+
+function saveSession(session: SessionFragment | null): void {
+  if (session) sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
+  else sessionStorage.removeItem(SESSION_KEY);
+}
+
+function loadSession(): SessionFragment | null {
+  const raw = sessionStorage.getItem(SESSION_KEY);
+  return raw ? (JSON.parse(raw) as SessionFragment) : null;
+}
+
+function show(session: SessionFragment | null): void {
+  $('login').hidden = Boolean(session);
+  $('profile').hidden = !session;
+  window.clearTimeout(refreshTimer);
+  if (!session) return;
+  const { user } = session;
+  $('nickname').textContent = user.nickname ?? '(no nickname)';
+  $<HTMLImageElement>('avatar').src = user.avatarUrl ?? '';
+  $('user-id').textContent = user.id;
+  $('expires').textContent = new Date(session.expiresAt).toLocaleTimeString();
+  const rows = user.loginMethods.map((m) => {
+    const tr = document.createElement('tr');
+    for (const value of [m.kind, m.appId, m.openId, m.unionId ?? '—']) {
+      const td = document.createElement('td');
+      td.textContent = value;
+      tr.append(td);
+    }
+    return tr;
+  });
+  $('methods').replaceChildren(...rows);
+  // Refresh a minute before the access token expires (or halfway, for short test lifetimes).
+  const left = new Date(session.expiresAt).getTime() - Date.now();
+  refreshTimer = window.setTimeout(() => void refresh(), Math.max(1000, Math.min(left - 60_000, left / 2)));
+}
+
+async function refresh(): Promise<void> {
+  const session = loadSession();
+  if (!session) return;
+  try {
+    const { refreshSession } = await request(RefreshSessionDocument, { refreshToken: session.refreshToken });
+    saveSession(refreshSession);
+    show(refreshSession);
+  } catch (error) {
+    saveSession(null);
+    show(null);
+    say(`Session ended (${(error as ApiError).code ?? 'ERROR'}): log in again.`, true);
+  }
+}
+
+function redirectUri(): string {
+  return `${location.origin}${location.pathname}`;
+}
+
+async function startLogin(): Promise<void> {
+  say('Asking the server for the WeChat login URL…');
+  const { wechatWebAuthorizeUrl } = await request(WechatWebAuthorizeUrlDocument, {
+    redirectUri: redirectUri(),
+  });
+  sessionStorage.setItem(STATE_KEY, wechatWebAuthorizeUrl.state);
+  location.assign(wechatWebAuthorizeUrl.url);
+}
+
+/** Back from WeChat's QR page: ?code&state (confirmed) or ?state (cancelled). */
+async function finishLogin(params: URLSearchParams): Promise<void> {
+  const state = params.get('state') ?? '';
+  const code = params.get('code');
+  const expected = sessionStorage.getItem(STATE_KEY);
+  sessionStorage.removeItem(STATE_KEY);
+  history.replaceState(null, '', redirectUri());
+  if (!code) {
+    say('Login cancelled on the WeChat page.', true);
+    return;
+  }
+  if (!expected || state !== expected) {
+    say('INVALID_STATE: this login was not started in this browser (state mismatch). Log in again.', true);
+    return;
+  }
+  say('Logging in…');
+  const { wechatWebLogin } = await request(WechatWebLoginDocument, {
+    input: { code, state, redirectUri: redirectUri() },
+  });
+  saveSession(wechatWebLogin);
+  show(wechatWebLogin);
+  say(wechatWebLogin.isNewUser ? 'Welcome! Your account was created.' : 'Welcome back!');
+}
+
+async function logout(): Promise<void> {
+  const session = loadSession();
+  if (session) await request(LogoutDocument, {}, session.accessToken).catch(() => undefined);
+  saveSession(null);
+  show(null);
+  say('Logged out.');
+}
+
+async function main(): Promise<void> {
+  $('login').addEventListener('click', () => void startLogin().catch(fail));
+  $('logout').addEventListener('click', () => void logout().catch(fail));
+  const params = new URLSearchParams(location.search);
+  if (params.has('state') || params.has('code')) return finishLogin(params);
+  const session = loadSession();
+  if (!session) return show(null);
+  // Still signed in? `me` says so (or UNAUTHENTICATED once the session was revoked).
+  try {
+    await request(MeDocument, {}, session.accessToken);
+    show(session);
+  } catch {
+    await refresh();
+  }
+}
+
+function fail(error: unknown): void {
+  const e = error as ApiError;
+  say(`${e.code ?? 'ERROR'}: ${e.message}`, true);
+}
+
+main().catch(fail);

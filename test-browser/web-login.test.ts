@@ -1,0 +1,160 @@
+/// <reference lib="dom" />
+import { execSync } from 'node:child_process';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { freePort, spawnServer, type ServerProcess } from '../test/support/process.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ARTIFACTS = path.resolve('test-artifacts');
+
+let server: ServerProcess;
+let browser: Browser;
+let dataDir: string;
+
+beforeAll(async () => {
+  // The example page is built like `npm start` builds it.
+  execSync('npx graphql-codegen --config codegen.ts --silent && npx tsc -p examples/web/tsconfig.json', {
+    stdio: 'pipe',
+  });
+  dataDir = await mkdtemp(path.join(tmpdir(), 'wechat-browser-'));
+  // npm start's defaults: embedded database, built-in emulator.
+  server = await spawnServer(
+    // Short access tokens, so the page's refresh happens within the test.
+    {
+      EMBEDDED_DB_DIR: dataDir,
+      EMULATOR_PORT: String(await freePort()),
+      LOG_LEVEL: 'warn',
+      ACCESS_TOKEN_TTL_SECONDS: '6',
+    },
+    await freePort(),
+  );
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  server?.child.kill('SIGTERM');
+  if (server) await server.exited;
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+});
+
+/** Opens the example page in a fresh browser context (its own sessionStorage). */
+async function openExample(): Promise<Page> {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${server.url}/examples/web/`);
+  return page;
+}
+
+/** Presses the button and lands on the emulator's QR login page. */
+async function toQrPage(page: Page): Promise<void> {
+  await page.getByRole('button', { name: 'Log in with WeChat' }).click();
+  await page.getByRole('button', { name: 'Confirm login' }).waitFor();
+}
+
+describe('the example web page, in Chromium, against npm start’s defaults', () => {
+  let firstUserId: string;
+
+  it('logs in through the QR page and shows the user', async () => {
+    const page = await openExample();
+    await toQrPage(page);
+    expect(page.url()).toContain('/connect/qrconnect?appid=');
+    await page.getByLabel(/Alice/).check();
+    await page.getByRole('button', { name: 'Confirm login' }).click();
+    await page.locator('#nickname').waitFor({ state: 'visible' });
+    expect(await page.locator('#nickname').textContent()).toBe('Alice');
+    await page.locator('#status', { hasText: 'Welcome! Your account was created.' }).waitFor();
+    expect(await page.locator('#methods tr').count()).toBe(1);
+    expect(await page.locator('#methods td').first().textContent()).toBe('WECHAT_WEB');
+    firstUserId = (await page.locator('#user-id').textContent())!;
+    expect(firstUserId).toMatch(/^[0-9a-f-]{36}$/);
+    await mkdir(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'web-login.png'), fullPage: true });
+
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.locator('#status', { hasText: 'Logged out.' }).waitFor();
+    await page.context().close();
+  });
+
+  it('logs the same person in again as the same user', async () => {
+    const page = await openExample();
+    await toQrPage(page);
+    await page.getByLabel(/Alice/).check();
+    await page.getByRole('button', { name: 'Confirm login' }).click();
+    await page.locator('#user-id').waitFor({ state: 'visible' });
+    expect(await page.locator('#user-id').textContent()).toBe(firstUserId);
+    await page.locator('#status', { hasText: 'Welcome back!' }).waitFor();
+    await page.context().close();
+  });
+
+  it('refreshes the session before the access token expires', async () => {
+    const page = await openExample();
+    await toQrPage(page);
+    await page.getByLabel(/Bob/).check();
+    await page.getByRole('button', { name: 'Confirm login' }).click();
+    await page.locator('#nickname', { hasText: 'Bob' }).waitFor();
+    const before = await page.locator('#expires').textContent();
+    const refreshed = page.waitForResponse(async (response) =>
+      (response.request().postData() ?? '').includes('RefreshSession'),
+    );
+    const response = await refreshed;
+    expect(((await response.json()) as { errors?: unknown }).errors).toBeUndefined();
+    await page.waitForFunction((old) => document.getElementById('expires')!.textContent !== old, before);
+    expect(await page.locator('#nickname').textContent()).toBe('Bob');
+    // The refreshed access token works: a reload asks `me` with it and stays signed in.
+    await page.reload();
+    await page.locator('#nickname', { hasText: 'Bob' }).waitFor();
+    await page.context().close();
+  });
+
+  it('says so when the person cancels on the QR page', async () => {
+    const page = await openExample();
+    await toQrPage(page);
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await page.waitForURL(/\/examples\/web\/$/);
+    await page.locator('#status', { hasText: 'Login cancelled on the WeChat page.' }).waitFor();
+    expect(await page.locator('#profile').isHidden()).toBe(true);
+    await page.context().close();
+  });
+
+  it('shows INVALID_STATE when the state in the URL was tampered with', async () => {
+    const page = await openExample();
+    await toQrPage(page);
+    // Confirm as the QR page's form would, but take the redirect back instead of following it.
+    const form = Object.fromEntries(
+      await page
+        .locator('form input[type=hidden]')
+        .evaluateAll((inputs) => (inputs as HTMLInputElement[]).map((input) => [input.name, input.value])),
+    ) as Record<string, string>;
+    const confirm = await fetch(new URL('/connect/confirm', page.url()), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ ...form, user: 'alice', action: 'confirm' }),
+      redirect: 'manual',
+    });
+    const callback = confirm.headers.get('location')!;
+    const url = new URL(callback);
+    const state = url.searchParams.get('state')!;
+    const forged = state.slice(0, -3) + (state.endsWith('AAA') ? 'BBB' : 'AAA');
+
+    // In the browser: the URL's state is not the one this browser started with.
+    url.searchParams.set('state', forged);
+    await page.goto(url.toString());
+    await page.locator('#status.error').waitFor();
+    expect(await page.locator('#status').textContent()).toMatch(/^INVALID_STATE/);
+
+    // And at the server: a forged state that the browser was tricked into keeping.
+    await page.evaluate((s) => sessionStorage.setItem('wechat-login:state', s), forged);
+    await page.goto(url.toString());
+    await page.locator('#status.error').waitFor();
+    expect(await page.locator('#status').textContent()).toMatch(/^INVALID_STATE: Invalid web login state/);
+    expect(await page.locator('#profile').isHidden()).toBe(true);
+    await page.context().close();
+  });
+});
