@@ -45,6 +45,14 @@ export interface Config {
     /** Allowed web login redirect URIs; null: any (development only). */
     readonly webRedirectUris: readonly string[] | null;
   };
+  /** Per-minute limits on logins and refreshes, shared by every instance (PostgreSQL). */
+  readonly rateLimit: {
+    readonly enabled: boolean;
+    readonly perIpPerMinute: number;
+    readonly perIdentityPerMinute: number;
+  };
+  /** Trust X-Forwarded-For from a proxy in front (for the client IP of rate limits). */
+  readonly trustProxy: boolean;
   readonly emulator: {
     readonly enabled: boolean;
     readonly port: number;
@@ -105,6 +113,10 @@ const Env = z.object({
   WECHAT_MINI_SECRET: nonEmpty.optional(),
   WECHAT_WEB_REDIRECT_URIS: z.string().optional(),
   WECHAT_EMULATOR: z.enum(['auto', 'on', 'off']).default('auto'),
+  RATE_LIMIT: z.enum(['on', 'off']).default('on'),
+  RATE_LIMIT_IP_PER_MINUTE: positiveInt.default(300),
+  RATE_LIMIT_IDENTITY_PER_MINUTE: positiveInt.default(30),
+  TRUST_PROXY: boolean.default(false),
   EMULATOR_PORT: port.default(4100),
   EMULATOR_HOST: nonEmpty.default('127.0.0.1'),
 });
@@ -189,6 +201,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     emulator = !anyCredentials && !isProduction;
   }
 
+  if (isProduction && !anyCredentials) {
+    throw new ConfigError(
+      'WECHAT_*_APPID: NODE_ENV=production needs at least one platform (WECHAT_WEB_, WECHAT_APP_ or WECHAT_MINI_APPID and _SECRET)',
+    );
+  }
+
   const uris = redirectUris(env.WECHAT_WEB_REDIRECT_URIS);
 
   return deepFreeze({
@@ -219,6 +237,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       mini,
       webRedirectUris: uris ?? (isProduction ? [] : null),
     },
+    rateLimit: {
+      enabled: env.RATE_LIMIT === 'on',
+      perIpPerMinute: env.RATE_LIMIT_IP_PER_MINUTE,
+      perIdentityPerMinute: env.RATE_LIMIT_IDENTITY_PER_MINUTE,
+    },
+    trustProxy: env.TRUST_PROXY,
     emulator: { enabled: emulator, port: env.EMULATOR_PORT, host: env.EMULATOR_HOST },
   });
 }

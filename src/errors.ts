@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'WECHAT_CONFIG_ERROR'
   | 'WECHAT_DECRYPT_FAILED'
   | 'WECHAT_SIGNATURE_MISMATCH'
+  | 'RATE_LIMITED'
   | 'INTERNAL_SERVER_ERROR';
 
 /** A domain error that reaches the client as it is: message and code, never internals. */

@@ -44,6 +44,13 @@ describe('config', () => {
     [{ NODE_ENV: 'production', AUTH_SECRET: 'short' }, /^AUTH_SECRET: must be at least 32 characters$/],
     [{ NODE_ENV: 'production', WECHAT_WEB_APPID: 'wx1', WECHAT_WEB_SECRET: 's' }, /^AUTH_SECRET: required/],
     [{ NODE_ENV: 'staging' }, /^NODE_ENV: /],
+    [
+      { NODE_ENV: 'production', AUTH_SECRET: SECRET },
+      /^WECHAT_\*_APPID: NODE_ENV=production needs at least one platform/,
+    ],
+    [{ RATE_LIMIT: 'maybe' }, /^RATE_LIMIT: /],
+    [{ RATE_LIMIT_IP_PER_MINUTE: '0' }, /^RATE_LIMIT_IP_PER_MINUTE: must be greater than 0/],
+    [{ DATABASE_POOL_MAX: 'ten' }, /^DATABASE_POOL_MAX: must be a whole number/],
     [{ MIGRATE_ON_START: 'maybe' }, /^MIGRATE_ON_START: must be true or false/],
     [{ WECHAT_MINI_APPID: 'wx1' }, /^WECHAT_MINI_SECRET: must be set when WECHAT_MINI_APPID is set$/],
     [{ WECHAT_EMULATOR: 'sometimes' }, /^WECHAT_EMULATOR: /],
@@ -75,6 +82,28 @@ describe('config', () => {
     expect(production.emulator.enabled).toBe(false);
     expect(production.wechat.webRedirectUris).toEqual([]);
     expect(production.host).toBe('0.0.0.0');
+  });
+
+  it('refuses to start in production without AUTH_SECRET or a platform, with exit code 1', () => {
+    for (const [env, line] of [
+      [
+        { NODE_ENV: 'production', WECHAT_MINI_APPID: 'wx1', WECHAT_MINI_SECRET: 's' },
+        /^Configuration error: AUTH_SECRET: required/,
+      ],
+      [{ NODE_ENV: 'production', AUTH_SECRET: SECRET }, /^Configuration error: WECHAT_\*_APPID: /],
+    ] as const) {
+      const result = spawnSync(
+        process.execPath,
+        ['--import', '@swc-node/register/esm-register', 'src/main.ts'],
+        {
+          env: { ...process.env, NODE_OPTIONS: '', ...env },
+          encoding: 'utf8',
+          timeout: 30_000,
+        },
+      );
+      expect(result.status).toBe(1);
+      expect(result.stderr.trim()).toMatch(line);
+    }
   });
 
   it('stops `npm start` with exit code 1 and one line, no stack trace', () => {

@@ -9,6 +9,9 @@ describe('NODE_ENV=production', () => {
       AUTH_SECRET: 'p'.repeat(40),
       WECHAT_MINI_APPID: 'wxprod',
       WECHAT_MINI_SECRET: 'prod-secret',
+      WECHAT_WEB_APPID: 'wxprodweb',
+      WECHAT_WEB_SECRET: 'prod-web-secret',
+      WECHAT_WEB_REDIRECT_URIS: 'https://app.example/wechat/callback',
     });
   });
   afterAll(async () => {
@@ -30,10 +33,36 @@ describe('NODE_ENV=production', () => {
     expect((await fetch(`${t.url}/examples/web/`)).status).toBe(404);
   });
 
-  it('allows no web redirect URI unless listed', async () => {
-    const { body } = await t.graphql(
-      '{ wechatWebAuthorizeUrl(redirectUri: "https://a.example/cb") { url } }',
+  it('allows only the listed web redirect URIs', async () => {
+    const listed = await t.graphql(
+      '{ wechatWebAuthorizeUrl(redirectUri: "https://app.example/wechat/callback") { url } }',
     );
-    expect(body.errors?.[0]?.extensions?.code).toBe('PLATFORM_NOT_CONFIGURED');
+    expect(listed.body.errors).toBeUndefined();
+    const other = await t.graphql('{ wechatWebAuthorizeUrl(redirectUri: "https://a.example/cb") { url } }');
+    expect(other.body.errors?.[0]?.extensions?.code).toBe('INVALID_STATE');
+  });
+
+  it('starts no emulator and points at real WeChat', () => {
+    expect(t.server.emulator).toBeUndefined();
+    expect(t.server.config.wechat.apiBaseUrl).toBe('https://api.weixin.qq.com');
+  });
+});
+
+describe('NODE_ENV=production without a redirect allowlist', () => {
+  it('allows no web redirect URI at all', async () => {
+    const t = await startTestServer({
+      NODE_ENV: 'production',
+      AUTH_SECRET: 'p'.repeat(40),
+      WECHAT_WEB_APPID: 'wxprodweb',
+      WECHAT_WEB_SECRET: 'prod-web-secret',
+    });
+    try {
+      const { body } = await t.graphql(
+        '{ wechatWebAuthorizeUrl(redirectUri: "https://app.example/cb") { url } }',
+      );
+      expect(body.errors?.[0]?.extensions?.code).toBe('INVALID_STATE');
+    } finally {
+      await t.stop();
+    }
   });
 });

@@ -19,35 +19,71 @@ async function mini(user = 'ann') {
   return w.gql(MINI_LOGIN, { input: { code: await w.code(APPS.mini.appid, user) } });
 }
 
-describe('the WeChat client', () => {
-  it.each([
-    [{ errcode: -1 }, 'WECHAT_UNAVAILABLE'],
-    [{ status: 502 }, 'WECHAT_UNAVAILABLE'],
-    [{ malformed: true }, 'WECHAT_UNAVAILABLE'],
-    [{ drop: true }, 'WECHAT_UNAVAILABLE'],
-    [{ delayMs: 1500 }, 'WECHAT_UNAVAILABLE'],
-    [{ errcode: 45011 }, 'WECHAT_RATE_LIMITED'],
-    [{ errcode: 40226 }, 'WECHAT_CODE_BLOCKED'],
-    [{ errcode: 40125 }, 'WECHAT_CONFIG_ERROR'],
-  ])(
-    'maps a code exchange answered with %j to %s, sends it once, and writes no row',
-    async (fault, expected) => {
+const FAULTS: [string, Record<string, unknown>, string][] = [
+  ['errcode -1', { errcode: -1 }, 'WECHAT_UNAVAILABLE'],
+  ['HTTP 502', { status: 502 }, 'WECHAT_UNAVAILABLE'],
+  ['a body that is not JSON', { malformed: true }, 'WECHAT_UNAVAILABLE'],
+  ['a dropped connection', { drop: true }, 'WECHAT_UNAVAILABLE'],
+  ['an answer slower than the timeout', { delayMs: 1500 }, 'WECHAT_UNAVAILABLE'],
+  ['45011 (quota)', { errcode: 45011 }, 'WECHAT_RATE_LIMITED'],
+];
+
+/** Each WeChat call we make, the login that makes it, and how often a failure is tried. */
+const CALLS = [
+  { path: '/sns/jscode2session', login: () => mini(), attempts: () => 1 },
+  { path: '/sns/oauth2/access_token', login: () => app(), attempts: () => 1 },
+  // userinfo is retried (3 attempts) after -1, 5xx and resets; never after a timeout or 45011.
+  {
+    path: '/sns/userinfo',
+    login: () => app(),
+    attempts: (fault: Record<string, unknown>) =>
+      fault.errcode === -1 || fault.status || fault.drop ? 3 : 1,
+  },
+];
+
+let fresh = 0;
+async function app(user = `new-${fresh++}`) {
+  return w.gql(APP_LOGIN, { input: { code: await w.code(APPS.app.appid, user) } });
+}
+
+describe('WeChat failures', () => {
+  const table = CALLS.flatMap((call) =>
+    FAULTS.map(([label, fault, expected]) => [call.path, label, call, fault, expected] as const),
+  );
+
+  it.each(table)(
+    '%s answering %s gives the client a typed error in bounded time, writes no row, and the next login works',
+    async (path, _label, call, fault, expected) => {
       const before = await w.counts();
-      await w.emulatorPost('/__emulator/faults', { path: '/sns/jscode2session', ...fault });
+      const attempts = call.attempts(fault);
+      await w.emulatorPost('/__emulator/faults', { path, times: attempts, ...fault });
       const started = Date.now();
-      const body = await mini();
+      const body = await call.login();
+      const elapsed = Date.now() - started;
       expect(code(body)).toBe(expected);
-      expect(Date.now() - started).toBeLessThan(1500);
+      // Timeout 500 ms; retries back off 100 + 200 ms (plus jitter): well under 2 s in all.
+      expect(elapsed).toBeLessThan(2000);
       // The emulator logs a delayed call once it has answered it.
-      if ('delayMs' in fault) await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
-      // A code is single use: a request that may have reached WeChat is never replayed.
-      expect(await w.wechatCalls()).toEqual(['/sns/jscode2session']);
+      if ('delayMs' in fault) await new Promise((resolve) => setTimeout(resolve, Number(fault.delayMs)));
+      const calls = await w.wechatCalls();
+      // A code is single use: an exchange that may have reached WeChat is never replayed.
+      expect(calls.filter((p) => p === path)).toHaveLength(attempts);
       expect(await w.counts()).toEqual(before);
       expect(JSON.stringify(body)).not.toMatch(/secret|errmsg|rid:/);
-      // WeChat is back: the next login works.
-      expect((await mini()).errors).toBeUndefined();
+      expect((await call.login()).errors).toBeUndefined();
     },
   );
+});
+
+describe('the WeChat client', () => {
+  it.each([
+    [{ errcode: 40226 }, 'WECHAT_CODE_BLOCKED'],
+    [{ errcode: 40125 }, 'WECHAT_CONFIG_ERROR'],
+    [{ errcode: 40029 }, 'WECHAT_INVALID_CODE'],
+  ])('maps a code exchange answered with %j to %s', async (fault, expected) => {
+    await w.emulatorPost('/__emulator/faults', { path: '/sns/jscode2session', ...fault });
+    expect(code(await mini())).toBe(expected);
+  });
 
   it('retries userinfo (an idempotent read) after -1 and a 5xx, and the login succeeds', async () => {
     await w.emulatorPost('/__emulator/faults', { path: '/sns/userinfo', errcode: -1 });
@@ -89,5 +125,14 @@ describe('the WeChat client', () => {
     } finally {
       await refused.stop();
     }
+  });
+});
+
+describe('after all those failures', () => {
+  it('logged no secret: app secrets, codes, session keys and WeChat tokens stay out of the log', () => {
+    const log = w.t.log.text();
+    expect(w.t.log.lines.length).toBeGreaterThan(50);
+    for (const secret of w.emulator.store.issuedSecrets()) expect(log).not.toContain(secret);
+    expect(log).not.toMatch(/js_code=|secret=|access_token=/);
   });
 });

@@ -8,6 +8,8 @@ import { DecryptError, decryptUserData, isBase64, verifyRawDataSignature } from 
 import type { MiniProgramClient } from '../wechat/mini-program.client.js';
 import type { OAuthClient, OAuthToken, WeChatProfile } from '../wechat/oauth.client.js';
 import type { AccountService, WeChatIdentity } from './account.service.js';
+import type { RateLimiter } from './rate-limiter.js';
+import { sha256 } from './secrets.js';
 import type { IssuedTokens, SessionService } from './session.service.js';
 import { LoginMethodKind, UserLoginMethod } from './user-login-method.entity.js';
 import type { User } from './user.entity.js';
@@ -53,12 +55,29 @@ export interface LoginServiceDeps {
   accounts: AccountService;
   sessions: SessionService;
   webState: WebStateService;
+  rateLimiter: RateLimiter;
   logger: Logger;
 }
 
 /** The three logins: check input, ask WeChat, then find-or-register and open a session in one transaction. */
 export class LoginService {
+  /**
+   * Logins under way, by their exact input: a second identical submission (double click, WeChat
+   * redirecting twice) joins the first instead of spending the single-use code again, so both get
+   * the same answer from one exchange. Once settled, a resubmission asks WeChat (and hears 40163).
+   */
+  private readonly inFlight = new Map<string, Promise<LoginResult>>();
+
   constructor(private readonly deps: LoginServiceDeps) {}
+
+  private once(kind: LoginMethodKind, input: object, run: () => Promise<LoginResult>): Promise<LoginResult> {
+    const key = sha256(`${kind}\n${JSON.stringify(input)}`);
+    const running = this.inFlight.get(key);
+    if (running) return running;
+    const promise = run().finally(() => this.inFlight.delete(key));
+    this.inFlight.set(key, promise);
+    return promise;
+  }
 
   /** The QR-connect URL for a website login and its state (WeChat's parameter order). */
   webAuthorizeUrl(redirectUri: string): { url: string; state: string } {
@@ -78,24 +97,42 @@ export class LoginService {
     return { url: `${this.deps.config.wechat.openBaseUrl}${QRCONNECT_PATH}?${query}#wechat_redirect`, state };
   }
 
-  async webLogin(em: EntityManager, input: { code: string; state: string; redirectUri?: string | null }) {
+  async webLogin(
+    em: EntityManager,
+    input: { code: string; state: string; redirectUri?: string | null },
+    clientIp: string,
+  ): Promise<LoginResult> {
     const app = this.platform('web');
     checkCode(input.code);
     if (input.state.length > LIMITS.state) throw new BadUserInputError('state is too long', 'state');
-    await this.deps.webState.consume(em.fork(), input.state, input.redirectUri ?? undefined);
-    const token = await this.deps.oauth.exchangeCode(app, input.code);
-    return this.oauthLogin(em, LoginMethodKind.WECHAT_WEB, app, token);
+    return this.once(LoginMethodKind.WECHAT_WEB, input, async () => {
+      await this.deps.rateLimiter.ip(em, 'login', clientIp);
+      await this.deps.webState.consume(em.fork(), input.state, input.redirectUri ?? undefined);
+      const token = await this.deps.oauth.exchangeCode(app, input.code);
+      return this.oauthLogin(em, LoginMethodKind.WECHAT_WEB, app, token);
+    });
   }
 
-  async appLogin(em: EntityManager, input: { code: string }) {
+  async appLogin(em: EntityManager, input: { code: string }, clientIp: string): Promise<LoginResult> {
     const app = this.platform('app');
     checkCode(input.code);
-    const token = await this.deps.oauth.exchangeCode(app, input.code);
-    return this.oauthLogin(em, LoginMethodKind.WECHAT_APP, app, token);
+    return this.once(LoginMethodKind.WECHAT_APP, input, async () => {
+      await this.deps.rateLimiter.ip(em, 'login', clientIp);
+      const token = await this.deps.oauth.exchangeCode(app, input.code);
+      return this.oauthLogin(em, LoginMethodKind.WECHAT_APP, app, token);
+    });
   }
 
-  async miniLogin(em: EntityManager, input: MiniLoginInput): Promise<LoginResult> {
-    const app = this.platform('mini');
+  async miniLogin(em: EntityManager, input: MiniLoginInput, clientIp: string): Promise<LoginResult> {
+    this.platform('mini');
+    this.checkMiniInput(input);
+    return this.once(LoginMethodKind.WECHAT_MINI, input, async () => {
+      await this.deps.rateLimiter.ip(em, 'login', clientIp);
+      return this.exchangeMini(em, input);
+    });
+  }
+
+  private checkMiniInput(input: MiniLoginInput): void {
     checkCode(input.code);
     const { encryptedData, iv, rawData, signature } = input;
     if ((encryptedData == null) !== (iv == null)) {
@@ -122,8 +159,13 @@ export class LoginService {
       if (!/^[0-9a-fA-F]{40}$/.test(signature!))
         throw new BadUserInputError('signature must be 40 hex digits', 'signature');
     }
+  }
 
+  private async exchangeMini(em: EntityManager, input: MiniLoginInput): Promise<LoginResult> {
+    const app = this.platform('mini');
+    const { encryptedData, iv, rawData, signature } = input;
     const session = await this.deps.mini.codeToSession(app, input.code);
+    await this.deps.rateLimiter.identity(em, app.appId, session.openId);
     let unionId = session.unionId;
     let profile: WeChatIdentity['profile'];
     if (rawData != null && !verifyRawDataSignature(rawData, signature!, session.sessionKey)) {

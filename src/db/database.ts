@@ -36,7 +36,8 @@ export async function openDatabase(settings: DatabaseSettings, logger?: Logger):
       createOrmConfig({
         clientUrl,
         poolMax: embedded ? 1 : (settings.poolMax ?? 10),
-        log: (message) => logger?.debug(message),
+        // eslint-disable-next-line no-control-regex -- the migrator colours its lines
+        log: (message) => logger?.debug(message.replace(/\x1b\[[0-9;]*m/g, '')),
         warn: (message) => logger?.warn(`database: ${message}`),
       }),
     );

@@ -14,7 +14,11 @@ export interface EmbeddedPostgres {
  * driver and migrations serve the embedded and the real database. Use one connection: the socket
  * server's multiplexer has open deadlock bugs.
  */
-export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPostgres> {
+export async function startEmbeddedPostgres(
+  dataDir: string,
+  /** Connections the socket accepts: 1 for the server; tests that run several processes ask for more. */
+  options: { maxConnections?: number } = {},
+): Promise<EmbeddedPostgres> {
   const inMemory = dataDir.startsWith('memory://');
   let unlock = async () => {};
   if (!inMemory) {
@@ -28,7 +32,12 @@ export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPo
     await unlock();
     throw error;
   }
-  const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0 });
+  const server = new PGLiteSocketServer({
+    db,
+    host: '127.0.0.1',
+    port: 0,
+    maxConnections: options.maxConnections ?? 1,
+  });
   try {
     await server.start();
   } catch (error) {

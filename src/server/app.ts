@@ -11,6 +11,7 @@ import type { Database } from '../db/database.js';
 import { buildGraphQLSchema } from '../graphql/schema.js';
 import type { Context } from './context.js';
 import { createFormatError } from './format-error.js';
+import { QUERY_LIMITS, queryLimitRule } from './query-limits.js';
 import { registerExampleRoutes } from './examples.js';
 import { createServices } from './services.js';
 
@@ -26,7 +27,7 @@ export async function buildApp({ config, database, logger }: AppDeps): Promise<F
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: 256 * 1024,
     forceCloseConnections: 'idle',
-    trustProxy: false,
+    trustProxy: config.trustProxy,
   });
 
   const apollo = new ApolloServer<Context>({
@@ -34,6 +35,9 @@ export async function buildApp({ config, database, logger }: AppDeps): Promise<F
     introspection: !config.isProduction,
     includeStacktraceInErrorResponses: false,
     csrfPrevention: true,
+    allowBatchedHttpRequests: false,
+    validationRules: [queryLimitRule()],
+    parseOptions: { maxTokens: QUERY_LIMITS.maxTokens },
     formatError: createFormatError(logger),
     plugins: [
       fastifyApolloDrainPlugin(app),
@@ -43,6 +47,18 @@ export async function buildApp({ config, database, logger }: AppDeps): Promise<F
     ],
   });
   await apollo.start();
+
+  // Errors Fastify raises before GraphQL runs (body too large, not JSON, wrong content type) are
+  // answered in GraphQL's shape with a code, like every other error.
+  app.setErrorHandler((error: { statusCode?: number; code?: string; message: string }, request, reply) => {
+    const status =
+      error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
+    if (status === 500) request.log.error({ err: error }, 'request failed');
+    const message = status === 500 ? 'Internal server error' : error.message;
+    const code =
+      status === 500 ? 'INTERNAL_SERVER_ERROR' : status === 413 ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST';
+    return reply.code(status).send({ errors: [{ message, extensions: { code } }] });
+  });
 
   // Probes poll this often: its request lines only at warn level.
   app.get('/healthz', { logLevel: 'warn' }, async (_request, reply) => {

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { AccountService } from '../accounts/account.service.js';
 import { LoginService } from '../accounts/login.service.js';
+import { RateLimiter } from '../accounts/rate-limiter.js';
 import { SecretBox } from '../accounts/secrets.js';
 import { SessionService } from '../accounts/session.service.js';
 import { WebStateService } from '../accounts/web-state.service.js';
@@ -11,6 +12,7 @@ import { OAuthClient } from '../wechat/oauth.client.js';
 
 export interface Services {
   logins: LoginService;
+  rateLimiter: RateLimiter;
   sessions: SessionService;
   close(): void;
 }
@@ -27,7 +29,9 @@ export function createServices(config: Config, logger: Logger): Services {
     accessTokenTtlSeconds: config.session.accessTokenTtlSeconds,
     refreshTokenTtlSeconds: config.session.refreshTokenTtlSeconds,
   });
+  const rateLimiter = new RateLimiter(config.rateLimit);
   const logins = new LoginService({
+    rateLimiter,
     config,
     oauth: new OAuthClient(http),
     mini: new MiniProgramClient(http),
@@ -40,5 +44,5 @@ export function createServices(config: Config, logger: Logger): Services {
     }),
     logger,
   });
-  return { logins, sessions, close: () => http.close() };
+  return { logins, sessions, rateLimiter, close: () => http.close() };
 }

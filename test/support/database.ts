@@ -17,10 +17,10 @@ export interface TestDatabase {
  * A fresh database per test file: created in, and dropped from, the server of TEST_DATABASE_URL
  * when that is set; an in-memory embedded PostgreSQL otherwise.
  */
-export async function createTestDatabase(): Promise<TestDatabase> {
+export async function createTestDatabase(options: { connections?: number } = {}): Promise<TestDatabase> {
   const adminUrl = process.env.TEST_DATABASE_URL;
   if (!adminUrl) {
-    const embedded = await startEmbeddedPostgres('memory://');
+    const embedded = await startEmbeddedPostgres('memory://', { maxConnections: options.connections ?? 1 });
     return { url: embedded.url, poolMax: 1, kill: () => embedded.close(), drop: () => embedded.close() };
   }
   const name = `wechat_test_${process.pid}_${randomBytes(4).toString('hex')}`;

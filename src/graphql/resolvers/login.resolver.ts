@@ -23,7 +23,7 @@ export class LoginResolver {
     @Arg('input', () => WechatWebLoginInput) input: WechatWebLoginInput,
     @Ctx() ctx: Context,
   ) {
-    return toAuthPayload(await ctx.services.logins.webLogin(ctx.em, input));
+    return toAuthPayload(await ctx.services.logins.webLogin(ctx.em, input, ctx.request.ip));
   }
 
   @Mutation(() => AuthPayload, { description: 'Native app login with the code from the WeChat SDK.' })
@@ -31,7 +31,7 @@ export class LoginResolver {
     @Arg('input', () => WechatAppLoginInput) input: WechatAppLoginInput,
     @Ctx() ctx: Context,
   ) {
-    return toAuthPayload(await ctx.services.logins.appLogin(ctx.em, input));
+    return toAuthPayload(await ctx.services.logins.appLogin(ctx.em, input, ctx.request.ip));
   }
 
   @Mutation(() => AuthPayload, { description: 'Mini program login with the wx.login code.' })
@@ -39,6 +39,6 @@ export class LoginResolver {
     @Arg('input', () => WechatMiniLoginInput) input: WechatMiniLoginInput,
     @Ctx() ctx: Context,
   ) {
-    return toAuthPayload(await ctx.services.logins.miniLogin(ctx.em, input));
+    return toAuthPayload(await ctx.services.logins.miniLogin(ctx.em, input, ctx.request.ip));
   }
 }

@@ -27,6 +27,7 @@ export class SessionResolver {
     if (refreshToken.length === 0 || refreshToken.length > 256) {
       throw new UnauthenticatedError('The refresh token is invalid, expired or revoked: sign in again');
     }
+    await ctx.services.rateLimiter.ip(ctx.em, 'refresh', ctx.request.ip);
     const tokens = await ctx.services.sessions.refresh(ctx.em, refreshToken);
     const user = await ctx.em.findOneOrFail(User, { id: tokens.userId });
     return toAuthPayload({ ...tokens, user, isNewUser: false });

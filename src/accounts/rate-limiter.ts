@@ -1,0 +1,56 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { AppError } from '../errors.js';
+
+export class RateLimitedError extends AppError {
+  constructor(retryAfterSeconds: number) {
+    super('RATE_LIMITED', `Too many attempts: try again in ${retryAfterSeconds} s`, { retryAfterSeconds });
+  }
+}
+
+export interface RateLimitSettings {
+  enabled: boolean;
+  perIpPerMinute: number;
+  perIdentityPerMinute: number;
+}
+
+const WINDOW_MS = 60_000;
+
+/**
+ * Fixed one-minute windows counted in PostgreSQL (one upsert per check), so every instance of the
+ * server shares the same counts. Checks the client IP before WeChat is called and the WeChat
+ * identity once WeChat has said who it is.
+ */
+export class RateLimiter {
+  constructor(private readonly settings: RateLimitSettings) {}
+
+  /** Logins (`login`) and refreshes (`refresh`) per client IP. */
+  ip(em: EntityManager, action: 'login' | 'refresh', ip: string): Promise<void> {
+    return this.hit(em, `ip:${action}:${ip}`, this.settings.perIpPerMinute);
+  }
+
+  /** Logins per WeChat identity, across IPs. */
+  identity(em: EntityManager, appId: string, openId: string): Promise<void> {
+    return this.hit(em, `wechat:${appId}:${openId}`, this.settings.perIdentityPerMinute);
+  }
+
+  private async hit(em: EntityManager, key: string, limit: number): Promise<void> {
+    if (!this.settings.enabled) return;
+    const now = Date.now();
+    const windowStart = Math.floor(now / WINDOW_MS) * WINDOW_MS;
+    const connection = em.getConnection();
+    const [row] = await connection.execute<{ hits: number }[]>(
+      `insert into rate_limit_bucket (key, window_start, hits) values (?, ?, 1)
+       on conflict (key, window_start) do update set hits = rate_limit_bucket.hits + 1
+       returning hits`,
+      [key, new Date(windowStart)],
+    );
+    // Now and then, drop windows that are over.
+    if (Math.random() < 0.01) {
+      await connection.execute(`delete from rate_limit_bucket where window_start < ?`, [
+        new Date(windowStart - WINDOW_MS),
+      ]);
+    }
+    if (Number(row!.hits) > limit)
+      throw new RateLimitedError(Math.max(1, Math.ceil((windowStart + WINDOW_MS - now) / 1000)));
+  }
+}

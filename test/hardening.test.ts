@@ -1,0 +1,127 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import {
+  APP_LOGIN,
+  APPS,
+  AUTHORIZE_URL,
+  MINI_LOGIN,
+  startWorld,
+  WEB_LOGIN,
+  type LoginPayload,
+  type World,
+} from './support/world.js';
+
+const code = (body: { errors?: { extensions?: Record<string, unknown> }[] }) =>
+  body.errors?.[0]?.extensions?.code;
+
+describe('duplicate submissions', () => {
+  let w: World;
+  beforeAll(async () => {
+    w = await startWorld();
+  });
+  afterAll(async () => {
+    await w?.stop();
+  });
+
+  it.each([
+    ['wechatMiniLogin', MINI_LOGIN, APPS.mini.appid, '/sns/jscode2session'],
+    ['wechatAppLogin', APP_LOGIN, APPS.app.appid, '/sns/oauth2/access_token'],
+  ])(
+    '%s: the same code twice at once costs one exchange and gives both the same answer',
+    async (_name, query, appid, path) => {
+      await w.emulatorPost('/__emulator/reset', {});
+      // WeChat is slow, so the second submission arrives while the first is still exchanging.
+      await w.emulatorPost('/__emulator/faults', { path, delayMs: 300 });
+      const c = await w.code(appid, `dup-${appid}`);
+      const [a, b] = await Promise.all([
+        w.gql(query, { input: { code: c } }),
+        w.gql(query, { input: { code: c } }),
+      ]);
+      expect(a.errors).toBeUndefined();
+      expect(b).toEqual(a);
+      expect((await w.wechatCalls()).filter((p) => p === path)).toHaveLength(1);
+
+      // Submitted again after it finished: WeChat's answer to a used code.
+      const again = await w.gql(query, { input: { code: c } });
+      expect(code(again)).toBe('WECHAT_INVALID_CODE');
+    },
+  );
+
+  it('wechatWebLogin: WeChat redirecting twice with the same code and state costs one exchange', async () => {
+    await w.emulatorPost('/__emulator/reset', {});
+    await w.emulatorPost('/__emulator/faults', { path: '/sns/oauth2/access_token', delayMs: 300 });
+    const { state } = (
+      await w.gql<{ wechatWebAuthorizeUrl: { state: string } }>(AUTHORIZE_URL, {
+        redirectUri: 'https://a.example/cb',
+      })
+    ).data!.wechatWebAuthorizeUrl;
+    const c = await w.code(APPS.web.appid, 'dup-web');
+    const input = { input: { code: c, state } };
+    const [a, b] = await Promise.all([
+      w.gql<{ wechatWebLogin: LoginPayload }>(WEB_LOGIN, input),
+      w.gql(WEB_LOGIN, input),
+    ]);
+    expect(a.errors).toBeUndefined();
+    expect(b).toEqual(a);
+    expect((await w.wechatCalls()).filter((p) => p === '/sns/oauth2/access_token')).toHaveLength(1);
+    expect(code(await w.gql(WEB_LOGIN, input))).toBe('INVALID_STATE');
+  });
+});
+
+describe('rate limits', () => {
+  let w: World;
+  beforeAll(async () => {
+    w = await startWorld({ env: { RATE_LIMIT_IP_PER_MINUTE: '5', RATE_LIMIT_IDENTITY_PER_MINUTE: '3' } });
+  });
+  afterAll(async () => {
+    await w?.stop();
+  });
+
+  it('limits logins per WeChat identity with RATE_LIMITED and a retry-after hint', async () => {
+    const answers = [];
+    for (let i = 0; i < 4; i++)
+      answers.push(await w.gql(MINI_LOGIN, { input: { code: await w.code(APPS.mini.appid, 'flood') } }));
+    expect(answers.slice(0, 3).map((a) => a.errors)).toEqual([undefined, undefined, undefined]);
+    const limited = answers[3]!.errors![0]!;
+    expect(limited.extensions!.code).toBe('RATE_LIMITED');
+    expect(limited.extensions!.retryAfterSeconds).toEqual(expect.any(Number));
+    expect(limited.extensions!.retryAfterSeconds as number).toBeGreaterThan(0);
+    expect(limited.extensions!.retryAfterSeconds as number).toBeLessThanOrEqual(60);
+  });
+
+  it('limits logins per client IP before WeChat is called, and refreshes likewise', async () => {
+    await w.emulatorPost('/__emulator/reset', {});
+    // 4 of the 5 per minute were spent above; the fifth passes, the sixth is refused.
+    const fifth = await w.gql(MINI_LOGIN, { input: { code: await w.code(APPS.mini.appid, 'other') } });
+    expect(fifth.errors).toBeUndefined();
+    const sixth = await w.gql(MINI_LOGIN, { input: { code: await w.code(APPS.mini.appid, 'another') } });
+    expect(code(sixth)).toBe('RATE_LIMITED');
+    expect((await w.wechatCalls()).filter((p) => p === '/sns/jscode2session')).toHaveLength(1);
+
+    const refresh = 'mutation ($t: String!) { refreshSession(refreshToken: $t) { accessToken } }';
+    const results = [];
+    for (let i = 0; i < 6; i++) results.push(code(await w.gql(refresh, { t: 'rt_nope' })));
+    expect(results).toEqual([
+      'UNAUTHENTICATED',
+      'UNAUTHENTICATED',
+      'UNAUTHENTICATED',
+      'UNAUTHENTICATED',
+      'UNAUTHENTICATED',
+      'RATE_LIMITED',
+    ]);
+  });
+
+  it('are off with RATE_LIMIT=off', async () => {
+    const off = await startWorld({
+      env: { RATE_LIMIT: 'off', RATE_LIMIT_IP_PER_MINUTE: '1', RATE_LIMIT_IDENTITY_PER_MINUTE: '1' },
+    });
+    try {
+      for (let i = 0; i < 3; i++) {
+        expect(
+          (await off.gql(MINI_LOGIN, { input: { code: await off.code(APPS.mini.appid, 'free') } })).errors,
+        ).toBeUndefined();
+      }
+    } finally {
+      await off.stop();
+    }
+  });
+});

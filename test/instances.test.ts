@@ -1,0 +1,129 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import pg from 'pg';
+import { createEmulator, type Emulator } from '../src/emulator/server.js';
+import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { freePort, spawnServer, type ServerProcess } from './support/process.js';
+import {
+  APP_LOGIN,
+  APPS,
+  AUTH_SECRET,
+  AUTHORIZE_URL,
+  MINI_LOGIN,
+  WEB_LOGIN,
+  type LoginPayload,
+} from './support/world.js';
+
+/** Two server processes on one PostgreSQL and one emulator, as behind a load balancer. */
+let db: TestDatabase;
+let emulator: Emulator;
+const servers: ServerProcess[] = [];
+
+async function gql<T = Record<string, LoginPayload>>(
+  server: ServerProcess,
+  query: string,
+  variables: unknown,
+) {
+  const response = await fetch(`${server.url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query, variables }),
+  });
+  return (await response.json()) as { data?: T; errors?: { extensions?: { code?: string } }[] };
+}
+
+async function code(appid: string, user: string): Promise<string> {
+  const response = await fetch(`${emulator.url}/__emulator/codes`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ appid, user }),
+  });
+  return ((await response.json()) as { code: string }).code;
+}
+
+beforeAll(async () => {
+  // The embedded database takes one connection per process here (plus one for this test's count).
+  db = await createTestDatabase({ connections: 3 });
+  emulator = await createEmulator({ apps: Object.values(APPS) });
+  const env = {
+    DATABASE_URL: db.url,
+    DATABASE_POOL_MAX: String(db.poolMax === 1 ? 1 : 5),
+    AUTH_SECRET,
+    WECHAT_EMULATOR: 'off',
+    WECHAT_API_BASE_URL: emulator.url,
+    WECHAT_OPEN_BASE_URL: emulator.url,
+    WECHAT_WEB_APPID: APPS.web.appid,
+    WECHAT_WEB_SECRET: APPS.web.secret,
+    WECHAT_APP_APPID: APPS.app.appid,
+    WECHAT_APP_SECRET: APPS.app.secret,
+    WECHAT_MINI_APPID: APPS.mini.appid,
+    WECHAT_MINI_SECRET: APPS.mini.secret,
+    RATE_LIMIT_IDENTITY_PER_MINUTE: '1000',
+    LOG_LEVEL: 'warn',
+  };
+  // One after the other: the first applies the migrations.
+  servers.push(await spawnServer(env, await freePort()));
+  servers.push(await spawnServer(env, await freePort()));
+}, 120_000);
+
+afterAll(async () => {
+  for (const server of servers) server.child.kill('SIGTERM');
+  await Promise.all(servers.map((s) => s.exited));
+  await emulator?.close();
+  await db?.drop();
+});
+
+describe('two instances on one database', () => {
+  it('make exactly one user of 50 concurrent first logins of one person', async () => {
+    const queries = [
+      [MINI_LOGIN, APPS.mini.appid],
+      [APP_LOGIN, APPS.app.appid],
+    ] as const;
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, async (_, i) => {
+        const [query, appid] = queries[i % 2]!;
+        return gql(servers[Math.floor(i / 2) % 2]!, query, { input: { code: await code(appid, 'mia') } });
+      }),
+    );
+    const payloads = answers.map((a) => {
+      expect(a.errors).toBeUndefined();
+      return Object.values(a.data!)[0]!;
+    });
+    expect(new Set(payloads.map((p) => p.user.id)).size).toBe(1);
+    expect(payloads.filter((p) => p.isNewUser)).toHaveLength(1);
+
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ users: string; methods: string }>(
+        `select (select count(*) from "user") as users, (select count(*) from user_login_method) as methods`,
+      );
+      expect(rows[0]).toEqual({ users: '1', methods: '2' });
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('accept a web state minted by one instance on the other, once', async () => {
+    const [a, b] = servers as [ServerProcess, ServerProcess];
+    const minted = await gql<{ wechatWebAuthorizeUrl: { state: string } }>(a, AUTHORIZE_URL, {
+      redirectUri: 'https://a.example/cb',
+    });
+    const state = minted.data!.wechatWebAuthorizeUrl.state;
+    const first = await gql(b, WEB_LOGIN, { input: { code: await code(APPS.web.appid, 'noa'), state } });
+    expect(first.errors).toBeUndefined();
+    const again = await gql(a, WEB_LOGIN, { input: { code: await code(APPS.web.appid, 'noa'), state } });
+    expect(again.errors?.[0]?.extensions?.code).toBe('INVALID_STATE');
+  });
+
+  it('kill on one instance a refresh token rotated on the other', async () => {
+    const [a, b] = servers as [ServerProcess, ServerProcess];
+    const login = Object.values(
+      (await gql(a, MINI_LOGIN, { input: { code: await code(APPS.mini.appid, 'ola') } })).data!,
+    )[0]!;
+    const refresh = 'mutation ($t: String!) { refreshSession(refreshToken: $t) { refreshToken } }';
+    const rotated = await gql(a, refresh, { t: login.refreshToken });
+    expect(rotated.errors).toBeUndefined();
+    const stale = await gql(b, refresh, { t: login.refreshToken });
+    expect(stale.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+  });
+});
