@@ -454,6 +454,26 @@ describe('faults, latency and the request log', () => {
     expect(JSON.stringify(requests)).not.toContain('mini-secret');
   });
 
+  it('mints codes in batches and counts calls per path and TCP connections', async () => {
+    const before = (await (await fetch(`${emulator.url}/__emulator/stats`)).json()) as {
+      calls: Record<string, number>;
+    };
+    const { codes } = (await post('/__emulator/codes/batch', {
+      appid: 'wxmini',
+      users: ['b1', 'b2', 'b1'],
+    })) as { codes: string[] };
+    expect(codes).toHaveLength(3);
+    const sessions = await Promise.all(codes.map((c) => jscode('wxmini', c)));
+    expect(sessions[0]!.openid).toBe(sessions[2]!.openid);
+    expect(sessions[1]!.openid).not.toBe(sessions[0]!.openid);
+    const after = (await (await fetch(`${emulator.url}/__emulator/stats`)).json()) as {
+      calls: Record<string, number>;
+      connections: number;
+    };
+    expect(after.calls['/sns/jscode2session']! - (before.calls['/sns/jscode2session'] ?? 0)).toBe(3);
+    expect(after.connections).toBeGreaterThan(0);
+  });
+
   it('rejects a malformed control request with 400 and a reason', async () => {
     const response = await fetch(`${emulator.url}/__emulator/faults`, {
       method: 'POST',

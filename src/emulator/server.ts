@@ -48,6 +48,7 @@ const ControlSchemas = {
       .optional(),
   }),
   code: z.object({ appid: z.string(), user: UserKey, scope: z.string().max(200).optional() }),
+  codeBatch: z.object({ appid: z.string(), users: z.array(UserKey).min(1).max(100_000) }),
   encryptedData: z.object({ appid: z.string(), user: UserKey }),
   phoneCode: z.object({
     appid: z.string(),
@@ -96,6 +97,7 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
   const app: FastifyInstance = Fastify({
     loggerInstance: (options.logger ?? undefined) as FastifyBaseLogger | undefined,
     forceCloseConnections: true,
+    bodyLimit: 16 * 1024 * 1024,
   });
 
   app.addContentTypeParser(
@@ -259,6 +261,15 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
       return reply.code(400).send({ error: `appid: unknown app "${body.appid}"` });
     return { code: store.mintCode(body.appid, body.user, body.scope) };
   });
+  /** Many codes at once (benchmarks): one per user key, in order. */
+  app.post('/__emulator/codes/batch', async (request, reply) => {
+    const body = parse(ControlSchemas.codeBatch, request.body, reply);
+    if (!body) return reply;
+    if (!store.apps.has(body.appid))
+      return reply.code(400).send({ error: `appid: unknown app "${body.appid}"` });
+    return { codes: body.users.map((user) => store.mintCode(body.appid, user)) };
+  });
+  app.get('/__emulator/stats', async () => store.stats());
   app.post('/__emulator/phone-codes', async (request, reply) => {
     const body = parse(ControlSchemas.phoneCode, request.body, reply);
     if (!body) return reply;
@@ -313,6 +324,9 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
     return { reset: true };
   });
 
+  app.server.on('connection', () => {
+    store.connections += 1;
+  });
   await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : (options.port ?? 0);

@@ -145,6 +145,10 @@ export class EmulatorStore {
   private stableTokens = new Map<string, { token: string; expiresAt: number; lastForceAt: number }>();
   private faults: Fault[] = [];
   private log: RequestLogEntry[] = [];
+  /** Calls per path since the start, not trimmed like the log (benchmarks count round trips). */
+  private calls = new Map<string, number>();
+  /** TCP connections accepted since the start (keep-alive shows as few connections). */
+  connections = 0;
   latencyMs = 0;
   /** The emulator's own URL once it listens: default avatars are served from it. */
   baseUrl = '';
@@ -576,11 +580,16 @@ export class EmulatorStore {
   }
 
   record(entry: Omit<RequestLogEntry, 'at'>): void {
+    this.calls.set(entry.path, (this.calls.get(entry.path) ?? 0) + 1);
     this.log.push({ at: new Date(this.now()).toISOString(), ...entry });
     if (this.log.length > MAX_LOG) this.log.splice(0, this.log.length - MAX_LOG);
   }
 
   requests(): RequestLogEntry[] {
     return [...this.log];
+  }
+
+  stats(): { calls: Record<string, number>; connections: number } {
+    return { calls: Object.fromEntries(this.calls), connections: this.connections };
   }
 }

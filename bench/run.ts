@@ -1,0 +1,460 @@
+/**
+ * `npm run bench`: logins per second and latency of the server against the hand-written baseline
+ * (bench/baseline/server.ts), on real PostgreSQL, with the WeChat emulator at a fixed latency.
+ *
+ *   npm run bench -- --wechat-latency 50 --connections 200 --duration 8
+ *
+ * Options: --wechat-latency ms (0), --connections n (100), --duration s per run (6), --rounds n of
+ * the interleaved ours/baseline runs (2), --users n returning users (500), --rate-limit (leave rate
+ * limits on; they are off by default, as for any benchmark), --rate n requests/s offered over all
+ * connections (0, the default: saturation).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import { WebStateService } from '../src/accounts/web-state.service.js';
+
+const { values: args } = parseArgs({
+  options: {
+    'wechat-latency': { type: 'string', default: '0' },
+    connections: { type: 'string', default: '100' },
+    duration: { type: 'string', default: '6' },
+    rounds: { type: 'string', default: '2' },
+    users: { type: 'string', default: '500' },
+    'rate-limit': { type: 'boolean', default: false },
+    rate: { type: 'string', default: '0' },
+  },
+});
+const LATENCY = Number(args['wechat-latency']);
+const CONNECTIONS = Number(args.connections);
+const DURATION = Number(args.duration);
+const ROUNDS = Number(args.rounds);
+const USERS = Number(args.users);
+/** Offered load in requests/s over all connections; 0: as fast as the server answers (saturation). */
+const RATE = Number(args.rate);
+
+const AUTH_SECRET = 'bench-auth-secret-0123456789-abcdefghijklmnopq';
+const APPS = {
+  web: { appid: 'wxbenchweb', secret: 'bench-web-secret', kind: 'web', bound: true },
+  app: { appid: 'wxbenchapp', secret: 'bench-app-secret', kind: 'app', bound: true },
+  mini: { appid: 'wxbenchmini', secret: 'bench-mini-secret', kind: 'mini', bound: true },
+};
+const REDIRECT = 'https://bench.example/callback';
+
+const out = (line = '') => process.stdout.write(`${line}\n`);
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const children: ChildProcess[] = [];
+/** Starts a node process and resolves once `readyUrl` answers. */
+async function start(
+  name: string,
+  command: string[],
+  env: Record<string, string>,
+  readyUrl: string,
+): Promise<ChildProcess> {
+  const child = spawn(process.execPath, command, { env: { ...process.env, NODE_OPTIONS: '', ...env } });
+  children.push(child);
+  let log = '';
+  child.stdout!.on('data', (chunk: Buffer) => (log += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
+  for (let i = 0; i < 600; i++) {
+    if (child.exitCode !== null) break;
+    const up = await fetch(readyUrl).then(
+      () => true,
+      () => false,
+    );
+    if (up) return child;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${name} did not start:\n${log}`);
+}
+
+/** CPU seconds (user + system) and peak RSS (MiB) of a process, from /proc. */
+function usage(pid: number): { cpu: number; peakRssMiB: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const ticks = Number(stat[11]) + Number(stat[12]);
+  const hwm = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return { cpu: ticks / 100, peakRssMiB: Math.round(Number(hwm) / 1024) };
+}
+
+async function post<T>(url: string, body: unknown, headers: Record<string, string> = {}): Promise<T> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
+  if (!response.ok) throw new Error(`${url}: ${response.status} ${await response.text()}`);
+  return (await response.json()) as T;
+}
+
+interface Figures {
+  name: string;
+  rps: number;
+  p50: number;
+  p99: number;
+  requests: number;
+  errors: number;
+  cpuMsPerRequest: number;
+  peakRssMiB: number;
+  wechatCallsPerRequest: number;
+  wechatConnections: number;
+}
+
+const Q = {
+  mini: 'mutation ($input: WechatMiniLoginInput!) { wechatMiniLogin(input: $input) { accessToken refreshToken isNewUser user { id } } }',
+  app: 'mutation ($input: WechatAppLoginInput!) { wechatAppLogin(input: $input) { accessToken refreshToken isNewUser user { id } } }',
+  web: 'mutation ($input: WechatWebLoginInput!) { wechatWebLogin(input: $input) { accessToken refreshToken isNewUser user { id } } }',
+  me: 'query { me { id } }',
+  refresh: 'mutation ($t: String!) { refreshSession(refreshToken: $t) { accessToken refreshToken } }',
+};
+
+async function main(): Promise<void> {
+  // A fresh database on the real server, dropped at the end.
+  const adminUrl = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+  const dbName = `wechat_bench_${Date.now()}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`create database "${dbName}"`);
+  const dbUrlObject = new URL(adminUrl);
+  dbUrlObject.pathname = `/${dbName}`;
+  const dbUrl = dbUrlObject.toString();
+
+  try {
+    const emulatorPort = await freePort();
+    const emulatorUrl = `http://127.0.0.1:${emulatorPort}`;
+    const emulator = await start(
+      'emulator',
+      ['dist/src/emulator/main.js'],
+      { EMULATOR_PORT: String(emulatorPort), EMULATOR_APPS: JSON.stringify(Object.values(APPS)) },
+      `http://127.0.0.1:${emulatorPort}/__emulator/stats`,
+    );
+    await post(`${emulatorUrl}/__emulator/latency`, { ms: LATENCY });
+
+    const oursPort = await freePort();
+    const ours = await start(
+      'server',
+      [
+        ...(process.env.BENCH_CPU_PROFILE
+          ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE}`]
+          : []),
+        'dist/src/main.js',
+      ],
+      {
+        NODE_ENV: 'production',
+        HOST: '127.0.0.1',
+        PORT: String(oursPort),
+        DATABASE_URL: dbUrl,
+        AUTH_SECRET,
+        WECHAT_API_BASE_URL: emulatorUrl,
+        WECHAT_OPEN_BASE_URL: emulatorUrl,
+        WECHAT_WEB_APPID: APPS.web.appid,
+        WECHAT_WEB_SECRET: APPS.web.secret,
+        WECHAT_APP_APPID: APPS.app.appid,
+        WECHAT_APP_SECRET: APPS.app.secret,
+        WECHAT_MINI_APPID: APPS.mini.appid,
+        WECHAT_MINI_SECRET: APPS.mini.secret,
+        WECHAT_WEB_REDIRECT_URIS: REDIRECT,
+        RATE_LIMIT: args['rate-limit'] ? 'on' : 'off',
+        LOG_LEVEL: 'warn',
+      },
+      `http://127.0.0.1:${oursPort}/healthz`,
+    );
+    const oursUrl = `http://127.0.0.1:${oursPort}`;
+
+    const baselinePort = await freePort();
+    const baseline = await start(
+      'baseline',
+      ['--import', '@swc-node/register/esm-register', 'bench/baseline/server.ts'],
+      {
+        PORT: String(baselinePort),
+        DATABASE_URL: dbUrl,
+        AUTH_SECRET,
+        WECHAT_API_BASE_URL: emulatorUrl,
+        MINI_APPID: APPS.mini.appid,
+        MINI_SECRET: APPS.mini.secret,
+        POOL_MAX: '10',
+      },
+      `http://127.0.0.1:${baselinePort}/`,
+    );
+    const baselineUrl = `http://127.0.0.1:${baselinePort}`;
+
+    const users = Array.from({ length: USERS }, (_, i) => `u${i}`);
+    const codes = async (app: keyof typeof APPS, keys: string[]) =>
+      (
+        await post<{ codes: string[] }>(`${emulatorUrl}/__emulator/codes/batch`, {
+          appid: APPS[app].appid,
+          users: keys,
+        })
+      ).codes;
+
+    // Returning users: each logs in once from the mini program, the app and the web.
+    const states = new WebStateService({
+      authSecret: AUTH_SECRET,
+      ttlSeconds: 3600,
+      redirectUris: [REDIRECT],
+    });
+    for (const [app, query] of [
+      ['mini', Q.mini],
+      ['app', Q.app],
+      ['web', Q.web],
+    ] as const) {
+      const list = await codes(app, users);
+      for (let i = 0; i < list.length; i += 50) {
+        await Promise.all(
+          list.slice(i, i + 50).map(async (code) => {
+            const input =
+              app === 'web' ? { code, state: states.issue(REDIRECT), redirectUri: REDIRECT } : { code };
+            const body = await post<{ errors?: unknown }>(`${oursUrl}/graphql`, {
+              query,
+              variables: { input },
+            });
+            if (body.errors) throw new Error(`warm-up ${app}: ${JSON.stringify(body.errors)}`);
+          }),
+        );
+      }
+    }
+
+    /** One autocannon run; `next()` gives each request its body (a fresh code every time). */
+    async function run(
+      name: string,
+      target: { url: string; pid: number },
+      path: string,
+      next: () => string,
+      headers: Record<string, string> = {},
+    ): Promise<Figures> {
+      const statsBefore = (await (await fetch(`${emulatorUrl}/__emulator/stats`)).json()) as {
+        calls: Record<string, number>;
+        connections: number;
+      };
+      const before = usage(target.pid);
+      let errors = 0;
+      const result = await autocannon({
+        url: target.url,
+        connections: CONNECTIONS,
+        duration: DURATION,
+        ...(RATE > 0 ? { overallRate: RATE } : {}),
+        requests: [
+          {
+            method: 'POST',
+            path,
+            headers: { 'content-type': 'application/json', ...headers },
+            setupRequest: (request) => ({ ...request, body: next() }),
+            onResponse: (status, body) => {
+              if (status !== 200 || body.includes('"errors"')) errors += 1;
+            },
+          },
+        ],
+      });
+      const after = usage(target.pid);
+      const statsAfter = (await (await fetch(`${emulatorUrl}/__emulator/stats`)).json()) as {
+        calls: Record<string, number>;
+        connections: number;
+      };
+      const calls =
+        Object.values(statsAfter.calls).reduce((a, b) => a + b, 0) -
+        Object.values(statsBefore.calls).reduce((a, b) => a + b, 0);
+      const requests = result.requests.total;
+      return {
+        name,
+        rps: result.requests.average,
+        p50: result.latency.p50,
+        p99: result.latency.p99,
+        requests,
+        errors: errors + result.errors + result.timeouts + result.non2xx,
+        cpuMsPerRequest: ((after.cpu - before.cpu) * 1000) / Math.max(1, requests),
+        peakRssMiB: after.peakRssMiB,
+        // Per request sent: requests still in flight when the run stops made their calls too.
+        wechatCallsPerRequest: calls / Math.max(1, result.requests.sent),
+        wechatConnections: statsAfter.connections - statsBefore.connections,
+      };
+    }
+
+    const budget = DURATION * 6000; // codes per run: more than this machine can use
+    const o = { url: oursUrl, pid: ours.pid! };
+    const b = { url: baselineUrl, pid: baseline.pid! };
+    const gqlBody = (query: string, variables: unknown) => JSON.stringify({ query, variables });
+    const returning = (app: keyof typeof APPS) =>
+      codes(
+        app,
+        Array.from({ length: budget }, (_, i) => users[i % USERS]!),
+      );
+    const cycle = (list: string[], make: (item: string) => string) => {
+      let i = 0;
+      return () => make(list[i++ % list.length]!);
+    };
+
+    const results: Figures[] = [];
+    const oursMini: Figures[] = [];
+    const baseMini: Figures[] = [];
+    // Interleaved: ours, baseline, ours, baseline… on the same database, emulator and machine.
+    for (let round = 0; round < ROUNDS; round++) {
+      const list = await returning('mini');
+      oursMini.push(
+        await run(
+          'mini login, returning (ours)',
+          o,
+          '/graphql',
+          cycle(list, (code) => gqlBody(Q.mini, { input: { code } })),
+        ),
+      );
+      const list2 = await returning('mini');
+      baseMini.push(
+        await run(
+          'mini login, returning (baseline)',
+          b,
+          '/login',
+          cycle(list2, (code) => JSON.stringify({ code })),
+        ),
+      );
+    }
+    const mean = (runs: Figures[]): Figures => ({
+      ...runs[0]!,
+      ...Object.fromEntries(
+        (['rps', 'p50', 'p99', 'cpuMsPerRequest', 'wechatCallsPerRequest', 'wechatConnections'] as const).map(
+          (k) => [k, runs.reduce((sum, r) => sum + r[k], 0) / runs.length],
+        ),
+      ),
+      requests: runs.reduce((sum, r) => sum + r.requests, 0),
+      errors: runs.reduce((sum, r) => sum + r.errors, 0),
+      peakRssMiB: Math.max(...runs.map((r) => r.peakRssMiB)),
+    });
+    const oursMean = mean(oursMini);
+    const baseMean = mean(baseMini);
+    results.push(oursMean, baseMean);
+
+    const fresh = await codes(
+      'mini',
+      Array.from({ length: budget }, (_, i) => `new${i}`),
+    );
+    results.push(
+      await run(
+        'mini login, new user',
+        o,
+        '/graphql',
+        cycle(fresh, (code) => gqlBody(Q.mini, { input: { code } })),
+      ),
+    );
+
+    const webCodes = await returning('web');
+    results.push(
+      await run(
+        'web login, returning',
+        o,
+        '/graphql',
+        cycle(webCodes, (code) =>
+          gqlBody(Q.web, { input: { code, state: states.issue(REDIRECT), redirectUri: REDIRECT } }),
+        ),
+      ),
+    );
+    const appCodes = await returning('app');
+    results.push(
+      await run(
+        'app login, returning',
+        o,
+        '/graphql',
+        cycle(appCodes, (code) => gqlBody(Q.app, { input: { code } })),
+      ),
+    );
+
+    const [login] = await codes('mini', ['u0']);
+    const session = await post<{ data: { wechatMiniLogin: { accessToken: string } } }>(`${oursUrl}/graphql`, {
+      query: Q.mini,
+      variables: { input: { code: login } },
+    });
+    const token = session.data.wechatMiniLogin.accessToken;
+    results.push(
+      await run('me (with a token)', o, '/graphql', () => gqlBody(Q.me, {}), {
+        authorization: `Bearer ${token}`,
+      }),
+    );
+
+    // Refresh tokens are single use: plant enough of them, by hash, for the run.
+    const client = new pg.Client({ connectionString: dbUrl });
+    await client.connect();
+    await client.query(
+      `with u as (select user_id from user_login_method where open_id is not null limit 1),
+            s as (insert into session (id, created_at, updated_at, user_id, expires_at)
+                  select gen_random_uuid(), now(), now(), u.user_id, now() + interval '1 day' from u, generate_series(1, $1)
+                  returning id)
+       insert into refresh_token (token_hash, session_id, created_at)
+       select rtrim(translate(encode(sha256(convert_to('rt_bench_' || row_number() over (), 'UTF8')), 'base64'), '+/', '-_'), '='), id, now()
+       from s`,
+      [budget],
+    );
+    await client.end();
+    let n = 0;
+    results.push(
+      await run('refreshSession', o, '/graphql', () => gqlBody(Q.refresh, { t: `rt_bench_${++n}` })),
+    );
+
+    // The table.
+    out();
+    out(
+      `WeChat login server benchmark: ${os.cpus().length} cores, Node ${process.version}, PostgreSQL at ${new URL(adminUrl).host}`,
+    );
+    out(
+      `WeChat latency ${LATENCY} ms, ${CONNECTIONS} connections, ${RATE > 0 ? `${RATE} req/s offered` : 'saturation'}, ` +
+        `${DURATION} s per run, ${ROUNDS} interleaved rounds ours/baseline, rate limits ${args['rate-limit'] ? 'on' : 'off'}`,
+    );
+    out();
+    const header = [
+      'scenario',
+      'req/s',
+      'p50 ms',
+      'p99 ms',
+      'requests',
+      'errors',
+      'CPU ms/req',
+      'peak RSS MiB',
+      'WeChat calls/req',
+      'WeChat conns',
+    ];
+    const rows = results.map((r) => [
+      r.name,
+      r.rps.toFixed(0),
+      r.p50.toFixed(1),
+      r.p99.toFixed(1),
+      String(r.requests),
+      String(r.errors),
+      r.cpuMsPerRequest.toFixed(2),
+      String(r.peakRssMiB),
+      r.wechatCallsPerRequest.toFixed(2),
+      r.wechatConnections.toFixed(0),
+    ]);
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+    for (const row of [header, ...rows])
+      out(row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  '));
+    out();
+    out('ours / baseline, returning-user mini login:');
+    out(
+      `  req/s ${(oursMean.rps / baseMean.rps).toFixed(2)}   p50 ${(oursMean.p50 / baseMean.p50).toFixed(2)}   p99 ${(oursMean.p99 / baseMean.p99).toFixed(2)}   CPU/login ${(oursMean.cpuMsPerRequest / baseMean.cpuMsPerRequest).toFixed(2)}`,
+    );
+    const errors = results.reduce((sum, r) => sum + r.errors, 0);
+    out(errors === 0 ? 'errors: 0' : `errors: ${errors} (must be 0)`);
+    void emulator;
+    if (errors !== 0) process.exitCode = 1;
+  } finally {
+    for (const child of children) child.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await admin.query(`drop database if exists "${dbName}" with (force)`).catch(() => undefined);
+    await admin.end();
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench failed: ${error instanceof Error ? error.stack : String(error)}\n`);
+  for (const child of children) child.kill('SIGKILL');
+  process.exit(1);
+});
