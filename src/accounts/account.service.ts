@@ -16,10 +16,42 @@ export interface WeChatIdentity {
   accessCode: string | undefined;
 }
 
+/** What a login answers about the user. */
+export interface UserSummary {
+  id: string;
+  nickname: string | null;
+  avatarUrl: string | null;
+  createdAt: Date;
+}
+
 export interface FoundUser {
   user: User;
   isNewUser: boolean;
 }
+
+/**
+ * The returning-user login in ONE statement (its own transaction): refresh the login method, open
+ * the session, write its refresh token, read the user. It matches only when nothing else has to
+ * change (same unionId, profile fresh enough or not given); otherwise it writes nothing and the
+ * caller takes the full find-or-register path.
+ */
+const RETURNING_LOGIN_SQL = `
+with m as (
+  update user_login_method
+     set last_login_at = ?, updated_at = ?, access_code = coalesce(?, access_code)
+   where app_id = ? and open_id = ?
+     and (?::text is null or union_id = ?)
+     and (?::timestamptz is null or profile_refreshed_at > ?)
+  returning user_id
+), s as (
+  insert into session (id, created_at, updated_at, user_id, expires_at)
+  select ?, ?, ?, m.user_id, ? from m
+  returning id, user_id
+), r as (
+  insert into refresh_token (token_hash, session_id, created_at)
+  select ?, s.id, ? from s
+)
+select u.id, u.nickname, u.avatar_url, u.created_at from s join "user" u on u.id = s.user_id`;
 
 /** DESIGN.md's identity rules: one user per (appId, openId), one per unionId. */
 export class AccountService {
@@ -27,6 +59,51 @@ export class AccountService {
     private readonly box: SecretBox,
     private readonly logger: Logger,
   ) {}
+
+  /**
+   * The returning-user fast path (see RETURNING_LOGIN_SQL): the user, or null when this login
+   * needs the full path. `profileFreshAfter`: only match if the profile was fetched after it.
+   */
+  async loginReturning(
+    em: EntityManager,
+    identity: Pick<WeChatIdentity, 'appId' | 'openId' | 'unionId' | 'accessCode'>,
+    session: { sessionId: string; tokenHash: string; expiresAt: Date },
+    now: Date,
+    profileFreshAfter: Date | null,
+  ): Promise<UserSummary | null> {
+    const accessCode = identity.accessCode ? this.box.seal(identity.accessCode) : null;
+    const unionId = identity.unionId ?? null;
+    const rows = await em
+      .getConnection()
+      .execute<Array<{ id: string; nickname: string | null; avatar_url: string | null; created_at: Date }>>(
+        RETURNING_LOGIN_SQL,
+        [
+          now,
+          now,
+          accessCode,
+          identity.appId,
+          identity.openId,
+          unionId,
+          unionId,
+          profileFreshAfter,
+          profileFreshAfter,
+          session.sessionId,
+          now,
+          now,
+          session.expiresAt,
+          session.tokenHash,
+          now,
+        ],
+      );
+    const row = rows[0];
+    if (!row) return null;
+    return {
+      id: row.id,
+      nickname: row.nickname,
+      avatarUrl: row.avatar_url,
+      createdAt: new Date(row.created_at),
+    };
+  }
 
   /**
    * The user with this (appId, openId); else the user with this unionId from another app (this app

@@ -7,16 +7,15 @@ import { ANONYMOUS_NICKNAME, QRCONNECT_PATH } from '../wechat/constants.js';
 import { DecryptError, decryptUserData, isBase64, verifyRawDataSignature } from '../wechat/crypto.js';
 import type { MiniProgramClient } from '../wechat/mini-program.client.js';
 import type { OAuthClient, OAuthToken, WeChatProfile } from '../wechat/oauth.client.js';
-import type { AccountService, WeChatIdentity } from './account.service.js';
+import type { AccountService, UserSummary, WeChatIdentity } from './account.service.js';
 import type { RateLimiter } from './rate-limiter.js';
 import { sha256 } from './secrets.js';
 import type { IssuedTokens, SessionService } from './session.service.js';
-import { LoginMethodKind, UserLoginMethod } from './user-login-method.entity.js';
-import type { User } from './user.entity.js';
+import { LoginMethodKind } from './user-login-method.entity.js';
 import type { WebStateService } from './web-state.service.js';
 
 export interface LoginResult extends IssuedTokens {
-  user: User;
+  user: UserSummary;
   isNewUser: boolean;
 }
 
@@ -200,14 +199,19 @@ export class LoginService {
       }
       profile = realProfile(raw?.nickName, raw?.avatarUrl);
     }
-    return this.login(em, {
+    const identity: WeChatIdentity = {
       kind: LoginMethodKind.WECHAT_MINI,
       appId: app.appId,
       openId: session.openId,
       unionId,
       profile,
       accessCode: session.sessionKey,
-    });
+    };
+    if (!profile) {
+      const returning = await this.returning(em, identity, null);
+      if (returning) return returning;
+    }
+    return this.register(em, identity);
   }
 
   private async oauthLogin(
@@ -216,29 +220,44 @@ export class LoginService {
     app: PlatformCredentials,
     token: OAuthToken,
   ) {
-    // The profile is asked again only when this identity is new or its profile is a day old.
-    const known = await em.findOne(
-      UserLoginMethod,
-      { appId: app.appId, openId: token.openId },
-      { fields: ['profileRefreshedAt'] },
-    );
-    let profile: WeChatProfile | undefined;
-    const refreshedAt = known?.profileRefreshedAt?.getTime() ?? 0;
-    if (Date.now() - refreshedAt > PROFILE_TTL_MS) {
-      profile = await this.deps.oauth.userInfo(token.accessToken, token.openId);
-    }
-    return this.login(em, {
+    await this.deps.rateLimiter.identity(em, app.appId, token.openId);
+    const identity: WeChatIdentity = {
       kind,
       appId: app.appId,
       openId: token.openId,
-      unionId: token.unionId ?? profile?.unionId,
-      profile: profile ? { nickname: profile.nickname, avatarUrl: profile.avatarUrl } : undefined,
+      unionId: token.unionId,
+      profile: undefined,
       accessCode: token.accessToken,
+    };
+    // A returning user whose profile is less than a day old: one statement, no userinfo call.
+    const returning = await this.returning(em, identity, new Date(Date.now() - PROFILE_TTL_MS));
+    if (returning) return returning;
+    const profile: WeChatProfile = await this.deps.oauth.userInfo(token.accessToken, token.openId);
+    return this.register(em, {
+      ...identity,
+      unionId: token.unionId ?? profile.unionId,
+      profile: { nickname: profile.nickname, avatarUrl: profile.avatarUrl },
     });
   }
 
-  /** One transaction: find-or-register, then a session. A lost race is retried and finds the winner. */
-  private async login(em: EntityManager, identity: WeChatIdentity): Promise<LoginResult> {
+  /** The one-statement returning-user login, or null when the full path is needed. */
+  private async returning(
+    em: EntityManager,
+    identity: WeChatIdentity,
+    profileFreshAfter: Date | null,
+  ): Promise<LoginResult | null> {
+    const now = new Date();
+    const session = this.deps.sessions.prepare(now);
+    const user = await this.deps.accounts.loginReturning(em, identity, session, now, profileFreshAfter);
+    if (!user) return null;
+    return { ...(await this.deps.sessions.issue(user.id, session, now)), user, isNewUser: false };
+  }
+
+  /**
+   * Find-or-register and a session in one transaction (new identities, profile updates, unionId
+   * claims). A lost race on a unique constraint is retried and finds the winner.
+   */
+  private async register(em: EntityManager, identity: WeChatIdentity): Promise<LoginResult> {
     for (let attempt = 1; ; attempt++) {
       const fork = em.fork({ clear: true });
       try {

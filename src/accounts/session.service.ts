@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import { LockMode } from '@mikro-orm/core';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import { UnauthenticatedError } from '../errors.js';
+import type { UserSummary } from './account.service.js';
 import { RefreshToken } from './refresh-token.entity.js';
 import { deriveKey, sha256 } from './secrets.js';
 import { Session } from './session.entity.js';
@@ -23,9 +23,18 @@ export interface IssuedTokens {
   expiresAt: Date;
 }
 
+/** A session about to be written: ids and the refresh token (its hash is what is stored). */
+export interface NewSession {
+  sessionId: string;
+  refreshToken: string;
+  tokenHash: string;
+  expiresAt: Date;
+}
+
 export interface Authenticated {
   userId: string;
   sessionId: string;
+  user: UserSummary;
 }
 
 /**
@@ -53,35 +62,74 @@ export class SessionService {
     return { ...(await this.accessToken(user.id, session.id, now)), refreshToken };
   }
 
-  /** Rotates a refresh token: the old one dies; reuse of a rotated one revokes the session. */
-  async refresh(em: EntityManager, presented: string): Promise<IssuedTokens & { userId: string }> {
-    const now = new Date();
-    const outcome = await em.transactional(async (tx) => {
-      const row = await tx.findOne(
-        RefreshToken,
-        { tokenHash: sha256(presented) },
-        { populate: ['session'], lockMode: LockMode.PESSIMISTIC_WRITE },
-      );
-      if (!row) return { ok: false as const };
-      const session = row.session;
-      if (session.revokedAt || session.expiresAt <= now) return { ok: false as const };
-      if (row.rotatedAt) {
-        session.revokedAt = now;
-        session.revokedReason = 'refresh_token_reuse';
-        return { ok: false as const };
-      }
-      row.rotatedAt = now;
-      const refreshToken = this.newRefreshToken(tx, session, now);
-      const userId = (session.user as User).id;
-      return { ok: true as const, userId, sessionId: session.id, refreshToken };
-    });
-    if (!outcome.ok)
-      throw new UnauthenticatedError('The refresh token is invalid, expired or revoked: sign in again');
+  /** The rows of a new session, for callers that write them with their own SQL (the login fast path). */
+  prepare(now: Date): NewSession {
+    const refreshToken = `rt_${randomBytes(32).toString('base64url')}`;
     return {
-      ...(await this.accessToken(outcome.userId, outcome.sessionId, now)),
-      refreshToken: outcome.refreshToken,
-      userId: outcome.userId,
+      sessionId: randomUUID(),
+      refreshToken,
+      tokenHash: sha256(refreshToken),
+      expiresAt: new Date(now.getTime() + this.settings.refreshTokenTtlSeconds * 1000),
     };
+  }
+
+  /** Tokens for a session written with prepare(). */
+  async issue(userId: string, session: NewSession, now: Date): Promise<IssuedTokens> {
+    return {
+      ...(await this.accessToken(userId, session.sessionId, now)),
+      refreshToken: session.refreshToken,
+    };
+  }
+
+  /**
+   * Rotates a refresh token in one statement: the old one dies, a new one is written, the user is
+   * read. When nothing matched, a second statement tells apart an unknown token from a rotated one
+   * presented again, and revokes the session in that case (theft detection). Two concurrent uses of
+   * one token: the second waits for the first's row lock, finds it rotated, and revokes.
+   */
+  async refresh(em: EntityManager, presented: string): Promise<IssuedTokens & { user: UserSummary }> {
+    const now = new Date();
+    const hash = sha256(presented);
+    const refreshToken = `rt_${randomBytes(32).toString('base64url')}`;
+    const connection = em.getConnection();
+    const rows = await connection.execute<
+      Array<{
+        session_id: string;
+        id: string;
+        nickname: string | null;
+        avatar_url: string | null;
+        created_at: Date;
+      }>
+    >(
+      `with t as (
+         update refresh_token set rotated_at = ? where token_hash = ? and rotated_at is null returning session_id
+       ), s as (
+         select s.id, s.user_id from session s join t on s.id = t.session_id
+          where s.revoked_at is null and s.expires_at > ?
+       ), n as (
+         insert into refresh_token (token_hash, session_id, created_at) select ?, s.id, ? from s
+       )
+       select s.id as session_id, u.id, u.nickname, u.avatar_url, u.created_at
+         from s join "user" u on u.id = s.user_id`,
+      [now, hash, now, sha256(refreshToken), now],
+    );
+    const row = rows[0];
+    if (!row) {
+      await connection.execute(
+        `update session set revoked_at = ?, revoked_reason = 'refresh_token_reuse', updated_at = ?
+          where revoked_at is null
+            and id = (select session_id from refresh_token where token_hash = ? and rotated_at is not null)`,
+        [now, now, hash],
+      );
+      throw new UnauthenticatedError('The refresh token is invalid, expired or revoked: sign in again');
+    }
+    const user = {
+      id: row.id,
+      nickname: row.nickname,
+      avatarUrl: row.avatar_url,
+      createdAt: new Date(row.created_at),
+    };
+    return { ...(await this.accessToken(user.id, row.session_id, now)), refreshToken, user };
   }
 
   /**
@@ -107,14 +155,23 @@ export class SessionService {
     if (typeof claims.sub !== 'string' || typeof claims.sid !== 'string') {
       throw new UnauthenticatedError('The access token is invalid');
     }
-    const open = await em.count(Session, {
-      id: claims.sid,
-      user: claims.sub,
-      revokedAt: null,
-      expiresAt: { $gt: new Date() },
-    });
-    if (!open) throw new UnauthenticatedError('The session has ended: sign in again');
-    return { userId: claims.sub, sessionId: claims.sid };
+    // One read: the session is open, and its user (what `me` answers).
+    const rows = await em
+      .getConnection()
+      .execute<Array<{ id: string; nickname: string | null; avatar_url: string | null; created_at: Date }>>(
+        `select u.id, u.nickname, u.avatar_url, u.created_at from session s join "user" u on u.id = s.user_id
+        where s.id = ? and s.user_id = ? and s.revoked_at is null and s.expires_at > ?`,
+        [claims.sid, claims.sub, new Date()],
+      );
+    const row = rows[0];
+    if (!row) throw new UnauthenticatedError('The session has ended: sign in again');
+    const user = {
+      id: row.id,
+      nickname: row.nickname,
+      avatarUrl: row.avatar_url,
+      createdAt: new Date(row.created_at),
+    };
+    return { userId: claims.sub, sessionId: claims.sid, user };
   }
 
   async revoke(em: EntityManager, sessionId: string, reason: string): Promise<void> {

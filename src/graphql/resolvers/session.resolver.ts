@@ -1,5 +1,4 @@
 import { Arg, Ctx, Mutation, Query, Resolver } from 'type-graphql';
-import { User } from '../../accounts/user.entity.js';
 import { UnauthenticatedError } from '../../errors.js';
 import type { Context } from '../../server/context.js';
 import { AuthPayload } from '../types/auth.type.js';
@@ -14,10 +13,7 @@ export class SessionResolver {
   })
   async me(@Ctx() ctx: Context): Promise<UserType | null> {
     const auth = await ctx.auth();
-    if (!auth) return null;
-    const user = await ctx.em.findOne(User, { id: auth.userId });
-    if (!user) throw new UnauthenticatedError('The user of this session no longer exists');
-    return toUserType(user);
+    return auth ? toUserType(auth.user) : null;
   }
 
   @Mutation(() => AuthPayload, {
@@ -29,8 +25,7 @@ export class SessionResolver {
     }
     await ctx.services.rateLimiter.ip(ctx.em, 'refresh', ctx.request.ip);
     const tokens = await ctx.services.sessions.refresh(ctx.em, refreshToken);
-    const user = await ctx.em.findOneOrFail(User, { id: tokens.userId });
-    return toAuthPayload({ ...tokens, user, isNewUser: false });
+    return toAuthPayload({ ...tokens, isNewUser: false });
   }
 
   @Mutation(() => Boolean, { description: 'Ends the caller’s session: its refresh token stops working.' })
