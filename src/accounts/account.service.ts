@@ -24,6 +24,23 @@ export interface UserSummary {
   createdAt: Date;
 }
 
+/** A `user` row as raw SQL returns it. */
+export interface UserRow {
+  id: string;
+  nickname: string | null;
+  avatar_url: string | null;
+  created_at: Date | string;
+}
+
+export function userSummaryFromRow(row: UserRow): UserSummary {
+  return {
+    id: row.id,
+    nickname: row.nickname,
+    avatarUrl: row.avatar_url,
+    createdAt: new Date(row.created_at),
+  };
+}
+
 export interface FoundUser {
   user: User;
   isNewUser: boolean;
@@ -75,34 +92,24 @@ export class AccountService {
     const unionId = identity.unionId ?? null;
     const rows = await em
       .getConnection()
-      .execute<Array<{ id: string; nickname: string | null; avatar_url: string | null; created_at: Date }>>(
-        RETURNING_LOGIN_SQL,
-        [
-          now,
-          now,
-          accessCode,
-          identity.appId,
-          identity.openId,
-          unionId,
-          unionId,
-          profileFreshAfter,
-          profileFreshAfter,
-          session.sessionId,
-          now,
-          now,
-          session.expiresAt,
-          session.tokenHash,
-          now,
-        ],
-      );
-    const row = rows[0];
-    if (!row) return null;
-    return {
-      id: row.id,
-      nickname: row.nickname,
-      avatarUrl: row.avatar_url,
-      createdAt: new Date(row.created_at),
-    };
+      .execute<UserRow[]>(RETURNING_LOGIN_SQL, [
+        now,
+        now,
+        accessCode,
+        identity.appId,
+        identity.openId,
+        unionId,
+        unionId,
+        profileFreshAfter,
+        profileFreshAfter,
+        session.sessionId,
+        now,
+        now,
+        session.expiresAt,
+        session.tokenHash,
+        now,
+      ]);
+    return rows[0] ? userSummaryFromRow(rows[0]) : null;
   }
 
   /**

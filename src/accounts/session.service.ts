@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import { UnauthenticatedError } from '../errors.js';
-import type { UserSummary } from './account.service.js';
+import { userSummaryFromRow, type UserRow, type UserSummary } from './account.service.js';
 import { RefreshToken } from './refresh-token.entity.js';
 import { deriveKey, sha256 } from './secrets.js';
 import { Session } from './session.entity.js';
@@ -92,15 +92,7 @@ export class SessionService {
     const hash = sha256(presented);
     const refreshToken = `rt_${randomBytes(32).toString('base64url')}`;
     const connection = em.getConnection();
-    const rows = await connection.execute<
-      Array<{
-        session_id: string;
-        id: string;
-        nickname: string | null;
-        avatar_url: string | null;
-        created_at: Date;
-      }>
-    >(
+    const rows = await connection.execute<Array<UserRow & { session_id: string }>>(
       `with t as (
          update refresh_token set rotated_at = ? where token_hash = ? and rotated_at is null returning session_id
        ), s as (
@@ -123,12 +115,7 @@ export class SessionService {
       );
       throw new UnauthenticatedError('The refresh token is invalid, expired or revoked: sign in again');
     }
-    const user = {
-      id: row.id,
-      nickname: row.nickname,
-      avatarUrl: row.avatar_url,
-      createdAt: new Date(row.created_at),
-    };
+    const user = userSummaryFromRow(row);
     return { ...(await this.accessToken(user.id, row.session_id, now)), refreshToken, user };
   }
 
@@ -156,22 +143,14 @@ export class SessionService {
       throw new UnauthenticatedError('The access token is invalid');
     }
     // One read: the session is open, and its user (what `me` answers).
-    const rows = await em
-      .getConnection()
-      .execute<Array<{ id: string; nickname: string | null; avatar_url: string | null; created_at: Date }>>(
-        `select u.id, u.nickname, u.avatar_url, u.created_at from session s join "user" u on u.id = s.user_id
+    const rows = await em.getConnection().execute<UserRow[]>(
+      `select u.id, u.nickname, u.avatar_url, u.created_at from session s join "user" u on u.id = s.user_id
         where s.id = ? and s.user_id = ? and s.revoked_at is null and s.expires_at > ?`,
-        [claims.sid, claims.sub, new Date()],
-      );
+      [claims.sid, claims.sub, new Date()],
+    );
     const row = rows[0];
     if (!row) throw new UnauthenticatedError('The session has ended: sign in again');
-    const user = {
-      id: row.id,
-      nickname: row.nickname,
-      avatarUrl: row.avatar_url,
-      createdAt: new Date(row.created_at),
-    };
-    return { userId: claims.sub, sessionId: claims.sid, user };
+    return { userId: claims.sub, sessionId: claims.sid, user: userSummaryFromRow(row) };
   }
 
   async revoke(em: EntityManager, sessionId: string, reason: string): Promise<void> {
