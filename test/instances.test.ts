@@ -6,7 +6,7 @@ import { freePort, spawnServer, type ServerProcess } from './support/process.js'
 import {
   APP_LOGIN,
   APPS,
-  AUTH_SECRET,
+  wechatEnv,
   AUTHORIZE_URL,
   MINI_LOGIN,
   WEB_LOGIN,
@@ -47,16 +47,8 @@ beforeAll(async () => {
   const env = {
     DATABASE_URL: db.url,
     DATABASE_POOL_MAX: String(db.poolMax === 1 ? 1 : 5),
-    AUTH_SECRET,
+    ...wechatEnv(APPS, emulator.url),
     WECHAT_EMULATOR: 'off',
-    WECHAT_API_BASE_URL: emulator.url,
-    WECHAT_OPEN_BASE_URL: emulator.url,
-    WECHAT_WEB_APPID: APPS.web.appid,
-    WECHAT_WEB_SECRET: APPS.web.secret,
-    WECHAT_APP_APPID: APPS.app.appid,
-    WECHAT_APP_SECRET: APPS.app.secret,
-    WECHAT_MINI_APPID: APPS.mini.appid,
-    WECHAT_MINI_SECRET: APPS.mini.secret,
     RATE_LIMIT_IDENTITY_PER_MINUTE: '1000',
     LOG_LEVEL: 'warn',
   };

@@ -28,6 +28,24 @@ export interface World {
   stop(): Promise<void>;
 }
 
+/** The environment that points a server at an emulator playing these apps, with a fixed AUTH_SECRET. */
+export function wechatEnv(
+  apps: Record<'web' | 'app' | 'mini', EmulatorApp>,
+  emulatorUrl: string,
+): Record<string, string> {
+  return {
+    AUTH_SECRET,
+    WECHAT_API_BASE_URL: emulatorUrl,
+    WECHAT_OPEN_BASE_URL: emulatorUrl,
+    WECHAT_WEB_APPID: apps.web.appid,
+    WECHAT_WEB_SECRET: apps.web.secret,
+    WECHAT_APP_APPID: apps.app.appid,
+    WECHAT_APP_SECRET: apps.app.secret,
+    WECHAT_MINI_APPID: apps.mini.appid,
+    WECHAT_MINI_SECRET: apps.mini.secret,
+  };
+}
+
 /**
  * The server on a fresh database, talking over real HTTP to an emulator of its own that plays the
  * given apps (all three bound by default).
@@ -38,15 +56,7 @@ export async function startWorld(
   const apps = { ...APPS, ...options.apps };
   const emulator = await createEmulator({ apps: Object.values(apps) });
   const t = await startTestServer({
-    AUTH_SECRET,
-    WECHAT_API_BASE_URL: emulator.url,
-    WECHAT_OPEN_BASE_URL: emulator.url,
-    WECHAT_WEB_APPID: apps.web.appid,
-    WECHAT_WEB_SECRET: apps.web.secret,
-    WECHAT_APP_APPID: apps.app.appid,
-    WECHAT_APP_SECRET: apps.app.secret,
-    WECHAT_MINI_APPID: apps.mini.appid,
-    WECHAT_MINI_SECRET: apps.mini.secret,
+    ...wechatEnv(apps, emulator.url),
     WECHAT_TIMEOUT_MS: '2000',
     ...options.env,
   }).catch(async (error: unknown) => {
