@@ -39,3 +39,45 @@ describe('the server process', () => {
     expect(await second.exited).toBe(0);
   }, 120_000);
 });
+
+describe('graceful shutdown', () => {
+  it('finishes a request in flight on SIGTERM, then exits 0', async () => {
+    const emulatorPort = await freePort();
+    const server = await spawnServer(
+      {
+        EMBEDDED_DB_DIR: 'memory://',
+        WECHAT_EMULATOR: 'on',
+        EMULATOR_PORT: String(emulatorPort),
+        LOG_LEVEL: 'warn',
+      },
+      await freePort(),
+    );
+    const emulator = `http://127.0.0.1:${emulatorPort}`;
+    const post = (url: string, body: unknown) =>
+      fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const { code } = (await (
+      await post(`${emulator}/__emulator/codes`, { appid: 'wxdemomini000000001', user: 'alice' })
+    ).json()) as {
+      code: string;
+    };
+    // WeChat answers slowly, so the login is still running when the signal comes.
+    await post(`${emulator}/__emulator/faults`, { path: '/sns/jscode2session', delayMs: 1500 });
+    const login = post(`${server.url}/graphql`, {
+      query: 'mutation ($c: String!) { wechatMiniLogin(input: { code: $c }) { isNewUser } }',
+      variables: { c: code },
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    server.child.kill('SIGTERM');
+    const response = await login;
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ data: { wechatMiniLogin: { isNewUser: true } } });
+    const exit = await server.exited;
+    if (exit !== 0) throw new Error(server.output().slice(-3000));
+    // New connections are refused once it has stopped.
+    await expect(fetch(`${server.url}/healthz`)).rejects.toThrow();
+  }, 60_000);
+});

@@ -48,6 +48,16 @@ export async function buildApp({ config, database, logger }: AppDeps): Promise<F
   });
   await apollo.start();
 
+  // Shutting down: answers still in flight tell their client to close the connection, so a
+  // keep-alive client cannot hold the server open after its last answer.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
+
   // Errors Fastify raises before GraphQL runs (body too large, not JSON, wrong content type) are
   // answered in GraphQL's shape with a code, like every other error.
   app.setErrorHandler((error: { statusCode?: number; code?: string; message: string }, request, reply) => {
