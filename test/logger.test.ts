@@ -46,3 +46,11 @@ describe('the logger', () => {
     expect(text).toContain('[redacted]');
   });
 });
+
+describe('the logger, for errors', () => {
+  it('keeps error codes readable', () => {
+    const log = captureLog('trace');
+    log.logger.error({ err: Object.assign(new Error('duplicate key'), { code: '23505' }) }, 'failed');
+    expect(log.text()).toContain('"code":"23505"');
+  });
+});

@@ -19,7 +19,9 @@ export const REDACT_PATHS = [
   '*.refreshToken',
   '*.encryptedData',
   '*.js_code',
-  '*.code',
+  // A login code, where an input object is logged; not `*.code`, which would hide error codes.
+  'input.code',
+  '*.input.code',
 ];
 
 export interface LoggerOptions {
