@@ -7,7 +7,8 @@
  * Options: --wechat-latency ms (0), --connections n (100), --duration s per run (6), --rounds n of
  * the interleaved ours/baseline runs (2), --users n returning users (500), --rate-limit (leave rate
  * limits on, with limits too high to refuse anything: the cost of counting; they are off by default), --rate n requests/s offered over all
- * connections (0, the default: saturation).
+ * connections (0, the default: saturation), --think-ms t: clients that wait t ms after each answer
+ * (people using an app) instead of autocannon's back-to-back requests.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -16,6 +17,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
+import { Pool } from 'undici';
 import { WebStateService } from '../src/accounts/web-state.service.js';
 
 const { values: args } = parseArgs({
@@ -27,6 +29,7 @@ const { values: args } = parseArgs({
     users: { type: 'string', default: '500' },
     'rate-limit': { type: 'boolean', default: false },
     rate: { type: 'string', default: '0' },
+    'think-ms': { type: 'string', default: '0' },
   },
 });
 const LATENCY = Number(args['wechat-latency']);
@@ -36,6 +39,12 @@ const ROUNDS = Number(args.rounds);
 const USERS = Number(args.users);
 /** Offered load in requests/s over all connections; 0: as fast as the server answers (saturation). */
 const RATE = Number(args.rate);
+/**
+ * Think time: with it, each of the --connections clients sends a request, waits for the answer,
+ * then waits this long (client starts spread over one think time), like people using an app;
+ * without it (0), each client sends its next request at once (autocannon, saturation).
+ */
+const THINK_MS = Number(args['think-ms']);
 
 const AUTH_SECRET = 'bench-auth-secret-0123456789-abcdefghijklmnopq';
 const APPS = {
@@ -54,6 +63,63 @@ async function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+interface Load {
+  rps: number;
+  p50: number;
+  p99: number;
+  completed: number;
+  sent: number;
+  errors: number;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Clients with think time (see THINK_MS), over keep-alive connections; latency per request. */
+async function thinkLoad(
+  url: string,
+  path: string,
+  headers: Record<string, string>,
+  next: () => string,
+): Promise<Load> {
+  const pool = new Pool(url, { connections: CONNECTIONS });
+  const latencies: number[] = [];
+  let errors = 0;
+  let sent = 0;
+  const started = Date.now();
+  const end = started + DURATION * 1000;
+  await Promise.all(
+    Array.from({ length: CONNECTIONS }, async (_, i) => {
+      await sleep((THINK_MS * i) / CONNECTIONS);
+      while (Date.now() < end) {
+        const body = next();
+        sent += 1;
+        const t0 = performance.now();
+        try {
+          const response = await pool.request({ method: 'POST', path, headers, body });
+          const text = await response.body.text();
+          if (response.statusCode !== 200 || text.includes('"errors"')) errors += 1;
+          latencies.push(performance.now() - t0);
+        } catch {
+          errors += 1;
+        }
+        await sleep(THINK_MS);
+      }
+    }),
+  );
+  const elapsed = (Date.now() - started) / 1000;
+  await pool.close();
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
+  return {
+    rps: latencies.length / elapsed,
+    p50: at(0.5),
+    p99: at(0.99),
+    completed: latencies.length,
+    sent,
+    errors,
+  };
 }
 
 const children: ChildProcess[] = [];
@@ -242,24 +308,38 @@ async function main(): Promise<void> {
         connections: number;
       };
       const before = usage(target.pid);
-      let errors = 0;
-      const result = await autocannon({
-        url: target.url,
-        connections: CONNECTIONS,
-        duration: DURATION,
-        ...(RATE > 0 ? { overallRate: RATE } : {}),
-        requests: [
-          {
-            method: 'POST',
-            path,
-            headers: { 'content-type': 'application/json', ...headers },
-            setupRequest: (request) => ({ ...request, body: next() }),
-            onResponse: (status, body) => {
-              if (status !== 200 || body.includes('"errors"')) errors += 1;
+      const allHeaders = { 'content-type': 'application/json', ...headers };
+      let load: Load;
+      if (THINK_MS > 0) {
+        load = await thinkLoad(target.url, path, allHeaders, next);
+      } else {
+        let errors = 0;
+        const result = await autocannon({
+          url: target.url,
+          connections: CONNECTIONS,
+          duration: DURATION,
+          ...(RATE > 0 ? { overallRate: RATE } : {}),
+          requests: [
+            {
+              method: 'POST',
+              path,
+              headers: allHeaders,
+              setupRequest: (request) => ({ ...request, body: next() }),
+              onResponse: (status, body) => {
+                if (status !== 200 || body.includes('"errors"')) errors += 1;
+              },
             },
-          },
-        ],
-      });
+          ],
+        });
+        load = {
+          rps: result.requests.average,
+          p50: result.latency.p50,
+          p99: result.latency.p99,
+          completed: result.requests.total,
+          sent: result.requests.sent,
+          errors: errors + result.errors + result.timeouts + result.non2xx,
+        };
+      }
       const after = usage(target.pid);
       const statsAfter = (await (await fetch(`${emulatorUrl}/__emulator/stats`)).json()) as {
         calls: Record<string, number>;
@@ -268,18 +348,18 @@ async function main(): Promise<void> {
       const calls =
         Object.values(statsAfter.calls).reduce((a, b) => a + b, 0) -
         Object.values(statsBefore.calls).reduce((a, b) => a + b, 0);
-      const requests = result.requests.total;
+      const requests = load.completed;
       return {
         name,
-        rps: result.requests.average,
-        p50: result.latency.p50,
-        p99: result.latency.p99,
+        rps: load.rps,
+        p50: load.p50,
+        p99: load.p99,
         requests,
-        errors: errors + result.errors + result.timeouts + result.non2xx,
+        errors: load.errors,
         cpuMsPerRequest: ((after.cpu - before.cpu) * 1000) / Math.max(1, requests),
         peakRssMiB: after.peakRssMiB,
         // Per request sent: requests still in flight when the run stops made their calls too.
-        wechatCallsPerRequest: calls / Math.max(1, result.requests.sent),
+        wechatCallsPerRequest: calls / Math.max(1, load.sent),
         wechatConnections: statsAfter.connections - statsBefore.connections,
       };
     }
@@ -408,7 +488,7 @@ async function main(): Promise<void> {
       `WeChat login server benchmark: ${os.cpus().length} cores, Node ${process.version}, PostgreSQL at ${new URL(adminUrl).host}`,
     );
     out(
-      `WeChat latency ${LATENCY} ms, ${CONNECTIONS} connections, ${RATE > 0 ? `${RATE} req/s offered` : 'saturation'}, ` +
+      `WeChat latency ${LATENCY} ms, ${CONNECTIONS} ${THINK_MS > 0 ? `clients thinking ${THINK_MS} ms between requests` : `connections, ${RATE > 0 ? `${RATE} req/s offered` : 'saturation'}`}, ` +
         `${DURATION} s per run, ${ROUNDS} interleaved rounds ours/baseline, rate limits ${args['rate-limit'] ? 'on' : 'off'}`,
     );
     out();
