@@ -23,6 +23,12 @@ export interface IssuedTokens {
   expiresAt: Date;
 }
 
+/** An opaque refresh token (256 random bits) and the hash that is all we store of it. */
+function newRefreshToken(): { refreshToken: string; tokenHash: string } {
+  const refreshToken = `rt_${randomBytes(32).toString('base64url')}`;
+  return { refreshToken, tokenHash: sha256(refreshToken) };
+}
+
 /** A session about to be written: ids and the refresh token (its hash is what is stored). */
 export interface NewSession {
   sessionId: string;
@@ -52,23 +58,23 @@ export class SessionService {
 
   /** Opens a session for the user, inside the caller's transaction. */
   async create(em: EntityManager, user: User, now = new Date()): Promise<IssuedTokens> {
+    const prepared = this.prepare(now);
     const session = em.create(Session, {
+      id: prepared.sessionId,
       user,
-      expiresAt: new Date(now.getTime() + this.settings.refreshTokenTtlSeconds * 1000),
+      expiresAt: prepared.expiresAt,
       createdAt: now,
       updatedAt: now,
     });
-    const refreshToken = this.newRefreshToken(em, session, now);
-    return { ...(await this.accessToken(user.id, session.id, now)), refreshToken };
+    em.create(RefreshToken, { tokenHash: prepared.tokenHash, session, createdAt: now });
+    return this.issue(user.id, prepared, now);
   }
 
   /** The rows of a new session, for callers that write them with their own SQL (the login fast path). */
   prepare(now: Date): NewSession {
-    const refreshToken = `rt_${randomBytes(32).toString('base64url')}`;
     return {
       sessionId: randomUUID(),
-      refreshToken,
-      tokenHash: sha256(refreshToken),
+      ...newRefreshToken(),
       expiresAt: new Date(now.getTime() + this.settings.refreshTokenTtlSeconds * 1000),
     };
   }
@@ -90,7 +96,7 @@ export class SessionService {
   async refresh(em: EntityManager, presented: string): Promise<IssuedTokens & { user: UserSummary }> {
     const now = new Date();
     const hash = sha256(presented);
-    const refreshToken = `rt_${randomBytes(32).toString('base64url')}`;
+    const { refreshToken, tokenHash } = newRefreshToken();
     const connection = em.getConnection();
     const rows = await connection.execute<Array<UserRow & { session_id: string }>>(
       `with t as (
@@ -103,7 +109,7 @@ export class SessionService {
        )
        select s.id as session_id, u.id, u.nickname, u.avatar_url, u.created_at
          from s join "user" u on u.id = s.user_id`,
-      [now, hash, now, sha256(refreshToken), now],
+      [now, hash, now, tokenHash, now],
     );
     const row = rows[0];
     if (!row) {
@@ -159,12 +165,6 @@ export class SessionService {
       { id: sessionId, revokedAt: null },
       { revokedAt: new Date(), revokedReason: reason },
     );
-  }
-
-  private newRefreshToken(em: EntityManager, session: Session, now: Date): string {
-    const token = `rt_${randomBytes(32).toString('base64url')}`;
-    em.create(RefreshToken, { tokenHash: sha256(token), session, createdAt: now });
-    return token;
   }
 
   private async accessToken(userId: string, sessionId: string, now: Date) {

@@ -494,9 +494,9 @@ export class EmulatorStore {
     let entry = this.stableTokens.get(app.appid);
     const force =
       body.force_refresh === true && (!entry || now - entry.lastForceAt >= STABLE_FORCE_SPACING_MS);
-    if (entry && force) this.appTokens.delete(entry.token);
     if (!entry || force || now >= entry.expiresAt) {
-      if (entry && !force) this.appTokens.delete(entry.token);
+      // The previous stable token stops working when it is replaced.
+      if (entry) this.appTokens.delete(entry.token);
       const fresh = token(96);
       entry = {
         token: fresh,

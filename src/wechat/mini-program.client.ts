@@ -2,14 +2,12 @@ import { z } from 'zod';
 import type { PlatformCredentials } from '../config.js';
 import { ENDPOINTS } from './constants.js';
 import type { WeChatHttp } from './http.js';
+import { optionalId } from './schemas.js';
 
 const SessionResponse = z.object({
   openid: z.string().min(1),
   session_key: z.string().min(1),
-  unionid: z
-    .string()
-    .optional()
-    .transform((s) => (s ? s : undefined)),
+  unionid: optionalId,
 });
 
 export interface MiniProgramSession {

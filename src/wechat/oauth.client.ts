@@ -2,11 +2,7 @@ import { z } from 'zod';
 import type { PlatformCredentials } from '../config.js';
 import { ANONYMOUS_NICKNAME, ENDPOINTS } from './constants.js';
 import type { WeChatHttp } from './http.js';
-
-const optionalString = z
-  .string()
-  .optional()
-  .transform((s) => (s ? s : undefined));
+import { optionalId } from './schemas.js';
 
 const AccessTokenResponse = z.object({
   access_token: z.string().min(1),
@@ -14,14 +10,14 @@ const AccessTokenResponse = z.object({
   refresh_token: z.string().min(1),
   openid: z.string().min(1),
   scope: z.string().default(''),
-  unionid: optionalString,
+  unionid: optionalId,
 });
 
 const UserInfoResponse = z.object({
   openid: z.string().min(1),
   nickname: z.string().optional(),
   headimgurl: z.string().optional(),
-  unionid: optionalString,
+  unionid: optionalId,
 });
 
 export interface OAuthToken {
