@@ -15,7 +15,7 @@ export const CONFIG_ERRCODES = new Set([
 
 export class WeChatError extends AppError {}
 
-/** The typed error for a WeChat errcode; `call` names the endpoint for the log. */
+/** The typed error for a WeChat errcode (the client sees no errmsg; config details go to the log). */
 export function errorForErrcode(errcode: number): WeChatError {
   if (INVALID_CODE_ERRCODES.has(errcode)) {
     return new WeChatError(
