@@ -1,5 +1,5 @@
 import { defineConfig, type Options } from '@mikro-orm/postgresql';
-import { entities } from './src/accounts/entities.js';
+import { entities } from './src/db/entities.js';
 import { migrationsList } from './src/db/migrations/index.js';
 
 export interface OrmSettings {

@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { Pool } from 'undici';
-import { WebStateService } from '../src/accounts/web-state.service.js';
+import { WebStateService } from '../src/logins/web-state.service.js';
 
 const { values: args } = parseArgs({
   options: {

@@ -6,60 +6,6 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-export interface PlatformCredentials {
-  readonly appId: string;
-  readonly secret: string;
-}
-
-export type Platform = 'web' | 'app' | 'mini';
-
-export interface Config {
-  readonly env: 'development' | 'production' | 'test';
-  readonly isProduction: boolean;
-  readonly host: string;
-  readonly port: number;
-  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-  readonly database: {
-    /** `postgresql://…` of a real server; undefined: the embedded PGlite. */
-    readonly url: string | undefined;
-    readonly embeddedDir: string;
-    readonly migrateOnStart: boolean;
-    /** Pool size for a real server; the embedded database always gets exactly 1. */
-    readonly poolMax: number;
-  };
-  readonly authSecret: string;
-  /** True when AUTH_SECRET was unset and a random one was made for this process (development only). */
-  readonly authSecretGenerated: boolean;
-  readonly session: {
-    readonly accessTokenTtlSeconds: number;
-    readonly refreshTokenTtlSeconds: number;
-    readonly webStateTtlSeconds: number;
-  };
-  readonly wechat: {
-    readonly apiBaseUrl: string;
-    readonly openBaseUrl: string;
-    readonly timeoutMs: number;
-    readonly web: PlatformCredentials | undefined;
-    readonly app: PlatformCredentials | undefined;
-    readonly mini: PlatformCredentials | undefined;
-    /** Allowed web login redirect URIs; null: any (development only). */
-    readonly webRedirectUris: readonly string[] | null;
-  };
-  /** Per-minute limits on logins and refreshes, shared by every instance (PostgreSQL). */
-  readonly rateLimit: {
-    readonly enabled: boolean;
-    readonly perIpPerMinute: number;
-    readonly perIdentityPerMinute: number;
-  };
-  /** Trust X-Forwarded-For from a proxy in front (for the client IP of rate limits). */
-  readonly trustProxy: boolean;
-  readonly emulator: {
-    readonly enabled: boolean;
-    readonly port: number;
-    readonly host: string;
-  };
-}
-
 const boolean = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
@@ -83,11 +29,14 @@ const httpUrl = z
 
 const nonEmpty = z.string().trim().min(1, 'must not be empty');
 
-const Env = z.object({
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Every environment variable the server reads, with its default (`.env.example` lists them all). */
+export const EnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   HOST: nonEmpty.optional(),
   PORT: port.default(4000),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   DATABASE_URL: z
     .string()
     .refine(
@@ -121,107 +70,88 @@ const Env = z.object({
   EMULATOR_HOST: nonEmpty.default('127.0.0.1'),
 });
 
-type Env = z.infer<typeof Env>;
+type Env = z.output<typeof EnvSchema>;
+
+/** A refusal that concerns more than one variable: reported on `variable`, its value not echoed. */
+function refuse(ctx: z.RefinementCtx, variable: string, message: string): never {
+  ctx.addIssue({ code: 'custom', path: [variable], message, params: { hideValue: true } });
+  return z.NEVER;
+}
 
 function platform(
   env: Env,
-  appIdVar: 'WECHAT_WEB_APPID' | 'WECHAT_APP_APPID' | 'WECHAT_MINI_APPID',
-  secretVar: 'WECHAT_WEB_SECRET' | 'WECHAT_APP_SECRET' | 'WECHAT_MINI_SECRET',
-): PlatformCredentials | undefined {
-  const appId = env[appIdVar];
-  const secret = env[secretVar];
-  if (appId && !secret) throw new ConfigError(`${secretVar}: must be set when ${appIdVar} is set`);
-  if (secret && !appId) throw new ConfigError(`${appIdVar}: must be set when ${secretVar} is set`);
-  return appId && secret ? Object.freeze({ appId, secret }) : undefined;
+  ctx: z.RefinementCtx,
+  name: 'WEB' | 'APP' | 'MINI',
+): { appId: string; secret: string } | undefined {
+  const appId = env[`WECHAT_${name}_APPID`];
+  const secret = env[`WECHAT_${name}_SECRET`];
+  if (appId && !secret) refuse(ctx, `WECHAT_${name}_SECRET`, `must be set when WECHAT_${name}_APPID is set`);
+  if (secret && !appId) refuse(ctx, `WECHAT_${name}_APPID`, `must be set when WECHAT_${name}_SECRET is set`);
+  return appId && secret ? { appId, secret } : undefined;
 }
 
-function redirectUris(raw: string | undefined): string[] | undefined {
+function redirectUris(ctx: z.RefinementCtx, raw: string | undefined): string[] | undefined {
   if (raw === undefined || raw.trim() === '') return undefined;
   const uris = raw
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-  for (const uri of uris) {
-    if (!URL.canParse(uri) || !/^https?:$/.test(new URL(uri).protocol)) {
-      throw new ConfigError(`WECHAT_WEB_REDIRECT_URIS: "${uri}" is not an http(s):// URL`);
-    }
-  }
+  const bad = uris.find((uri) => !URL.canParse(uri) || !/^https?:$/.test(new URL(uri).protocol));
+  if (bad !== undefined) refuse(ctx, 'WECHAT_WEB_REDIRECT_URIS', `"${bad}" is not an http(s):// URL`);
   return uris;
 }
 
-function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object') {
-    for (const v of Object.values(value)) deepFreeze(v);
-    Object.freeze(value);
-  }
-  return value;
-}
-
-/**
- * Turns the environment into the one typed, frozen config object.
- * Throws ConfigError with a single line naming the variable and the problem.
- */
-export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
-  // Empty strings count as unset, as in most .env tooling.
-  const raw = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
-  const parsed = Env.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const name = String(issue.path[0] ?? 'environment');
-    const shown = typeof raw[name] === 'string' && !/SECRET/.test(name) ? ` (got "${raw[name]}")` : '';
-    throw new ConfigError(`${name}: ${issue.message}${shown}`);
-  }
-  const env = parsed.data;
+/** The environment, checked as a whole and shaped into the config the code reads. */
+const ConfigSchema = EnvSchema.transform((env, ctx) => {
   const isProduction = env.NODE_ENV === 'production';
 
   let authSecret = env.AUTH_SECRET;
-  let authSecretGenerated = false;
+  const authSecretGenerated = authSecret === undefined;
   if (authSecret !== undefined && authSecret.length < 32) {
-    throw new ConfigError('AUTH_SECRET: must be at least 32 characters');
+    return refuse(ctx, 'AUTH_SECRET', 'must be at least 32 characters');
   }
   if (authSecret === undefined) {
     if (isProduction)
-      throw new ConfigError('AUTH_SECRET: required when NODE_ENV=production (at least 32 characters)');
+      return refuse(ctx, 'AUTH_SECRET', 'required when NODE_ENV=production (at least 32 characters)');
     authSecret = randomBytes(32).toString('base64url');
-    authSecretGenerated = true;
   }
 
-  const web = platform(env, 'WECHAT_WEB_APPID', 'WECHAT_WEB_SECRET');
-  const app = platform(env, 'WECHAT_APP_APPID', 'WECHAT_APP_SECRET');
-  const mini = platform(env, 'WECHAT_MINI_APPID', 'WECHAT_MINI_SECRET');
+  const web = platform(env, ctx, 'WEB');
+  const app = platform(env, ctx, 'APP');
+  const mini = platform(env, ctx, 'MINI');
   const anyCredentials = Boolean(web || app || mini);
 
-  let emulator: boolean;
-  if (env.WECHAT_EMULATOR === 'on') {
-    if (isProduction) throw new ConfigError('WECHAT_EMULATOR: cannot be on when NODE_ENV=production');
-    emulator = true;
-  } else if (env.WECHAT_EMULATOR === 'off') {
-    emulator = false;
-  } else {
-    emulator = !anyCredentials && !isProduction;
+  if (env.WECHAT_EMULATOR === 'on' && isProduction) {
+    return refuse(ctx, 'WECHAT_EMULATOR', 'cannot be on when NODE_ENV=production');
   }
+  const emulator =
+    env.WECHAT_EMULATOR === 'on' || (env.WECHAT_EMULATOR === 'auto' && !anyCredentials && !isProduction);
 
   if (isProduction && !anyCredentials) {
-    throw new ConfigError(
-      'WECHAT_*_APPID: NODE_ENV=production needs at least one platform (WECHAT_WEB_, WECHAT_APP_ or WECHAT_MINI_APPID and _SECRET)',
+    return refuse(
+      ctx,
+      'WECHAT_*_APPID',
+      'NODE_ENV=production needs at least one platform (WECHAT_WEB_, WECHAT_APP_ or WECHAT_MINI_APPID and _SECRET)',
     );
   }
+  const uris = redirectUris(ctx, env.WECHAT_WEB_REDIRECT_URIS);
 
-  const uris = redirectUris(env.WECHAT_WEB_REDIRECT_URIS);
-
-  return deepFreeze({
+  return {
     env: env.NODE_ENV,
     isProduction,
     host: env.HOST ?? (isProduction ? '0.0.0.0' : 'localhost'),
     port: env.PORT,
     logLevel: env.LOG_LEVEL,
     database: {
+      /** `postgresql://…` of a real server; undefined: the embedded PGlite. */
       url: env.DATABASE_URL,
       embeddedDir: env.EMBEDDED_DB_DIR,
       migrateOnStart: env.MIGRATE_ON_START,
+      /** Pool size for a real server; the embedded database always gets exactly 1. */
       poolMax: env.DATABASE_POOL_MAX,
     },
     authSecret,
+    /** True when AUTH_SECRET was unset and a random one was made for this process (development only). */
     authSecretGenerated,
     session: {
       accessTokenTtlSeconds: env.ACCESS_TOKEN_TTL_SECONDS,
@@ -235,14 +165,55 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       web,
       app,
       mini,
+      /** Allowed web login redirect URIs; null: any (development only). */
       webRedirectUris: uris ?? (isProduction ? [] : null),
     },
+    /** Per-minute limits on logins and refreshes, shared by every instance (PostgreSQL). */
     rateLimit: {
       enabled: env.RATE_LIMIT === 'on',
       perIpPerMinute: env.RATE_LIMIT_IP_PER_MINUTE,
       perIdentityPerMinute: env.RATE_LIMIT_IDENTITY_PER_MINUTE,
     },
+    /** Trust X-Forwarded-For from a proxy in front (for the client IP of rate limits). */
     trustProxy: env.TRUST_PROXY,
     emulator: { enabled: emulator, port: env.EMULATOR_PORT, host: env.EMULATOR_HOST },
-  });
+  };
+});
+
+type DeepReadonly<T> = T extends (infer E)[]
+  ? readonly DeepReadonly<E>[]
+  : T extends object
+    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+    : T;
+
+/** The one typed, frozen config object, inferred from the schema that makes it. */
+export type Config = DeepReadonly<z.output<typeof ConfigSchema>>;
+
+/** A WeChat app's appid and secret. */
+export type PlatformCredentials = NonNullable<Config['wechat']['web']>;
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/**
+ * Turns the environment into the config. Throws ConfigError with a single line naming the
+ * variable and the problem; a secret's value is never shown.
+ */
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+  // Empty strings count as unset, as in most .env tooling.
+  const raw = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const name = String(issue.path[0] ?? 'environment');
+    const hidden = /SECRET/.test(name) || (issue.code === 'custom' && issue.params?.hideValue === true);
+    const shown = typeof raw[name] === 'string' && !hidden ? ` (got "${raw[name]}")` : '';
+    throw new ConfigError(`${name}: ${issue.message}${shown}`);
+  }
+  return deepFreeze(parsed.data);
 }

@@ -1,6 +1,8 @@
-import { GraphQLError } from 'graphql';
-
-/** Every `extensions.code` a client can act on (DESIGN.md, "Errors"). */
+/**
+ * Domain errors: a code a client can act on, a message safe to show, and details. They know nothing
+ * of GraphQL or HTTP; `src/graphql/format-error.ts` maps them to GraphQL errors and
+ * `src/server/http-errors.ts` to HTTP answers. The codes are listed in docs/api.md.
+ */
 export type ErrorCode =
   | 'BAD_USER_INPUT'
   | 'UNAUTHENTICATED'
@@ -13,16 +15,21 @@ export type ErrorCode =
   | 'WECHAT_CONFIG_ERROR'
   | 'WECHAT_DECRYPT_FAILED'
   | 'WECHAT_SIGNATURE_MISMATCH'
-  | 'RATE_LIMITED'
-  | 'INTERNAL_SERVER_ERROR';
+  | 'RATE_LIMITED';
 
-/** A domain error that reaches the client as it is: message and code, never internals. */
-export class AppError extends GraphQLError {
-  readonly code: ErrorCode;
+/** Details a client may see beside the code (`field`, `retryAfterSeconds`, `wechatErrcode`). */
+export type ErrorDetails = Readonly<Record<string, string | number>>;
 
-  constructor(code: ErrorCode, message: string, extra: Record<string, unknown> = {}) {
-    super(message, { extensions: { code, ...extra } });
-    this.code = code;
+/** An error whose message and code reach the client as they are; never internals. */
+export class AppError extends Error {
+  override name = 'AppError';
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: ErrorDetails = {},
+  ) {
+    super(message);
   }
 }
 
@@ -35,5 +42,11 @@ export class BadUserInputError extends AppError {
 export class UnauthenticatedError extends AppError {
   constructor(message = 'Not authenticated: the session token is missing, expired, revoked or invalid') {
     super('UNAUTHENTICATED', message);
+  }
+}
+
+export class RateLimitedError extends AppError {
+  constructor(retryAfterSeconds: number) {
+    super('RATE_LIMITED', `Too many attempts: try again in ${retryAfterSeconds} s`, { retryAfterSeconds });
   }
 }

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { APPS, startWorld, type World } from './support/world.js';
+import { errorCode } from './support/graphql.js';
 
 /**
  * A table of malformed requests. Every one must get a typed error (never INTERNAL_SERVER_ERROR,
@@ -335,7 +336,7 @@ describe(`${cases.length} malformed requests`, () => {
     const { status, text } = await send(c);
     expect(status).toBeLessThan(500);
     const body = JSON.parse(text) as { errors?: { extensions?: { code?: string } }[] };
-    expect(body.errors?.[0]?.extensions?.code).toBe(c.expected);
+    expect(errorCode(body)).toBe(c.expected);
     expect(text).not.toMatch(/stacktrace|INTERNAL_SERVER_ERROR|\n\s+at |node_modules/);
   });
 
@@ -350,7 +351,7 @@ describe(`${cases.length} malformed requests`, () => {
     for (const encryptedData of ['AAAAAAAAAAAAAAAAAAAAAA==', Buffer.alloc(64, 7).toString('base64')]) {
       const code = await w.code(APPS.mini.appid, 'zed');
       const body = await w.gql(MINI, { input: { code, encryptedData, iv: IV } });
-      expect(body.errors?.[0]?.extensions?.code).toBe('WECHAT_DECRYPT_FAILED');
+      expect(errorCode(body)).toBe('WECHAT_DECRYPT_FAILED');
     }
   });
 });

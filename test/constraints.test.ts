@@ -1,8 +1,8 @@
 import { MikroORM, UniqueConstraintViolationException } from '@mikro-orm/postgresql';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createOrmConfig } from '../mikro-orm.config.js';
-import { LoginMethodKind, UserLoginMethod } from '../src/accounts/user-login-method.entity.js';
-import { User } from '../src/accounts/user.entity.js';
+import { LoginMethodKind, UserLoginMethod } from '../src/identity/user-login-method.entity.js';
+import { User } from '../src/identity/user.entity.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 
 describe('identity constraints in the database', () => {

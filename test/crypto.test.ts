@@ -6,7 +6,7 @@ import {
   encryptUserData,
   rawDataSignature,
   verifyRawDataSignature,
-} from '../src/wechat/crypto.js';
+} from '../src/wechat/open-data.crypto.js';
 
 const key = randomBytes(16).toString('base64');
 const iv = randomBytes(16);

@@ -1,7 +1,11 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import type { EmulatorApp } from '../src/emulator/apps.js';
-import { createEmulator, type Emulator } from '../src/emulator/server.js';
-import { decryptUserData, sessionKeySignature, verifyRawDataSignature } from '../src/wechat/crypto.js';
+import { createEmulator, type Emulator } from '../src/emulator/emulator.js';
+import {
+  decryptUserData,
+  sessionKeySignature,
+  verifyRawDataSignature,
+} from '../src/wechat/open-data.crypto.js';
 
 const APPS: EmulatorApp[] = [
   { appid: 'wxweb', secret: 'web-secret', kind: 'web', bound: true },

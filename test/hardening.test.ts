@@ -9,9 +9,7 @@ import {
   type LoginPayload,
   type World,
 } from './support/world.js';
-
-const code = (body: { errors?: { extensions?: Record<string, unknown> }[] }) =>
-  body.errors?.[0]?.extensions?.code;
+import { errorCode } from './support/graphql.js';
 
 describe('duplicate submissions', () => {
   let w: World;
@@ -42,7 +40,7 @@ describe('duplicate submissions', () => {
 
       // Submitted again after it finished: WeChat's answer to a used code.
       const again = await w.gql(query, { input: { code: c } });
-      expect(code(again)).toBe('WECHAT_INVALID_CODE');
+      expect(errorCode(again)).toBe('WECHAT_INVALID_CODE');
     },
   );
 
@@ -63,7 +61,7 @@ describe('duplicate submissions', () => {
     expect(a.errors).toBeUndefined();
     expect(b).toEqual(a);
     expect((await w.wechatCalls()).filter((p) => p === '/sns/oauth2/access_token')).toHaveLength(1);
-    expect(code(await w.gql(WEB_LOGIN, input))).toBe('INVALID_STATE');
+    expect(errorCode(await w.gql(WEB_LOGIN, input))).toBe('INVALID_STATE');
   });
 });
 
@@ -94,12 +92,12 @@ describe('rate limits', () => {
     const fifth = await w.gql(MINI_LOGIN, { input: { code: await w.code(APPS.mini.appid, 'other') } });
     expect(fifth.errors).toBeUndefined();
     const sixth = await w.gql(MINI_LOGIN, { input: { code: await w.code(APPS.mini.appid, 'another') } });
-    expect(code(sixth)).toBe('RATE_LIMITED');
+    expect(errorCode(sixth)).toBe('RATE_LIMITED');
     expect((await w.wechatCalls()).filter((p) => p === '/sns/jscode2session')).toHaveLength(1);
 
     const refresh = 'mutation ($t: String!) { refreshSession(refreshToken: $t) { accessToken } }';
     const results = [];
-    for (let i = 0; i < 6; i++) results.push(code(await w.gql(refresh, { t: 'rt_nope' })));
+    for (let i = 0; i < 6; i++) results.push(errorCode(await w.gql(refresh, { t: 'rt_nope' })));
     expect(results).toEqual([
       'UNAUTHENTICATED',
       'UNAUTHENTICATED',

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
-import { createEmulator, type Emulator } from '../src/emulator/server.js';
+import { createEmulator, type Emulator } from '../src/emulator/emulator.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { emulatorControl } from './support/emulator.js';
+import { errorCode, postGraphQL } from './support/graphql.js';
 import { freePort, spawnServer, type ServerProcess } from './support/process.js';
 import {
   APP_LOGIN,
@@ -23,22 +25,10 @@ async function gql<T = Record<string, LoginPayload>>(
   query: string,
   variables: unknown,
 ) {
-  const response = await fetch(`${server.url}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ query, variables }),
-  });
-  return (await response.json()) as { data?: T; errors?: { extensions?: { code?: string } }[] };
+  return (await postGraphQL<T>(server.url, query, variables)).body;
 }
 
-async function code(appid: string, user: string): Promise<string> {
-  const response = await fetch(`${emulator.url}/__emulator/codes`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ appid, user }),
-  });
-  return ((await response.json()) as { code: string }).code;
-}
+const code = (appid: string, user: string) => emulatorControl(emulator.url).code(appid, user);
 
 beforeAll(async () => {
   // The embedded database takes one connection per process here (plus one for this test's count).
@@ -104,7 +94,7 @@ describe('two instances on one database', () => {
     const first = await gql(b, WEB_LOGIN, { input: { code: await code(APPS.web.appid, 'noa'), state } });
     expect(first.errors).toBeUndefined();
     const again = await gql(a, WEB_LOGIN, { input: { code: await code(APPS.web.appid, 'noa'), state } });
-    expect(again.errors?.[0]?.extensions?.code).toBe('INVALID_STATE');
+    expect(errorCode(again)).toBe('INVALID_STATE');
   });
 
   it('kill on one instance a refresh token rotated on the other', async () => {
@@ -116,6 +106,6 @@ describe('two instances on one database', () => {
     const rotated = await gql(a, refresh, { t: login.refreshToken });
     expect(rotated.errors).toBeUndefined();
     const stale = await gql(b, refresh, { t: login.refreshToken });
-    expect(stale.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    expect(errorCode(stale)).toBe('UNAUTHENTICATED');
   });
 });

@@ -11,6 +11,7 @@ import {
   type LoginPayload,
   type World,
 } from './support/world.js';
+import { errorCode } from './support/graphql.js';
 
 const REDIRECT = 'https://site.example/wechat/callback';
 
@@ -46,10 +47,6 @@ async function webLogin(user: string, state?: string, redirectUri?: string) {
   return gql<{ wechatWebLogin: LoginPayload }>(WEB_LOGIN, {
     input: { code, state: state ?? (await authorize()).state, ...(redirectUri ? { redirectUri } : {}) },
   });
-}
-
-function errorCode(body: { errors?: { extensions?: Record<string, unknown> }[] }): unknown {
-  return body.errors?.[0]?.extensions?.code;
 }
 
 beforeAll(async () => {
@@ -157,7 +154,7 @@ describe('one account per person', () => {
     expect(user.nickname).toBe('Dora');
     expect(user.avatarUrl).toBe('https://img.example/dora/132');
 
-    const sessionKey = w.emulator.store.sessionKeyOf(APPS.mini.appid, 'dora')!;
+    const sessionKey = w.emulator.sessionKeyOf(APPS.mini.appid, 'dora')!;
     const rows = await w.t.server.database.orm.em
       .getConnection()
       .execute<{ access_code: string }[]>(
@@ -396,7 +393,7 @@ describe('sessions', () => {
     expect(errorCode(await gql(ME, {}, bearer(forged)))).toBe('UNAUTHENTICATED');
     expect(errorCode(await gql(ME, {}, { authorization: 'Basic abc' }))).toBe('UNAUTHENTICATED');
     const { SignJWT } = await import('jose');
-    const { deriveKey } = await import('../src/accounts/secrets.js');
+    const { deriveKey } = await import('../src/crypto/keys.js');
     const expired = await new SignJWT({ sid: 'x' })
       .setProtectedHeader({ alg: 'HS256' })
       .setSubject(login.user.id)
@@ -438,6 +435,36 @@ describe('sessions', () => {
   });
 });
 
+describe('loginMethods', () => {
+  it('costs one query per request, however many fields ask for it', async () => {
+    const login = (await miniLogin('lena')).data!.wechatMiniLogin;
+    await appLogin('lena');
+    const aliases = Array.from({ length: 50 }, (_, i) => `m${i}: me { loginMethods { kind } }`).join(' ');
+    const knex = w.t.server.database.orm.em.getConnection().getKnex();
+    const queries: string[] = [];
+    const onQuery = (query: { sql: string }) => queries.push(query.sql);
+    knex.on('query', onQuery);
+    let body;
+    try {
+      body = await gql<Record<string, { loginMethods: { kind: string }[] }>>(
+        `query { ${aliases} }`,
+        {},
+        {
+          authorization: `Bearer ${login.accessToken}`,
+        },
+      );
+    } finally {
+      knex.off('query', onQuery);
+    }
+    expect(body.errors).toBeUndefined();
+    expect(Object.keys(body.data!)).toHaveLength(50);
+    for (const me of Object.values(body.data!)) {
+      expect(me.loginMethods.map((m) => m.kind)).toEqual(['WECHAT_MINI', 'WECHAT_APP']);
+    }
+    expect(queries.filter((sql) => sql.includes('user_login_method'))).toHaveLength(1);
+  });
+});
+
 describe('secrets', () => {
   it('never puts a session key, app secret, WeChat token, refresh token, AUTH_SECRET or JWT in a log line, nor WeChat secrets in a response', async () => {
     const login = (await miniLogin('tia')).data!.wechatMiniLogin;
@@ -446,7 +473,7 @@ describe('secrets', () => {
     await gql(`mutation ($t: String!) { refreshSession(refreshToken: $t) { accessToken } }`, {
       t: login.refreshToken,
     });
-    const issued = w.emulator.store.issuedSecrets();
+    const issued = w.emulator.issuedSecrets();
     expect(issued.length).toBeGreaterThan(5);
     const log = w.t.log.text();
     expect(w.t.log.lines.length).toBeGreaterThan(10);

@@ -1,5 +1,12 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createTestDatabase } from './support/database.js';
+import { freePort, spawnServer } from './support/process.js';
 import { startTestServer, type TestServer } from './support/server.js';
+import { errorCode } from './support/graphql.js';
 
 describe('NODE_ENV=production', () => {
   let t: TestServer;
@@ -20,7 +27,7 @@ describe('NODE_ENV=production', () => {
 
   it('turns introspection off', async () => {
     const { body } = await t.graphql('{ __schema { queryType { name } } }');
-    expect(body.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(errorCode(body)).toBe('GRAPHQL_VALIDATION_FAILED');
   });
 
   it('serves the production landing page, not Sandbox', async () => {
@@ -39,7 +46,7 @@ describe('NODE_ENV=production', () => {
     );
     expect(listed.body.errors).toBeUndefined();
     const other = await t.graphql('{ wechatWebAuthorizeUrl(redirectUri: "https://a.example/cb") { url } }');
-    expect(other.body.errors?.[0]?.extensions?.code).toBe('INVALID_STATE');
+    expect(errorCode(other.body)).toBe('INVALID_STATE');
   });
 
   it('starts no emulator and points at real WeChat', () => {
@@ -60,9 +67,51 @@ describe('NODE_ENV=production without a redirect allowlist', () => {
       const { body } = await t.graphql(
         '{ wechatWebAuthorizeUrl(redirectUri: "https://app.example/cb") { url } }',
       );
-      expect(body.errors?.[0]?.extensions?.code).toBe('INVALID_STATE');
+      expect(errorCode(body)).toBe('INVALID_STATE');
     } finally {
       await t.stop();
     }
+  });
+});
+
+describe('the WeChat emulator in a production process', () => {
+  /** The src/ files a started server process loaded, relative to the repository. */
+  async function modulesLoadedBy(env: Record<string, string>): Promise<string[]> {
+    const dir = await mkdtemp(path.join(tmpdir(), 'module-log-'));
+    const log = path.join(dir, 'modules.txt');
+    const db = await createTestDatabase({ connections: 2 });
+    try {
+      const server = await spawnServer(
+        { DATABASE_URL: db.url, DATABASE_POOL_MAX: '1', LOG_LEVEL: 'warn', MODULE_LOG: log, ...env },
+        await freePort(),
+        ['--import', './test/support/module-log.mjs'],
+      );
+      server.child.kill('SIGTERM');
+      expect(await server.exited).toBe(0);
+      const root = pathToFileURL(process.cwd()).href;
+      return (await readFile(log, 'utf8'))
+        .split('\n')
+        .filter((url) => url.startsWith(`${root}/src/`))
+        .map((url) => url.slice(root.length + 1));
+    } finally {
+      await db.drop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('is never loaded: not one module of src/emulator/', async () => {
+    const loaded = await modulesLoadedBy({
+      NODE_ENV: 'production',
+      AUTH_SECRET: 'p'.repeat(40),
+      WECHAT_MINI_APPID: 'wxprod',
+      WECHAT_MINI_SECRET: 'prod-secret',
+    });
+    expect(loaded).toContain('src/server/app.ts');
+    expect(loaded.filter((file) => file.startsWith('src/emulator/'))).toEqual([]);
+  });
+
+  it('is loaded in development when it is on (so the check above can see it)', async () => {
+    const loaded = await modulesLoadedBy({ WECHAT_EMULATOR: 'on', EMULATOR_PORT: String(await freePort()) });
+    expect(loaded).toContain('src/emulator/emulator.ts');
   });
 });

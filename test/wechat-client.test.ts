@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { APP_LOGIN, APPS, MINI_LOGIN, startWorld, type World } from './support/world.js';
+import { errorCode } from './support/graphql.js';
 
 let w: World;
 beforeAll(async () => {
@@ -11,9 +12,6 @@ afterAll(async () => {
 beforeEach(async () => {
   await w.emulatorPost('/__emulator/reset', {});
 });
-
-const code = (body: { errors?: { extensions?: Record<string, unknown> }[] }) =>
-  body.errors?.[0]?.extensions?.code;
 
 async function mini(user = 'ann') {
   return w.gql(MINI_LOGIN, { input: { code: await w.code(APPS.mini.appid, user) } });
@@ -60,7 +58,7 @@ describe('WeChat failures', () => {
       const started = Date.now();
       const body = await call.login();
       const elapsed = Date.now() - started;
-      expect(code(body)).toBe(expected);
+      expect(errorCode(body)).toBe(expected);
       // Timeout 500 ms; retries back off 100 + 200 ms (plus jitter): well under 2 s in all.
       expect(elapsed).toBeLessThan(2000);
       // The emulator logs a delayed call once it has answered it.
@@ -82,7 +80,7 @@ describe('the WeChat client', () => {
     [{ errcode: 40029 }, 'WECHAT_INVALID_CODE'],
   ])('maps a code exchange answered with %j to %s', async (fault, expected) => {
     await w.emulatorPost('/__emulator/faults', { path: '/sns/jscode2session', ...fault });
-    expect(code(await mini())).toBe(expected);
+    expect(errorCode(await mini())).toBe(expected);
   });
 
   it('retries userinfo (an idempotent read) after -1 and a 5xx, and the login succeeds', async () => {
@@ -101,14 +99,14 @@ describe('the WeChat client', () => {
   it('gives up on userinfo after 3 attempts with WECHAT_UNAVAILABLE', async () => {
     await w.emulatorPost('/__emulator/faults', { path: '/sns/userinfo', errcode: -1, times: 3 });
     const body = await w.gql(APP_LOGIN, { input: { code: await w.code(APPS.app.appid, 'cal') } });
-    expect(code(body)).toBe('WECHAT_UNAVAILABLE');
+    expect(errorCode(body)).toBe('WECHAT_UNAVAILABLE');
     expect((await w.wechatCalls()).filter((p) => p === '/sns/userinfo')).toHaveLength(3);
   });
 
   it('keeps WeChat config details out of the client’s answer', async () => {
     await w.emulatorPost('/__emulator/faults', { path: '/sns/oauth2/access_token', errcode: 40164 });
     const body = await w.gql(APP_LOGIN, { input: { code: 'whatever' } });
-    expect(code(body)).toBe('WECHAT_CONFIG_ERROR');
+    expect(errorCode(body)).toBe('WECHAT_CONFIG_ERROR');
     expect(body.errors![0]!.extensions).toEqual({ code: 'WECHAT_CONFIG_ERROR' });
     expect(w.t.log.text()).toContain('"errcode":40164');
   });
@@ -119,7 +117,7 @@ describe('the WeChat client', () => {
     });
     try {
       const body = await refused.gql(MINI_LOGIN, { input: { code: 'abc' } });
-      expect(code(body)).toBe('WECHAT_UNAVAILABLE');
+      expect(errorCode(body)).toBe('WECHAT_UNAVAILABLE');
       const attempts = refused.t.log.lines.filter((l) => l.includes('ECONNREFUSED'));
       expect(attempts).toHaveLength(3);
     } finally {
@@ -132,7 +130,7 @@ describe('after all those failures', () => {
   it('logged no secret: app secrets, codes, session keys and WeChat tokens stay out of the log', () => {
     const log = w.t.log.text();
     expect(w.t.log.lines.length).toBeGreaterThan(50);
-    for (const secret of w.emulator.store.issuedSecrets()) expect(log).not.toContain(secret);
+    for (const secret of w.emulator.issuedSecrets()) expect(log).not.toContain(secret);
     expect(log).not.toMatch(/js_code=|secret=|access_token=/);
   });
 });

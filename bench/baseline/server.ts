@@ -3,12 +3,16 @@
  * plain node:http, pg and undici and nothing else: jscode2session, then find-or-register and a new
  * session in one transaction on the same tables, the session key sealed (AES-256-GCM) and the same
  * JWT signing. What a careful developer would write by hand; the practical limit of the machine.
+ * Keys and sealing come from the server's own src/crypto (plain node:crypto), so both derive the
+ * same keys and write the same sealed values.
  */
-import { createCipheriv, createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { SignJWT } from 'jose';
 import pg from 'pg';
 import { Pool } from 'undici';
+import { deriveKey, sha256 } from '../../src/crypto/keys.js';
+import { SecretBox } from '../../src/crypto/secret-box.js';
 
 const env = process.env;
 const APPID = env.MINI_APPID!;
@@ -16,20 +20,8 @@ const SECRET = env.MINI_SECRET!;
 const AUTH_SECRET = env.AUTH_SECRET!;
 const db = new pg.Pool({ connectionString: env.DATABASE_URL, max: Number(env.POOL_MAX ?? 10) });
 const wechat = new Pool(env.WECHAT_API_BASE_URL!, { connections: 128 });
-const jwtKey = createHmac('sha256', AUTH_SECRET).update('wechat-login-server/access-token').digest();
-const sealKey = createHmac('sha256', AUTH_SECRET).update('wechat-login-server/at-rest-v1').digest();
-
-function seal(plain: string): string {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', sealKey, iv);
-  const data = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
-  return [
-    'v1',
-    iv.toString('base64url'),
-    cipher.getAuthTag().toString('base64url'),
-    data.toString('base64url'),
-  ].join('.');
-}
+const jwtKey = deriveKey(AUTH_SECRET, 'access-token');
+const box = new SecretBox(AUTH_SECRET);
 
 async function codeToSession(code: string) {
   const query = new URLSearchParams({
@@ -56,7 +48,7 @@ async function codeToSession(code: string) {
 
 async function login(code: string) {
   const session = await codeToSession(code);
-  const accessCode = seal(session.sessionKey);
+  const accessCode = box.seal(session.sessionKey);
   for (let attempt = 1; ; attempt++) {
     const client = await db.connect();
     try {
@@ -102,7 +94,7 @@ async function login(code: string) {
       const refreshToken = `rt_${randomBytes(32).toString('base64url')}`;
       await client.query(
         'insert into refresh_token (token_hash, session_id, created_at) values ($1, $2, $3)',
-        [createHash('sha256').update(refreshToken).digest('base64url'), sessionId, now],
+        [sha256(refreshToken), sessionId, now],
       );
       await client.query('commit');
       const iat = Math.floor(now.getTime() / 1000);

@@ -10,7 +10,7 @@ export interface EmulatorApp {
   readonly bound: boolean;
 }
 
-/** The shape of EMULATOR_APPS (DESIGN.md). */
+/** The shape of EMULATOR_APPS (docs/emulator.md). */
 export const EmulatorAppsSchema = z
   .array(
     z.object({

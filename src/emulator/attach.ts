@@ -1,6 +1,6 @@
 import type { Config, PlatformCredentials } from '../config.js';
 import { DEMO_APPS, DEMO_USERS, type EmulatorApp } from './apps.js';
-import { createEmulator, type Emulator } from './server.js';
+import { createEmulator, type Emulator } from './emulator.js';
 import type { Logger } from 'pino';
 
 const KIND = { web: 'web', app: 'app', mini: 'mini' } as const;
@@ -27,7 +27,7 @@ export async function startAttachedEmulator(
     host: config.emulator.host,
     logger,
   });
-  for (const { key, ...profile } of DEMO_USERS) emulator.store.upsertUser(key, profile);
+  for (const { key, ...profile } of DEMO_USERS) emulator.people.upsert(key, profile);
 
   const credentialsOf = (kind: 'web' | 'app' | 'mini'): PlatformCredentials => {
     const app = apps.find((a) => a.kind === kind)!;

@@ -1,7 +1,7 @@
 /** `npm run emulator`: the WeChat emulator alone, on EMULATOR_PORT (default 4100), loopback only. */
 import { createLogger } from '../server/logger.js';
 import { DEMO_APPS, parseEmulatorApps } from './apps.js';
-import { createEmulator } from './server.js';
+import { createEmulator } from './emulator.js';
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n`);

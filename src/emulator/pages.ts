@@ -1,63 +1,101 @@
-import type { EmulatedUser } from './store.js';
+import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
+import type { EmulatorAppKind } from './apps.js';
+import { UserKey, type EmulatorCore } from './core.js';
+import type { Traffic } from './faults.js';
+import type { OAuthApi } from './oauth.api.js';
+import { errorPage, loginPage } from './pages.html.js';
+import { wechatQuery, type Query } from './wechat-route.js';
 
-const STYLE = `
-body{font-family:-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;background:#f2f2f2;margin:0;color:#191919}
-main{max-width:360px;margin:48px auto;background:#fff;border-radius:8px;padding:28px 24px;box-shadow:0 1px 3px #0002}
-h1{font-size:20px;margin:0 0 4px}p{color:#666;font-size:14px}
-.note{background:#fff7e6;border:1px solid #ffd591;color:#874d00;padding:8px;border-radius:4px;font-size:13px}
-label{display:block;padding:8px 0;font-size:15px}input[type=text]{width:100%;box-sizing:border-box;padding:8px;font-size:15px}
-button{width:100%;padding:10px;font-size:16px;border:0;border-radius:4px;margin-top:12px;cursor:pointer}
-.confirm{background:#07c160;color:#fff}.cancel{background:#f2f2f2;color:#191919}
-.error{color:#fa5151;font-size:18px}`;
+const SCOPES: Partial<Record<EmulatorAppKind, string[]>> = {
+  web: ['snsapi_login'],
+  official: ['snsapi_base', 'snsapi_userinfo'],
+};
 
-function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
+/**
+ * open.weixin.qq.com's pages: the website QR login (`/connect/qrconnect`) and the official
+ * account's consent page (`/connect/oauth2/authorize`), where a person is picked and confirms or
+ * cancels; confirming redirects to `redirect_uri` with a code, as WeChat does.
+ */
+export function pageRoutes(core: EmulatorCore, oauth: OAuthApi, traffic: Traffic): FastifyPluginCallback {
+  /** WeChat's reason for refusing an authorize request, or null when it is well formed. */
+  function problemWith(query: Query, kind: EmulatorAppKind): string | null {
+    if (!query.appid) return '参数错误: appid 为空 (10012)';
+    const known = core.apps.get(query.appid);
+    if (!known || known.kind !== kind) return '参数错误: appid 无效';
+    if (!query.redirect_uri) return 'redirect_uri 参数错误 (10011)';
+    if (!URL.canParse(query.redirect_uri) || !/^https?:$/.test(new URL(query.redirect_uri).protocol)) {
+      return 'redirect_uri 参数错误';
+    }
+    if (query.response_type !== 'code') return 'response_type 参数错误';
+    if (!query.scope) return 'Scope 参数错误或没有 Scope 权限 (10010)';
+    if (!query.scope.split(',').every((s) => SCOPES[kind]!.includes(s))) {
+      return 'Scope 参数错误或没有 Scope 权限';
+    }
+    if (query.state && query.state.length > 128) return 'state 参数错误';
+    return null;
+  }
 
-function page(title: string, body: string): string {
-  return `<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(title)}</title>
-<style>${STYLE}</style></head><body><main>${body}</main></body></html>`;
-}
+  function html(reply: FastifyReply, body: string, status = 200) {
+    return reply.code(status).type('text/html; charset=utf-8').send(body);
+  }
 
-export interface LoginPageParams {
-  appid: string;
-  redirectUri: string;
-  scope: string;
-  state: string;
-  users: EmulatedUser[];
-  /** Where the form posts: the confirm route of this emulator. */
-  action: string;
-  title: string;
-}
+  function showLogin(request: FastifyRequest, reply: FastifyReply, kind: EmulatorAppKind) {
+    const query = request.query as Query;
+    const problem = problemWith(query, kind);
+    const path = request.url.split('?')[0]!;
+    traffic.record({
+      method: 'GET',
+      path,
+      appid: query.appid ?? null,
+      outcome: problem ? 'error-page' : 'ok',
+    });
+    if (problem) return html(reply, errorPage(problem));
+    const title = kind === 'web' ? '微信登录' : '微信授权';
+    const page = loginPage({
+      appid: query.appid!,
+      redirectUri: query.redirect_uri!,
+      scope: query.scope!,
+      state: query.state ?? '',
+      users: core.people.list(),
+      action: '/connect/confirm',
+      title,
+    });
+    return html(reply.header('cache-control', 'no-store'), page);
+  }
 
-/** The page a person sees after scanning (or on an official account's consent screen). */
-export function loginPage(p: LoginPageParams): string {
-  const hidden = (name: string, value: string) =>
-    `<input type="hidden" name="${name}" value="${escapeHtml(value)}">`;
-  const choices = p.users
-    .map(
-      (u, i) =>
-        `<label><input type="radio" name="user" value="${escapeHtml(u.key)}"${i === 0 ? ' checked' : ''}> ` +
-        `${escapeHtml(u.nickname)} <small>(${escapeHtml(u.key)})</small></label>`,
-    )
-    .join('');
-  return page(
-    p.title,
-    `<h1>${escapeHtml(p.title)}</h1>
-<p>应用 <code>${escapeHtml(p.appid)}</code> 请求使用你的微信身份登录</p>
-<p class="note">WeChat emulator: this login is simulated. Pick a person or type a new key.</p>
-<form method="post" action="${escapeHtml(p.action)}">
-${hidden('appid', p.appid)}${hidden('redirect_uri', p.redirectUri)}${hidden('scope', p.scope)}${hidden('state', p.state)}
-${choices}
-<label>New person: <input type="text" name="new_user" placeholder="key, e.g. carol" pattern="[A-Za-z0-9_.\\-]{1,64}"></label>
-<button class="confirm" type="submit" name="action" value="confirm">Confirm login</button>
-<button class="cancel" type="submit" name="action" value="cancel">Cancel</button>
-</form>`,
-  );
-}
+  return (app, _options, done) => {
+    const authorize = wechatQuery('appid', 'redirect_uri', 'response_type', 'scope', 'state');
+    app.get('/connect/qrconnect', { schema: { querystring: authorize } }, (req, rep) =>
+      showLogin(req, rep, 'web'),
+    );
+    app.get('/connect/oauth2/authorize', { schema: { querystring: authorize } }, (req, rep) =>
+      showLogin(req, rep, 'official'),
+    );
 
-/** WeChat's "this link cannot be opened" page, with the reason WeChat gives. */
-export function errorPage(reason: string): string {
-  return page('微信登录', `<h1 class="error">该链接无法访问</h1><p>${escapeHtml(reason)}</p>`);
+    /** The person's answer on the login page: confirm → redirect with a code; cancel → without. */
+    app.post('/connect/confirm', async (request, reply) => {
+      const form = (request.body ?? {}) as Query;
+      const known = form.appid ? core.apps.get(form.appid) : undefined;
+      const problem =
+        known && SCOPES[known.kind]
+          ? problemWith({ ...form, response_type: 'code' }, known.kind)
+          : '参数错误: appid 无效';
+      if (problem) return html(reply, errorPage(problem));
+      const target = new URL(form.redirect_uri!);
+      if (form.action === 'confirm') {
+        const key = UserKey.safeParse(form.new_user?.trim() || form.user);
+        if (!key.success) return html(reply, errorPage('请选择或输入用户'), 400);
+        target.searchParams.set('code', oauth.authorize(known!.appid, key.data, form.scope));
+      }
+      target.searchParams.set('state', form.state ?? '');
+      traffic.record({
+        method: 'POST',
+        path: '/connect/confirm',
+        appid: known!.appid,
+        outcome: form.action ?? 'cancel',
+      });
+      return reply.redirect(target.toString(), 302);
+    });
+    done();
+  };
 }

@@ -1,6 +1,7 @@
 import { printSchema, type GraphQLSchema } from 'graphql';
 import { GraphQLDateTime } from 'graphql-scalars';
 import { buildSchema } from 'type-graphql';
+import { authChecker } from './auth-checker.js';
 import { LoginResolver } from './resolvers/login.resolver.js';
 import { SessionResolver } from './resolvers/session.resolver.js';
 import { UserResolver } from './resolvers/user.resolver.js';
@@ -10,6 +11,7 @@ export function buildGraphQLSchema(): Promise<GraphQLSchema> {
   return buildSchema({
     resolvers: [SessionResolver, LoginResolver, UserResolver],
     scalarsMap: [{ type: Date, scalar: GraphQLDateTime }],
+    authChecker,
     validate: false,
   });
 }

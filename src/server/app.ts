@@ -8,11 +8,12 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { Database } from '../db/database.js';
+import { createContext, type Context } from '../graphql/context.js';
+import { createFormatError } from '../graphql/format-error.js';
+import { QUERY_LIMITS, queryLimitRule } from '../graphql/query-limits.js';
 import { buildGraphQLSchema } from '../graphql/schema.js';
-import type { Context } from './context.js';
-import { createFormatError } from './format-error.js';
-import { QUERY_LIMITS, queryLimitRule } from './query-limits.js';
-import { registerExampleRoutes } from './examples.js';
+import { registerExamplePages } from './example-pages.js';
+import { registerHttpErrorHandler } from './http-errors.js';
 import { createServices } from './services.js';
 
 export interface AppDeps {
@@ -58,17 +59,7 @@ export async function buildApp({ config, database, logger }: AppDeps): Promise<F
     if (closing) reply.header('connection', 'close');
   });
 
-  // Errors Fastify raises before GraphQL runs (body too large, not JSON, wrong content type) are
-  // answered in GraphQL's shape with a code, like every other error.
-  app.setErrorHandler((error: { statusCode?: number; code?: string; message: string }, request, reply) => {
-    const status =
-      error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
-    if (status === 500) request.log.error({ err: error }, 'request failed');
-    const message = status === 500 ? 'Internal server error' : error.message;
-    const code =
-      status === 500 ? 'INTERNAL_SERVER_ERROR' : status === 413 ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST';
-    return reply.code(status).send({ errors: [{ message, extensions: { code } }] });
-  });
+  registerHttpErrorHandler(app);
 
   // Probes poll this often: its request lines only at warn level.
   app.get('/healthz', { logLevel: 'warn' }, async (_request, reply) => {
@@ -76,22 +67,13 @@ export async function buildApp({ config, database, logger }: AppDeps): Promise<F
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable' });
   });
 
-  if (!config.isProduction) registerExampleRoutes(app);
+  if (!config.isProduction) registerExamplePages(app);
 
   const services = createServices(config, logger);
   app.addHook('onClose', async () => services.close());
 
   await app.register(fastifyApollo(apollo), {
-    context: async (request): Promise<Context> => {
-      const em = database.orm.em.fork();
-      let auth: ReturnType<Context['auth']> | undefined;
-      return {
-        em,
-        request,
-        services,
-        auth: () => (auth ??= services.sessions.authenticate(em, request.headers.authorization)),
-      };
-    },
+    context: async (request): Promise<Context> => createContext(database.orm.em.fork(), request, services),
   });
 
   return app;

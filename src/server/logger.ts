@@ -2,7 +2,7 @@ import pino, { type DestinationStream, type Logger } from 'pino';
 
 /**
  * Paths pino censors wherever they appear in a log object. Secrets should never be logged in the
- * first place; this is the net under that rule (DESIGN.md: secrets never reach a log line).
+ * first place (docs/security.md); this is the net under that rule.
  */
 export const REDACT_PATHS = [
   'req.headers.authorization',

@@ -1,19 +1,27 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
-import { AccountService } from '../accounts/account.service.js';
-import { LoginService } from '../accounts/login.service.js';
-import { RateLimiter } from '../accounts/rate-limiter.js';
-import { SecretBox } from '../accounts/secrets.js';
-import { SessionService } from '../accounts/session.service.js';
-import { WebStateService } from '../accounts/web-state.service.js';
+import { SecretBox } from '../crypto/secret-box.js';
+import { AccountService } from '../identity/account.service.js';
+import { AppLogin } from '../logins/app.login.js';
+import { MiniProgramLogin } from '../logins/mini-program.login.js';
+import { OAuthLogin } from '../logins/oauth.login.js';
+import { SignIn } from '../logins/sign-in.js';
+import { WebLogin } from '../logins/web.login.js';
+import { WebStateService } from '../logins/web-state.service.js';
+import { RateLimiter } from '../rate-limits/rate-limiter.js';
+import { AccessTokens } from '../sessions/access-tokens.js';
+import { SessionService } from '../sessions/session.service.js';
 import { WeChatHttp } from '../wechat/http.js';
 import { MiniProgramClient } from '../wechat/mini-program.client.js';
 import { OAuthClient } from '../wechat/oauth.client.js';
 
+/** What resolvers and routes call: one instance of each per process. */
 export interface Services {
-  logins: LoginService;
-  rateLimiter: RateLimiter;
+  webLogin: WebLogin;
+  appLogin: AppLogin;
+  miniLogin: MiniProgramLogin;
   sessions: SessionService;
+  /** Frees what the services hold open (WeChat keep-alive sockets). */
   close(): void;
 }
 
@@ -24,25 +32,28 @@ export function createServices(config: Config, logger: Logger): Services {
     timeoutMs: config.wechat.timeoutMs,
     logger: logger.child({ component: 'wechat' }),
   });
+  const rateLimiter = new RateLimiter(config.rateLimit);
   const sessions = new SessionService({
-    authSecret: config.authSecret,
-    accessTokenTtlSeconds: config.session.accessTokenTtlSeconds,
+    accessTokens: new AccessTokens(config.authSecret, config.session.accessTokenTtlSeconds),
+    rateLimiter,
     refreshTokenTtlSeconds: config.session.refreshTokenTtlSeconds,
   });
-  const rateLimiter = new RateLimiter(config.rateLimit);
-  const logins = new LoginService({
-    rateLimiter,
-    config,
-    oauth: new OAuthClient(http),
-    mini: new MiniProgramClient(http),
+  const signIn = new SignIn({
     accounts: new AccountService(new SecretBox(config.authSecret), logger),
     sessions,
-    webState: new WebStateService({
-      authSecret: config.authSecret,
-      ttlSeconds: config.session.webStateTtlSeconds,
-      redirectUris: config.wechat.webRedirectUris,
-    }),
-    logger,
+    rateLimiter,
   });
-  return { logins, sessions, rateLimiter, close: () => http.close() };
+  const oauthLogin = new OAuthLogin(new OAuthClient(http), signIn);
+  const webState = new WebStateService({
+    authSecret: config.authSecret,
+    ttlSeconds: config.session.webStateTtlSeconds,
+    redirectUris: config.wechat.webRedirectUris,
+  });
+  return {
+    webLogin: new WebLogin(config, webState, oauthLogin, signIn),
+    appLogin: new AppLogin(config, oauthLogin, signIn),
+    miniLogin: new MiniProgramLogin({ config, mini: new MiniProgramClient(http), signIn, logger }),
+    sessions,
+    close: () => http.close(),
+  };
 }

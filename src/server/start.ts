@@ -2,8 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { openDatabase, type Database } from '../db/database.js';
-import { startAttachedEmulator } from '../emulator/attach.js';
-import type { Emulator } from '../emulator/server.js';
+import type { Emulator } from '../emulator/emulator.js';
 import { buildApp } from './app.js';
 
 export interface RunningServer {
@@ -20,13 +19,17 @@ export interface RunningServer {
 }
 
 /**
- * Opens the database (migrating it), starts the emulator when it is on, builds the app and listens
+ * Starts the emulator when it is on, opens the database (migrating it), builds the app and listens
  * on config.host:config.port.
  */
 export async function startServer(baseConfig: Config, logger: Logger): Promise<RunningServer> {
   let config = baseConfig;
   let emulator: Emulator | undefined;
-  if (config.emulator.enabled) ({ emulator, config } = await startAttachedEmulator(config, logger));
+  if (config.emulator.enabled) {
+    // Loaded only when on, so a production process never loads a file of the emulator.
+    const { startAttachedEmulator } = await import('../emulator/attach.js');
+    ({ emulator, config } = await startAttachedEmulator(config, logger));
+  }
   let database: Database | undefined;
   let app: FastifyInstance;
   try {

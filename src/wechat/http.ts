@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import got, { RequestError, type Got } from 'got';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import { errorForErrcode, unavailable, CONFIG_ERRCODES, UNAVAILABLE_ERRCODES } from './errors.js';
+import { errorForErrcode, unavailable, CONFIG_ERRCODES, UNAVAILABLE_ERRCODES } from './errcodes.js';
 
 /**
  * How a call may be retried.

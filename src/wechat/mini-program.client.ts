@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { PlatformCredentials } from '../config.js';
-import { ENDPOINTS } from './constants.js';
+import { ENDPOINTS } from './endpoints.js';
 import type { WeChatHttp } from './http.js';
 import { optionalId } from './schemas.js';
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { PlatformCredentials } from '../config.js';
-import { ANONYMOUS_NICKNAME, ENDPOINTS } from './constants.js';
+import { ANONYMOUS_NICKNAME, ENDPOINTS } from './endpoints.js';
 import type { WeChatHttp } from './http.js';
 import { optionalId } from './schemas.js';
 

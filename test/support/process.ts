@@ -8,9 +8,17 @@ export interface ServerProcess {
   exited: Promise<number | string>;
 }
 
-/** `src/main.ts` in a child process, as `npm start` runs it, on a port the test chose. */
-export async function spawnServer(env: Record<string, string>, port: number): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', '@swc-node/register/esm-register', 'src/main.ts'], {
+/**
+ * `src/main.ts` in a child process, as `npm start` runs it, on a port the test chose.
+ * `nodeArgs` go before the entry point (`--import` hooks).
+ */
+export async function spawnServer(
+  env: Record<string, string>,
+  port: number,
+  nodeArgs: string[] = [],
+): Promise<ServerProcess> {
+  const args = ['--import', '@swc-node/register/esm-register', ...nodeArgs, 'src/main.ts'];
+  const child = spawn(process.execPath, args, {
     env: { ...process.env, NODE_OPTIONS: '', HOST: '127.0.0.1', PORT: String(port), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,6 +1,7 @@
 import { loadConfig } from '../../src/config.js';
 import { startServer, type RunningServer } from '../../src/server/start.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
+import { postGraphQL, type GraphQLBody } from './graphql.js';
 import { captureLog, type CapturedLog } from './logger.js';
 
 export interface TestServer {
@@ -15,11 +16,6 @@ export interface TestServer {
     headers?: Record<string, string>,
   ): Promise<{ status: number; body: GraphQLBody<T> }>;
   stop(): Promise<void>;
-}
-
-export interface GraphQLBody<T> {
-  data?: T | null;
-  errors?: Array<{ message: string; extensions?: Record<string, unknown>; path?: unknown[] }>;
 }
 
 /** The real server on a fresh database and an OS-picked port, its log captured. */
@@ -47,18 +43,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     db,
     log,
     url: server.url,
-    async graphql<T>(
-      query: string,
-      variables?: Record<string, unknown>,
-      headers: Record<string, string> = {},
-    ) {
-      const response = await fetch(`${server.url}/graphql`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...headers },
-        body: JSON.stringify({ query, variables }),
-      });
-      return { status: response.status, body: (await response.json()) as GraphQLBody<T> };
-    },
+    graphql: (query, variables, headers) => postGraphQL(server.url, query, variables, headers),
     async stop() {
       try {
         await server.close();

@@ -1,6 +1,8 @@
 import type { EmulatorApp } from '../../src/emulator/apps.js';
-import { createEmulator, type Emulator } from '../../src/emulator/server.js';
-import { startTestServer, type GraphQLBody, type TestServer } from './server.js';
+import { createEmulator, type Emulator } from '../../src/emulator/emulator.js';
+import { emulatorControl } from './emulator.js';
+import type { GraphQLBody } from './graphql.js';
+import { startTestServer, type TestServer } from './server.js';
 
 export const AUTH_SECRET = 'test-auth-secret-0123456789-abcdefghijklmnop';
 
@@ -63,27 +65,13 @@ export async function startWorld(
     await emulator.close();
     throw error;
   });
-  const emulatorPost = async <T>(path: string, body: unknown): Promise<T> => {
-    const response = await fetch(`${emulator.url}${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    if (!response.ok) throw new Error(`emulator ${path}: ${response.status} ${await response.text()}`);
-    return (await response.json()) as T;
-  };
+  const control = emulatorControl(emulator.url);
   return {
     emulator,
     t,
-    emulatorPost,
-    code: async (appid, user) =>
-      (await emulatorPost<{ code: string }>('/__emulator/codes', { appid, user })).code,
-    async wechatCalls() {
-      const { requests } = (await (await fetch(`${emulator.url}/__emulator/requests`)).json()) as {
-        requests: { path: string }[];
-      };
-      return requests.map((r) => r.path).filter((p) => !p.startsWith('/connect/'));
-    },
+    emulatorPost: control.post,
+    code: control.code,
+    wechatCalls: control.wechatCalls,
     async gql(query, variables, headers) {
       return (await t.graphql(query, variables, headers)).body as GraphQLBody<never>;
     },

@@ -1,5 +1,5 @@
 import { Arg, Ctx, Mutation, Query, Resolver } from 'type-graphql';
-import type { Context } from '../../server/context.js';
+import type { Context } from '../context.js';
 import { WechatAppLoginInput, WechatMiniLoginInput, WechatWebLoginInput } from '../inputs/login.input.js';
 import { AuthPayload, WechatAuthorizeUrl } from '../types/auth.type.js';
 import { toAuthPayload } from '../types/mappers.js';
@@ -13,7 +13,7 @@ export class LoginResolver {
     @Arg('redirectUri', () => String) redirectUri: string,
     @Ctx() ctx: Context,
   ): WechatAuthorizeUrl {
-    return ctx.services.logins.webAuthorizeUrl(redirectUri);
+    return ctx.services.webLogin.authorizeUrl(redirectUri);
   }
 
   @Mutation(() => AuthPayload, {
@@ -23,7 +23,7 @@ export class LoginResolver {
     @Arg('input', () => WechatWebLoginInput) input: WechatWebLoginInput,
     @Ctx() ctx: Context,
   ) {
-    return toAuthPayload(await ctx.services.logins.webLogin(ctx.em, input, ctx.request.ip));
+    return toAuthPayload(await ctx.services.webLogin.login(ctx.em, input, ctx.clientIp));
   }
 
   @Mutation(() => AuthPayload, { description: 'Native app login with the code from the WeChat SDK.' })
@@ -31,7 +31,7 @@ export class LoginResolver {
     @Arg('input', () => WechatAppLoginInput) input: WechatAppLoginInput,
     @Ctx() ctx: Context,
   ) {
-    return toAuthPayload(await ctx.services.logins.appLogin(ctx.em, input, ctx.request.ip));
+    return toAuthPayload(await ctx.services.appLogin.login(ctx.em, input, ctx.clientIp));
   }
 
   @Mutation(() => AuthPayload, { description: 'Mini program login with the wx.login code.' })
@@ -39,6 +39,6 @@ export class LoginResolver {
     @Arg('input', () => WechatMiniLoginInput) input: WechatMiniLoginInput,
     @Ctx() ctx: Context,
   ) {
-    return toAuthPayload(await ctx.services.logins.miniLogin(ctx.em, input, ctx.request.ip));
+    return toAuthPayload(await ctx.services.miniLogin.login(ctx.em, input, ctx.clientIp));
   }
 }

@@ -1,10 +1,10 @@
-import type { LoginResult } from '../../accounts/login.service.js';
-import type { UserSummary } from '../../accounts/account.service.js';
+import type { User } from '../../identity/user.entity.js';
+import type { LoginResult } from '../../logins/sign-in.js';
 import type { AuthPayload } from './auth.type.js';
 import type { UserType } from './user.type.js';
 
 /** The GraphQL face of a user; loginMethods are resolved on demand by UserResolver. */
-export function toUserType(user: UserSummary): UserType {
+export function toUserType(user: User): UserType {
   return {
     id: user.id,
     nickname: user.nickname,

@@ -1,5 +1,5 @@
 import { Field, ID, ObjectType, registerEnumType } from 'type-graphql';
-import { LoginMethodKind } from '../../accounts/user-login-method.entity.js';
+import { LoginMethodKind } from '../../identity/user-login-method.entity.js';
 
 registerEnumType(LoginMethodKind, {
   name: 'LoginMethodKind',

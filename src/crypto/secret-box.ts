@@ -1,17 +1,10 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
-
-/** A 32-byte key for one purpose, derived from AUTH_SECRET, so no two uses share a key. */
-export function deriveKey(authSecret: string, purpose: 'access-token' | 'web-state' | 'at-rest-v1'): Buffer {
-  return createHmac('sha256', authSecret).update(`wechat-login-server/${purpose}`).digest();
-}
-
-export function sha256(value: string): string {
-  return createHash('sha256').update(value, 'utf8').digest('base64url');
-}
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { deriveKey } from './keys.js';
 
 /**
- * AES-256-GCM for secrets kept at rest (mini program session keys, WeChat access tokens).
- * Format `v1.<iv>.<tag>.<ciphertext>` (base64url), so a future key can be told apart.
+ * AES-256-GCM for secrets kept at rest (mini program session keys, WeChat access tokens), with a
+ * key derived from AUTH_SECRET. Format `v1.<iv>.<tag>.<ciphertext>` (base64url), so a future key
+ * can be told apart.
  */
 export class SecretBox {
   private readonly key: Buffer;

@@ -1,6 +1,6 @@
 import { Entity, Index, ManyToOne, Property, type Rel } from '@mikro-orm/core';
-import { BaseEntity } from './base.entity.js';
-import type { User } from './user.entity.js';
+import { BaseEntity } from '../db/base.entity.js';
+import type { User } from '../identity/user.entity.js';
 
 /** One signed-in device or browser: what an access token's `sid` names and logout revokes. */
 @Entity({ tableName: 'session' })

@@ -1,7 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { deriveKey, sha256 } from '../crypto/keys.js';
 import { AppError } from '../errors.js';
-import { deriveKey, sha256 } from './secrets.js';
 import { WebLoginState } from './web-login-state.entity.js';
 
 export class InvalidStateError extends AppError {

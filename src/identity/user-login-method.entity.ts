@@ -1,5 +1,5 @@
 import { Entity, Enum, Index, ManyToOne, Property, Unique, type Rel } from '@mikro-orm/core';
-import { BaseEntity } from './base.entity.js';
+import { BaseEntity } from '../db/base.entity.js';
 import type { User } from './user.entity.js';
 
 export enum LoginMethodKind {

@@ -1,5 +1,5 @@
 import { Collection, Entity, OneToMany, Property, Unique } from '@mikro-orm/core';
-import { BaseEntity } from './base.entity.js';
+import { BaseEntity } from '../db/base.entity.js';
 import { UserLoginMethod } from './user-login-method.entity.js';
 
 /** One person. Their WeChat identities hang off it as login methods. */

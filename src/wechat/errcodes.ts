@@ -1,8 +1,8 @@
 import { AppError } from '../errors.js';
 
 /**
- * WeChat errcodes by what the client should do about them (DESIGN.md "Errors";
- * shared/wechat-protocol.md §2). Matched on errcode only, never on errmsg.
+ * WeChat errcodes by what the client should do about them (docs/wechat.md, "Errcodes").
+ * Matched on errcode only, never on errmsg: WeChat appends request ids and hints to errmsg.
  */
 export const INVALID_CODE_ERRCODES = new Set([40029, 40163, 42003]);
 export const BLOCKED_ERRCODES = new Set([40226]);
@@ -13,7 +13,10 @@ export const CONFIG_ERRCODES = new Set([
   40001, 40002, 40013, 40125, 40164, 40243, 41002, 41004, 48001, 61004, 89501, 89503, 89506, 89507,
 ]);
 
-export class WeChatError extends AppError {}
+/** An error WeChat answered (or failed to answer), as the client sees it. */
+export class WeChatError extends AppError {
+  override name = 'WeChatError';
+}
 
 /** The typed error for a WeChat errcode (the client sees no errmsg; config details go to the log). */
 export function errorForErrcode(errcode: number): WeChatError {

@@ -12,7 +12,7 @@ const TYPES: Record<string, string> = {
  * Serves the example web client (examples/web, built by `npm run build`) at /examples/web/, in
  * development only. Files come from the working directory's examples/web: `npm start` runs there.
  */
-export function registerExampleRoutes(app: FastifyInstance, root = path.resolve('examples/web')): void {
+export function registerExamplePages(app: FastifyInstance, root = path.resolve('examples/web')): void {
   app.get('/examples/web', (_request, reply) => reply.redirect('/examples/web/', 302));
   app.get('/examples/web/*', async (request, reply) => {
     const wanted = (request.params as { '*': string })['*'] || 'index.html';

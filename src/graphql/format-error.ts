@@ -15,16 +15,22 @@ const CLIENT_ERROR_CODES = new Set([
 ]);
 
 /**
- * The one place errors are shaped for clients: domain errors keep their message and code, request
- * errors keep graphql-js's message, anything else becomes INTERNAL_SERVER_ERROR with no internals.
- * No stack trace ever leaves the server.
+ * The one place errors are shaped for GraphQL clients: a domain error (AppError) becomes its
+ * message with `extensions: { code, ...details }`; request errors keep graphql-js's message and
+ * code; anything else becomes INTERNAL_SERVER_ERROR with no internals. No stack trace ever leaves
+ * the server.
  */
 export function createFormatError(logger: Logger) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = unwrapResolverError(error);
     const { locations, path } = formatted;
     if (original instanceof AppError) {
-      return { message: original.message, locations, path, extensions: { ...original.extensions } };
+      return {
+        message: original.message,
+        locations,
+        path,
+        extensions: { code: original.code, ...original.details },
+      };
     }
     const code = formatted.extensions?.code;
     if (typeof code === 'string' && CLIENT_ERROR_CODES.has(code)) {

@@ -1,4 +1,4 @@
-/** WeChat endpoints we call, relative to WECHAT_API_BASE_URL (shared/wechat-protocol.md §1). */
+/** WeChat endpoints we call, relative to WECHAT_API_BASE_URL (docs/wechat.md, "Endpoints"). */
 export const ENDPOINTS = {
   /** https://developers.weixin.qq.com/doc/oplatform/Website_App/WeChat_Login/Authorized_Interface_Calling_UnionID.html */
   oauthAccessToken: 'sns/oauth2/access_token',

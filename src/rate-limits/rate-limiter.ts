@@ -1,11 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { AppError } from '../errors.js';
-
-export class RateLimitedError extends AppError {
-  constructor(retryAfterSeconds: number) {
-    super('RATE_LIMITED', `Too many attempts: try again in ${retryAfterSeconds} s`, { retryAfterSeconds });
-  }
-}
+import { execute, sql } from '../db/sql.js';
+import { RateLimitedError } from '../errors.js';
 
 export interface RateLimitSettings {
   enabled: boolean;
@@ -14,6 +9,13 @@ export interface RateLimitSettings {
 }
 
 const WINDOW_MS = 60_000;
+
+const HIT = sql<'key' | 'windowStart', { hits: number }>(`
+insert into rate_limit_bucket (key, window_start, hits) values (:key, :windowStart, 1)
+on conflict (key, window_start) do update set hits = rate_limit_bucket.hits + 1
+returning hits`);
+
+const FORGET_BEFORE = sql<'before'>(`delete from rate_limit_bucket where window_start < :before`);
 
 /**
  * Fixed one-minute windows counted in PostgreSQL (one upsert per check), so every instance of the
@@ -37,19 +39,9 @@ export class RateLimiter {
     if (!this.settings.enabled) return;
     const now = Date.now();
     const windowStart = Math.floor(now / WINDOW_MS) * WINDOW_MS;
-    const connection = em.getConnection();
-    const [row] = await connection.execute<{ hits: number }[]>(
-      `insert into rate_limit_bucket (key, window_start, hits) values (?, ?, 1)
-       on conflict (key, window_start) do update set hits = rate_limit_bucket.hits + 1
-       returning hits`,
-      [key, new Date(windowStart)],
-    );
+    const [row] = await execute(em, HIT, { key, windowStart: new Date(windowStart) });
     // Now and then, drop windows that are over.
-    if (Math.random() < 0.01) {
-      await connection.execute(`delete from rate_limit_bucket where window_start < ?`, [
-        new Date(windowStart - WINDOW_MS),
-      ]);
-    }
+    if (Math.random() < 0.01) await execute(em, FORGET_BEFORE, { before: new Date(windowStart - WINDOW_MS) });
     if (Number(row!.hits) > limit)
       throw new RateLimitedError(Math.max(1, Math.ceil((windowStart + WINDOW_MS - now) / 1000)));
   }

@@ -1,0 +1,139 @@
+import type { FastifyPluginCallback } from 'fastify';
+import { z } from 'zod';
+import type { AppTokenApi } from './app-tokens.api.js';
+import { UserKey, type EmulatorCore } from './core.js';
+import type { Traffic } from './faults.js';
+import type { MiniProgramApi } from './mini-program.api.js';
+import type { OAuthApi } from './oauth.api.js';
+
+const PhoneNumber = z.string().regex(/^\d{5,15}$/);
+
+const Schemas = {
+  user: z.object({
+    key: UserKey,
+    nickname: z.string().max(100).optional(),
+    avatarUrl: z.string().max(2000).optional(),
+    phoneNumber: PhoneNumber.optional(),
+  }),
+  code: z.object({ appid: z.string(), user: UserKey, scope: z.string().max(200).optional() }),
+  codeBatch: z.object({ appid: z.string(), users: z.array(UserKey).min(1).max(100_000) }),
+  encryptedData: z.object({ appid: z.string(), user: UserKey }),
+  phoneCode: z.object({ appid: z.string(), user: UserKey, phoneNumber: PhoneNumber.optional() }),
+  fault: z
+    .object({
+      path: z.string().startsWith('/'),
+      times: z.number().int().min(1).max(10_000).default(1),
+      errcode: z.number().int().optional(),
+      status: z.number().int().min(400).max(599).optional(),
+      delayMs: z.number().int().min(0).max(600_000).optional(),
+      drop: z.boolean().optional(),
+      malformed: z.boolean().optional(),
+    })
+    .refine(
+      (f) =>
+        [f.errcode !== undefined, f.status !== undefined, f.drop, f.malformed].filter(Boolean).length <= 1,
+      'at most one of errcode, status, drop, malformed (delayMs combines with any)',
+    )
+    .refine(
+      (f) =>
+        f.errcode !== undefined || f.status !== undefined || f.drop || f.malformed || f.delayMs !== undefined,
+      'a fault needs errcode, status, delayMs, drop or malformed',
+    ),
+  latency: z.object({ ms: z.number().int().min(0).max(600_000) }),
+  clock: z.object({ advanceMs: z.number().int().min(0) }),
+};
+
+export interface ControlDeps {
+  core: EmulatorCore;
+  oauth: OAuthApi;
+  mini: MiniProgramApi;
+  appTokens: AppTokenApi;
+  traffic: Traffic;
+  /** A login code of that app for that person: wx.login for a mini program, a confirmed OAuth login otherwise. */
+  loginCode(appid: string, user: string, scope?: string): string;
+  /** Forgets people, codes, tokens, faults, latency, the clock offset and the log. */
+  reset(): void;
+}
+
+/** `/__emulator/*`: what tests and tools use to drive the emulator (docs/emulator.md, "Control API"). */
+export function controlRoutes(deps: ControlDeps): FastifyPluginCallback {
+  const { core, mini, appTokens, traffic } = deps;
+  return (app, _options, done) => {
+    app.get('/__emulator/apps', async () => ({
+      apps: [...core.apps.values()].map(({ appid, kind, bound }) => ({ appid, kind, bound })),
+    }));
+    app.get('/__emulator/users', async () => ({ users: core.people.list() }));
+    app.post('/__emulator/users', { schema: { body: Schemas.user } }, async (request) => {
+      const { key, ...profile } = request.body as z.output<typeof Schemas.user>;
+      return core.people.upsert(key, profile);
+    });
+    app.post('/__emulator/codes', { schema: { body: Schemas.code } }, async (request, reply) => {
+      const body = request.body as z.output<typeof Schemas.code>;
+      if (!core.apps.has(body.appid))
+        return reply.code(400).send({ error: `appid: unknown app "${body.appid}"` });
+      return { code: deps.loginCode(body.appid, body.user, body.scope) };
+    });
+    /** Many codes at once (benchmarks): one per user key, in order. */
+    app.post('/__emulator/codes/batch', { schema: { body: Schemas.codeBatch } }, async (request, reply) => {
+      const body = request.body as z.output<typeof Schemas.codeBatch>;
+      if (!core.apps.has(body.appid))
+        return reply.code(400).send({ error: `appid: unknown app "${body.appid}"` });
+      return { codes: body.users.map((user) => deps.loginCode(body.appid, user)) };
+    });
+    app.get('/__emulator/stats', async () => traffic.stats());
+    app.post('/__emulator/phone-codes', { schema: { body: Schemas.phoneCode } }, async (request, reply) => {
+      const body = request.body as z.output<typeof Schemas.phoneCode>;
+      try {
+        return { code: appTokens.phoneCode(body.appid, body.user, body.phoneNumber) };
+      } catch (error) {
+        return reply.code(400).send({ error: (error as Error).message });
+      }
+    });
+    app.post(
+      '/__emulator/encrypted-data',
+      { schema: { body: Schemas.encryptedData } },
+      async (request, reply) => {
+        const body = request.body as z.output<typeof Schemas.encryptedData>;
+        try {
+          return mini.encryptedData(body.appid, body.user);
+        } catch (error) {
+          return reply.code(409).send({ error: (error as Error).message });
+        }
+      },
+    );
+    app.post('/__emulator/faults', { schema: { body: Schemas.fault } }, async (request, reply) => {
+      const fault = request.body as z.output<typeof Schemas.fault>;
+      traffic.addFault(fault);
+      return reply.code(201).send({ fault });
+    });
+    app.post('/__emulator/latency', { schema: { body: Schemas.latency } }, async (request) => {
+      const { ms } = request.body as z.output<typeof Schemas.latency>;
+      traffic.setLatency(ms);
+      return { latencyMs: ms };
+    });
+    app.post('/__emulator/clock', { schema: { body: Schemas.clock } }, async (request) => {
+      const { advanceMs } = request.body as z.output<typeof Schemas.clock>;
+      return { now: new Date(core.clock.advance(advanceMs)).toISOString() };
+    });
+    /** A generated avatar (the person's initial), so pages show one without the internet. */
+    app.get('/__emulator/avatars/:file', async (request, reply) => {
+      const key = decodeURIComponent((request.params as { file: string }).file).replace(/\.svg$/, '');
+      const person = core.people.list().find((u) => u.key === key);
+      const initial = (person?.nickname ?? key).slice(0, 1).toUpperCase();
+      const hue = [...key].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 360, 7);
+      const letter = initial.replace(/[<>&"']/g, '?');
+      return reply
+        .type('image/svg+xml')
+        .send(
+          `<svg xmlns="http://www.w3.org/2000/svg" width="132" height="132"><rect width="132" height="132" fill="hsl(${hue},55%,55%)"/>` +
+            `<text x="66" y="88" font-size="64" font-family="sans-serif" text-anchor="middle" fill="#fff">${letter}</text></svg>`,
+        );
+    });
+    app.get('/__emulator/requests', async () => ({ requests: traffic.requests() }));
+    app.post('/__emulator/reset', async () => {
+      deps.reset();
+      return { reset: true };
+    });
+    done();
+  };
+}

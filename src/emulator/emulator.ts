@@ -1,0 +1,112 @@
+import Fastify, { type FastifyBaseLogger, type FastifyError } from 'fastify';
+import type { Logger } from 'pino';
+import { AppTokenApi, appTokenRoutes } from './app-tokens.api.js';
+import { DEMO_APPS, type EmulatorApp } from './apps.js';
+import { controlRoutes } from './control.api.js';
+import { EmulatorCore, type People } from './core.js';
+import { Traffic } from './faults.js';
+import { MiniProgramApi, miniProgramRoutes } from './mini-program.api.js';
+import { OAuthApi, oauthRoutes } from './oauth.api.js';
+import { pageRoutes } from './pages.js';
+import { wechatResponder, zodValidatorCompiler } from './wechat-route.js';
+
+export interface EmulatorOptions {
+  apps?: readonly EmulatorApp[];
+  /** 0 (default): a port the OS picks. */
+  port?: number;
+  /** Loopback unless told otherwise. */
+  host?: string;
+  /** The emulator's clock in ms (default Date.now); POST /__emulator/clock moves it forward. */
+  now?: () => number;
+  /** Seeds openids/unionids: the same key is the same person across restarts. */
+  seed?: string;
+  logger?: Logger;
+}
+
+export interface Emulator {
+  /** e.g. http://127.0.0.1:41234 — both api.weixin.qq.com and open.weixin.qq.com. */
+  readonly url: string;
+  readonly port: number;
+  readonly apps: readonly EmulatorApp[];
+  /** The emulated people (`npm start` adds its demo people here). */
+  readonly people: People;
+  /** Every secret handed out (session keys, OAuth and app tokens, app secrets): tests scan logs for them. */
+  issuedSecrets(): string[];
+  /** The session key of this person's latest wx.login in that mini program. */
+  sessionKeyOf(appid: string, userKey: string): string | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a WeChat emulator: WeChat's API by area (OAuth, mini program, app tokens and phone
+ * numbers), its login pages, a fault injector and a control API for tests (docs/emulator.md).
+ */
+export async function createEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
+  const apps = options.apps ?? DEMO_APPS;
+  const core = new EmulatorCore({ apps, now: options.now ?? Date.now, seed: options.seed });
+  const traffic = new Traffic(() => core.now());
+  const oauth = new OAuthApi(core);
+  const appTokens = new AppTokenApi(core);
+  const mini = new MiniProgramApi(core, appTokens);
+  const loginCode = (appid: string, user: string, scope?: string) =>
+    core.appOf(appid).kind === 'mini' ? mini.login(appid, user) : oauth.authorize(appid, user, scope);
+  const reset = () => {
+    core.reset();
+    oauth.reset();
+    mini.reset();
+    appTokens.reset();
+    traffic.reset();
+  };
+
+  const app = Fastify({
+    loggerInstance: (options.logger ?? undefined) as FastifyBaseLogger | undefined,
+    forceCloseConnections: true,
+    bodyLimit: 16 * 1024 * 1024,
+  });
+  app.setValidatorCompiler(zodValidatorCompiler);
+  app.setErrorHandler((error: FastifyError, _request, reply) => {
+    const status = error.statusCode && error.statusCode < 500 ? error.statusCode : 500;
+    return reply.code(status).send({ error: error.message });
+  });
+  app.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string' },
+    (_request, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))),
+  );
+  // WeChat parses bodies itself: a body that is not JSON is its 47001, not a framework 400.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, body === '' ? {} : JSON.parse(body as string));
+    } catch {
+      done(null, { __malformed: true });
+    }
+  });
+
+  const respond = wechatResponder(traffic);
+  await app.register(oauthRoutes(oauth, respond));
+  await app.register(miniProgramRoutes(mini, respond));
+  await app.register(appTokenRoutes(appTokens, respond));
+  await app.register(pageRoutes(core, oauth, traffic));
+  await app.register(controlRoutes({ core, oauth, mini, appTokens, traffic, loginCode, reset }));
+
+  app.server.on('connection', () => traffic.connectionOpened());
+  await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : (options.port ?? 0);
+  const host = options.host && options.host !== '0.0.0.0' ? options.host : '127.0.0.1';
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    port,
+    apps,
+    people: core.people,
+    issuedSecrets: () => [
+      ...mini.issuedSecrets(),
+      ...oauth.issuedSecrets(),
+      ...appTokens.issuedSecrets(),
+      ...apps.map((a) => a.secret),
+    ],
+    sessionKeyOf: (appid, userKey) => mini.sessionKeyOf(appid, userKey),
+    close: () => app.close(),
+  };
+}

@@ -1,0 +1,63 @@
+import type { EmulatedUser } from './core.js';
+
+const STYLE = `
+body{font-family:-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;background:#f2f2f2;margin:0;color:#191919}
+main{max-width:360px;margin:48px auto;background:#fff;border-radius:8px;padding:28px 24px;box-shadow:0 1px 3px #0002}
+h1{font-size:20px;margin:0 0 4px}p{color:#666;font-size:14px}
+.note{background:#fff7e6;border:1px solid #ffd591;color:#874d00;padding:8px;border-radius:4px;font-size:13px}
+label{display:block;padding:8px 0;font-size:15px}input[type=text]{width:100%;box-sizing:border-box;padding:8px;font-size:15px}
+button{width:100%;padding:10px;font-size:16px;border:0;border-radius:4px;margin-top:12px;cursor:pointer}
+.confirm{background:#07c160;color:#fff}.cancel{background:#f2f2f2;color:#191919}
+.error{color:#fa5151;font-size:18px}`;
+
+function escapeHtml(value: string): string {
+  return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function page(title: string, body: string): string {
+  return `<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(title)}</title>
+<style>${STYLE}</style></head><body><main>${body}</main></body></html>`;
+}
+
+export interface LoginPageParams {
+  appid: string;
+  redirectUri: string;
+  scope: string;
+  state: string;
+  users: EmulatedUser[];
+  /** Where the form posts: the confirm route of this emulator. */
+  action: string;
+  title: string;
+}
+
+/** The page a person sees after scanning (or on an official account's consent screen). */
+export function loginPage(p: LoginPageParams): string {
+  const hidden = (name: string, value: string) =>
+    `<input type="hidden" name="${name}" value="${escapeHtml(value)}">`;
+  const choices = p.users
+    .map(
+      (u, i) =>
+        `<label><input type="radio" name="user" value="${escapeHtml(u.key)}"${i === 0 ? ' checked' : ''}> ` +
+        `${escapeHtml(u.nickname)} <small>(${escapeHtml(u.key)})</small></label>`,
+    )
+    .join('');
+  return page(
+    p.title,
+    `<h1>${escapeHtml(p.title)}</h1>
+<p>应用 <code>${escapeHtml(p.appid)}</code> 请求使用你的微信身份登录</p>
+<p class="note">WeChat emulator: this login is simulated. Pick a person or type a new key.</p>
+<form method="post" action="${escapeHtml(p.action)}">
+${hidden('appid', p.appid)}${hidden('redirect_uri', p.redirectUri)}${hidden('scope', p.scope)}${hidden('state', p.state)}
+${choices}
+<label>New person: <input type="text" name="new_user" placeholder="key, e.g. carol" pattern="[A-Za-z0-9_.\\-]{1,64}"></label>
+<button class="confirm" type="submit" name="action" value="confirm">Confirm login</button>
+<button class="cancel" type="submit" name="action" value="cancel">Cancel</button>
+</form>`,
+  );
+}
+
+/** WeChat's "this link cannot be opened" page, with the reason WeChat gives. */
+export function errorPage(reason: string): string {
+  return page('微信登录', `<h1 class="error">该链接无法访问</h1><p>${escapeHtml(reason)}</p>`);
+}

@@ -1,0 +1,77 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { FastifyReply, FastifyRequest, FastifySchemaCompiler } from 'fastify';
+import { z } from 'zod';
+import type { Traffic } from './faults.js';
+import type { WeChatBody } from './wechat-errors.js';
+
+/** Query parameters as WeChat reads them: strings, each optional (a missing one is an errcode). */
+export type Query = Record<string, string | undefined>;
+
+/** The querystring schema of a WeChat API route: these parameters, each an optional string. */
+export function wechatQuery(...names: string[]): z.ZodType<Query> {
+  return z.object(Object.fromEntries(names.map((name) => [name, z.string().optional()])));
+}
+
+/** Fastify validates route schemas (zod) with this; a failure is a 400 `{ error: "field: reason" }`. */
+export const zodValidatorCompiler: FastifySchemaCompiler<z.ZodType> =
+  ({ schema }) =>
+  (data) => {
+    const result = schema.safeParse(data ?? {});
+    if (result.success) return { value: result.data };
+    const issue = result.error.issues[0]!;
+    return { error: new Error(`${issue.path.join('.') || 'body'}: ${issue.message}`) };
+  };
+
+/** Answers one WeChat API call: `answer` gives the body for its parameters. */
+export type WeChatResponder = (
+  request: FastifyRequest,
+  reply: FastifyReply,
+  answer: () => WeChatBody,
+) => Promise<FastifyReply>;
+
+/**
+ * What every WeChat API route does around its answer: the added latency, an injected fault, the
+ * request log, and WeChat's body conventions (HTTP 200 for errors, `/sns/*` as text/plain).
+ */
+export function wechatResponder(traffic: Traffic): WeChatResponder {
+  return async (request, reply, answer) => {
+    const path = request.url.split('?')[0]!;
+    const query = request.query as Query;
+    const body = (request.body ?? {}) as Record<string, unknown>;
+    const appid = query.appid ?? (typeof body.appid === 'string' ? body.appid : null);
+    if (traffic.latencyMs > 0) await sleep(traffic.latencyMs);
+    const fault = traffic.takeFault(path);
+    if (fault?.delayMs) await sleep(fault.delayMs);
+    if (fault?.drop) {
+      traffic.record({ method: request.method, path, appid, outcome: 'fault:drop' });
+      request.raw.socket.destroy();
+      return reply.hijack();
+    }
+    if (fault?.status !== undefined) {
+      traffic.record({ method: request.method, path, appid, outcome: `fault:status:${fault.status}` });
+      return reply
+        .code(fault.status)
+        .type('text/html')
+        .send(`<html><body><h1>${fault.status}</h1>emulated server error</body></html>`);
+    }
+    if (fault?.malformed) {
+      traffic.record({ method: request.method, path, appid, outcome: 'fault:malformed' });
+      return reply.type('text/html').send('<html><body>emulated: this is not JSON</body></html>');
+    }
+    let result: WeChatBody;
+    if (fault?.errcode !== undefined) {
+      result = { errcode: fault.errcode, errmsg: `emulated fault, rid: ${Date.now().toString(16)}` };
+    } else if (body.__malformed) {
+      result = { errcode: 47001, errmsg: 'data format error' };
+    } else {
+      result = answer();
+    }
+    const errcode = typeof result.errcode === 'number' && result.errcode !== 0 ? result.errcode : 0;
+    traffic.record({ method: request.method, path, appid, outcome: errcode ? `errcode:${errcode}` : 'ok' });
+    // WeChat answers errors with HTTP 200; /sns/* bodies come as text/plain, the rest as JSON.
+    return reply
+      .code(200)
+      .type(path.startsWith('/sns/') ? 'text/plain' : 'application/json; encoding=utf-8')
+      .send(JSON.stringify(result));
+  };
+}

@@ -1,0 +1,36 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type DataLoader from 'dataloader';
+import type { FastifyRequest } from 'fastify';
+import type { UserLoginMethod } from '../identity/user-login-method.entity.js';
+import type { Services } from '../server/services.js';
+import type { Authenticated } from '../sessions/session.service.js';
+import { createLoginMethodsLoader } from './loaders/login-methods.loader.js';
+
+/** What every resolver gets: a request-scoped EntityManager, the services, loaders and the caller. */
+export interface Context {
+  em: EntityManager;
+  /** The client's address (behind a proxy: per TRUST_PROXY), for rate limits. */
+  clientIp: string;
+  services: Services;
+  loaders: { loginMethods: DataLoader<string, UserLoginMethod[]> };
+  /** The bearer's session: null when anonymous; throws UNAUTHENTICATED for a bad token. Memoised. */
+  auth(): Promise<Authenticated | null>;
+}
+
+/** The context of one GraphQL request. */
+export function createContext(em: EntityManager, request: FastifyRequest, services: Services): Context {
+  let auth: Promise<Authenticated | null> | undefined;
+  let loginMethods: Context['loaders']['loginMethods'] | undefined;
+  return {
+    em,
+    clientIp: request.ip,
+    services,
+    loaders: {
+      // Made on first use: most operations never ask for login methods.
+      get loginMethods() {
+        return (loginMethods ??= createLoginMethodsLoader(em));
+      },
+    },
+    auth: () => (auth ??= services.sessions.authenticate(em, request.headers.authorization)),
+  };
+}

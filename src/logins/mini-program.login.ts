@@ -1,0 +1,136 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import { AppError, BadUserInputError } from '../errors.js';
+import { LoginMethodKind } from '../identity/user-login-method.entity.js';
+import type { WeChatIdentity } from '../identity/wechat-identity.js';
+import { ANONYMOUS_NICKNAME } from '../wechat/endpoints.js';
+import type { MiniProgramClient } from '../wechat/mini-program.client.js';
+import {
+  DecryptError,
+  decryptUserData,
+  isBase64,
+  verifyRawDataSignature,
+} from '../wechat/open-data.crypto.js';
+import { checkCode, INPUT_LIMITS } from './login-input.js';
+import { credentialsFor } from './platform.js';
+import type { LoginResult, SignIn } from './sign-in.js';
+
+export interface MiniLoginInput {
+  code: string;
+  encryptedData?: string | null;
+  iv?: string | null;
+  rawData?: string | null;
+  signature?: string | null;
+}
+
+export interface MiniProgramLoginDeps {
+  config: Config;
+  mini: MiniProgramClient;
+  signIn: SignIn;
+  logger: Logger;
+}
+
+/**
+ * Mini program login: `wx.login`'s code → jscode2session (openid, unionid, session key); the
+ * optional wx.getUserProfile data is checked with the session key (docs/wechat.md, "Open data").
+ */
+export class MiniProgramLogin {
+  constructor(private readonly deps: MiniProgramLoginDeps) {}
+
+  async login(em: EntityManager, input: MiniLoginInput, clientIp: string): Promise<LoginResult> {
+    credentialsFor(this.deps.config, 'mini');
+    checkInput(input);
+    return this.deps.signIn.admit(em, LoginMethodKind.WECHAT_MINI, input, clientIp, () =>
+      this.exchange(em, input),
+    );
+  }
+
+  private async exchange(em: EntityManager, input: MiniLoginInput): Promise<LoginResult> {
+    const app = credentialsFor(this.deps.config, 'mini');
+    const { encryptedData, iv, rawData, signature } = input;
+    const session = await this.deps.mini.codeToSession(app, input.code);
+    await this.deps.signIn.limitIdentity(em, app.appId, session.openId);
+    let unionId = session.unionId;
+    let profile: WeChatIdentity['profile'];
+    if (rawData != null && !verifyRawDataSignature(rawData, signature!, session.sessionKey)) {
+      throw new AppError('WECHAT_SIGNATURE_MISMATCH', 'rawData does not match its signature');
+    }
+    if (encryptedData != null) {
+      let data: Record<string, unknown>;
+      try {
+        data = decryptUserData(session.sessionKey, encryptedData, iv!, app.appId);
+      } catch (error) {
+        if (!(error instanceof DecryptError)) throw error;
+        this.deps.logger.warn({ reason: error.message }, 'mini program encryptedData rejected');
+        throw new AppError('WECHAT_DECRYPT_FAILED', 'encryptedData could not be decrypted for this login');
+      }
+      const dataUnionId = typeof data.unionId === 'string' && data.unionId ? data.unionId : undefined;
+      if (
+        (data.openId !== undefined && data.openId !== session.openId) ||
+        (dataUnionId && unionId && dataUnionId !== unionId)
+      ) {
+        this.deps.logger.warn('mini program encryptedData belongs to another user than the code');
+        throw new AppError('WECHAT_DECRYPT_FAILED', 'encryptedData does not belong to the user of this code');
+      }
+      unionId ??= dataUnionId;
+      profile = realProfile(data.nickName, data.avatarUrl);
+    } else if (rawData != null) {
+      let raw: { nickName?: unknown; avatarUrl?: unknown } = {};
+      try {
+        raw = JSON.parse(rawData) as typeof raw;
+      } catch {
+        throw new BadUserInputError('rawData is not JSON', 'rawData');
+      }
+      profile = realProfile(raw?.nickName, raw?.avatarUrl);
+    }
+    const identity: WeChatIdentity = {
+      kind: LoginMethodKind.WECHAT_MINI,
+      appId: app.appId,
+      openId: session.openId,
+      unionId,
+      profile,
+      accessCode: session.sessionKey,
+    };
+    if (!profile) {
+      const returning = await this.deps.signIn.returning(em, identity, null);
+      if (returning) return returning;
+    }
+    return this.deps.signIn.register(em, identity);
+  }
+}
+
+function checkInput(input: MiniLoginInput): void {
+  checkCode(input.code);
+  const { encryptedData, iv, rawData, signature } = input;
+  if ((encryptedData == null) !== (iv == null)) {
+    throw new BadUserInputError(
+      'encryptedData and iv come together or not at all',
+      encryptedData == null ? 'encryptedData' : 'iv',
+    );
+  }
+  if ((rawData == null) !== (signature == null)) {
+    throw new BadUserInputError(
+      'rawData and signature come together or not at all',
+      rawData == null ? 'rawData' : 'signature',
+    );
+  }
+  if (encryptedData != null) {
+    if (encryptedData.length > INPUT_LIMITS.encryptedData)
+      throw new BadUserInputError('encryptedData is too long', 'encryptedData');
+    if (!isBase64(encryptedData))
+      throw new BadUserInputError('encryptedData is not valid base64', 'encryptedData');
+    if (!isBase64(iv!, 16)) throw new BadUserInputError('iv must be 16 bytes of base64', 'iv');
+  }
+  if (rawData != null) {
+    if (rawData.length > INPUT_LIMITS.rawData) throw new BadUserInputError('rawData is too long', 'rawData');
+    if (!/^[0-9a-fA-F]{40}$/.test(signature!))
+      throw new BadUserInputError('signature must be 40 hex digits', 'signature');
+  }
+}
+
+/** A nickname and avatar worth keeping: not WeChat's anonymised "微信用户". */
+function realProfile(nickname: unknown, avatarUrl: unknown): WeChatIdentity['profile'] {
+  if (typeof nickname !== 'string' || !nickname || nickname === ANONYMOUS_NICKNAME) return undefined;
+  return { nickname, avatarUrl: typeof avatarUrl === 'string' && avatarUrl ? avatarUrl : undefined };
+}

@@ -1,0 +1,91 @@
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { AccountService } from '../identity/account.service.js';
+import type { LoginMethodKind } from '../identity/user-login-method.entity.js';
+import type { User } from '../identity/user.entity.js';
+import type { WeChatIdentity } from '../identity/wechat-identity.js';
+import type { RateLimiter } from '../rate-limits/rate-limiter.js';
+import type { IssuedTokens, SessionService } from '../sessions/session.service.js';
+import { DuplicateLogins } from './duplicate-logins.js';
+
+/** What every login answers. */
+export interface LoginResult extends IssuedTokens {
+  user: User;
+  isNewUser: boolean;
+}
+
+/** Attempts of a login transaction that lost a race on a unique constraint. */
+const RACE_ATTEMPTS = 3;
+
+export interface SignInDeps {
+  accounts: AccountService;
+  sessions: SessionService;
+  rateLimiter: RateLimiter;
+}
+
+/**
+ * The steps every login shares, whatever the platform: admission (duplicate joining, the per-IP
+ * limit), the per-identity limit, and from a WeChat identity to our session, either in one
+ * statement (returning user) or by find-or-register in one transaction.
+ */
+export class SignIn {
+  private readonly duplicates = new DuplicateLogins<LoginResult>();
+
+  constructor(private readonly deps: SignInDeps) {}
+
+  /** Runs a login unless an identical one is under way (then joins it); counts the client IP first. */
+  admit(
+    em: EntityManager,
+    kind: LoginMethodKind,
+    input: object,
+    clientIp: string,
+    run: () => Promise<LoginResult>,
+  ): Promise<LoginResult> {
+    return this.duplicates.join(kind, input, async () => {
+      await this.deps.rateLimiter.ip(em, 'login', clientIp);
+      return run();
+    });
+  }
+
+  /** Counts a login of this WeChat identity (across IPs), once WeChat has said who it is. */
+  limitIdentity(em: EntityManager, appId: string, openId: string): Promise<void> {
+    return this.deps.rateLimiter.identity(em, appId, openId);
+  }
+
+  /**
+   * The one-statement returning-user login, or null when the full path is needed (new identity,
+   * a unionId to record, a profile to store or older than `profileFreshAfter`).
+   */
+  async returning(
+    em: EntityManager,
+    identity: WeChatIdentity,
+    profileFreshAfter: Date | null,
+  ): Promise<LoginResult | null> {
+    const now = new Date();
+    const session = this.deps.sessions.prepare(now);
+    const user = await this.deps.accounts.loginReturning(em, identity, session, now, profileFreshAfter);
+    if (!user) return null;
+    return { ...(await this.deps.sessions.issue(user.id, session, now)), user, isNewUser: false };
+  }
+
+  /**
+   * Find-or-register and a session in one transaction (new identities, profile updates, unionId
+   * claims). A lost race on a unique constraint is retried and finds the winner.
+   */
+  async register(em: EntityManager, identity: WeChatIdentity): Promise<LoginResult> {
+    for (let attempt = 1; ; attempt++) {
+      const fork = em.fork({ clear: true });
+      try {
+        return await fork.transactional(async (tx) => {
+          const now = new Date();
+          const { user, isNewUser } = await this.deps.accounts.findOrRegister(tx, identity, now);
+          const tokens = await this.deps.sessions.create(tx, user, now);
+          return { ...tokens, user, isNewUser };
+        });
+      } catch (error) {
+        if (error instanceof UniqueConstraintViolationException && attempt < RACE_ATTEMPTS) continue;
+        throw error;
+      }
+    }
+  }
+}

@@ -1,0 +1,57 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Config } from '../config.js';
+import { BadUserInputError } from '../errors.js';
+import { LoginMethodKind } from '../identity/user-login-method.entity.js';
+import { QRCONNECT_PATH } from '../wechat/endpoints.js';
+import { checkCode, INPUT_LIMITS } from './login-input.js';
+import type { OAuthLogin } from './oauth.login.js';
+import { credentialsFor } from './platform.js';
+import type { LoginResult, SignIn } from './sign-in.js';
+import type { WebStateService } from './web-state.service.js';
+
+export interface WebLoginInput {
+  code: string;
+  state: string;
+  redirectUri?: string | null;
+}
+
+/**
+ * Website QR login: an authorize URL with a signed single-use state, then the code WeChat
+ * redirects back with. The state is checked and spent before WeChat is called.
+ */
+export class WebLogin {
+  constructor(
+    private readonly config: Config,
+    private readonly webState: WebStateService,
+    private readonly oauth: OAuthLogin,
+    private readonly signIn: SignIn,
+  ) {}
+
+  /** The QR-connect URL for a website login and its state (WeChat's parameter order). */
+  authorizeUrl(redirectUri: string): { url: string; state: string } {
+    const app = credentialsFor(this.config, 'web');
+    if (redirectUri.length > INPUT_LIMITS.redirectUri)
+      throw new BadUserInputError('redirectUri is too long', 'redirectUri');
+    const state = this.webState.issue(redirectUri);
+    const query = [
+      ['appid', app.appId],
+      ['redirect_uri', redirectUri],
+      ['response_type', 'code'],
+      ['scope', 'snsapi_login'],
+      ['state', state],
+    ]
+      .map(([k, v]) => `${k}=${encodeURIComponent(v!)}`)
+      .join('&');
+    return { url: `${this.config.wechat.openBaseUrl}${QRCONNECT_PATH}?${query}#wechat_redirect`, state };
+  }
+
+  login(em: EntityManager, input: WebLoginInput, clientIp: string): Promise<LoginResult> {
+    const app = credentialsFor(this.config, 'web');
+    checkCode(input.code);
+    if (input.state.length > INPUT_LIMITS.state) throw new BadUserInputError('state is too long', 'state');
+    return this.signIn.admit(em, LoginMethodKind.WECHAT_WEB, input, clientIp, async () => {
+      await this.webState.consume(em.fork(), input.state, input.redirectUri ?? undefined);
+      return this.oauth.login(em, LoginMethodKind.WECHAT_WEB, app, input.code);
+    });
+  }
+}

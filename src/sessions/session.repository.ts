@@ -1,0 +1,62 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { execute, sql } from '../db/sql.js';
+import { User } from '../identity/user.entity.js';
+import type { UserRow } from '../identity/user.repository.js';
+
+/**
+ * Rotates a refresh token in one statement: the old one dies, the new one is written, the user is
+ * read. Two concurrent uses of one token: the second waits for the first's row lock and matches
+ * nothing.
+ */
+const ROTATE = sql<'now' | 'presentedHash' | 'newHash', UserRow & { session_id: string }>(`
+with t as (
+  update refresh_token set rotated_at = :now where token_hash = :presentedHash and rotated_at is null
+  returning session_id
+), s as (
+  select s.id, s.user_id from session s join t on s.id = t.session_id
+   where s.revoked_at is null and s.expires_at > :now
+), n as (
+  insert into refresh_token (token_hash, session_id, created_at) select :newHash, s.id, :now from s
+)
+select s.id as session_id, u.* from s join "user" u on u.id = s.user_id`);
+
+/** A rotated refresh token presented again: its session is revoked (theft detection). */
+const REVOKE_ON_REUSE = sql<'now' | 'presentedHash'>(`
+update session set revoked_at = :now, revoked_reason = 'refresh_token_reuse', updated_at = :now
+ where revoked_at is null
+   and id = (select session_id from refresh_token where token_hash = :presentedHash and rotated_at is not null)`);
+
+/** The open session of an access token and its user, in one read (what `me` answers). */
+const OPEN_SESSION_USER = sql<'sessionId' | 'userId' | 'now', UserRow>(`
+select u.* from session s join "user" u on u.id = s.user_id
+ where s.id = :sessionId and s.user_id = :userId and s.revoked_at is null and s.expires_at > :now`);
+
+/** Sessions and refresh tokens: the SQL of the sessions concern. */
+export const SessionRepository = {
+  /** The session and user of a rotated token, or null when nothing matched (unknown, used, ended). */
+  async rotate(
+    em: EntityManager,
+    presentedHash: string,
+    newHash: string,
+    now: Date,
+  ): Promise<{ sessionId: string; user: User } | null> {
+    const [row] = await execute(em, ROTATE, { now, presentedHash, newHash });
+    if (!row) return null;
+    const { session_id: sessionId, ...user } = row;
+    return { sessionId, user: em.map(User, user) };
+  },
+
+  async revokeOnReuse(em: EntityManager, presentedHash: string, now: Date): Promise<void> {
+    await execute(em, REVOKE_ON_REUSE, { now, presentedHash });
+  },
+
+  async openSessionUser(
+    em: EntityManager,
+    sessionId: string,
+    userId: string,
+    now: Date,
+  ): Promise<User | null> {
+    const [row] = await execute(em, OPEN_SESSION_USER, { sessionId, userId, now });
+    return row ? em.map(User, row) : null;
+  },
+};

@@ -1,0 +1,138 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { sha256 } from '../crypto/keys.js';
+import { UnauthenticatedError } from '../errors.js';
+import type { User } from '../identity/user.entity.js';
+import type { RateLimiter } from '../rate-limits/rate-limiter.js';
+import type { AccessTokens } from './access-tokens.js';
+import { RefreshToken } from './refresh-token.entity.js';
+import { Session } from './session.entity.js';
+import { SessionRepository } from './session.repository.js';
+
+export interface IssuedTokens {
+  accessToken: string;
+  refreshToken: string;
+  /** When the access token expires. */
+  expiresAt: Date;
+}
+
+/** A session about to be written: ids and the refresh token (its hash is what is stored). */
+export interface NewSession {
+  sessionId: string;
+  refreshToken: string;
+  tokenHash: string;
+  expiresAt: Date;
+}
+
+/** The caller of a request with a valid access token whose session is still open. */
+export interface Authenticated {
+  userId: string;
+  sessionId: string;
+  user: User;
+}
+
+export interface SessionServiceDeps {
+  accessTokens: AccessTokens;
+  rateLimiter: RateLimiter;
+  refreshTokenTtlSeconds: number;
+}
+
+/** Refresh tokens are ours (`rt_` + 43 characters); anything much longer is not one. */
+const MAX_REFRESH_TOKEN_LENGTH = 256;
+
+const refreshFailed = () =>
+  new UnauthenticatedError('The refresh token is invalid, expired or revoked: sign in again');
+
+/** An opaque refresh token (256 random bits) and the hash that is all we store of it. */
+function newRefreshToken(): { refreshToken: string; tokenHash: string } {
+  const refreshToken = `rt_${randomBytes(32).toString('base64url')}`;
+  return { refreshToken, tokenHash: sha256(refreshToken) };
+}
+
+/**
+ * Our own sessions: a short-lived access token (subject = user id, `sid` = session id) and an
+ * opaque refresh token stored only as a hash, rotated on every use; presenting a rotated one again
+ * revokes the whole session (the token was stolen, or the client is confused: either way, sign in
+ * again).
+ */
+export class SessionService {
+  constructor(private readonly deps: SessionServiceDeps) {}
+
+  /** Opens a session for the user, inside the caller's transaction. */
+  async create(em: EntityManager, user: User, now = new Date()): Promise<IssuedTokens> {
+    const prepared = this.prepare(now);
+    const session = em.create(Session, {
+      id: prepared.sessionId,
+      user,
+      expiresAt: prepared.expiresAt,
+      createdAt: now,
+      updatedAt: now,
+    });
+    em.create(RefreshToken, { tokenHash: prepared.tokenHash, session, createdAt: now });
+    return this.issue(user.id, prepared, now);
+  }
+
+  /** The rows of a new session, for callers that write them with their own SQL (the login fast path). */
+  prepare(now: Date): NewSession {
+    return {
+      sessionId: randomUUID(),
+      ...newRefreshToken(),
+      expiresAt: new Date(now.getTime() + this.deps.refreshTokenTtlSeconds * 1000),
+    };
+  }
+
+  /** Tokens for a session written with prepare(). */
+  async issue(userId: string, session: NewSession, now: Date): Promise<IssuedTokens> {
+    return {
+      ...(await this.deps.accessTokens.sign({ userId, sessionId: session.sessionId }, now)),
+      refreshToken: session.refreshToken,
+    };
+  }
+
+  /**
+   * Rotates a refresh token (one statement; limited per client IP). When nothing matched, a second
+   * statement tells an unknown token from a rotated one presented again, and revokes the session
+   * in that case.
+   */
+  async refresh(
+    em: EntityManager,
+    presented: string,
+    clientIp: string,
+  ): Promise<IssuedTokens & { user: User }> {
+    if (presented.length === 0 || presented.length > MAX_REFRESH_TOKEN_LENGTH) throw refreshFailed();
+    await this.deps.rateLimiter.ip(em, 'refresh', clientIp);
+    const now = new Date();
+    const hash = sha256(presented);
+    const { refreshToken, tokenHash } = newRefreshToken();
+    const rotated = await SessionRepository.rotate(em, hash, tokenHash, now);
+    if (!rotated) {
+      await SessionRepository.revokeOnReuse(em, hash, now);
+      throw refreshFailed();
+    }
+    const { user, sessionId } = rotated;
+    const access = await this.deps.accessTokens.sign({ userId: user.id, sessionId }, now);
+    return { ...access, refreshToken, user };
+  }
+
+  /**
+   * Checks an access token and that its session is still open. `undefined` header: anonymous
+   * (null); anything else that does not check out: UNAUTHENTICATED.
+   */
+  async authenticate(em: EntityManager, authorization: string | undefined): Promise<Authenticated | null> {
+    if (authorization === undefined || authorization === '') return null;
+    const match = /^Bearer ([A-Za-z0-9_\-.]+)$/.exec(authorization.trim());
+    if (!match) throw new UnauthenticatedError('The Authorization header must be "Bearer <accessToken>"');
+    const { userId, sessionId } = await this.deps.accessTokens.verify(match[1]!);
+    const user = await SessionRepository.openSessionUser(em, sessionId, userId, new Date());
+    if (!user) throw new UnauthenticatedError('The session has ended: sign in again');
+    return { userId, sessionId, user };
+  }
+
+  async revoke(em: EntityManager, sessionId: string, reason: 'logout'): Promise<void> {
+    await em.nativeUpdate(
+      Session,
+      { id: sessionId, revokedAt: null },
+      { revokedAt: new Date(), revokedReason: reason },
+    );
+  }
+}
