@@ -211,7 +211,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const name = String(issue.path[0] ?? 'environment');
-    const hidden = /SECRET/.test(name) || (issue.code === 'custom' && issue.params?.hideValue === true);
+    const hidden =
+      /SECRET|DATABASE_URL/.test(name) || (issue.code === 'custom' && issue.params?.hideValue === true);
     const shown = typeof raw[name] === 'string' && !hidden ? ` (got "${raw[name]}")` : '';
     throw new ConfigError(`${name}: ${issue.message}${shown}`);
   }

@@ -67,9 +67,12 @@ describe('config', () => {
     expect(message).not.toContain('\n');
   });
 
-  it('never echoes a secret value in its error', () => {
+  it('never echoes a secret value or a database password in its error', () => {
     const message = configError({ NODE_ENV: 'production', AUTH_SECRET: 'hunter2-too-short' });
     expect(message).not.toContain('hunter2');
+    const url = configError({ DATABASE_URL: 'mysql://root:hunter3@db.example/app' });
+    expect(url).toMatch(/^DATABASE_URL: must be a postgresql:\/\/ URL/);
+    expect(url).not.toContain('hunter3');
   });
 
   it('turns the emulator off when credentials are set, and in production', () => {

@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { describe, expect, it } from '@jest/globals';
+import { emulatorControl } from './support/emulator.js';
 import { freePort } from './support/process.js';
 import { startTestServer } from './support/server.js';
 
@@ -27,12 +28,7 @@ describe('npm run emulator', () => {
       expect(out).toContain(`http://127.0.0.1:${port}`);
       expect(out).toContain('wxcli  kind=mini  bound=false');
       expect(out).toContain('curl -s -XPOST');
-      const mint = await fetch(`http://127.0.0.1:${port}/__emulator/codes`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ appid: 'wxcli', user: 'alice' }),
-      });
-      const { code } = (await mint.json()) as { code: string };
+      const code = await emulatorControl(`http://127.0.0.1:${port}`).code('wxcli', 'alice');
       const url = `http://127.0.0.1:${port}/sns/jscode2session?appid=wxcli&secret=cli-secret&js_code=${code}&grant_type=authorization_code`;
       const first = JSON.parse(await (await fetch(url)).text()) as Record<string, unknown>;
       expect(first).toEqual({ openid: expect.any(String), session_key: expect.any(String) });

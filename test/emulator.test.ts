@@ -78,6 +78,19 @@ describe('jscode2session', () => {
     expectError(await jscode('wxmini', old), 40029);
   });
 
+  it('takes the first value of a repeated parameter instead of refusing the request', async () => {
+    const c = await code('wxmini', 'alice');
+    const response = await fetch(
+      `${emulator.url}/sns/jscode2session?appid=wxmini&appid=wxother&secret=mini-secret&js_code=${c}&grant_type=authorization_code`,
+    );
+    expect(response.status).toBe(200);
+    expect(JSON.parse(await response.text())).toEqual({
+      openid: expect.any(String),
+      session_key: expect.any(String),
+      unionid: expect.any(String),
+    });
+  });
+
   it('checks appid and secret: 41002, 41004, 40013, 40125, 41008, 40002', async () => {
     expectError(
       await get('/sns/jscode2session', { secret: 's', js_code: 'c', grant_type: 'authorization_code' }),

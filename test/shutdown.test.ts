@@ -2,6 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { emulatorControl } from './support/emulator.js';
+import { postGraphQL } from './support/graphql.js';
 import { freePort, spawnServer } from './support/process.js';
 
 describe('the server process', () => {
@@ -52,29 +54,20 @@ describe('graceful shutdown', () => {
       },
       await freePort(),
     );
-    const emulator = `http://127.0.0.1:${emulatorPort}`;
-    const post = (url: string, body: unknown) =>
-      fetch(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      });
-    const { code } = (await (
-      await post(`${emulator}/__emulator/codes`, { appid: 'wxdemomini000000001', user: 'alice' })
-    ).json()) as {
-      code: string;
-    };
+    const emulator = emulatorControl(`http://127.0.0.1:${emulatorPort}`);
+    const code = await emulator.code('wxdemomini000000001', 'alice');
     // WeChat answers slowly, so the login is still running when the signal comes.
-    await post(`${emulator}/__emulator/faults`, { path: '/sns/jscode2session', delayMs: 1500 });
-    const login = post(`${server.url}/graphql`, {
-      query: 'mutation ($c: String!) { wechatMiniLogin(input: { code: $c }) { isNewUser } }',
-      variables: { c: code },
-    });
+    await emulator.post('/__emulator/faults', { path: '/sns/jscode2session', delayMs: 1500 });
+    const login = postGraphQL(
+      server.url,
+      'mutation ($c: String!) { wechatMiniLogin(input: { code: $c }) { isNewUser } }',
+      { c: code },
+    );
     await new Promise((resolve) => setTimeout(resolve, 300));
     server.child.kill('SIGTERM');
     const response = await login;
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ data: { wechatMiniLogin: { isNewUser: true } } });
+    expect(response.body).toEqual({ data: { wechatMiniLogin: { isNewUser: true } } });
     const exit = await server.exited;
     if (exit !== 0) throw new Error(server.output().slice(-3000));
     // New connections are refused once it has stopped.

@@ -31,10 +31,9 @@ export function execute<Params extends string, Row>(
   statement: Statement<Params, Row>,
   params: Readonly<Record<Params, unknown>>,
 ): Promise<Row[]> {
-  return em.getConnection().execute<Row[]>(
-    statement.text,
-    statement.names.map((name) => params[name]),
-    'all',
-    em.getTransactionContext(),
-  );
+  const values = statement.names.map((name) => {
+    if (!(name in params)) throw new Error(`SQL parameter :${name} has no value`);
+    return params[name];
+  });
+  return em.getConnection().execute<Row[]>(statement.text, values, 'all', em.getTransactionContext());
 }

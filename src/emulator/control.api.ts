@@ -2,7 +2,7 @@ import type { FastifyPluginCallback } from 'fastify';
 import { z } from 'zod';
 import type { AppTokenApi } from './app-tokens.api.js';
 import { UserKey, type EmulatorCore } from './core.js';
-import type { Traffic } from './faults.js';
+import type { Traffic } from './traffic.js';
 import type { MiniProgramApi } from './mini-program.api.js';
 import type { OAuthApi } from './oauth.api.js';
 

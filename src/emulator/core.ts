@@ -184,9 +184,10 @@ export class EmulatorCore {
   /** An app for the control API (of this kind when given); throws with a reason otherwise. */
   appOf(appid: string, kind?: EmulatorAppKind): EmulatorApp {
     const app = this.apps.get(appid);
-    if (!app) throw new Error(`unknown app "${appid}"`);
-    if (kind && app.kind !== kind)
+    if (kind && app?.kind !== kind) {
       throw new Error(`"${appid}" is not a ${KIND_NAMES[kind]} of this emulator`);
+    }
+    if (!app) throw new Error(`unknown appid "${appid}"`);
     return app;
   }
 

@@ -4,7 +4,7 @@ import { AppTokenApi, appTokenRoutes } from './app-tokens.api.js';
 import { DEMO_APPS, type EmulatorApp } from './apps.js';
 import { controlRoutes } from './control.api.js';
 import { EmulatorCore, type People } from './core.js';
-import { Traffic } from './faults.js';
+import { Traffic } from './traffic.js';
 import { MiniProgramApi, miniProgramRoutes } from './mini-program.api.js';
 import { OAuthApi, oauthRoutes } from './oauth.api.js';
 import { pageRoutes } from './pages.js';
@@ -64,9 +64,10 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
     bodyLimit: 16 * 1024 * 1024,
   });
   app.setValidatorCompiler(zodValidatorCompiler);
+  // A control request that fails its schema: 400 with the reason; other errors as Fastify answers them.
   app.setErrorHandler((error: FastifyError, _request, reply) => {
-    const status = error.statusCode && error.statusCode < 500 ? error.statusCode : 500;
-    return reply.code(status).send({ error: error.message });
+    if (error.code !== 'FST_ERR_VALIDATION') throw error;
+    return reply.code(400).send({ error: error.message });
   });
   app.addContentTypeParser(
     'application/x-www-form-urlencoded',

@@ -1,7 +1,7 @@
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import type { EmulatorAppKind } from './apps.js';
 import { UserKey, type EmulatorCore } from './core.js';
-import type { Traffic } from './faults.js';
+import type { Traffic } from './traffic.js';
 import type { OAuthApi } from './oauth.api.js';
 import { errorPage, loginPage } from './pages.html.js';
 import { wechatQuery, type Query } from './wechat-route.js';

@@ -1,15 +1,18 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyReply, FastifyRequest, FastifySchemaCompiler } from 'fastify';
 import { z } from 'zod';
-import type { Traffic } from './faults.js';
+import type { Traffic } from './traffic.js';
 import type { WeChatBody } from './wechat-errors.js';
 
 /** Query parameters as WeChat reads them: strings, each optional (a missing one is an errcode). */
 export type Query = Record<string, string | undefined>;
 
-/** The querystring schema of a WeChat API route: these parameters, each an optional string. */
+/** One query parameter: a string, or absent; given twice, the first value counts. */
+const Param = z.preprocess((v) => (Array.isArray(v) ? v[0] : v), z.string().optional());
+
+/** The querystring schema of a WeChat API route: these parameters, each optional (WeChat answers a missing one with an errcode). */
 export function wechatQuery(...names: string[]): z.ZodType<Query> {
-  return z.object(Object.fromEntries(names.map((name) => [name, z.string().optional()])));
+  return z.object(Object.fromEntries(names.map((name) => [name, Param])));
 }
 
 /** Fastify validates route schemas (zod) with this; a failure is a 400 `{ error: "field: reason" }`. */

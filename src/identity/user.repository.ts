@@ -7,7 +7,7 @@ import { UserLoginMethod } from './user-login-method.entity.js';
 export type UserRow = Record<string, unknown>;
 
 /**
- * The returning-user login in ONE statement (its own transaction): refresh the login method, open
+ * The returning-user login in ONE statement (atomic on its own): refresh the login method, open
  * the session, write its refresh token, read the user. It matches only when nothing else has to
  * change (same unionId, profile fresh enough or not asked for); otherwise it writes nothing and the
  * caller takes the full find-or-register path (AccountService.findOrRegister).

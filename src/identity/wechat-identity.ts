@@ -5,7 +5,10 @@ export interface WeChatIdentity {
   kind: LoginMethodKind;
   appId: string;
   openId: string;
-  /** Only ever from WeChat's server answers, never from data a client sent. */
+  /**
+   * From WeChat's server answers; for a mini program whose jscode2session gave none, from the
+   * encryptedData that decrypted with this login's session key.
+   */
   unionId: string | undefined;
   /** Real nickname/avatar from WeChat, when it gave them (not the anonymised default). */
   profile: { nickname?: string; avatarUrl?: string } | undefined;

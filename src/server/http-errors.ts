@@ -1,13 +1,19 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { AppError, type ErrorCode } from '../errors.js';
 
-/** The HTTP status of a domain error answered outside GraphQL (routes beside /graphql). */
-const STATUS: Partial<Record<ErrorCode, number>> = {
+/** The HTTP status of each domain error answered outside GraphQL (routes beside /graphql). */
+const STATUS: Record<ErrorCode, number> = {
   BAD_USER_INPUT: 400,
   INVALID_STATE: 400,
+  WECHAT_INVALID_CODE: 400,
+  WECHAT_DECRYPT_FAILED: 400,
+  WECHAT_SIGNATURE_MISMATCH: 400,
   UNAUTHENTICATED: 401,
+  WECHAT_CODE_BLOCKED: 403,
   RATE_LIMITED: 429,
+  WECHAT_RATE_LIMITED: 429,
   PLATFORM_NOT_CONFIGURED: 501,
+  WECHAT_CONFIG_ERROR: 502,
   WECHAT_UNAVAILABLE: 503,
 };
 
@@ -24,7 +30,7 @@ function errorBody(message: string, extensions: Record<string, unknown>) {
 export function registerHttpErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError | AppError, request, reply) => {
     if (error instanceof AppError) {
-      const status = STATUS[error.code] ?? 400;
+      const status = STATUS[error.code];
       if (error.code === 'RATE_LIMITED') reply.header('retry-after', String(error.details.retryAfterSeconds));
       return reply.code(status).send(errorBody(error.message, { code: error.code, ...error.details }));
     }
