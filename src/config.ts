@@ -101,6 +101,17 @@ function redirectUris(ctx: z.RefinementCtx, raw: string | undefined): string[] |
   return uris;
 }
 
+/** https, or plain http to this machine (a local egress proxy): what production may talk to WeChat over. */
+function isHttpsOrLoopback(url: string): boolean {
+  const { protocol, hostname } = new URL(url);
+  return (
+    protocol === 'https:' ||
+    hostname === 'localhost' ||
+    hostname === '[::1]' ||
+    /^127(\.\d{1,3}){3}$/.test(hostname)
+  );
+}
+
 /** The environment, checked as a whole and shaped into the config the code reads. */
 const ConfigSchema = EnvSchema.transform((env, ctx) => {
   const isProduction = env.NODE_ENV === 'production';
@@ -133,6 +144,24 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
       'WECHAT_*_APPID',
       'NODE_ENV=production needs at least one platform (WECHAT_WEB_, WECHAT_APP_ or WECHAT_MINI_APPID and _SECRET)',
     );
+  }
+  if (isProduction && env.DATABASE_URL === undefined) {
+    return refuse(
+      ctx,
+      'DATABASE_URL',
+      'required when NODE_ENV=production (the embedded database is for development)',
+    );
+  }
+  if (isProduction) {
+    for (const name of ['WECHAT_API_BASE_URL', 'WECHAT_OPEN_BASE_URL'] as const) {
+      if (!isHttpsOrLoopback(env[name])) {
+        return refuse(
+          ctx,
+          name,
+          'must be https:// when NODE_ENV=production (plain http only to a loopback proxy)',
+        );
+      }
+    }
   }
   const uris = redirectUris(ctx, env.WECHAT_WEB_REDIRECT_URIS);
 

@@ -4,6 +4,14 @@ import { describe, expect, it } from '@jest/globals';
 import { ConfigError, EnvSchema, loadConfig } from '../src/config.js';
 
 const SECRET = 'x'.repeat(32);
+/** A production environment that starts. */
+const PRODUCTION = {
+  NODE_ENV: 'production',
+  AUTH_SECRET: SECRET,
+  DATABASE_URL: 'postgresql://db.example/app',
+  WECHAT_MINI_APPID: 'wx1',
+  WECHAT_MINI_SECRET: 's',
+};
 
 function configError(env: Record<string, string>): string {
   try {
@@ -60,6 +68,18 @@ describe('config', () => {
       /^WECHAT_EMULATOR: cannot be on/,
     ],
     [{ WECHAT_API_BASE_URL: 'ftp://x' }, /^WECHAT_API_BASE_URL: must be an http/],
+    [
+      { NODE_ENV: 'production', AUTH_SECRET: SECRET, WECHAT_MINI_APPID: 'wx1', WECHAT_MINI_SECRET: 's' },
+      /^DATABASE_URL: required when NODE_ENV=production/,
+    ],
+    [
+      { ...PRODUCTION, WECHAT_API_BASE_URL: 'http://wechat-proxy.internal' },
+      /^WECHAT_API_BASE_URL: must be https:\/\/ when NODE_ENV=production/,
+    ],
+    [
+      { ...PRODUCTION, WECHAT_OPEN_BASE_URL: 'http://open.weixin.qq.com' },
+      /^WECHAT_OPEN_BASE_URL: must be https:\/\/ when NODE_ENV=production/,
+    ],
     [{ WECHAT_WEB_REDIRECT_URIS: 'https://a.example/cb, nope' }, /^WECHAT_WEB_REDIRECT_URIS: "nope"/],
   ])('rejects %j with one line naming the variable', (env, pattern) => {
     const message = configError(env);
@@ -79,6 +99,7 @@ describe('config', () => {
     expect(loadConfig({ WECHAT_WEB_APPID: 'wx1', WECHAT_WEB_SECRET: 's' }).emulator.enabled).toBe(false);
     const production = loadConfig({
       NODE_ENV: 'production',
+      DATABASE_URL: 'postgresql://db.example/app',
       AUTH_SECRET: SECRET,
       WECHAT_WEB_APPID: 'wx1',
       WECHAT_WEB_SECRET: 's',
@@ -86,6 +107,12 @@ describe('config', () => {
     expect(production.emulator.enabled).toBe(false);
     expect(production.wechat.webRedirectUris).toEqual([]);
     expect(production.host).toBe('0.0.0.0');
+  });
+
+  it('lets production talk plain http to a proxy on this machine only', () => {
+    for (const url of ['http://127.0.0.1:3128', 'http://localhost:8080', 'http://[::1]:3128']) {
+      expect(loadConfig({ ...PRODUCTION, WECHAT_API_BASE_URL: url }).wechat.apiBaseUrl).toBe(url);
+    }
   });
 
   it('refuses to start in production without AUTH_SECRET or a platform, with exit code 1', () => {

@@ -30,10 +30,18 @@ describe('NODE_ENV=production', () => {
     expect(errorCode(body)).toBe('GRAPHQL_VALIDATION_FAILED');
   });
 
-  it('serves the production landing page, not Sandbox', async () => {
-    const page = await (await fetch(`${t.url}/graphql`, { headers: { accept: 'text/html' } })).text();
-    expect(page).toContain('<html');
-    expect(page).not.toContain('EmbeddedSandbox');
+  it('answers a browser with one plain page that loads nothing from elsewhere', async () => {
+    const response = await fetch(`${t.url}/graphql`, { headers: { accept: 'text/html' } });
+    const page = await response.text();
+    expect(response.status).toBe(200);
+    expect(page).toContain('This is a GraphQL API');
+    expect(page).not.toMatch(/<script|<link|https?:\/\//);
+  });
+
+  it('suggests nothing about the schema in its errors', async () => {
+    const { body } = await t.graphql('{ mee { id } }');
+    expect(errorCode(body)).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(body.errors?.[0]?.message).not.toMatch(/Did you mean/);
   });
 
   it('does not serve the example web page', async () => {

@@ -34,13 +34,14 @@ export function queryLimitRule(
       let fields = 0;
       let deepest = 0;
       const walk = (set: SelectionSetNode, depth: number, seen: Set<string>): void => {
+        // Past the limit: record how deep it went (so the error fires) and look no further.
+        deepest = Math.max(deepest, depth);
         if (depth > maxDepth || fields > maxFields) return;
         for (const selection of set.selections) {
           if (selection.kind === Kind.FIELD) {
             fields += 1;
             // An introspection subtree counts as one field, whatever its depth: Sandbox needs it.
             if (selection.name.value === '__schema' || selection.name.value === '__type') continue;
-            deepest = Math.max(deepest, depth);
             if (selection.selectionSet) walk(selection.selectionSet, depth + 1, seen);
           } else if (selection.kind === Kind.INLINE_FRAGMENT) {
             walk(selection.selectionSet, depth, seen);

@@ -1,8 +1,5 @@
-import { ApolloServer } from '@apollo/server';
-import {
-  ApolloServerPluginLandingPageLocalDefault,
-  ApolloServerPluginLandingPageProductionDefault,
-} from '@apollo/server/plugin/landingPage/default';
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import fastifyApollo, { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -15,6 +12,14 @@ import { buildGraphQLSchema } from '../graphql/schema.js';
 import { registerExamplePages } from './example-pages.js';
 import { registerHttpErrorHandler } from './http-errors.js';
 import { createServices } from './services.js';
+
+/** Production's answer to a browser opening /graphql: one plain page, nothing loaded from elsewhere. */
+function plainLandingPage(): ApolloServerPlugin<Context> {
+  const html =
+    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>GraphQL API</title></head>' +
+    '<body><p>This is a GraphQL API: send operations with POST to this URL.</p></body></html>';
+  return { serverWillStart: async () => ({ renderLandingPage: async () => ({ html }) }) };
+}
 
 export interface AppDeps {
   config: Config;
@@ -34,6 +39,8 @@ export async function buildApp({ config, database, logger }: AppDeps): Promise<F
   const apollo = new ApolloServer<Context>({
     schema: await buildGraphQLSchema(),
     introspection: !config.isProduction,
+    // Production tells a client nothing of the schema it did not ask for ("Did you mean …?").
+    hideSchemaDetailsFromClientErrors: config.isProduction,
     includeStacktraceInErrorResponses: false,
     csrfPrevention: true,
     allowBatchedHttpRequests: false,
@@ -43,7 +50,7 @@ export async function buildApp({ config, database, logger }: AppDeps): Promise<F
     plugins: [
       fastifyApolloDrainPlugin(app),
       config.isProduction
-        ? ApolloServerPluginLandingPageProductionDefault({ footer: false })
+        ? plainLandingPage()
         : ApolloServerPluginLandingPageLocalDefault({ embed: true, footer: false }),
     ],
   });
