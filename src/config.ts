@@ -27,6 +27,8 @@ const httpUrl = z
   .refine((s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol), 'must be an http(s):// URL')
   .transform((s) => s.replace(/\/+$/, ''));
 
+const nonNegativeInt = z.string().regex(/^\d+$/, 'must be a whole number').transform(Number);
+
 const nonEmpty = z.string().trim().min(1, 'must not be empty');
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -50,6 +52,7 @@ export const EnvSchema = z.object({
   AUTH_SECRET: z.string().optional(),
   ACCESS_TOKEN_TTL_SECONDS: positiveInt.default(900),
   REFRESH_TOKEN_TTL_SECONDS: positiveInt.default(30 * 24 * 3600),
+  REFRESH_REUSE_GRACE_SECONDS: nonNegativeInt.default(30),
   WEB_STATE_TTL_SECONDS: positiveInt.default(600),
   WECHAT_API_BASE_URL: httpUrl.default('https://api.weixin.qq.com'),
   WECHAT_OPEN_BASE_URL: httpUrl.default('https://open.weixin.qq.com'),
@@ -185,6 +188,8 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
     session: {
       accessTokenTtlSeconds: env.ACCESS_TOKEN_TTL_SECONDS,
       refreshTokenTtlSeconds: env.REFRESH_TOKEN_TTL_SECONDS,
+      /** A refresh token presented again this soon after its rotation gets fresh tokens (0: never). */
+      refreshReuseGraceSeconds: env.REFRESH_REUSE_GRACE_SECONDS,
       webStateTtlSeconds: env.WEB_STATE_TTL_SECONDS,
     },
     wechat: {

@@ -50,7 +50,8 @@ async function webLogin(user: string, state?: string, redirectUri?: string) {
 }
 
 beforeAll(async () => {
-  w = await startWorld();
+  // A short refresh grace window, so a test can wait it out.
+  w = await startWorld({ env: { REFRESH_REUSE_GRACE_SECONDS: '1' } });
 });
 afterAll(async () => {
   await w?.stop();
@@ -406,7 +407,7 @@ describe('sessions', () => {
     expect(body.errors![0]!.message).toMatch(/expired/);
   });
 
-  it('rotates the refresh token; reusing an old one revokes the whole session', async () => {
+  it('rotates the refresh token; reusing an old one after the grace window revokes the whole session', async () => {
     const login = (await miniLogin('ray')).data!.wechatMiniLogin;
     const first = await gql<{ refreshSession: LoginPayload }>(REFRESH, { t: login.refreshToken });
     const rotated = first.data!.refreshSession;
@@ -417,11 +418,41 @@ describe('sessions', () => {
       login.user.id,
     );
 
-    // The old token again: theft detected, the session ends for everyone holding it.
+    // The old token again at once (a retry after a lost answer): fresh tokens, same session.
+    const retry = (await gql<{ refreshSession: LoginPayload }>(REFRESH, { t: login.refreshToken })).data!
+      .refreshSession;
+    expect(retry.user.id).toBe(login.user.id);
+    expect(retry.refreshToken).not.toBe(rotated.refreshToken);
+
+    // The old token again after the window: theft detected, the session ends for everyone holding it.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
     expect(errorCode(await gql(REFRESH, { t: login.refreshToken }))).toBe('UNAUTHENTICATED');
+    expect(errorCode(await gql(REFRESH, { t: retry.refreshToken }))).toBe('UNAUTHENTICATED');
     expect(errorCode(await gql(REFRESH, { t: rotated.refreshToken }))).toBe('UNAUTHENTICATED');
     expect(errorCode(await gql(ME, {}, bearer(rotated.accessToken)))).toBe('UNAUTHENTICATED');
     expect(errorCode(await gql(REFRESH, { t: 'rt_nonsense' }))).toBe('UNAUTHENTICATED');
+  });
+
+  it('gives each of ten concurrent refreshes of one token fresh tokens for the same session', async () => {
+    const login = (await miniLogin('tabs')).data!.wechatMiniLogin;
+    const before = await w.counts();
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        gql<{ refreshSession: LoginPayload }>(REFRESH, { t: login.refreshToken }),
+      ),
+    );
+    const refreshed = answers.map((body) => {
+      expect(body.errors).toBeUndefined();
+      return body.data!.refreshSession;
+    });
+    expect(new Set(refreshed.map((r) => r.user.id))).toEqual(new Set([login.user.id]));
+    expect(new Set(refreshed.map((r) => r.refreshToken)).size).toBe(10);
+    expect((await w.counts()).sessions).toBe(before.sessions);
+    for (const r of refreshed) {
+      expect((await gql<{ me: { id: string } }>(ME, {}, bearer(r.accessToken))).data!.me.id).toBe(
+        login.user.id,
+      );
+    }
   });
 
   it('logs out: the access and refresh tokens of that session stop working, others keep working', async () => {

@@ -2,7 +2,7 @@ import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { AccountService } from '../identity/account.service.js';
 import type { LoginMethodKind } from '../identity/user-login-method.entity.js';
-import type { User } from '../identity/user.entity.js';
+import { User } from '../identity/user.entity.js';
 import type { WeChatIdentity } from '../identity/wechat-identity.js';
 import type { RateLimiter } from '../rate-limits/rate-limiter.js';
 import type { IssuedTokens, SessionService } from '../sessions/session.service.js';
@@ -33,18 +33,26 @@ export class SignIn {
 
   constructor(private readonly deps: SignInDeps) {}
 
-  /** Runs a login unless an identical one is under way (then joins it); counts the client IP first. */
-  admit(
+  /**
+   * Runs a login unless an identical one is under way (then joins it: one WeChat exchange, but a
+   * session of its own for each caller); counts the client IP first.
+   */
+  async admit(
     em: EntityManager,
     kind: LoginMethodKind,
     input: object,
     clientIp: string,
     run: () => Promise<LoginResult>,
   ): Promise<LoginResult> {
-    return this.duplicates.join(kind, input, async () => {
+    const { result, joined } = await this.duplicates.join(kind, input, async () => {
       await this.deps.rateLimiter.ip(em, 'login', clientIp);
       return run();
     });
+    if (!joined) return result;
+    const tokens = await em
+      .fork()
+      .transactional((tx) => this.deps.sessions.create(tx, tx.getReference(User, result.user.id)));
+    return { ...tokens, user: result.user, isNewUser: result.isNewUser };
   }
 
   /** Counts a login of this WeChat identity (across IPs), once WeChat has said who it is. */

@@ -37,6 +37,7 @@ export function createServices(config: Config, logger: Logger): Services {
     accessTokens: new AccessTokens(config.authSecret, config.session.accessTokenTtlSeconds),
     rateLimiter,
     refreshTokenTtlSeconds: config.session.refreshTokenTtlSeconds,
+    refreshReuseGraceSeconds: config.session.refreshReuseGraceSeconds,
   });
   const signIn = new SignIn({
     accounts: new AccountService(new SecretBox(config.authSecret), logger),

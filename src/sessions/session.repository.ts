@@ -5,12 +5,15 @@ import type { UserRow } from '../identity/user.repository.js';
 
 /**
  * Rotates a refresh token in one statement: the old one dies, the new one is written, the user is
- * read. Two concurrent uses of one token: the second waits for the first's row lock and matches
- * nothing.
+ * read. A token rotated after `graceStart` still matches (it keeps its first rotation time, so the
+ * window does not stretch): a client that lost the answer, or two tabs refreshing at once, get
+ * fresh tokens for the same session. Two concurrent uses: the second waits for the first's row
+ * lock, then matches the rotated row within the window.
  */
-const ROTATE = sql<'now' | 'presentedHash' | 'newHash', UserRow & { session_id: string }>(`
+const ROTATE = sql<'now' | 'graceStart' | 'presentedHash' | 'newHash', UserRow & { session_id: string }>(`
 with t as (
-  update refresh_token set rotated_at = :now where token_hash = :presentedHash and rotated_at is null
+  update refresh_token set rotated_at = coalesce(rotated_at, :now)
+   where token_hash = :presentedHash and (rotated_at is null or rotated_at > :graceStart)
   returning session_id
 ), s as (
   select s.id, s.user_id from session s join t on s.id = t.session_id
@@ -33,14 +36,15 @@ select u.* from session s join "user" u on u.id = s.user_id
 
 /** Sessions and refresh tokens: the SQL of the sessions concern. */
 export const SessionRepository = {
-  /** The session and user of a rotated token, or null when nothing matched (unknown, used, ended). */
+  /** The session and user of a rotated token, or null when nothing matched (unknown, reused late, ended). */
   async rotate(
     em: EntityManager,
     presentedHash: string,
     newHash: string,
     now: Date,
+    graceStart: Date,
   ): Promise<{ sessionId: string; user: User } | null> {
-    const [row] = await execute(em, ROTATE, { now, presentedHash, newHash });
+    const [row] = await execute(em, ROTATE, { now, graceStart, presentedHash, newHash });
     if (!row) return null;
     const { session_id: sessionId, ...user } = row;
     return { sessionId, user: em.map(User, user) };

@@ -35,6 +35,8 @@ export interface SessionServiceDeps {
   accessTokens: AccessTokens;
   rateLimiter: RateLimiter;
   refreshTokenTtlSeconds: number;
+  /** A rotated refresh token presented again within this many seconds gets fresh tokens. */
+  refreshReuseGraceSeconds: number;
 }
 
 /** Refresh tokens are ours (`rt_` + 43 characters); anything much longer is not one. */
@@ -51,9 +53,10 @@ function newRefreshToken(): { refreshToken: string; tokenHash: string } {
 
 /**
  * Our own sessions: a short-lived access token (subject = user id, `sid` = session id) and an
- * opaque refresh token stored only as a hash, rotated on every use; presenting a rotated one again
- * revokes the whole session (the token was stolen, or the client is confused: either way, sign in
- * again).
+ * opaque refresh token stored only as a hash, rotated on every use. A rotated one presented again
+ * within REFRESH_REUSE_GRACE_SECONDS gets fresh tokens (a retry after a lost answer, two tabs);
+ * later, it revokes the whole session (the token was stolen, or the client is confused: either
+ * way, sign in again).
  */
 export class SessionService {
   constructor(private readonly deps: SessionServiceDeps) {}
@@ -91,8 +94,8 @@ export class SessionService {
 
   /**
    * Rotates a refresh token (one statement; limited per client IP). When nothing matched, a second
-   * statement tells an unknown token from a rotated one presented again, and revokes the session
-   * in that case.
+   * statement tells an unknown token from a rotated one presented again after the grace window,
+   * and revokes the session in that case.
    */
   async refresh(
     em: EntityManager,
@@ -104,7 +107,8 @@ export class SessionService {
     const now = new Date();
     const hash = sha256(presented);
     const { refreshToken, tokenHash } = newRefreshToken();
-    const rotated = await SessionRepository.rotate(em, hash, tokenHash, now);
+    const graceStart = new Date(now.getTime() - this.deps.refreshReuseGraceSeconds * 1000);
+    const rotated = await SessionRepository.rotate(em, hash, tokenHash, now, graceStart);
     if (!rotated) {
       await SessionRepository.revokeOnReuse(em, hash, now);
       throw refreshFailed();
