@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
-import type { Config } from '../config.js';
+import type { Config, PlatformCredentials } from '../config.js';
 import { AppError, BadUserInputError } from '../errors.js';
 import { LoginMethodKind } from '../identity/user-login-method.entity.js';
 import type { WeChatIdentity } from '../identity/wechat-identity.js';
@@ -39,15 +39,18 @@ export class MiniProgramLogin {
   constructor(private readonly deps: MiniProgramLoginDeps) {}
 
   async login(em: EntityManager, input: MiniLoginInput, clientIp: string): Promise<LoginResult> {
-    credentialsFor(this.deps.config, 'mini');
+    const app = credentialsFor(this.deps.config, 'mini');
     checkInput(input);
     return this.deps.signIn.admit(em, LoginMethodKind.WECHAT_MINI, input, clientIp, () =>
-      this.exchange(em, input),
+      this.exchange(em, app, input),
     );
   }
 
-  private async exchange(em: EntityManager, input: MiniLoginInput): Promise<LoginResult> {
-    const app = credentialsFor(this.deps.config, 'mini');
+  private async exchange(
+    em: EntityManager,
+    app: PlatformCredentials,
+    input: MiniLoginInput,
+  ): Promise<LoginResult> {
     const { encryptedData, iv, rawData, signature } = input;
     const session = await this.deps.mini.codeToSession(app, input.code);
     await this.deps.signIn.limitIdentity(em, app.appId, session.openId);
