@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import {
   APP_LOGIN,
@@ -11,6 +12,7 @@ import {
   type LoginPayload,
   type World,
 } from './support/world.js';
+import { encryptUserData } from '../src/wechat/open-data.crypto.js';
 import { errorCode } from './support/graphql.js';
 
 const REDIRECT = 'https://site.example/wechat/callback';
@@ -174,6 +176,52 @@ describe('one account per person', () => {
     const body = await miniLoginWithProfile('eve');
     expect(body.errors).toBeUndefined();
     expect(body.data!.wechatMiniLogin.user.nickname).toBe('Eve');
+  });
+
+  it('signs in without a profile when userinfo fails after the code is spent, and fetches it next time', async () => {
+    await w.emulatorPost('/__emulator/users', { key: 'finn', nickname: 'Finn' });
+    // Every attempt the client makes (it retries 5xx) fails.
+    await w.emulatorPost('/__emulator/faults', { path: '/sns/userinfo', status: 502, times: 3 });
+    const first = await webLogin('finn');
+    expect(first.errors).toBeUndefined();
+    expect(first.data!.wechatWebLogin).toMatchObject({ isNewUser: true, user: { nickname: null } });
+    expect(first.data!.wechatWebLogin.user.loginMethods[0]!.unionId).toEqual(expect.any(String));
+    expect(await w.wechatCalls()).toEqual([
+      '/sns/oauth2/access_token',
+      '/sns/userinfo',
+      '/sns/userinfo',
+      '/sns/userinfo',
+    ]);
+
+    const second = (await webLogin('finn')).data!.wechatWebLogin;
+    expect(second).toMatchObject({
+      isNewUser: false,
+      user: { id: first.data!.wechatWebLogin.user.id, nickname: 'Finn' },
+    });
+  });
+
+  it('takes the unionId only from WeChat’s answer, never from encryptedData', async () => {
+    const unbound = await startWorld({ apps: { mini: { ...APPS.mini, bound: false } } });
+    try {
+      const code = await unbound.code(APPS.mini.appid, 'uli');
+      const sessionKey = unbound.emulator.sessionKeyOf(APPS.mini.appid, 'uli')!;
+      const iv = randomBytes(16);
+      const forged = {
+        nickName: 'Uli',
+        unionId: 'o_forged_union_of_someone_else',
+        watermark: { appid: APPS.mini.appid, timestamp: Math.floor(Date.now() / 1000) },
+      };
+      const body = await unbound.gql<{ wechatMiniLogin: LoginPayload }>(MINI_LOGIN, {
+        input: { code, encryptedData: encryptUserData(sessionKey, forged, iv), iv: iv.toString('base64') },
+      });
+      expect(body.errors).toBeUndefined();
+      expect(body.data!.wechatMiniLogin.user.nickname).toBe('Uli');
+      expect(body.data!.wechatMiniLogin.user.loginMethods).toEqual([
+        expect.objectContaining({ kind: 'WECHAT_MINI', unionId: null }),
+      ]);
+    } finally {
+      await unbound.stop();
+    }
   });
 });
 

@@ -5,10 +5,7 @@ export interface WeChatIdentity {
   kind: LoginMethodKind;
   appId: string;
   openId: string;
-  /**
-   * From WeChat's server answers; for a mini program whose jscode2session gave none, from the
-   * encryptedData that decrypted with this login's session key.
-   */
+  /** Only from WeChat's server answers (code exchange, userinfo), never from client-sent data. */
   unionId: string | undefined;
   /** Real nickname/avatar from WeChat, when it gave them (not the anonymised default). */
   profile: { nickname?: string; avatarUrl?: string } | undefined;

@@ -54,7 +54,6 @@ export class MiniProgramLogin {
     const { encryptedData, iv, rawData, signature } = input;
     const session = await this.deps.mini.codeToSession(app, input.code);
     await this.deps.signIn.limitIdentity(em, app.appId, session.openId);
-    let unionId = session.unionId;
     let profile: WeChatIdentity['profile'];
     if (rawData != null && !verifyRawDataSignature(rawData, signature!, session.sessionKey)) {
       throw new AppError('WECHAT_SIGNATURE_MISMATCH', 'rawData does not match its signature');
@@ -71,12 +70,11 @@ export class MiniProgramLogin {
       const dataUnionId = typeof data.unionId === 'string' && data.unionId ? data.unionId : undefined;
       if (
         (data.openId !== undefined && data.openId !== session.openId) ||
-        (dataUnionId && unionId && dataUnionId !== unionId)
+        (dataUnionId && session.unionId && dataUnionId !== session.unionId)
       ) {
         this.deps.logger.warn('mini program encryptedData belongs to another user than the code');
         throw new AppError('WECHAT_DECRYPT_FAILED', 'encryptedData does not belong to the user of this code');
       }
-      unionId ??= dataUnionId;
       profile = realProfile(data.nickName, data.avatarUrl);
     } else if (rawData != null) {
       let raw: { nickName?: unknown; avatarUrl?: unknown } = {};
@@ -91,7 +89,8 @@ export class MiniProgramLogin {
       kind: LoginMethodKind.WECHAT_MINI,
       appId: app.appId,
       openId: session.openId,
-      unionId,
+      // Only WeChat's server answer names the unionId; encryptedData is never trusted for it.
+      unionId: session.unionId,
       profile,
       accessCode: session.sessionKey,
     };

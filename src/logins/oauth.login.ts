@@ -1,8 +1,10 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Logger } from 'pino';
 import type { PlatformCredentials } from '../config.js';
 import type { LoginMethodKind } from '../identity/user-login-method.entity.js';
 import type { WeChatIdentity } from '../identity/wechat-identity.js';
-import type { OAuthClient } from '../wechat/oauth.client.js';
+import { WeChatError } from '../wechat/errcodes.js';
+import type { OAuthClient, WeChatProfile } from '../wechat/oauth.client.js';
 import type { LoginResult, SignIn } from './sign-in.js';
 
 /** How long a web/app profile (nickname, avatar) is trusted before userinfo is asked again. */
@@ -11,11 +13,14 @@ const PROFILE_TTL_MS = 24 * 3600 * 1000;
 /**
  * The Open Platform OAuth login shared by the website and the mobile app: code → access token
  * (openid, unionid), then userinfo only when the identity is new or its profile is a day old.
+ * The code is spent once exchanged, so a userinfo failure does not fail the login: the person
+ * signs in (or registers) without a fresh profile, and the next login asks again.
  */
 export class OAuthLogin {
   constructor(
     private readonly oauth: OAuthClient,
     private readonly signIn: SignIn,
+    private readonly logger: Logger,
   ) {}
 
   async login(
@@ -37,11 +42,25 @@ export class OAuthLogin {
     // A returning user whose profile is less than a day old: one statement, no userinfo call.
     const returning = await this.signIn.returning(em, identity, new Date(Date.now() - PROFILE_TTL_MS));
     if (returning) return returning;
-    const profile = await this.oauth.userInfo(token.accessToken, token.openId);
+    const profile = await this.profileOf(token.accessToken, token.openId);
     return this.signIn.register(em, {
       ...identity,
-      unionId: token.unionId ?? profile.unionId,
-      profile: { nickname: profile.nickname, avatarUrl: profile.avatarUrl },
+      unionId: token.unionId ?? profile?.unionId,
+      profile: profile && { nickname: profile.nickname, avatarUrl: profile.avatarUrl },
     });
+  }
+
+  /** userinfo's answer, or undefined when WeChat fails it (logged; the login goes on without it). */
+  private async profileOf(accessToken: string, openId: string): Promise<WeChatProfile | undefined> {
+    try {
+      return await this.oauth.userInfo(accessToken, openId);
+    } catch (error) {
+      if (!(error instanceof WeChatError)) throw error;
+      this.logger.warn(
+        { code: error.code },
+        'userinfo failed after the code exchange: signing in without a profile',
+      );
+      return undefined;
+    }
   }
 }

@@ -44,7 +44,7 @@ export function createServices(config: Config, logger: Logger): Services {
     sessions,
     rateLimiter,
   });
-  const oauthLogin = new OAuthLogin(new OAuthClient(http), signIn);
+  const oauthLogin = new OAuthLogin(new OAuthClient(http), signIn, logger.child({ component: 'login' }));
   const webState = new WebStateService({
     authSecret: config.authSecret,
     ttlSeconds: config.session.webStateTtlSeconds,
