@@ -512,6 +512,31 @@ describe('sessions', () => {
     expect((await gql<{ me: { id: string } }>(ME, {}, bearer(b.accessToken))).data!.me.id).toBe(a.user.id);
     expect(errorCode(await gql(LOGOUT))).toBe('UNAUTHENTICATED');
   });
+
+  it('logs out with the refresh token alone, current or rotated, and again after that', async () => {
+    const LOGOUT_WITH = `mutation ($t: String) { logout(refreshToken: $t) }`;
+    // A client whose access token has expired holds only its refresh token.
+    const a = (await miniLogin('sol')).data!.wechatMiniLogin;
+    const out = await gql<{ logout: boolean }>(LOGOUT_WITH, { t: a.refreshToken });
+    expect(out).toEqual({ data: { logout: true } });
+    expect(errorCode(await gql(ME, {}, bearer(a.accessToken)))).toBe('UNAUTHENTICATED');
+    expect(errorCode(await gql(REFRESH, { t: a.refreshToken }))).toBe('UNAUTHENTICATED');
+    // The answer was lost and the client logs out again: still true.
+    expect(await gql(LOGOUT_WITH, { t: a.refreshToken })).toEqual({ data: { logout: true } });
+
+    // The token a refresh replaced still names its session.
+    const b = (await miniLogin('sol')).data!.wechatMiniLogin;
+    const refreshed = (await gql<{ refreshSession: LoginPayload }>(REFRESH, { t: b.refreshToken })).data!
+      .refreshSession;
+    expect(await gql(LOGOUT_WITH, { t: b.refreshToken })).toEqual({ data: { logout: true } });
+    expect(errorCode(await gql(REFRESH, { t: refreshed.refreshToken }))).toBe('UNAUTHENTICATED');
+    expect(errorCode(await gql(ME, {}, bearer(refreshed.accessToken)))).toBe('UNAUTHENTICATED');
+
+    // A token no session ever had, and no token at all.
+    const unknown = await gql(LOGOUT_WITH, { t: `rt_${'x'.repeat(43)}` });
+    expect(errorCode(unknown)).toBe('UNAUTHENTICATED');
+    expect(errorCode(await gql(LOGOUT_WITH, { t: null }))).toBe('UNAUTHENTICATED');
+  });
 });
 
 describe('loginMethods', () => {

@@ -29,6 +29,19 @@ update session set revoked_at = :now, revoked_reason = 'refresh_token_reuse', up
  where revoked_at is null
    and id = (select session_id from refresh_token where token_hash = :presentedHash and rotated_at is not null)`);
 
+/**
+ * Ends the session of a refresh token, current or rotated (logout with the refresh token alone).
+ * `known` is false only when no session ever had this token.
+ */
+const REVOKE_BY_REFRESH_TOKEN = sql<'now' | 'presentedHash', { known: boolean }>(`
+with t as (
+  select session_id from refresh_token where token_hash = :presentedHash
+), r as (
+  update session set revoked_at = :now, revoked_reason = 'logout', updated_at = :now
+   where revoked_at is null and id = (select session_id from t)
+)
+select exists (select 1 from t) as known`);
+
 /** The open session of an access token and its user, in one read (what `me` answers). */
 const OPEN_SESSION_USER = sql<'sessionId' | 'userId' | 'now', UserRow>(`
 select u.* from session s join "user" u on u.id = s.user_id
@@ -52,6 +65,12 @@ export const SessionRepository = {
 
   async revokeOnReuse(em: EntityManager, presentedHash: string, now: Date): Promise<void> {
     await execute(em, REVOKE_ON_REUSE, { now, presentedHash });
+  },
+
+  /** Ends a session by one of its refresh tokens; false when the token is unknown. */
+  async revokeByRefreshToken(em: EntityManager, presentedHash: string, now: Date): Promise<boolean> {
+    const [row] = await execute(em, REVOKE_BY_REFRESH_TOKEN, { now, presentedHash });
+    return row!.known;
   },
 
   async openSessionUser(

@@ -132,6 +132,19 @@ export class SessionService {
     return { userId, sessionId, user };
   }
 
+  /**
+   * Logout with the refresh token alone (a client whose access token has expired): ends the
+   * session the token belongs to, whether it is the current token or one already rotated. Ending
+   * an ended session again succeeds; an unknown token is UNAUTHENTICATED. Limited per client IP,
+   * like refresh.
+   */
+  async revokeByRefreshToken(em: EntityManager, presented: string, clientIp: string): Promise<void> {
+    if (presented.length === 0 || presented.length > MAX_REFRESH_TOKEN_LENGTH) throw refreshFailed();
+    await this.deps.rateLimiter.ip(em, 'refresh', clientIp);
+    const known = await SessionRepository.revokeByRefreshToken(em, sha256(presented), new Date());
+    if (!known) throw new UnauthenticatedError('The refresh token is invalid');
+  }
+
   async revoke(em: EntityManager, sessionId: string, reason: 'logout'): Promise<void> {
     await em.nativeUpdate(
       Session,

@@ -153,7 +153,8 @@ async function finishLogin(params: URLSearchParams): Promise<void> {
 
 async function logout(): Promise<void> {
   const session = loadSession();
-  if (session) await request(LogoutDocument, {}, session.accessToken).catch(() => undefined);
+  // The refresh token ends the session even when the access token has expired.
+  if (session) await request(LogoutDocument, { refreshToken: session.refreshToken }).catch(() => undefined);
   saveSession(null);
   show(null);
   say('Logged out.');

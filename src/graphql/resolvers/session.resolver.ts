@@ -1,4 +1,5 @@
-import { Arg, Authorized, Ctx, Mutation, Query, Resolver } from 'type-graphql';
+import { Arg, Ctx, Mutation, Query, Resolver } from 'type-graphql';
+import { UnauthenticatedError } from '../../errors.js';
 import type { Context } from '../context.js';
 import { AuthPayload } from '../types/auth.type.js';
 import { toAuthPayload, toUserType } from '../types/mappers.js';
@@ -23,11 +24,30 @@ export class SessionResolver {
     return toAuthPayload({ ...refreshed, isNewUser: false });
   }
 
-  @Authorized()
-  @Mutation(() => Boolean, { description: 'Ends the caller’s session: its refresh token stops working.' })
-  async logout(@Ctx() ctx: Context): Promise<boolean> {
-    const { sessionId } = (await ctx.auth())!;
-    await ctx.services.sessions.revoke(ctx.em, sessionId, 'logout');
+  @Mutation(() => Boolean, {
+    description:
+      'Ends a session: the one of `refreshToken` when given (it works after the access token has expired), ' +
+      'else the bearer’s. Its access and refresh tokens stop working here at once. Ending an ended session again is true.',
+  })
+  async logout(
+    @Arg('refreshToken', () => String, {
+      nullable: true,
+      description: 'A refresh token of the session to end, current or already rotated.',
+    })
+    refreshToken: string | null | undefined,
+    @Ctx() ctx: Context,
+  ): Promise<boolean> {
+    if (refreshToken != null) {
+      await ctx.services.sessions.revokeByRefreshToken(ctx.em, refreshToken, ctx.clientIp);
+      return true;
+    }
+    const auth = await ctx.auth();
+    if (!auth) {
+      throw new UnauthenticatedError(
+        'Nothing to log out: send "Authorization: Bearer <accessToken>" or the refreshToken argument',
+      );
+    }
+    await ctx.services.sessions.revoke(ctx.em, auth.sessionId, 'logout');
     return true;
   }
 }
