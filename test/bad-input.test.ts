@@ -56,7 +56,7 @@ for (const [label, code] of badCodes) {
   cases.push({
     name: `web code: ${label}`,
     query: WEB,
-    variables: { input: { code, state: 'v1.a.b.c.d' } },
+    variables: { input: { code, state: `S2${'0'.repeat(103)}` } },
     expected: 'BAD_USER_INPUT',
   });
 }

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import {
   APP_LOGIN,
@@ -16,6 +16,9 @@ import { encryptUserData } from '../src/wechat/open-data.crypto.js';
 import { errorCode } from './support/graphql.js';
 
 const REDIRECT = 'https://site.example/wechat/callback';
+const AUTHORIZE_URL_PKCE = `query ($redirectUri: String!, $codeChallenge: String) {
+  wechatWebAuthorizeUrl(redirectUri: $redirectUri, codeChallenge: $codeChallenge) { url state }
+}`;
 
 let w: World;
 /** Every GraphQL response body of this file, scanned for secrets at the end. */
@@ -280,7 +283,8 @@ describe('web login state', () => {
       `${w.emulator.url}/connect/qrconnect?appid=${APPS.web.appid}&redirect_uri=${encodeURIComponent(REDIRECT)}` +
         `&response_type=code&scope=snsapi_login&state=${encodeURIComponent(state)}#wechat_redirect`,
     );
-    expect(state.length).toBeLessThanOrEqual(128);
+    // WeChat's rule for state: at most 128 characters of a-zA-Z0-9.
+    expect(state).toMatch(/^[a-zA-Z0-9]{1,128}$/);
   });
 
   it('logs in through the emulator’s QR page: confirm redirects back with code and state', async () => {
@@ -310,12 +314,14 @@ describe('web login state', () => {
 
   it('rejects a forged, reused, missing or other-redirect state with INVALID_STATE, without calling WeChat', async () => {
     const { state } = await authorize();
-    const forged = state.slice(0, -4) + (state.endsWith('AAAA') ? 'BBBB' : 'AAAA');
-    const [v, nonce, exp, hash, sig] = state.split('.');
-    const reExpired = [v, nonce, (parseInt(exp!, 36) + 3600).toString(36), hash, sig].join('.');
+    const forged = state.slice(0, -4) + (state.endsWith('aaaa') ? 'bbbb' : 'aaaa');
+    // S2 + nonce (32) + expiry (7, base36) + …: an hour more of life, under the old signature.
+    const expiry = state.slice(34, 41);
+    const reExpired =
+      state.slice(0, 34) + (parseInt(expiry, 36) + 3600).toString(36).padStart(7, '0') + state.slice(41);
     await w.emulatorPost('/__emulator/reset', {});
     const code = await w.code(APPS.web.appid, 'kim');
-    for (const bad of [forged, reExpired, '', 'v1.x.y.z.w', 'not a state']) {
+    for (const bad of [forged, reExpired, '', `S2${'0'.repeat(103)}`, 'not a state']) {
       expect(errorCode(await gql(WEB_LOGIN, { input: { code, state: bad } }))).toBe('INVALID_STATE');
     }
     expect(
@@ -333,6 +339,48 @@ describe('web login state', () => {
     expect(await w.wechatCalls()).toEqual(['/sns/oauth2/access_token', '/sns/userinfo']);
     // A missing state is refused by the schema (a required variable field).
     expect(errorCode(await gql(WEB_LOGIN, { input: { code: again } }))).toBe('BAD_USER_INPUT');
+  });
+
+  it('binds a state to its PKCE codeChallenge: only the matching codeVerifier finishes the login', async () => {
+    const verifier = randomBytes(32).toString('base64url');
+    const challenge = createHash('sha256').update(verifier).digest('base64url');
+    const withChallenge = async () =>
+      (
+        await gql<{ wechatWebAuthorizeUrl: { state: string } }>(AUTHORIZE_URL_PKCE, {
+          redirectUri: REDIRECT,
+          codeChallenge: challenge,
+        })
+      ).data!.wechatWebAuthorizeUrl.state;
+    const login = async (state: string, codeVerifier?: string) =>
+      gql<{ wechatWebLogin: LoginPayload }>(WEB_LOGIN, {
+        input: { code: await w.code(APPS.web.appid, 'pia'), state, redirectUri: REDIRECT, codeVerifier },
+      });
+
+    // Someone else's login link lands in this browser: its verifier is not the one of the state.
+    const planted = await withChallenge();
+    const otherVerifier = randomBytes(32).toString('base64url');
+    const wrong = await login(planted, otherVerifier);
+    expect(errorCode(wrong)).toBe('INVALID_STATE');
+    expect(wrong.errors![0]!.message).toMatch(/codeVerifier does not match/);
+    const missing = await login(planted);
+    expect(errorCode(missing)).toBe('INVALID_STATE');
+    expect(missing.errors![0]!.message).toMatch(/send its codeVerifier/);
+    // A careful client sends its verifier; a state minted without a challenge cannot answer it.
+    const plain = await login((await authorize()).state, verifier);
+    expect(errorCode(plain)).toBe('INVALID_STATE');
+    expect(await w.wechatCalls()).toEqual([]);
+
+    const ok = await login(planted, verifier);
+    expect(ok.errors).toBeUndefined();
+    expect(ok.data!.wechatWebLogin.isNewUser).toBe(true);
+
+    // Malformed PKCE values are input errors naming the field.
+    const badChallenge = await gql(AUTHORIZE_URL_PKCE, { redirectUri: REDIRECT, codeChallenge: 'short' });
+    expect(errorCode(badChallenge)).toBe('BAD_USER_INPUT');
+    expect(badChallenge.errors![0]!.extensions!.field).toBe('codeChallenge');
+    const badVerifier = await login(await withChallenge(), 'has spaces and is far too short');
+    expect(errorCode(badVerifier)).toBe('BAD_USER_INPUT');
+    expect(badVerifier.errors![0]!.extensions!.field).toBe('codeVerifier');
   });
 
   it('rejects an expired state', async () => {

@@ -17,3 +17,22 @@ export function checkCode(code: string): void {
   if (!/^[\x21-\x7e]+$/.test(code))
     throw new BadUserInputError('code has characters a WeChat code never has', 'code');
 }
+
+/** PKCE (RFC 7636): S256 challenges are 43 base64url characters; verifiers 43-128 unreserved ones. */
+export function checkCodeChallenge(codeChallenge: string | null | undefined): void {
+  if (codeChallenge != null && !/^[A-Za-z0-9_-]{43}$/.test(codeChallenge)) {
+    throw new BadUserInputError(
+      'codeChallenge must be base64url(SHA-256(codeVerifier)) without padding: 43 characters',
+      'codeChallenge',
+    );
+  }
+}
+
+export function checkCodeVerifier(codeVerifier: string | null | undefined): void {
+  if (codeVerifier != null && !/^[A-Za-z0-9._~-]{43,128}$/.test(codeVerifier)) {
+    throw new BadUserInputError(
+      'codeVerifier must be 43-128 characters of A-Z a-z 0-9 - . _ ~',
+      'codeVerifier',
+    );
+  }
+}

@@ -1,6 +1,6 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { deriveKey, sha256 } from '../crypto/keys.js';
+import { deriveKey } from '../crypto/keys.js';
 import { AppError } from '../errors.js';
 import { WebLoginState } from './web-login-state.entity.js';
 
@@ -17,10 +17,27 @@ export interface WebStateSettings {
   redirectUris: readonly string[] | null;
 }
 
+/** PKCE's S256: base64url(SHA-256(codeVerifier)), the codeChallenge a verifier answers to. */
+export function challengeOf(codeVerifier: string): string {
+  return createHash('sha256').update(codeVerifier).digest('base64url');
+}
+
+/** A 64-bit tag of a value, in hex: enough to bind the state to it under the MAC. */
+const tag = (value: string) => createHash('sha256').update(value).digest('hex').slice(0, 16);
+
+const VERSION = 'S2';
+const NO_CHALLENGE = '0'.repeat(16);
+/** Fixed-width fields, so the state needs no separators: WeChat allows only a-zA-Z0-9 (at most 128). */
+const LAYOUT = /^S2([0-9a-f]{32})([0-9a-z]{7})([0-9a-f]{16})([0-9a-f]{16})([0-9a-f]{32})$/;
+
 /**
- * The `state` of a web QR login (CSRF protection): `v1.<nonce>.<expiry>.<redirect hash>.<hmac>`,
- * signed with a key derived from AUTH_SECRET, so any instance can check it without memory of its
- * own; made valid once by recording its nonce in the database when it is used.
+ * The `state` of a web login (login CSRF protection), 105 characters of `a-zA-Z0-9`:
+ * `S2` + nonce + expiry + tag of the redirect URI + tag of the PKCE codeChallenge (zeros without
+ * one) + an HMAC of all that with a key derived from AUTH_SECRET. Any instance checks it without
+ * memory of its own; recording its nonce in the database when it is used makes it valid once. A
+ * state minted with a codeChallenge is accepted only with the codeVerifier that answers to it, and a
+ * state minted without one is refused to a login that brings a verifier: either way a login link
+ * someone else started cannot finish in this browser's login.
  */
 export class WebStateService {
   private readonly key: Buffer;
@@ -40,41 +57,50 @@ export class WebStateService {
     }
   }
 
-  issue(redirectUri: string, now = Date.now()): string {
+  issue(redirectUri: string, codeChallenge?: string | null, now = Date.now()): string {
     this.checkRedirectUri(redirectUri);
-    const expiry = Math.floor(now / 1000) + this.settings.ttlSeconds;
-    const body = `v1.${randomBytes(16).toString('base64url')}.${expiry.toString(36)}.${sha256(redirectUri).slice(0, 22)}`;
-    return `${body}.${this.sign(body)}`;
+    const expiry = (Math.floor(now / 1000) + this.settings.ttlSeconds).toString(36).padStart(7, '0');
+    const challenge = codeChallenge == null ? NO_CHALLENGE : tag(codeChallenge);
+    const body = `${VERSION}${randomBytes(16).toString('hex')}${expiry}${tag(redirectUri)}${challenge}`;
+    return body + this.sign(body);
   }
 
   /**
-   * Checks signature, expiry and (when given) the redirect URI, then marks the state used in its
-   * own short transaction, before WeChat is called: a state is spent even if the login then fails.
+   * Checks signature, expiry, the redirect URI (when given) and the PKCE verifier, then marks the
+   * state used in its own short transaction, before WeChat is called: a state is spent even if the
+   * login then fails.
    */
   async consume(
     em: EntityManager,
     state: string,
-    redirectUri: string | undefined,
+    check: { redirectUri?: string | null; codeVerifier?: string | null },
     now = Date.now(),
   ): Promise<void> {
-    const parts = state.split('.');
-    if (parts.length !== 5 || parts[0] !== 'v1')
-      throw new InvalidStateError('not a state this server issued');
-    const body = parts.slice(0, 4).join('.');
-    const given = Buffer.from(parts[4]!, 'utf8');
-    const expected = Buffer.from(this.sign(body), 'utf8');
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-      throw new InvalidStateError('not a state this server issued');
-    }
-    const expiry = parseInt(parts[2]!, 36) * 1000;
-    if (!Number.isFinite(expiry) || now >= expiry) throw new InvalidStateError('it has expired');
-    if (redirectUri !== undefined && sha256(redirectUri).slice(0, 22) !== parts[3]) {
+    const fields = LAYOUT.exec(state);
+    if (!fields) throw new InvalidStateError('not a state this server issued');
+    const [, nonce, expiryField, redirectTag, challengeTag, mac] = fields as unknown as string[];
+    const given = Buffer.from(mac!, 'utf8');
+    const expected = Buffer.from(this.sign(state.slice(0, -32)), 'utf8');
+    if (!timingSafeEqual(given, expected)) throw new InvalidStateError('not a state this server issued');
+    const expiry = parseInt(expiryField!, 36) * 1000;
+    if (now >= expiry) throw new InvalidStateError('it has expired');
+    const { redirectUri, codeVerifier } = check;
+    if (redirectUri != null && tag(redirectUri) !== redirectTag) {
       throw new InvalidStateError('it was issued for another redirectUri');
     }
-    if (redirectUri !== undefined) this.checkRedirectUri(redirectUri);
+    if (redirectUri != null) this.checkRedirectUri(redirectUri);
+    if (challengeTag === NO_CHALLENGE && codeVerifier != null) {
+      throw new InvalidStateError('it was issued without a codeChallenge, so no codeVerifier can match it');
+    }
+    if (challengeTag !== NO_CHALLENGE && codeVerifier == null) {
+      throw new InvalidStateError('it was issued with a codeChallenge: send its codeVerifier');
+    }
+    if (codeVerifier != null && tag(challengeOf(codeVerifier)) !== challengeTag) {
+      throw new InvalidStateError('the codeVerifier does not match its codeChallenge');
+    }
     const inserted = await em
       .createQueryBuilder(WebLoginState)
-      .insert({ nonce: parts[1]!, expiresAt: new Date(expiry), usedAt: new Date(now) })
+      .insert({ nonce: nonce!, expiresAt: new Date(expiry), usedAt: new Date(now) })
       .onConflict('nonce')
       .ignore()
       .execute('run');
@@ -83,7 +109,8 @@ export class WebStateService {
     if (Math.random() < 0.01) await em.nativeDelete(WebLoginState, { expiresAt: { $lt: new Date(now) } });
   }
 
+  /** 128 bits of HMAC-SHA256, in hex. */
   private sign(body: string): string {
-    return createHmac('sha256', this.key).update(body).digest('base64url');
+    return createHmac('sha256', this.key).update(body).digest('hex').slice(0, 32);
   }
 }

@@ -3,7 +3,7 @@ import type { Config } from '../config.js';
 import { BadUserInputError } from '../errors.js';
 import { LoginMethodKind } from '../identity/user-login-method.entity.js';
 import { QRCONNECT_PATH } from '../wechat/endpoints.js';
-import { checkCode, INPUT_LIMITS } from './login-input.js';
+import { checkCode, checkCodeChallenge, checkCodeVerifier, INPUT_LIMITS } from './login-input.js';
 import type { OAuthLogin } from './oauth.login.js';
 import { credentialsFor } from './platform.js';
 import type { LoginResult, SignIn } from './sign-in.js';
@@ -13,11 +13,14 @@ export interface WebLoginInput {
   code: string;
   state: string;
   redirectUri?: string | null;
+  /** PKCE: required when the authorize URL was made with a codeChallenge, refused otherwise. */
+  codeVerifier?: string | null;
 }
 
 /**
- * Website QR login: an authorize URL with a signed single-use state, then the code WeChat
- * redirects back with. The state is checked and spent before WeChat is called.
+ * Website QR login: an authorize URL with a signed single-use state (bound to the redirect URI and,
+ * with PKCE, to a codeChallenge), then the code WeChat redirects back with. The state is checked
+ * and spent before WeChat is called.
  */
 export class WebLogin {
   constructor(
@@ -28,11 +31,12 @@ export class WebLogin {
   ) {}
 
   /** The QR-connect URL for a website login and its state (WeChat's parameter order). */
-  authorizeUrl(redirectUri: string): { url: string; state: string } {
+  authorizeUrl(redirectUri: string, codeChallenge?: string | null): { url: string; state: string } {
     const app = credentialsFor(this.config, 'web');
     if (redirectUri.length > INPUT_LIMITS.redirectUri)
       throw new BadUserInputError('redirectUri is too long', 'redirectUri');
-    const state = this.webState.issue(redirectUri);
+    checkCodeChallenge(codeChallenge);
+    const state = this.webState.issue(redirectUri, codeChallenge);
     const query = [
       ['appid', app.appId],
       ['redirect_uri', redirectUri],
@@ -49,8 +53,9 @@ export class WebLogin {
     const app = credentialsFor(this.config, 'web');
     checkCode(input.code);
     if (input.state.length > INPUT_LIMITS.state) throw new BadUserInputError('state is too long', 'state');
+    checkCodeVerifier(input.codeVerifier);
     return this.signIn.admit(em, LoginMethodKind.WECHAT_WEB, input, clientIp, async () => {
-      await this.webState.consume(em.fork(), input.state, input.redirectUri ?? undefined);
+      await this.webState.consume(em.fork(), input.state, input);
       return this.oauth.login(em, LoginMethodKind.WECHAT_WEB, app, input.code);
     });
   }

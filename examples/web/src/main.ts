@@ -1,10 +1,12 @@
 /**
  * The browser side of a WeChat website login, with the typed documents from `npm run codegen`.
  *
- * 1. "Log in with WeChat": ask wechatWebAuthorizeUrl for the QR URL and state, keep the state in
- *    sessionStorage, go to WeChat's QR page (the emulator's, in development).
- * 2. Back here with ?code=…&state=…: compare the state with the one kept (login CSRF: a URL made by
- *    someone else must not log this browser in), then wechatWebLogin.
+ * 1. "Log in with WeChat": make a PKCE verifier, ask wechatWebAuthorizeUrl for the QR URL and a
+ *    state bound to the verifier's challenge, keep state and verifier in sessionStorage, go to
+ *    WeChat's QR page (the emulator's, in development).
+ * 2. Back here with ?code=…&state=…: compare the state with the one kept, then wechatWebLogin with
+ *    the verifier. Login CSRF (a URL made by someone else must not log this browser in) is refused
+ *    twice: here, and on the server, which accepts the state only with its verifier.
  * 3. Show the user, refresh the session a minute before the access token expires, log out.
  *
  * Tokens live in sessionStorage to keep the example short; a real app may prefer memory plus a
@@ -22,6 +24,7 @@ import {
 
 const GRAPHQL_URL = '/graphql';
 const STATE_KEY = 'wechat-login:state';
+const VERIFIER_KEY = 'wechat-login:code-verifier';
 const SESSION_KEY = 'wechat-login:session';
 
 class ApiError extends Error {
@@ -118,12 +121,28 @@ function redirectUri(): string {
   return `${location.origin}${location.pathname}`;
 }
 
+const base64url = (bytes: ArrayBuffer | Uint8Array) =>
+  btoa(String.fromCharCode(...new Uint8Array(bytes)))
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_')
+    .replace(/=+$/, '');
+
+/** PKCE: a random verifier (256 bits) and its S256 challenge. */
+async function pkce(): Promise<{ codeVerifier: string; codeChallenge: string }> {
+  const codeVerifier = base64url(crypto.getRandomValues(new Uint8Array(32)));
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(codeVerifier));
+  return { codeVerifier, codeChallenge: base64url(digest) };
+}
+
 async function startLogin(): Promise<void> {
   say('Asking the server for the WeChat login URL…');
+  const { codeVerifier, codeChallenge } = await pkce();
   const { wechatWebAuthorizeUrl } = await request(WechatWebAuthorizeUrlDocument, {
     redirectUri: redirectUri(),
+    codeChallenge,
   });
   sessionStorage.setItem(STATE_KEY, wechatWebAuthorizeUrl.state);
+  sessionStorage.setItem(VERIFIER_KEY, codeVerifier);
   location.assign(wechatWebAuthorizeUrl.url);
 }
 
@@ -132,7 +151,9 @@ async function finishLogin(params: URLSearchParams): Promise<void> {
   const state = params.get('state') ?? '';
   const code = params.get('code');
   const expected = sessionStorage.getItem(STATE_KEY);
+  const codeVerifier = sessionStorage.getItem(VERIFIER_KEY);
   sessionStorage.removeItem(STATE_KEY);
+  sessionStorage.removeItem(VERIFIER_KEY);
   history.replaceState(null, '', redirectUri());
   if (!code) {
     say('Login cancelled on the WeChat page.', true);
@@ -144,7 +165,7 @@ async function finishLogin(params: URLSearchParams): Promise<void> {
   }
   say('Logging in…');
   const { wechatWebLogin } = await request(WechatWebLoginDocument, {
-    input: { code, state, redirectUri: redirectUri() },
+    input: { code, state, redirectUri: redirectUri(), codeVerifier },
   });
   saveSession(wechatWebLogin);
   show(wechatWebLogin);

@@ -13,6 +13,14 @@ export class WechatWebLoginInput {
     description: 'The redirectUri the authorize URL was made for; when given, it must match the state.',
   })
   redirectUri?: string | null;
+
+  @Field(() => String, {
+    nullable: true,
+    description:
+      'PKCE: the codeVerifier whose base64url(SHA-256) was the codeChallenge of wechatWebAuthorizeUrl. ' +
+      'Required when the state was made with a codeChallenge, refused when it was not.',
+  })
+  codeVerifier?: string | null;
 }
 
 @InputType({ description: 'A native app login: the code from the WeChat SDK (SendAuth).' })

@@ -11,9 +11,16 @@ export class LoginResolver {
   })
   wechatWebAuthorizeUrl(
     @Arg('redirectUri', () => String) redirectUri: string,
+    @Arg('codeChallenge', () => String, {
+      nullable: true,
+      description:
+        'PKCE: base64url(SHA-256(codeVerifier)), 43 characters. The state is then accepted only with that ' +
+        'codeVerifier, so a login link someone else started cannot finish in this browser.',
+    })
+    codeChallenge: string | null | undefined,
     @Ctx() ctx: Context,
   ): WechatAuthorizeUrl {
-    return ctx.services.webLogin.authorizeUrl(redirectUri);
+    return ctx.services.webLogin.authorizeUrl(redirectUri, codeChallenge);
   }
 
   @Mutation(() => AuthPayload, {
