@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /** A configuration problem that stops the start: one line, naming the variable. */
@@ -68,7 +69,9 @@ export const EnvSchema = z.object({
   RATE_LIMIT: z.enum(['on', 'off']).default('on'),
   RATE_LIMIT_IP_PER_MINUTE: positiveInt.default(300),
   RATE_LIMIT_IDENTITY_PER_MINUTE: positiveInt.default(30),
-  TRUST_PROXY: boolean.default(false),
+  TRUST_PROXY: nonEmpty.default('false'),
+  REQUEST_TIMEOUT_MS: positiveInt.default(30_000),
+  CORS_ORIGINS: z.string().optional(),
   EMULATOR_PORT: port.default(4100),
   EMULATOR_HOST: nonEmpty.default('127.0.0.1'),
 });
@@ -102,6 +105,64 @@ function redirectUris(ctx: z.RefinementCtx, raw: string | undefined): string[] |
   const bad = uris.find((uri) => !URL.canParse(uri) || !/^https?:$/.test(new URL(uri).protocol));
   if (bad !== undefined) refuse(ctx, 'WECHAT_WEB_REDIRECT_URIS', `"${bad}" is not an http(s):// URL`);
   return uris;
+}
+
+/** proxy-addr's names for address ranges, which Fastify's trustProxy takes beside addresses and CIDRs. */
+const PROXY_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+function isAddressOrCidr(value: string): boolean {
+  const [address, bits, extra] = value.split('/');
+  const version = isIP(address ?? '');
+  if (version === 0 || extra !== undefined) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (version === 4 ? 32 : 128);
+}
+
+/**
+ * TRUST_PROXY, in Fastify's own terms: `false` (the socket's address is the client), a number of
+ * proxy hops in front of us, or the proxies' addresses/CIDRs. `true` would believe an
+ * X-Forwarded-For the client writes itself, so it is refused with the alternatives.
+ */
+function trustProxy(ctx: z.RefinementCtx, raw: string): false | number | string[] {
+  if (raw === 'false' || raw === '0') return false;
+  if (raw === 'true') {
+    return refuse(
+      ctx,
+      'TRUST_PROXY',
+      'true would trust an X-Forwarded-For the client writes: give the number of proxies in front ' +
+        '(e.g. 1) or their addresses/CIDRs (e.g. 10.0.0.0/8,loopback)',
+    );
+  }
+  if (/^\d+$/.test(raw)) return Number(raw);
+  const entries = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const bad = entries.find((e) => !PROXY_RANGES.has(e) && !isAddressOrCidr(e));
+  if (bad !== undefined || entries.length === 0) {
+    return refuse(
+      ctx,
+      'TRUST_PROXY',
+      `"${bad ?? raw}" is not false, a hop count, an IP address, a CIDR or loopback/linklocal/uniquelocal`,
+    );
+  }
+  return entries;
+}
+
+/** CORS_ORIGINS: exact origins (`scheme://host[:port]`, nothing after it). */
+function corsOrigins(ctx: z.RefinementCtx, raw: string | undefined): string[] | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const origins = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const bad = origins.find(
+    (o) => !URL.canParse(o) || !/^https?:$/.test(new URL(o).protocol) || new URL(o).origin !== o,
+  );
+  if (bad !== undefined) {
+    return refuse(ctx, 'CORS_ORIGINS', `"${bad}" is not an origin like https://app.example.com (no path)`);
+  }
+  return origins;
 }
 
 /** https, or plain http to this machine (a local egress proxy): what production may talk to WeChat over. */
@@ -167,6 +228,7 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
     }
   }
   const uris = redirectUris(ctx, env.WECHAT_WEB_REDIRECT_URIS);
+  const origins = corsOrigins(ctx, env.CORS_ORIGINS);
 
   return {
     env: env.NODE_ENV,
@@ -208,8 +270,17 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
       perIpPerMinute: env.RATE_LIMIT_IP_PER_MINUTE,
       perIdentityPerMinute: env.RATE_LIMIT_IDENTITY_PER_MINUTE,
     },
-    /** Trust X-Forwarded-For from a proxy in front (for the client IP of rate limits). */
-    trustProxy: env.TRUST_PROXY,
+    http: {
+      /** Which X-Forwarded-For entries to believe (the client IP of rate limits), as Fastify's trustProxy. */
+      trustProxy: trustProxy(ctx, env.TRUST_PROXY),
+      /** The longest a client may take to send a whole request; idle sockets close after twice that. */
+      requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
+      /**
+       * Browser origins allowed to call us (CORS): exact origins, or 'localhost' for any
+       * http://localhost:* and http://127.0.0.1:* (the development default; production: none).
+       */
+      corsOrigins: origins ?? (isProduction ? [] : ('localhost' as const)),
+    },
     emulator: { enabled: emulator, port: env.EMULATOR_PORT, host: env.EMULATOR_HOST },
   };
 });

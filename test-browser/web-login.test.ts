@@ -1,6 +1,7 @@
 /// <reference lib="dom" />
 import { execSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -156,5 +157,125 @@ describe('the example web page, in Chromium, against npm start’s defaults', ()
     expect(await page.locator('#status').textContent()).toMatch(/^INVALID_STATE: Invalid web login state/);
     expect(await page.locator('#profile').isHidden()).toBe(true);
     await page.context().close();
+  });
+});
+
+/**
+ * The example page as a separate frontend would serve it: from its own origin
+ * (http://localhost:<port>), calling the API on another (http://127.0.0.1:<port>) through CORS.
+ */
+async function serveFrontend(apiUrl: string): Promise<{ origin: string; close(): Promise<void> }> {
+  const root = path.resolve('examples/web');
+  const index = (await readFile(path.join(root, 'index.html'), 'utf8')).replace(
+    '<meta name="graphql-url" content="/graphql" />',
+    `<meta name="graphql-url" content="${apiUrl}/graphql" />`,
+  );
+  const frontend: Server = createServer((request, response) => {
+    const url = new URL(request.url!, 'http://frontend');
+    if (url.pathname === '/') {
+      response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(index);
+      return;
+    }
+    if (/^\/dist\/([\w-]+\/)*[\w.-]+\.js$/.test(url.pathname) && !url.pathname.includes('..')) {
+      void readFile(path.join(root, url.pathname)).then(
+        (js) => response.writeHead(200, { 'content-type': 'text/javascript' }).end(js),
+        () => response.writeHead(404).end(),
+      );
+      return;
+    }
+    response.writeHead(404).end();
+  });
+  const port = await freePort();
+  await new Promise<void>((resolve) => frontend.listen(port, 'localhost', resolve));
+  return {
+    origin: `http://localhost:${port}`,
+    close: () => new Promise((resolve) => frontend.close(() => resolve())),
+  };
+}
+
+describe('the example page served from another origin than the API', () => {
+  let frontend: Awaited<ReturnType<typeof serveFrontend>>;
+  beforeAll(async () => {
+    frontend = await serveFrontend(server.url);
+  });
+  afterAll(async () => {
+    await frontend?.close();
+  });
+
+  it('logs in end to end through CORS, and logs out with the refresh token', async () => {
+    expect(new URL(frontend.origin).host).not.toBe(new URL(server.url).host);
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const corsAnswers: string[] = [];
+    page.on('response', (response) => {
+      if (response.url().startsWith(`${server.url}/graphql`)) {
+        corsAnswers.push(response.headers()['access-control-allow-origin'] ?? 'none');
+      }
+    });
+    await page.goto(`${frontend.origin}/`);
+    await toQrPage(page);
+    await page.getByLabel(/Bob/).check();
+    await page.getByRole('button', { name: 'Confirm login' }).click();
+    await page.locator('#nickname', { hasText: 'Bob' }).waitFor();
+    expect(page.url()).toBe(`${frontend.origin}/`);
+    await page.locator('#status', { hasText: /Welcome/ }).waitFor();
+    expect(corsAnswers.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(corsAnswers)).toEqual(new Set([frontend.origin]));
+
+    const { refreshToken } = (await page.evaluate(() =>
+      JSON.parse(sessionStorage.getItem('wechat-login:session')!),
+    )) as { refreshToken: string };
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.locator('#status', { hasText: 'Logged out.' }).waitFor();
+    // The session really ended on the server, not only in the page.
+    const refresh = await fetch(`${server.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        query: 'mutation ($t: String!) { refreshSession(refreshToken: $t) { accessToken } }',
+        variables: { t: refreshToken },
+      }),
+    });
+    const body = (await refresh.json()) as { errors: { extensions: { code: string } }[] };
+    expect(body.errors[0]!.extensions.code).toBe('UNAUTHENTICATED');
+    await context.close();
+  });
+
+  it('refuses, on the server, a login link someone else started (PKCE), even when the page keeps its state', async () => {
+    // The attacker starts a login in their own browser and stops at WeChat's redirect back.
+    const attacker = await browser.newContext();
+    const attackerPage = await attacker.newPage();
+    await attackerPage.goto(`${frontend.origin}/`);
+    await toQrPage(attackerPage);
+    const form = Object.fromEntries(
+      await attackerPage
+        .locator('form input[type=hidden]')
+        .evaluateAll((inputs) => (inputs as HTMLInputElement[]).map((input) => [input.name, input.value])),
+    ) as Record<string, string>;
+    const confirm = await fetch(new URL('/connect/confirm', attackerPage.url()), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ ...form, user: 'mallory', action: 'confirm' }),
+      redirect: 'manual',
+    });
+    const planted = confirm.headers.get('location')!;
+    await attacker.close();
+
+    // The victim's page started a login of its own (its own verifier), then is made to accept the
+    // attacker's state, as a page that skipped the state comparison would.
+    const victim = await browser.newContext();
+    const page = await victim.newPage();
+    await page.goto(`${frontend.origin}/`);
+    await toQrPage(page);
+    await page.goBack();
+    const plantedState = new URL(planted).searchParams.get('state')!;
+    await page.evaluate((s) => sessionStorage.setItem('wechat-login:state', s), plantedState);
+    await page.goto(planted);
+    await page.locator('#status.error').waitFor();
+    expect(await page.locator('#status').textContent()).toMatch(
+      /^INVALID_STATE: .*codeVerifier does not match its codeChallenge/,
+    );
+    expect(await page.locator('#profile').isHidden()).toBe(true);
+    await victim.close();
   });
 });

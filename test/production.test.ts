@@ -36,6 +36,20 @@ describe('NODE_ENV=production', () => {
     expect(response.status).toBe(200);
     expect(page).toContain('This is a GraphQL API');
     expect(page).not.toMatch(/<script|<link|https?:\/\//);
+    // And says so: helmet's strict default policy, nothing from Apollo's CDN.
+    const csp = response.headers.get('content-security-policy')!;
+    expect(csp).toContain("default-src 'self'");
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toContain('apollographql.com');
+  });
+
+  it('allows no browser origin by default, not even localhost', async () => {
+    const preflight = await fetch(`${t.url}/graphql`, {
+      method: 'OPTIONS',
+      headers: { origin: 'http://localhost:5173', 'access-control-request-method': 'POST' },
+    });
+    expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
+    expect(t.server.config.http.corsOrigins).toEqual([]);
   });
 
   it('suggests nothing about the schema in its errors', async () => {

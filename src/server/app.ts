@@ -9,8 +9,11 @@ import { createContext, type Context } from '../graphql/context.js';
 import { createFormatError } from '../graphql/format-error.js';
 import { QUERY_LIMITS, queryLimitRule } from '../graphql/query-limits.js';
 import { buildGraphQLSchema } from '../graphql/schema.js';
+import { registerBrowserSecurity } from './browser-security.js';
 import { registerExamplePages } from './example-pages.js';
 import { registerHttpErrorHandler } from './http-errors.js';
+import { requestChildLogger } from './logger.js';
+import { registerRequestIds, requestIdOf } from './request-id.js';
 import { createServices } from './services.js';
 
 /** Production's answer to a browser opening /graphql: one plain page, nothing loaded from elsewhere. */
@@ -19,6 +22,19 @@ function plainLandingPage(): ApolloServerPlugin<Context> {
     '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>GraphQL API</title></head>' +
     '<body><p>This is a GraphQL API: send operations with POST to this URL.</p></body></html>';
   return { serverWillStart: async () => ({ renderLandingPage: async () => ({ html }) }) };
+}
+
+/**
+ * TRUST_PROXY for Fastify. A hop count becomes Express's rule (believe the first n addresses from
+ * the socket inwards, the client is the next one): Fastify 5 itself now ignores a bare number.
+ * Addresses and CIDRs are Fastify's own (proxy-addr), and the safer choice (docs/operations.md).
+ */
+function trustProxyOption(
+  trust: Config['http']['trustProxy'],
+): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (trust === false) return false;
+  if (typeof trust === 'number') return (_address: string, hop: number) => hop < trust;
+  return [...trust];
 }
 
 export interface AppDeps {
@@ -31,10 +47,25 @@ export interface AppDeps {
 export async function buildApp({ config, database, logger }: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
+    childLoggerFactory: requestChildLogger,
     bodyLimit: 256 * 1024,
     forceCloseConnections: 'idle',
-    trustProxy: config.trustProxy,
+    trustProxy: trustProxyOption(config.http.trustProxy),
+    // x-request-id: the caller's when sane, else ours (src/server/request-id.ts).
+    requestIdHeader: false,
+    genReqId: requestIdOf,
+    // A client gets REQUEST_TIMEOUT_MS to send a whole request, headers included (slow-loris:
+    // answered 408), checked every second or so; a socket idle twice as long is closed.
+    requestTimeout: config.http.requestTimeoutMs,
+    connectionTimeout: config.http.requestTimeoutMs * 2,
+    http: {
+      requestTimeout: config.http.requestTimeoutMs,
+      headersTimeout: config.http.requestTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, Math.ceil(config.http.requestTimeoutMs / 4)),
+    },
   });
+  registerRequestIds(app);
+  await registerBrowserSecurity(app, config);
 
   const apollo = new ApolloServer<Context>({
     schema: await buildGraphQLSchema(),

@@ -22,7 +22,9 @@ import {
   type TypedDocumentString,
 } from './gql/graphql.js';
 
-const GRAPHQL_URL = '/graphql';
+/** The API: this origin's /graphql, or the URL in <meta name="graphql-url"> (another origin, CORS). */
+const GRAPHQL_URL =
+  document.querySelector<HTMLMetaElement>('meta[name="graphql-url"]')?.content || '/graphql';
 const STATE_KEY = 'wechat-login:state';
 const VERIFIER_KEY = 'wechat-login:code-verifier';
 const SESSION_KEY = 'wechat-login:session';

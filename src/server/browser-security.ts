@@ -1,0 +1,66 @@
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../config.js';
+import { REQUEST_ID_HEADER } from './request-id.js';
+
+/** Any port of localhost or 127.0.0.1 over http: the development default of CORS_ORIGINS. */
+const LOCALHOST_ORIGIN = /^http:\/\/(localhost|127\.0\.0\.1)(:\d{1,5})?$/;
+
+/**
+ * What a browser client sends us beyond the simple headers: JSON bodies, the bearer token, Apollo's
+ * CSRF-prevention headers (any one of them lets a GET or a form-like POST through) and a request
+ * id to correlate logs.
+ */
+const ALLOWED_HEADERS = [
+  'content-type',
+  'authorization',
+  'apollo-require-preflight',
+  'x-apollo-operation-name',
+  REQUEST_ID_HEADER,
+];
+
+/**
+ * Development only: the CSP that lets Apollo Sandbox (the /graphql landing page) load from
+ * Apollo's CDN and frame its IDE, and lets the example pages show avatars from anywhere.
+ * Production keeps helmet's strict default; its landing page is a plain page without scripts.
+ */
+const DEVELOPMENT_CSP = {
+  directives: {
+    scriptSrc: ["'self'", "'unsafe-inline'", 'https://embeddable-sandbox.cdn.apollographql.com'],
+    styleSrc: ["'self'", "'unsafe-inline'", 'https:'],
+    frameSrc: ['https://sandbox.embed.apollographql.com'],
+    imgSrc: ["'self'", 'data:', 'https:', 'http:'],
+    manifestSrc: ["'self'", 'https://apollo-server-landing-page.cdn.apollographql.com'],
+  },
+};
+
+/**
+ * Security headers (helmet) on every answer, and CORS for the origins in CORS_ORIGINS: a
+ * preflight from an allowed origin is answered 204 with the headers and methods clients use;
+ * any other origin gets no CORS header at all, so its browser keeps the answer from its page.
+ * Apollo's CSRF prevention stays on behind this: a preflight never reaches it, and a cross-origin
+ * request that skipped one (a form, a simple GET) is still refused.
+ */
+export async function registerBrowserSecurity(app: FastifyInstance, config: Config): Promise<void> {
+  await app.register(helmet, {
+    contentSecurityPolicy: config.isProduction ? true : DEVELOPMENT_CSP,
+    // The API is called cross-origin on purpose (CORS decides who may read it).
+    crossOriginResourcePolicy: { policy: 'cross-origin' },
+  });
+
+  const allowed = config.http.corsOrigins;
+  await app.register(cors, {
+    origin: (origin, callback) => {
+      if (origin === undefined) return callback(null, false);
+      callback(null, allowed === 'localhost' ? LOCALHOST_ORIGIN.test(origin) : allowed.includes(origin));
+    },
+    methods: ['GET', 'POST', 'OPTIONS'],
+    allowedHeaders: ALLOWED_HEADERS,
+    exposedHeaders: [REQUEST_ID_HEADER, 'retry-after'],
+    // Bearer tokens, no cookies: browsers need not send credentials.
+    credentials: false,
+    maxAge: 600,
+    strictPreflight: true,
+  });
+}
