@@ -23,6 +23,8 @@ if (config.authSecretGenerated) {
 }
 
 const server = await startServer(config, logger).catch((error: unknown) => {
+  // A refusal found only at start (signing keys sealed with another AUTH_SECRET): one line, as above.
+  if (error instanceof ConfigError) fail(`Configuration error: ${error.message}`);
   logger.fatal({ err: error }, 'the server could not start');
   fail(`Start failed: ${error instanceof Error ? error.message : String(error)}`);
 });
