@@ -19,7 +19,10 @@ try {
 
 const logger = createLogger({ level: config.logLevel });
 if (config.authSecretGenerated) {
-  logger.warn('AUTH_SECRET is not set: using a random one for this process, so sessions end when it stops');
+  logger.warn(
+    'AUTH_SECRET is not set: using a random one for this process, so web logins in progress and ' +
+      'values sealed now (the signing key, session keys) cannot be read after a restart',
+  );
 }
 
 const server = await startServer(config, logger).catch((error: unknown) => {

@@ -1,5 +1,5 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
-import type { JWK } from 'jose';
+import type { CryptoKey, JWK } from 'jose';
 import type { Logger } from 'pino';
 import { ConfigError } from '../config.js';
 import type { SecretBox } from '../crypto/secret-box.js';

@@ -1,4 +1,4 @@
-import { errors as joseErrors, jwtVerify, SignJWT, type JWTHeaderParameters } from 'jose';
+import { errors as joseErrors, jwtVerify, SignJWT, type CryptoKey, type JWTHeaderParameters } from 'jose';
 import { UnauthenticatedError } from '../errors.js';
 import { ALGORITHM } from '../keys/key-pair.js';
 import type { SigningKeys } from '../keys/signing-keys.js';
