@@ -39,6 +39,7 @@ export const EnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   HOST: nonEmpty.optional(),
   PORT: port.default(4000),
+  PUBLIC_URL: httpUrl.optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   DATABASE_URL: z
     .string()
@@ -52,6 +53,9 @@ export const EnvSchema = z.object({
   DATABASE_POOL_MAX: positiveInt.default(10),
   AUTH_SECRET: z.string().optional(),
   ACCESS_TOKEN_TTL_SECONDS: positiveInt.default(900),
+  TOKEN_AUDIENCE: nonEmpty.optional(),
+  SIGNING_KEY_ROTATION_DAYS: positiveInt.default(30),
+  SIGNING_KEY_REFRESH_SECONDS: positiveInt.default(60),
   REFRESH_TOKEN_TTL_SECONDS: positiveInt.default(30 * 24 * 3600),
   REFRESH_REUSE_GRACE_SECONDS: nonNegativeInt.default(30),
   WEB_STATE_TTL_SECONDS: positiveInt.default(600),
@@ -165,7 +169,10 @@ function corsOrigins(ctx: z.RefinementCtx, raw: string | undefined): string[] | 
   return origins;
 }
 
-/** https, or plain http to this machine (a local egress proxy): what production may talk to WeChat over. */
+/**
+ * https, or plain http to this machine: what production may talk to WeChat over (a local egress
+ * proxy), and the public URL it may announce (a TLS-terminating proxy on the same host).
+ */
 function isHttpsOrLoopback(url: string): boolean {
   const { protocol, hostname } = new URL(url);
   return (
@@ -230,11 +237,22 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
   const uris = redirectUris(ctx, env.WECHAT_WEB_REDIRECT_URIS);
   const origins = corsOrigins(ctx, env.CORS_ORIGINS);
 
+  const publicUrl = env.PUBLIC_URL ?? `http://localhost:${env.PORT}`;
+  if (isProduction && !isHttpsOrLoopback(publicUrl)) {
+    return refuse(
+      ctx,
+      'PUBLIC_URL',
+      'must be https:// when NODE_ENV=production (plain http only on loopback)',
+    );
+  }
+
   return {
     env: env.NODE_ENV,
     isProduction,
     host: env.HOST ?? (isProduction ? '0.0.0.0' : 'localhost'),
     port: env.PORT,
+    /** The server's public base URL (no trailing slash): the tokens' issuer, the JWKS and discovery URLs. */
+    publicUrl,
     logLevel: env.LOG_LEVEL,
     database: {
       /** `postgresql://…` of a real server; undefined: the embedded PGlite. */
@@ -253,6 +271,14 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
       /** A refresh token presented again this soon after its rotation gets fresh tokens (0: never). */
       refreshReuseGraceSeconds: env.REFRESH_REUSE_GRACE_SECONDS,
       webStateTtlSeconds: env.WEB_STATE_TTL_SECONDS,
+    },
+    /** Access tokens: ES256 JWTs signed with the current key of `signingKeys`. */
+    accessTokens: { issuer: publicUrl, audience: env.TOKEN_AUDIENCE ?? publicUrl },
+    signingKeys: {
+      /** A new key becomes current when the current one is this old (once, across all instances). */
+      rotationDays: env.SIGNING_KEY_ROTATION_DAYS,
+      /** How often each instance re-reads the keys (and rotates when due). */
+      refreshSeconds: env.SIGNING_KEY_REFRESH_SECONDS,
     },
     wechat: {
       apiBaseUrl: env.WECHAT_API_BASE_URL,

@@ -19,10 +19,15 @@ try {
 
 const logger = createLogger({ level: config.logLevel });
 if (config.authSecretGenerated) {
-  logger.warn('AUTH_SECRET is not set: using a random one for this process, so sessions end when it stops');
+  logger.warn(
+    'AUTH_SECRET is not set: using a random one for this process, so web logins in progress and ' +
+      'values sealed now (the signing key, session keys) cannot be read after a restart',
+  );
 }
 
 const server = await startServer(config, logger).catch((error: unknown) => {
+  // A refusal found only at start (signing keys sealed with another AUTH_SECRET): one line, as above.
+  if (error instanceof ConfigError) fail(`Configuration error: ${error.message}`);
   logger.fatal({ err: error }, 'the server could not start');
   fail(`Start failed: ${error instanceof Error ? error.message : String(error)}`);
 });

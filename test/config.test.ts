@@ -37,6 +37,20 @@ describe('config', () => {
     expect(config.wechat.webRedirectUris).toBeNull();
   });
 
+  it('names tokens after PUBLIC_URL (default: this port on localhost) and TOKEN_AUDIENCE (default: PUBLIC_URL)', () => {
+    expect(loadConfig({ PORT: '4321' }).accessTokens).toEqual({
+      issuer: 'http://localhost:4321',
+      audience: 'http://localhost:4321',
+    });
+    const config = loadConfig({ PUBLIC_URL: 'https://login.example.com/', TOKEN_AUDIENCE: 'api' });
+    expect(config.publicUrl).toBe('https://login.example.com');
+    expect(config.accessTokens).toEqual({ issuer: 'https://login.example.com', audience: 'api' });
+    expect(config.signingKeys).toEqual({ rotationDays: 30, refreshSeconds: 60 });
+    expect(loadConfig({ ...PRODUCTION, PUBLIC_URL: 'http://127.0.0.1:4000' }).publicUrl).toBe(
+      'http://127.0.0.1:4000',
+    );
+  });
+
   it('is frozen all the way down', () => {
     const config = loadConfig({ WECHAT_MINI_APPID: 'wx1', WECHAT_MINI_SECRET: 's' });
     expect(Object.isFrozen(config)).toBe(true);
@@ -81,6 +95,13 @@ describe('config', () => {
       /^WECHAT_OPEN_BASE_URL: must be https:\/\/ when NODE_ENV=production/,
     ],
     [{ WECHAT_WEB_REDIRECT_URIS: 'https://a.example/cb, nope' }, /^WECHAT_WEB_REDIRECT_URIS: "nope"/],
+    [{ PUBLIC_URL: 'login.example.com' }, /^PUBLIC_URL: must be an http\(s\):\/\/ URL/],
+    [
+      { ...PRODUCTION, PUBLIC_URL: 'http://login.example.com' },
+      /^PUBLIC_URL: must be https:\/\/ when NODE_ENV=production/,
+    ],
+    [{ SIGNING_KEY_ROTATION_DAYS: '0' }, /^SIGNING_KEY_ROTATION_DAYS: must be greater than 0/],
+    [{ SIGNING_KEY_REFRESH_SECONDS: 'soon' }, /^SIGNING_KEY_REFRESH_SECONDS: must be a whole number/],
   ])('rejects %j with one line naming the variable', (env, pattern) => {
     const message = configError(env);
     expect(message).toMatch(pattern);

@@ -39,6 +39,8 @@ beforeAll(async () => {
     DATABASE_POOL_MAX: String(db.poolMax === 1 ? 1 : 5),
     ...wechatEnv(APPS, emulator.url),
     WECHAT_EMULATOR: 'off',
+    // One issuer for both, as behind a load balancer: each accepts the other's access tokens.
+    PUBLIC_URL: 'https://login.example.com',
     RATE_LIMIT_IDENTITY_PER_MINUTE: '1000',
     REFRESH_REUSE_GRACE_SECONDS: '1',
     LOG_LEVEL: 'warn',
@@ -84,6 +86,17 @@ describe('two instances on one database', () => {
     } finally {
       await client.end();
     }
+  });
+
+  it('accept an access token issued by one instance on the other', async () => {
+    const [a, b] = servers as [ServerProcess, ServerProcess];
+    const login = Object.values(
+      (await gql(a, MINI_LOGIN, { input: { code: await code(APPS.mini.appid, 'pia') } })).data!,
+    )[0]!;
+    const { body } = await postGraphQL<{ me: { id: string } }>(b.url, '{ me { id } }', undefined, {
+      authorization: `Bearer ${login.accessToken}`,
+    });
+    expect(body.data?.me.id).toBe(login.user.id);
   });
 
   it('accept a web state minted by one instance on the other, once', async () => {

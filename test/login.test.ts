@@ -14,6 +14,7 @@ import {
 } from './support/world.js';
 import { encryptUserData } from '../src/wechat/open-data.crypto.js';
 import { errorCode } from './support/graphql.js';
+import { CURRENT_SIGNING_KEY, openSigningKey, signToken } from './support/signing-keys.js';
 
 const REDIRECT = 'https://site.example/wechat/callback';
 const AUTHORIZE_URL_PKCE = `query ($redirectUri: String!, $codeChallenge: String) {
@@ -489,15 +490,16 @@ describe('sessions', () => {
     const forged = login.accessToken.slice(0, -2) + (login.accessToken.endsWith('AA') ? 'BB' : 'AA');
     expect(errorCode(await gql(ME, {}, bearer(forged)))).toBe('UNAUTHENTICATED');
     expect(errorCode(await gql(ME, {}, { authorization: 'Basic abc' }))).toBe('UNAUTHENTICATED');
-    const { SignJWT } = await import('jose');
-    const { deriveKey } = await import('../src/crypto/keys.js');
-    const expired = await new SignJWT({ sid: 'x' })
-      .setProtectedHeader({ alg: 'HS256' })
-      .setSubject(login.user.id)
-      .setIssuer('wechat-login-server')
-      .setAudience('wechat-login-server')
-      .setExpirationTime(Math.floor(Date.now() / 1000) - 10)
-      .sign(deriveKey(AUTH_SECRET, 'access-token'));
+    const [row] = await w.t.server.database.orm.em
+      .getConnection()
+      .execute<Array<{ kid: string; private_key: string }>>(CURRENT_SIGNING_KEY);
+    const expired = await signToken(await openSigningKey(row!, AUTH_SECRET), {
+      sid: 'x',
+      sub: login.user.id,
+      iss: w.t.server.config.accessTokens.issuer,
+      aud: w.t.server.config.accessTokens.audience,
+      exp: Math.floor(Date.now() / 1000) - 10,
+    });
     const body = await gql(ME, {}, bearer(expired));
     expect(errorCode(body)).toBe('UNAUTHENTICATED');
     expect(body.errors![0]!.message).toMatch(/expired/);

@@ -2,16 +2,16 @@
  * The hand-written baseline: the same mini program login as the server's wechatMiniLogin, with
  * plain node:http, pg and undici and nothing else: jscode2session, then find-or-register and a new
  * session in one transaction on the same tables, the session key sealed (AES-256-GCM) and the same
- * JWT signing. What a careful developer would write by hand; the practical limit of the machine.
- * Keys and sealing come from the server's own src/crypto (plain node:crypto), so both derive the
- * same keys and write the same sealed values.
+ * JWT signing (ES256 with a kid; one key made at start and held in memory). What a careful
+ * developer would write by hand; the practical limit of the machine. Sealing comes from the
+ * server's own src/crypto (plain node:crypto), so both write the same sealed values.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
-import { SignJWT } from 'jose';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import pg from 'pg';
 import { Pool } from 'undici';
-import { deriveKey, sha256 } from '../../src/crypto/keys.js';
+import { sha256 } from '../../src/crypto/keys.js';
 import { SecretBox } from '../../src/crypto/secret-box.js';
 
 const env = process.env;
@@ -20,7 +20,9 @@ const SECRET = env.MINI_SECRET!;
 const AUTH_SECRET = env.AUTH_SECRET!;
 const db = new pg.Pool({ connectionString: env.DATABASE_URL, max: Number(env.POOL_MAX ?? 10) });
 const wechat = new Pool(env.WECHAT_API_BASE_URL!, { connections: 128 });
-const jwtKey = deriveKey(AUTH_SECRET, 'access-token');
+const ISSUER = env.PUBLIC_URL ?? `http://localhost:${env.PORT}`;
+const signing = await generateKeyPair('ES256');
+const kid = await calculateJwkThumbprint(await exportJWK(signing.publicKey));
 const box = new SecretBox(AUTH_SECRET);
 
 async function codeToSession(code: string) {
@@ -99,13 +101,13 @@ async function login(code: string) {
       await client.query('commit');
       const iat = Math.floor(now.getTime() / 1000);
       const accessToken = await new SignJWT({ sid: sessionId })
-        .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+        .setProtectedHeader({ alg: 'ES256', typ: 'JWT', kid })
         .setSubject(userId)
-        .setIssuer('wechat-login-server')
-        .setAudience('wechat-login-server')
+        .setIssuer(ISSUER)
+        .setAudience(ISSUER)
         .setIssuedAt(iat)
         .setExpirationTime(iat + 900)
-        .sign(jwtKey);
+        .sign(signing.privateKey);
       return {
         accessToken,
         refreshToken,

@@ -1,9 +1,18 @@
 import { UserLoginMethod } from '../identity/user-login-method.entity.js';
 import { User } from '../identity/user.entity.js';
+import { SigningKey } from '../keys/signing-key.entity.js';
 import { WebLoginState } from '../logins/web-login-state.entity.js';
 import { RateLimitBucket } from '../rate-limits/rate-limit-bucket.entity.js';
 import { RefreshToken } from '../sessions/refresh-token.entity.js';
 import { Session } from '../sessions/session.entity.js';
 
 /** Every entity the ORM knows, from every concern, in one list (no folder scanning). */
-export const entities = [User, UserLoginMethod, Session, RefreshToken, WebLoginState, RateLimitBucket];
+export const entities = [
+  User,
+  UserLoginMethod,
+  Session,
+  RefreshToken,
+  WebLoginState,
+  RateLimitBucket,
+  SigningKey,
+];

@@ -4,17 +4,20 @@ import fastifyApollo, { fastifyApolloDrainPlugin } from '@as-integrations/fastif
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import { SecretBox } from '../crypto/secret-box.js';
 import type { Database } from '../db/database.js';
 import { createContext, type Context } from '../graphql/context.js';
 import { createFormatError } from '../graphql/format-error.js';
 import { QUERY_LIMITS, queryLimitRule } from '../graphql/query-limits.js';
 import { buildGraphQLSchema } from '../graphql/schema.js';
 import { registerBrowserSecurity } from './browser-security.js';
+import { SigningKeys } from '../keys/signing-keys.js';
 import { registerExamplePages } from './example-pages.js';
 import { registerHttpErrorHandler } from './http-errors.js';
 import { requestChildLogger } from './logger.js';
 import { registerRequestIds, requestIdOf } from './request-id.js';
 import { createServices } from './services.js';
+import { registerWellKnownRoutes } from './well-known.js';
 
 /** Production's answer to a browser opening /graphql: one plain page, nothing loaded from elsewhere. */
 function plainLandingPage(): ApolloServerPlugin<Context> {
@@ -43,8 +46,21 @@ export interface AppDeps {
   logger: Logger;
 }
 
-/** Fastify with Apollo at /graphql and /healthz; not listening yet. */
+/** Fastify with Apollo at /graphql, /healthz and the keys at /.well-known/; not listening yet. */
 export async function buildApp({ config, database, logger }: AppDeps): Promise<FastifyInstance> {
+  // First: a database whose keys this AUTH_SECRET cannot open stops the start before anything else.
+  const box = new SecretBox(config.authSecret);
+  const signingKeys = await SigningKeys.start(
+    database.orm,
+    box,
+    {
+      ...config.signingKeys,
+      accessTokenTtlSeconds: config.session.accessTokenTtlSeconds,
+      isProduction: config.isProduction,
+    },
+    logger.child({ component: 'signing-keys' }),
+  );
+
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     childLoggerFactory: requestChildLogger,
@@ -105,10 +121,15 @@ export async function buildApp({ config, database, logger }: AppDeps): Promise<F
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable' });
   });
 
+  registerWellKnownRoutes(app, { publicUrl: config.publicUrl, signingKeys });
+
   if (!config.isProduction) registerExamplePages(app);
 
-  const services = createServices(config, logger);
-  app.addHook('onClose', async () => services.close());
+  const services = createServices(config, logger, { box, signingKeys });
+  app.addHook('onClose', async () => {
+    services.close();
+    await signingKeys.close();
+  });
 
   await app.register(fastifyApollo(apollo), {
     context: async (request): Promise<Context> => createContext(database.orm.em.fork(), request, services),

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
-import { SecretBox } from '../crypto/secret-box.js';
+import type { SecretBox } from '../crypto/secret-box.js';
+import type { SigningKeys } from '../keys/signing-keys.js';
 import { AccountService } from '../identity/account.service.js';
 import { AppLogin } from '../logins/app.login.js';
 import { MiniProgramLogin } from '../logins/mini-program.login.js';
@@ -25,8 +26,14 @@ export interface Services {
   close(): void;
 }
 
+/** What services share with the app that built them: the sealing box and the signing keys. */
+export interface ServiceDeps {
+  box: SecretBox;
+  signingKeys: SigningKeys;
+}
+
 /** Builds every service once per process, from the config: the one place they are wired. */
-export function createServices(config: Config, logger: Logger): Services {
+export function createServices(config: Config, logger: Logger, { box, signingKeys }: ServiceDeps): Services {
   const http = new WeChatHttp({
     baseUrl: config.wechat.apiBaseUrl,
     timeoutMs: config.wechat.timeoutMs,
@@ -34,13 +41,16 @@ export function createServices(config: Config, logger: Logger): Services {
   });
   const rateLimiter = new RateLimiter(config.rateLimit);
   const sessions = new SessionService({
-    accessTokens: new AccessTokens(config.authSecret, config.session.accessTokenTtlSeconds),
+    accessTokens: new AccessTokens(signingKeys, {
+      ...config.accessTokens,
+      ttlSeconds: config.session.accessTokenTtlSeconds,
+    }),
     rateLimiter,
     refreshTokenTtlSeconds: config.session.refreshTokenTtlSeconds,
     refreshReuseGraceSeconds: config.session.refreshReuseGraceSeconds,
   });
   const signIn = new SignIn({
-    accounts: new AccountService(new SecretBox(config.authSecret), logger),
+    accounts: new AccountService(box, logger),
     sessions,
     rateLimiter,
   });

@@ -1,8 +1,7 @@
-import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
-import { deriveKey } from '../crypto/keys.js';
+import { errors as joseErrors, jwtVerify, SignJWT, type CryptoKey, type JWTHeaderParameters } from 'jose';
 import { UnauthenticatedError } from '../errors.js';
-
-const ISSUER = 'wechat-login-server';
+import { ALGORITHM } from '../keys/key-pair.js';
+import type { SigningKeys } from '../keys/signing-keys.js';
 
 /** What an access token says: the user (`sub`) and the session (`sid`). */
 export interface AccessClaims {
@@ -10,28 +9,39 @@ export interface AccessClaims {
   sessionId: string;
 }
 
-/** Short-lived JWT access tokens (HS256, key derived from AUTH_SECRET). */
-export class AccessTokens {
-  private readonly key: Uint8Array;
+export interface AccessTokensSettings {
+  /** `iss`: PUBLIC_URL. */
+  issuer: string;
+  /** `aud`: TOKEN_AUDIENCE. */
+  audience: string;
+  ttlSeconds: number;
+}
 
+/** A key lookup failure inside jwtVerify: the token names a kid we do not publish. */
+class UnknownKid extends Error {}
+
+/**
+ * Short-lived ES256 JWT access tokens with `kid`, signed with the current signing key. Any service
+ * verifies them with our JWKS alone (docs/integration.md); this server looks the key up by kid.
+ */
+export class AccessTokens {
   constructor(
-    authSecret: string,
-    private readonly ttlSeconds: number,
-  ) {
-    this.key = deriveKey(authSecret, 'access-token');
-  }
+    private readonly keys: SigningKeys,
+    private readonly settings: AccessTokensSettings,
+  ) {}
 
   async sign(claims: AccessClaims, now: Date): Promise<{ accessToken: string; expiresAt: Date }> {
+    const { kid, key } = await this.keys.signingKey();
     const issuedAt = Math.floor(now.getTime() / 1000);
-    const expiresAtSeconds = issuedAt + this.ttlSeconds;
+    const expiresAtSeconds = issuedAt + this.settings.ttlSeconds;
     const accessToken = await new SignJWT({ sid: claims.sessionId })
-      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setProtectedHeader({ alg: ALGORITHM, typ: 'JWT', kid })
       .setSubject(claims.userId)
-      .setIssuer(ISSUER)
-      .setAudience(ISSUER)
+      .setIssuer(this.settings.issuer)
+      .setAudience(this.settings.audience)
       .setIssuedAt(issuedAt)
       .setExpirationTime(expiresAtSeconds)
-      .sign(this.key);
+      .sign(key);
     return { accessToken, expiresAt: new Date(expiresAtSeconds * 1000) };
   }
 
@@ -39,10 +49,11 @@ export class AccessTokens {
   async verify(token: string): Promise<AccessClaims> {
     let claims: { sub?: string; sid?: unknown };
     try {
-      ({ payload: claims } = await jwtVerify(token, this.key, {
-        issuer: ISSUER,
-        audience: ISSUER,
-        algorithms: ['HS256'],
+      ({ payload: claims } = await jwtVerify(token, (header) => this.key(header), {
+        issuer: this.settings.issuer,
+        audience: this.settings.audience,
+        algorithms: [ALGORITHM],
+        typ: 'JWT',
       }));
     } catch (error) {
       if (error instanceof joseErrors.JWTExpired)
@@ -53,5 +64,11 @@ export class AccessTokens {
       throw new UnauthenticatedError('The access token is invalid');
     }
     return { userId: claims.sub, sessionId: claims.sid };
+  }
+
+  private async key(header: JWTHeaderParameters): Promise<CryptoKey> {
+    const key = header.alg === ALGORITHM ? await this.keys.verificationKey(header.kid) : undefined;
+    if (!key) throw new UnknownKid();
+    return key;
   }
 }

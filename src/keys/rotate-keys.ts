@@ -1,0 +1,41 @@
+/**
+ * `npm run keys:rotate`: makes a new signing key current now and prints its kid. The old key stays
+ * published until every token it signed has expired; running instances switch within
+ * SIGNING_KEY_REFRESH_SECONDS. Reads DATABASE_URL (or the embedded database, only while the server
+ * is stopped) and AUTH_SECRET, which must be the servers' own: it seals the new key.
+ */
+import 'reflect-metadata';
+import { ConfigError, loadConfig } from '../config.js';
+import { SecretBox } from '../crypto/secret-box.js';
+import { openDatabase } from '../db/database.js';
+import { SigningKeyRepository } from './signing-key.repository.js';
+import { newSealedSigningKey, SigningKeys } from './signing-keys.js';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  if (config.authSecretGenerated) {
+    throw new ConfigError('AUTH_SECRET: must be set to the servers’ AUTH_SECRET (it seals the new key)');
+  }
+  const box = new SecretBox(config.authSecret);
+  const window = SigningKeys.publicationWindowSeconds({
+    ...config.signingKeys,
+    accessTokenTtlSeconds: config.session.accessTokenTtlSeconds,
+  });
+  const db = await openDatabase(config.database);
+  try {
+    const kid = await SigningKeyRepository.rotateIf(
+      db.orm.em.fork(),
+      () => true,
+      () => newSealedSigningKey(box),
+      window,
+    );
+    process.stdout.write(`${kid}\n`);
+  } finally {
+    await db.close();
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`keys:rotate: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,274 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { CryptoKey, JWK } from 'jose';
+import type { Logger } from 'pino';
+import { ConfigError } from '../config.js';
+import type { SecretBox } from '../crypto/secret-box.js';
+import { ALGORITHM, generateSigningKeyPair, importPrivateKey, importPublicKey } from './key-pair.js';
+import type { PublicJwk } from './signing-key.entity.js';
+import { SigningKeyRepository, type NewSigningKey, type SigningKeyRow } from './signing-key.repository.js';
+
+/** The AUTH_SECRET cannot open the current signing key, in production: the start stops with this line. */
+export class SigningKeySecretMismatch extends ConfigError {
+  override name = 'SigningKeySecretMismatch';
+}
+
+export interface SigningKeysSettings {
+  rotationDays: number;
+  refreshSeconds: number;
+  accessTokenTtlSeconds: number;
+  /** Production refuses a current key it cannot open; development makes a new one. */
+  isProduction: boolean;
+}
+
+/** The key access tokens are signed with now. */
+export interface CurrentKey {
+  kid: string;
+  key: CryptoKey;
+}
+
+/** A public key as the JWKS lists it. */
+export type PublishedJwk = PublicJwk & { kid: string; alg: typeof ALGORITHM; use: 'sig' };
+
+/**
+ * An instance signs with the key it last read as current until its next reload succeeds. A reload
+ * is due every refreshSeconds; one that is this late happens before the next signature instead, so
+ * no instance signs with a retired key longer than refreshSeconds + this after its retirement.
+ */
+const STALE_GRACE_SECONDS = 30;
+/** Clocks of instances and the database may disagree by this much. */
+const CLOCK_SKEW_SECONDS = 60;
+/** A token naming a kid we do not know reloads the keys at most this often. */
+const UNKNOWN_KID_RELOAD_MS = 5_000;
+/** Our kids are JWK thumbprints (SHA-256, base64url): anything else is not worth a reload. */
+const KID_SHAPE = /^[A-Za-z0-9_-]{43}$/;
+
+/**
+ * The ES256 keys of access tokens, kept in memory and shared by every instance through the
+ * signing_key table: the current key (its private half opened with AUTH_SECRET) signs, every
+ * published key verifies. Each instance re-reads the table every refreshSeconds, rotating when the
+ * current key is older than rotationDays (once across instances, under an advisory lock). A
+ * retired key stays published until every token it may have signed has expired: see
+ * publicationWindowSeconds.
+ */
+export class SigningKeys {
+  private current: CurrentKey | undefined;
+  /** The kid of a current key this AUTH_SECRET cannot open (logged once). */
+  private unopenedKid: string | undefined;
+  private publicKeys = new Map<string, { jwk: PublishedJwk; key: CryptoKey }>();
+  private jwksBody = '{"keys":[]}';
+  /** When the last successful reload started (its reads are at least this fresh). */
+  private loadedAt = 0;
+  private lastReloadStart = 0;
+  private reloading: Promise<void> | undefined;
+  private unknownKidReload: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  private constructor(
+    private readonly orm: MikroORM,
+    private readonly box: SecretBox,
+    private readonly settings: SigningKeysSettings,
+    private readonly logger: Logger,
+  ) {}
+
+  /**
+   * Reads the keys, making the first one (or a rotation that is due), then re-reads them every
+   * refreshSeconds. Production refuses to start when AUTH_SECRET cannot open the current key;
+   * development replaces it with a new key (AUTH_SECRET is random per start there).
+   */
+  static async start(
+    orm: MikroORM,
+    box: SecretBox,
+    settings: SigningKeysSettings,
+    logger: Logger,
+  ): Promise<SigningKeys> {
+    const keys = new SigningKeys(orm, box, settings, logger);
+    await keys.reload({ starting: true });
+    keys.schedule();
+    return keys;
+  }
+
+  /**
+   * How long a retired key stays published: an instance may sign with it until its next reload
+   * (refreshSeconds, plus a late one's grace), and a token lives accessTokenTtlSeconds after that.
+   */
+  static publicationWindowSeconds(
+    settings: Omit<SigningKeysSettings, 'isProduction' | 'rotationDays'>,
+  ): number {
+    return (
+      settings.refreshSeconds + STALE_GRACE_SECONDS + settings.accessTokenTtlSeconds + CLOCK_SKEW_SECONDS
+    );
+  }
+
+  /** The key to sign with now; reloads first when the last reload is overdue. */
+  async signingKey(): Promise<CurrentKey> {
+    const staleAfterMs = (this.settings.refreshSeconds + STALE_GRACE_SECONDS) * 1000;
+    if (Date.now() - this.loadedAt > staleAfterMs) await this.reload({ starting: false });
+    if (!this.current) {
+      throw new Error(
+        'no signing key to sign with: the current one was sealed with another AUTH_SECRET (see the log)',
+      );
+    }
+    return this.current;
+  }
+
+  /** The public key of a published kid; an unknown one reloads the keys (rate-limited) before saying no. */
+  async verificationKey(kid: string | undefined): Promise<CryptoKey | undefined> {
+    if (kid === undefined) return undefined;
+    const known = this.publicKeys.get(kid);
+    if (known || !KID_SHAPE.test(kid)) return known?.key;
+    await this.reloadForUnknownKid();
+    return this.publicKeys.get(kid)?.key;
+  }
+
+  /** The JWKS document, ready to send: every key that may have signed a live token, current first. */
+  jwks(): string {
+    return this.jwksBody;
+  }
+
+  /** Stops the periodic reload and waits for one in flight. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    await this.reloading?.catch(() => undefined);
+  }
+
+  private schedule(): void {
+    if (this.closed) return;
+    this.timer = setTimeout(() => {
+      this.reload({ starting: false })
+        .catch((error: unknown) => this.logger.warn({ err: error }, 'signing keys: reload failed'))
+        .finally(() => this.schedule());
+    }, this.settings.refreshSeconds * 1000);
+    this.timer.unref();
+  }
+
+  /**
+   * Waits for the next reload that may run (one per UNKNOWN_KID_RELOAD_MS, shared by every caller),
+   * so a token signed by a key made a moment ago on another instance is not refused.
+   */
+  private reloadForUnknownKid(): Promise<void> {
+    this.unknownKidReload ??= (async () => {
+      const wait = this.lastReloadStart + UNKNOWN_KID_RELOAD_MS - Date.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      try {
+        await this.reload({ starting: false });
+      } catch (error) {
+        this.logger.warn({ err: error }, 'signing keys: reload failed');
+      } finally {
+        this.unknownKidReload = undefined;
+      }
+    })();
+    return this.unknownKidReload;
+  }
+
+  /** One reload at a time; callers during one share it. */
+  private reload(options: { starting: boolean }): Promise<void> {
+    this.reloading ??= this.load(options).finally(() => {
+      this.reloading = undefined;
+    });
+    return this.reloading;
+  }
+
+  private async load({ starting }: { starting: boolean }): Promise<void> {
+    const startedAt = Date.now();
+    this.lastReloadStart = startedAt;
+    const em = this.orm.em.fork();
+    const window = SigningKeys.publicationWindowSeconds(this.settings);
+    const rotationSeconds = this.settings.rotationDays * 86_400;
+    const due = (current: SigningKeyRow | undefined) => !current || current.age_seconds >= rotationSeconds;
+
+    let rows = await SigningKeyRepository.published(em, window);
+    if (due(rows.find((row) => row.current))) {
+      const kid = await SigningKeyRepository.rotateIf(em, due, () => newSealedSigningKey(this.box), window);
+      if (kid) this.logger.info({ kid }, 'signing keys: a new key is current');
+      rows = await SigningKeyRepository.published(em, window);
+    }
+
+    let current = rows.find((row) => row.current)!;
+    let opened = await this.open(current);
+    if (!opened && starting) {
+      if (this.settings.isProduction) {
+        throw new SigningKeySecretMismatch(
+          `AUTH_SECRET: cannot open the current signing key (kid ${current.kid}): it was sealed with ` +
+            'another AUTH_SECRET; start with that one, or run `npm run keys:rotate` with this one',
+        );
+      }
+      this.logger.warn(
+        { kid: current.kid },
+        'signing keys: the current key was sealed with another AUTH_SECRET (a random one per start ' +
+          'in development): making a new one; tokens of the old key stay valid until they expire',
+      );
+      await SigningKeyRepository.rotateIf(
+        em,
+        (now) => now?.kid === current.kid,
+        () => newSealedSigningKey(this.box),
+        window,
+      );
+      rows = await SigningKeyRepository.published(em, window);
+      current = rows.find((row) => row.current)!;
+      opened = await this.open(current);
+      if (!opened) throw new Error('signing keys: the new current key cannot be opened either');
+    }
+
+    await this.publish(rows);
+    if (opened) {
+      this.current = opened;
+      this.unopenedKid = undefined;
+    } else {
+      // Running, and another instance made a key this AUTH_SECRET cannot open: sign nothing rather
+      // than go on with a retired key nobody will publish for long.
+      if (this.unopenedKid !== current.kid) {
+        this.logger.error(
+          { kid: current.kid },
+          'signing keys: the current key was sealed with another AUTH_SECRET: this instance cannot ' +
+            'sign access tokens; give every instance the same AUTH_SECRET',
+        );
+      }
+      this.unopenedKid = current.kid;
+      this.current = undefined;
+    }
+    this.loadedAt = startedAt;
+  }
+
+  /** The current key ready to sign, or undefined when AUTH_SECRET cannot open it. */
+  private async open(row: SigningKeyRow): Promise<CurrentKey | undefined> {
+    if (this.current?.kid === row.kid) return this.current;
+    let privateJwk: JWK;
+    try {
+      privateJwk = JSON.parse(this.box.open(row.private_key)) as JWK;
+    } catch {
+      return undefined;
+    }
+    return { kid: row.kid, key: await importPrivateKey(privateJwk) };
+  }
+
+  /** Imports the public keys not seen before, drops the unpublished ones, renders the JWKS once. */
+  private async publish(rows: SigningKeyRow[]): Promise<void> {
+    const next = new Map<string, { jwk: PublishedJwk; key: CryptoKey }>();
+    for (const row of rows) {
+      const jwk: PublishedJwk = {
+        kty: 'EC',
+        crv: 'P-256',
+        x: row.public_jwk.x,
+        y: row.public_jwk.y,
+        kid: row.kid,
+        alg: ALGORITHM,
+        use: 'sig',
+      };
+      next.set(row.kid, this.publicKeys.get(row.kid) ?? { jwk, key: await importPublicKey(row.public_jwk) });
+    }
+    this.publicKeys = next;
+    this.jwksBody = JSON.stringify({ keys: [...next.values()].map((entry) => entry.jwk) });
+  }
+}
+
+/** A new ES256 key with its private half sealed by AUTH_SECRET, ready for the table. */
+export async function newSealedSigningKey(box: SecretBox): Promise<NewSigningKey> {
+  const pair = await generateSigningKeyPair();
+  return {
+    kid: pair.kid,
+    publicJwk: pair.publicJwk,
+    sealedPrivateKey: box.seal(JSON.stringify(pair.privateJwk)),
+  };
+}

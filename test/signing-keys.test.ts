@@ -1,0 +1,205 @@
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { MikroORM } from '@mikro-orm/postgresql';
+import { decodeProtectedHeader, type JSONWebKeySet } from 'jose';
+import pg from 'pg';
+import { createOrmConfig } from '../mikro-orm.config.js';
+import { createEmulator, type Emulator } from '../src/emulator/emulator.js';
+import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { emulatorControl } from './support/emulator.js';
+import { postGraphQL } from './support/graphql.js';
+import { freePort, spawnServer, type ServerProcess } from './support/process.js';
+import { APPS, MINI_LOGIN, wechatEnv, type LoginPayload } from './support/world.js';
+
+/** Signing keys shared by server processes on one database: made once, rotated once, sealed. */
+let emulator: Emulator;
+
+beforeAll(async () => {
+  emulator = await createEmulator({ apps: Object.values(APPS) });
+});
+afterAll(async () => {
+  await emulator?.close();
+});
+
+async function query<T extends pg.QueryResultRow>(db: TestDatabase, text: string): Promise<T[]> {
+  const client = new pg.Client({ connectionString: db.url });
+  await client.connect();
+  try {
+    return (await client.query<T>(text)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+async function login(server: ServerProcess, user: string): Promise<LoginPayload> {
+  const code = await emulatorControl(emulator.url).code(APPS.mini.appid, user);
+  const { body } = await postGraphQL<{ wechatMiniLogin: LoginPayload }>(server.url, MINI_LOGIN, {
+    input: { code },
+  });
+  expect(body.errors).toBeUndefined();
+  return body.data!.wechatMiniLogin;
+}
+
+async function me(server: ServerProcess, token: string): Promise<unknown> {
+  const { body } = await postGraphQL<{ me: { id: string } | null }>(
+    server.url,
+    '{ me { id } }',
+    {},
+    { authorization: `Bearer ${token}` },
+  );
+  return body.data?.me?.id ?? `${String(body.errors?.[0]?.extensions?.code)}: ${body.errors?.[0]?.message}`;
+}
+
+async function kids(server: ServerProcess): Promise<string[]> {
+  const { keys } = (await (await fetch(`${server.url}/.well-known/jwks.json`)).json()) as JSONWebKeySet;
+  return keys.map((k) => k.kid!);
+}
+
+async function eventually(check: () => Promise<void>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
+function serverEnv(db: TestDatabase, env: Record<string, string> = {}): Record<string, string> {
+  return {
+    DATABASE_URL: db.url,
+    DATABASE_POOL_MAX: '1',
+    ...wechatEnv(APPS, emulator.url),
+    WECHAT_EMULATOR: 'off',
+    // One issuer for every instance, as behind a load balancer (the default names each one's port).
+    PUBLIC_URL: 'https://login.example.com',
+    LOG_LEVEL: 'info',
+    ...env,
+  };
+}
+
+async function stop(servers: ServerProcess[]): Promise<void> {
+  for (const server of servers) server.child.kill('SIGTERM');
+  await Promise.all(servers.map((s) => s.exited));
+}
+
+describe('two instances started at once on a fresh database', () => {
+  let db: TestDatabase;
+  let servers: ServerProcess[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase({ connections: 4 });
+    // Migrated first, so the two starts race for the first key only.
+    const orm = await MikroORM.init(createOrmConfig({ clientUrl: db.url, poolMax: 1 }));
+    await orm.getMigrator().up();
+    await orm.close(true);
+    const env = serverEnv(db, { MIGRATE_ON_START: 'false', SIGNING_KEY_REFRESH_SECONDS: '1' });
+    servers = await Promise.all([spawnServer(env, await freePort()), spawnServer(env, await freePort())]);
+  }, 120_000);
+  afterAll(async () => {
+    await stop(servers);
+    await db?.drop();
+  });
+
+  it('make exactly one signing key, and publish and sign with it on both', async () => {
+    const rows = await query<{ kid: string }>(db, 'select kid from signing_key');
+    expect(rows).toHaveLength(1);
+    for (const server of servers) {
+      expect(await kids(server)).toEqual([rows[0]!.kid]);
+      expect(decodeProtectedHeader((await login(server, 'kim')).accessToken).kid).toBe(rows[0]!.kid);
+    }
+  });
+
+  it('rotate once together when the current key is older than SIGNING_KEY_ROTATION_DAYS', async () => {
+    const [old] = await query<{ kid: string }>(db, 'select kid from signing_key');
+    const token = (await login(servers[0]!, 'lea')).accessToken;
+    await query(db, `update signing_key set created_at = now() - interval '31 days'`);
+
+    await eventually(async () => {
+      for (const server of servers) expect(await kids(server)).toHaveLength(2);
+    });
+    // A few more refreshes of both: nobody rotates again.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const rows = await query<{ kid: string; current: boolean }>(
+      db,
+      'select kid, retired_at is null as current from signing_key order by created_at desc',
+    );
+    expect(rows).toHaveLength(2);
+    expect(rows.map((r) => r.current)).toEqual([true, false]);
+    expect(rows[1]!.kid).toBe(old!.kid);
+    for (const server of servers) {
+      expect(await kids(server)).toEqual([rows[0]!.kid, old!.kid]);
+      const fresh = await login(server, 'lea');
+      expect(decodeProtectedHeader(fresh.accessToken).kid).toBe(rows[0]!.kid);
+      // A token of the retired key, from the other instance, still works while it is published.
+      expect(await me(server, token)).toBe(fresh.user.id);
+    }
+  });
+});
+
+describe('a start with another AUTH_SECRET than the one that sealed the keys', () => {
+  let db: TestDatabase;
+  const FIRST = 'first-auth-secret-0123456789-abcdefghijklmnop';
+  const SECOND = 'second-auth-secret-0123456789-abcdefghijklmno';
+  const THIRD = 'third-auth-secret-0123456789-abcdefghijklmnop';
+
+  beforeAll(async () => {
+    db = await createTestDatabase({ connections: 3 });
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('makes a new current key in development, once, and old tokens still verify', async () => {
+    const first = await spawnServer(serverEnv(db, { AUTH_SECRET: FIRST }), await freePort());
+    const before = await login(first, 'max');
+    await stop([first]);
+
+    const second = await spawnServer(serverEnv(db, { AUTH_SECRET: SECOND }), await freePort());
+    try {
+      const after = await login(second, 'max');
+      const oldKid = decodeProtectedHeader(before.accessToken).kid;
+      const newKid = decodeProtectedHeader(after.accessToken).kid;
+      expect(newKid).not.toBe(oldKid);
+      expect(await kids(second)).toEqual([newKid, oldKid]);
+      expect(await me(second, after.accessToken)).toBe(after.user.id);
+      expect(await me(second, before.accessToken)).toBe(before.user.id);
+      const warnings = second.output().match(/sealed with another AUTH_SECRET/g) ?? [];
+      expect(warnings).toHaveLength(1);
+      const output = second.output();
+      for (const secret of [FIRST, SECOND, '"d":']) expect(output).not.toContain(secret);
+    } finally {
+      await stop([second]);
+    }
+  }, 120_000);
+
+  it('refuses to start in production, with one line naming AUTH_SECRET', async () => {
+    const child = spawn(process.execPath, ['--import', '@swc-node/register/esm-register', 'src/main.ts'], {
+      env: {
+        ...process.env,
+        NODE_OPTIONS: '',
+        ...serverEnv(db, { AUTH_SECRET: THIRD, NODE_ENV: 'production' }),
+        HOST: '127.0.0.1',
+        PORT: String(await freePort()),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    expect(code).toBe(1);
+    expect(stderr).toMatch(
+      /^Configuration error: AUTH_SECRET: cannot open the current signing key \(kid [\w-]+\): it was sealed with another AUTH_SECRET; .*\n$/,
+    );
+    expect(stdout + stderr).not.toContain(THIRD);
+    const rows = await query<{ n: string }>(
+      db,
+      'select count(*) as n from signing_key where retired_at is null',
+    );
+    expect(rows[0]!.n).toBe('1');
+  }, 60_000);
+});

@@ -1,0 +1,144 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
+import { APPS, MINI_LOGIN, startWorld, type LoginPayload, type World } from './support/world.js';
+import { errorCode } from './support/graphql.js';
+
+const PUBLIC_URL = 'https://login.example.com';
+const AUDIENCE = 'https://api.example.com';
+
+let w: World;
+
+async function sql<T>(text: string): Promise<T[]> {
+  return w.t.server.database.orm.em.getConnection().execute<T[]>(text);
+}
+
+async function jwks(): Promise<JSONWebKeySet> {
+  return (await (await fetch(`${w.t.url}/.well-known/jwks.json`)).json()) as JSONWebKeySet;
+}
+
+async function login(user: string): Promise<LoginPayload> {
+  const body = await w.gql<{ wechatMiniLogin: LoginPayload }>(MINI_LOGIN, {
+    input: { code: await w.code(APPS.mini.appid, user) },
+  });
+  expect(body.errors).toBeUndefined();
+  return body.data!.wechatMiniLogin;
+}
+
+/** Polls until `check` passes (the server re-reads its keys every second here). */
+async function eventually(check: () => Promise<void>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+}
+
+beforeAll(async () => {
+  w = await startWorld({
+    env: { PUBLIC_URL: `${PUBLIC_URL}/`, TOKEN_AUDIENCE: AUDIENCE, SIGNING_KEY_REFRESH_SECONDS: '1' },
+  });
+});
+afterAll(async () => {
+  await w?.stop();
+});
+
+describe('GET /.well-known/jwks.json', () => {
+  it('lists the current ES256 public key, cacheably, and nothing private', async () => {
+    const response = await fetch(`${w.t.url}/.well-known/jwks.json`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(response.headers.get('cache-control')).toBe('public, max-age=300');
+    const body = (await response.json()) as JSONWebKeySet;
+    expect(body.keys).toEqual([
+      {
+        kty: 'EC',
+        crv: 'P-256',
+        x: expect.any(String),
+        y: expect.any(String),
+        kid: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
+        alg: 'ES256',
+        use: 'sig',
+      },
+    ]);
+  });
+});
+
+describe('GET /.well-known/openid-configuration', () => {
+  it('names the issuer (PUBLIC_URL without its trailing slash) and the JWKS URL', async () => {
+    const response = await fetch(`${w.t.url}/.well-known/openid-configuration`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('cache-control')).toMatch(/^public, max-age=\d+$/);
+    expect(await response.json()).toEqual({
+      issuer: PUBLIC_URL,
+      jwks_uri: `${PUBLIC_URL}/.well-known/jwks.json`,
+    });
+  });
+});
+
+describe('access tokens', () => {
+  it('are ES256 JWTs with the kid of a published key and iss, aud, sub, sid, iat, exp', async () => {
+    const payload = await login('ava');
+    const header = decodeProtectedHeader(payload.accessToken);
+    const { keys } = await jwks();
+    expect(header).toEqual({ alg: 'ES256', typ: 'JWT', kid: keys[0]!.kid });
+    const claims = decodeJwt(payload.accessToken);
+    expect(Object.keys(claims).sort()).toEqual(['aud', 'exp', 'iat', 'iss', 'sid', 'sub']);
+    expect(claims).toMatchObject({ iss: PUBLIC_URL, aud: AUDIENCE, sub: payload.user.id });
+    expect(claims.exp! - claims.iat!).toBe(900);
+    expect(new Date(claims.exp! * 1000).toISOString()).toBe(payload.expiresAt);
+    // Verifiable with the JWKS alone, as another service would.
+    const verified = await jwtVerify(payload.accessToken, createLocalJWKSet({ keys }), {
+      issuer: PUBLIC_URL,
+      audience: AUDIENCE,
+      algorithms: ['ES256'],
+    });
+    expect(verified.payload.sid).toBe(claims.sid);
+  });
+
+  it('are refused with an unknown kid, or with alg none', async () => {
+    const { accessToken } = await login('bea');
+    const [, payload, signature] = accessToken.split('.');
+    const header = (h: object) => Buffer.from(JSON.stringify(h)).toString('base64url');
+    const ME = '{ me { id } }';
+    const unknownKid = `${header({ alg: 'ES256', typ: 'JWT', kid: 'A'.repeat(43) })}.${payload}.${signature}`;
+    const none = `${header({ alg: 'none', typ: 'JWT' })}.${payload}.`;
+    for (const token of [unknownKid, none]) {
+      expect(errorCode(await w.gql(ME, {}, { authorization: `Bearer ${token}` }))).toBe('UNAUTHENTICATED');
+    }
+    expect(
+      (await w.gql<{ me: { id: string } }>(ME, {}, { authorization: `Bearer ${accessToken}` })).data?.me,
+    ).toBeTruthy();
+  });
+});
+
+describe('signing key rotation on one instance', () => {
+  it('rotates a key older than SIGNING_KEY_ROTATION_DAYS, publishes both, then drops the retired one after its window', async () => {
+    const before = await login('cai');
+    const [old] = (await jwks()).keys;
+    await sql(`update signing_key set created_at = now() - interval '31 days'`);
+
+    await eventually(async () => {
+      expect((await jwks()).keys.map((k) => k.kid)).toHaveLength(2);
+    });
+    const { keys } = await jwks();
+    expect(keys[1]!.kid).toBe(old!.kid);
+    const after = await login('cai');
+    expect(decodeProtectedHeader(after.accessToken).kid).toBe(keys[0]!.kid);
+    // The old key's token still works here while its key is published.
+    const ME = '{ me { id } }';
+    const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+    expect((await w.gql<{ me: { id: string } }>(ME, {}, bearer(before.accessToken))).data?.me).toBeTruthy();
+
+    // Past its window (the token lifetime after the last moment any instance could sign with it).
+    await sql(`update signing_key set retired_at = now() - interval '1 day' where kid = '${old!.kid}'`);
+    await eventually(async () => {
+      expect((await jwks()).keys.map((k) => k.kid)).toEqual([keys[0]!.kid]);
+    });
+    expect(errorCode(await w.gql(ME, {}, bearer(before.accessToken)))).toBe('UNAUTHENTICATED');
+    expect((await w.gql<{ me: { id: string } }>(ME, {}, bearer(after.accessToken))).data?.me).toBeTruthy();
+  });
+});
