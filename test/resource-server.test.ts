@@ -74,9 +74,18 @@ async function eventually(check: () => Promise<void>, timeoutMs = 15_000): Promi
 }
 
 /** `npm run keys:rotate` against the test database: its stdout and exit code. */
-function rotateKeys(): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn('npm', ['run', '--silent', 'keys:rotate'], {
-    env: { ...process.env, NODE_OPTIONS: '', DATABASE_URL: db.url, DATABASE_POOL_MAX: '1', AUTH_SECRET },
+function rotateKeys(
+  secret = AUTH_SECRET,
+  args: string[] = [],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn('npm', ['run', '--silent', 'keys:rotate', '--', ...args], {
+    env: {
+      ...process.env,
+      NODE_OPTIONS: '',
+      DATABASE_URL: db.url,
+      DATABASE_POOL_MAX: '1',
+      AUTH_SECRET: secret,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -162,8 +171,14 @@ describe('a resource server that trusts our JWKS alone', () => {
     const oldKid = decodeProtectedHeader(before.accessToken).kid;
     expect((await hello(before.accessToken)).status).toBe(200);
 
+    // Another AUTH_SECRET would seal a key no running instance can open: refused, nothing changes.
+    const wrong = await rotateKeys('not-the-servers-auth-secret-0123456789abcdef');
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/^keys:rotate: AUTH_SECRET: does not open the current signing key/);
+    expect((await jwks()).keys.map((k) => k.kid)).toEqual([oldKid]);
+
     const rotated = await rotateKeys();
-    expect({ code: rotated.code, stderr: rotated.stderr }).toEqual({ code: 0, stderr: expect.any(String) });
+    expect({ code: rotated.code, stderr: rotated.stderr }).toEqual({ code: 0, stderr: '' });
     const newKid = rotated.stdout.trim();
     expect(newKid).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(newKid).not.toBe(oldKid);

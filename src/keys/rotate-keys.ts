@@ -2,7 +2,8 @@
  * `npm run keys:rotate`: makes a new signing key current now and prints its kid. The old key stays
  * published until every token it signed has expired; running instances switch within
  * SIGNING_KEY_REFRESH_SECONDS. Reads DATABASE_URL (or the embedded database, only while the server
- * is stopped) and AUTH_SECRET, which must be the servers' own: it seals the new key.
+ * is stopped) and AUTH_SECRET, which must be the servers' own: it seals the new key, and it must
+ * open the current one unless `--new-auth-secret` says the secret is being changed.
  */
 import 'reflect-metadata';
 import { ConfigError, loadConfig } from '../config.js';
@@ -23,6 +24,18 @@ async function main(): Promise<void> {
   });
   const db = await openDatabase(config.database);
   try {
+    // A key sealed with the wrong secret would lock every running instance out of signing.
+    const [current] = await SigningKeyRepository.published(db.orm.em.fork(), window);
+    if (current?.current && !process.argv.includes('--new-auth-secret')) {
+      try {
+        box.open(current.private_key);
+      } catch {
+        throw new ConfigError(
+          `AUTH_SECRET: does not open the current signing key (kid ${current.kid}): run with the servers' ` +
+            'AUTH_SECRET, or, when changing AUTH_SECRET with every instance stopped, add --new-auth-secret',
+        );
+      }
+    }
     const kid = await SigningKeyRepository.rotateIf(
       db.orm.em.fork(),
       () => true,

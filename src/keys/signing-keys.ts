@@ -144,21 +144,18 @@ export class SigningKeys {
   }
 
   /**
-   * Waits for the next reload that may run (one per UNKNOWN_KID_RELOAD_MS, shared by every caller),
-   * so a token signed by a key made a moment ago on another instance is not refused.
+   * Reloads once (shared by every caller, at most one per UNKNOWN_KID_RELOAD_MS), so a token signed
+   * by a key made a moment ago on another instance is not refused.
    */
   private reloadForUnknownKid(): Promise<void> {
-    this.unknownKidReload ??= (async () => {
-      const wait = this.lastReloadStart + UNKNOWN_KID_RELOAD_MS - Date.now();
-      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-      try {
-        await this.reload({ starting: false });
-      } catch (error) {
-        this.logger.warn({ err: error }, 'signing keys: reload failed');
-      } finally {
+    // A reload ran a moment ago: the kid is not ours (forged, or from another issuer). Not waiting
+    // keeps a flood of made-up kids from holding requests open.
+    if (Date.now() - this.lastReloadStart < UNKNOWN_KID_RELOAD_MS || this.closed) return Promise.resolve();
+    this.unknownKidReload ??= this.reload({ starting: false })
+      .catch((error: unknown) => this.logger.warn({ err: error }, 'signing keys: reload failed'))
+      .finally(() => {
         this.unknownKidReload = undefined;
-      }
-    })();
+      });
     return this.unknownKidReload;
   }
 
@@ -179,7 +176,11 @@ export class SigningKeys {
     const due = (current: SigningKeyRow | undefined) => !current || current.age_seconds >= rotationSeconds;
 
     let rows = await SigningKeyRepository.published(em, window);
-    if (due(rows.find((row) => row.current))) {
+    const existing = rows.find((row) => row.current);
+    // In production, an instance whose AUTH_SECRET cannot open the current key never rotates: its
+    // new key would be one every rightly configured instance cannot open.
+    const mayRotate = !existing || !this.settings.isProduction || (await this.open(existing)) !== undefined;
+    if (mayRotate && due(existing)) {
       const kid = await SigningKeyRepository.rotateIf(em, due, () => newSealedSigningKey(this.box), window);
       if (kid) this.logger.info({ kid }, 'signing keys: a new key is current');
       rows = await SigningKeyRepository.published(em, window);

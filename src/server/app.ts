@@ -28,9 +28,11 @@ function plainLandingPage(): ApolloServerPlugin<Context> {
 }
 
 /**
- * TRUST_PROXY for Fastify. A hop count becomes Express's rule (believe the first n addresses from
- * the socket inwards, the client is the next one): Fastify 5 itself now ignores a bare number.
- * Addresses and CIDRs are Fastify's own (proxy-addr), and the safer choice (docs/operations.md).
+ * TRUST_PROXY for Fastify. Addresses and CIDRs are Fastify's own (proxy-addr), and the safe choice.
+ * A hop count becomes Express's rule (believe the first n addresses from the socket inwards, the
+ * client is the next one). Fastify 5 now refuses a bare number because it cannot tell a proxy from
+ * a client that connects directly and writes the header itself; so do we in the docs: a hop count
+ * only where nothing reaches the server except through its proxies (docs/operations.md).
  */
 function trustProxyOption(
   trust: Config['http']['trustProxy'],

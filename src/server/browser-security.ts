@@ -32,6 +32,8 @@ const DEVELOPMENT_CSP = {
     frameSrc: ['https://sandbox.embed.apollographql.com'],
     imgSrc: ["'self'", 'data:', 'https:', 'http:'],
     manifestSrc: ["'self'", 'https://apollo-server-landing-page.cdn.apollographql.com'],
+    // http://localhost stays http: some browsers would otherwise upgrade its subresources.
+    upgradeInsecureRequests: null,
   },
 };
 

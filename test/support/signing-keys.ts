@@ -1,4 +1,4 @@
-import { importJWK, SignJWT, type JWK, type JWTPayload } from 'jose';
+import { importJWK, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import { SecretBox } from '../../src/crypto/secret-box.js';
 
 /** The current signing key's row: what a test needs to sign tokens as the server would. */
