@@ -100,12 +100,18 @@ function platform(
   return appId && secret ? { appId, secret } : undefined;
 }
 
-function redirectUris(ctx: z.RefinementCtx, raw: string | undefined): string[] | undefined {
+/** A comma-separated variable's entries, trimmed, empty ones dropped; undefined when unset or blank. */
+function commaList(raw: string | undefined): string[] | undefined {
   if (raw === undefined || raw.trim() === '') return undefined;
-  const uris = raw
+  return raw
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
+}
+
+function redirectUris(ctx: z.RefinementCtx, raw: string | undefined): string[] | undefined {
+  const uris = commaList(raw);
+  if (uris === undefined) return undefined;
   const bad = uris.find((uri) => !URL.canParse(uri) || !/^https?:$/.test(new URL(uri).protocol));
   if (bad !== undefined) refuse(ctx, 'WECHAT_WEB_REDIRECT_URIS', `"${bad}" is not an http(s):// URL`);
   return uris;
@@ -138,10 +144,7 @@ function trustProxy(ctx: z.RefinementCtx, raw: string): false | number | string[
     );
   }
   if (/^\d+$/.test(raw)) return Number(raw);
-  const entries = raw
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
+  const entries = commaList(raw) ?? [];
   const bad = entries.find((e) => !PROXY_RANGES.has(e) && !isAddressOrCidr(e));
   if (bad !== undefined || entries.length === 0) {
     return refuse(
@@ -155,11 +158,8 @@ function trustProxy(ctx: z.RefinementCtx, raw: string): false | number | string[
 
 /** CORS_ORIGINS: exact origins (`scheme://host[:port]`, nothing after it). */
 function corsOrigins(ctx: z.RefinementCtx, raw: string | undefined): string[] | undefined {
-  if (raw === undefined || raw.trim() === '') return undefined;
-  const origins = raw
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
+  const origins = commaList(raw);
+  if (origins === undefined) return undefined;
   const bad = origins.find(
     (o) => !URL.canParse(o) || !/^https?:$/.test(new URL(o).protocol) || new URL(o).origin !== o,
   );

@@ -59,6 +59,25 @@ async function toQrPage(page: Page): Promise<void> {
   await page.getByRole('button', { name: 'Confirm login' }).waitFor();
 }
 
+/**
+ * On the QR page: confirms as its form would, as `user`, but returns WeChat's redirect back
+ * (the callback URL with code and state) instead of following it.
+ */
+async function confirmWithoutFollowing(page: Page, user: string): Promise<string> {
+  const form = Object.fromEntries(
+    await page
+      .locator('form input[type=hidden]')
+      .evaluateAll((inputs) => (inputs as HTMLInputElement[]).map((input) => [input.name, input.value])),
+  ) as Record<string, string>;
+  const confirm = await fetch(new URL('/connect/confirm', page.url()), {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ ...form, user, action: 'confirm' }),
+    redirect: 'manual',
+  });
+  return confirm.headers.get('location')!;
+}
+
 describe('the example web page, in Chromium, against npm start’s defaults', () => {
   let firstUserId: string;
 
@@ -127,19 +146,7 @@ describe('the example web page, in Chromium, against npm start’s defaults', ()
   it('shows INVALID_STATE when the state in the URL was tampered with', async () => {
     const page = await openExample();
     await toQrPage(page);
-    // Confirm as the QR page's form would, but take the redirect back instead of following it.
-    const form = Object.fromEntries(
-      await page
-        .locator('form input[type=hidden]')
-        .evaluateAll((inputs) => (inputs as HTMLInputElement[]).map((input) => [input.name, input.value])),
-    ) as Record<string, string>;
-    const confirm = await fetch(new URL('/connect/confirm', page.url()), {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ ...form, user: 'alice', action: 'confirm' }),
-      redirect: 'manual',
-    });
-    const callback = confirm.headers.get('location')!;
+    const callback = await confirmWithoutFollowing(page, 'alice');
     const url = new URL(callback);
     const state = url.searchParams.get('state')!;
     const forged = state.slice(0, -3) + (state.endsWith('AAA') ? 'BBB' : 'AAA');
@@ -247,18 +254,7 @@ describe('the example page served from another origin than the API', () => {
     const attackerPage = await attacker.newPage();
     await attackerPage.goto(`${frontend.origin}/`);
     await toQrPage(attackerPage);
-    const form = Object.fromEntries(
-      await attackerPage
-        .locator('form input[type=hidden]')
-        .evaluateAll((inputs) => (inputs as HTMLInputElement[]).map((input) => [input.name, input.value])),
-    ) as Record<string, string>;
-    const confirm = await fetch(new URL('/connect/confirm', attackerPage.url()), {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ ...form, user: 'mallory', action: 'confirm' }),
-      redirect: 'manual',
-    });
-    const planted = confirm.headers.get('location')!;
+    const planted = await confirmWithoutFollowing(attackerPage, 'mallory');
     await attacker.close();
 
     // The victim's page started a login of its own (its own verifier), then is made to accept the

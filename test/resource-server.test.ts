@@ -9,6 +9,7 @@ import { postGraphQL } from './support/graphql.js';
 import { freePort, spawnServer, type ServerProcess } from './support/process.js';
 import { CURRENT_SIGNING_KEY, openSigningKey, signToken } from './support/signing-keys.js';
 import { APPS, AUTH_SECRET, MINI_LOGIN, wechatEnv, type LoginPayload } from './support/world.js';
+import { eventually } from './support/eventually.js';
 
 /**
  * examples/resource-server.ts in its own process, trusting the login server (another process) by
@@ -59,18 +60,6 @@ async function login(user: string): Promise<LoginPayload> {
 
 async function jwks(): Promise<JSONWebKeySet> {
   return (await (await fetch(`${server.url}/.well-known/jwks.json`)).json()) as JSONWebKeySet;
-}
-
-async function eventually(check: () => Promise<void>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  }
 }
 
 /** `npm run keys:rotate` against the test database: its stdout and exit code. */

@@ -10,6 +10,7 @@ import { emulatorControl } from './support/emulator.js';
 import { postGraphQL } from './support/graphql.js';
 import { freePort, spawnServer, type ServerProcess } from './support/process.js';
 import { APPS, MINI_LOGIN, wechatEnv, type LoginPayload } from './support/world.js';
+import { eventually } from './support/eventually.js';
 
 /** Signing keys shared by server processes on one database: made once, rotated once, sealed. */
 let emulator: Emulator;
@@ -53,18 +54,6 @@ async function me(server: ServerProcess, token: string): Promise<unknown> {
 async function kids(server: ServerProcess): Promise<string[]> {
   const { keys } = (await (await fetch(`${server.url}/.well-known/jwks.json`)).json()) as JSONWebKeySet;
   return keys.map((k) => k.kid!);
-}
-
-async function eventually(check: () => Promise<void>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  }
 }
 
 function serverEnv(db: TestDatabase, env: Record<string, string> = {}): Record<string, string> {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import { APPS, MINI_LOGIN, startWorld, type LoginPayload, type World } from './support/world.js';
 import { errorCode } from './support/graphql.js';
+import { eventually } from './support/eventually.js';
 
 const PUBLIC_URL = 'https://login.example.com';
 const AUDIENCE = 'https://api.example.com';
@@ -22,19 +23,6 @@ async function login(user: string): Promise<LoginPayload> {
   });
   expect(body.errors).toBeUndefined();
   return body.data!.wechatMiniLogin;
-}
-
-/** Polls until `check` passes (the server re-reads its keys every second here). */
-async function eventually(check: () => Promise<void>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  }
 }
 
 beforeAll(async () => {
@@ -123,7 +111,7 @@ describe('signing key rotation on one instance', () => {
 
     await eventually(async () => {
       expect((await jwks()).keys.map((k) => k.kid)).toHaveLength(2);
-    });
+    }, 10_000);
     const { keys } = await jwks();
     expect(keys[1]!.kid).toBe(old!.kid);
     const after = await login('cai');
@@ -137,7 +125,7 @@ describe('signing key rotation on one instance', () => {
     await sql(`update signing_key set retired_at = now() - interval '1 day' where kid = '${old!.kid}'`);
     await eventually(async () => {
       expect((await jwks()).keys.map((k) => k.kid)).toEqual([keys[0]!.kid]);
-    });
+    }, 10_000);
     expect(errorCode(await w.gql(ME, {}, bearer(before.accessToken)))).toBe('UNAUTHENTICATED');
     expect((await w.gql<{ me: { id: string } }>(ME, {}, bearer(after.accessToken))).data?.me).toBeTruthy();
   });

@@ -1,6 +1,6 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { deriveKey } from '../crypto/keys.js';
+import { deriveKey, sha256 } from '../crypto/keys.js';
 import { AppError } from '../errors.js';
 import { WebLoginState } from './web-login-state.entity.js';
 
@@ -15,11 +15,6 @@ export interface WebStateSettings {
   ttlSeconds: number;
   /** Allowed redirect URIs; null: any. */
   redirectUris: readonly string[] | null;
-}
-
-/** PKCE's S256: base64url(SHA-256(codeVerifier)), the codeChallenge a verifier answers to. */
-export function challengeOf(codeVerifier: string): string {
-  return createHash('sha256').update(codeVerifier).digest('base64url');
 }
 
 /** A 64-bit tag of a value, in hex: enough to bind the state to it under the MAC. */
@@ -95,7 +90,8 @@ export class WebStateService {
     if (challengeTag !== NO_CHALLENGE && codeVerifier == null) {
       throw new InvalidStateError('it was issued with a codeChallenge: send its codeVerifier');
     }
-    if (codeVerifier != null && tag(challengeOf(codeVerifier)) !== challengeTag) {
+    // PKCE's S256: the challenge is base64url(SHA-256(verifier)), which is what sha256() gives.
+    if (codeVerifier != null && tag(sha256(codeVerifier)) !== challengeTag) {
       throw new InvalidStateError('the codeVerifier does not match its codeChallenge');
     }
     const inserted = await em

@@ -76,6 +76,7 @@ export async function buildApp({ config, database, logger }: AppDeps): Promise<F
     // answered 408), checked every second or so; a socket idle twice as long is closed.
     requestTimeout: config.http.requestTimeoutMs,
     connectionTimeout: config.http.requestTimeoutMs * 2,
+    // Node checks headersTimeout against the requestTimeout given here, at creation: both go in.
     http: {
       requestTimeout: config.http.requestTimeoutMs,
       headersTimeout: config.http.requestTimeoutMs,

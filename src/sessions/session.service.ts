@@ -102,10 +102,8 @@ export class SessionService {
     presented: string,
     clientIp: string,
   ): Promise<IssuedTokens & { user: User }> {
-    if (presented.length === 0 || presented.length > MAX_REFRESH_TOKEN_LENGTH) throw refreshFailed();
-    await this.deps.rateLimiter.ip(em, 'refresh', clientIp);
+    const hash = await this.admitRefreshToken(em, presented, clientIp);
     const now = new Date();
-    const hash = sha256(presented);
     const { refreshToken, tokenHash } = newRefreshToken();
     const graceStart = new Date(now.getTime() - this.deps.refreshReuseGraceSeconds * 1000);
     const rotated = await SessionRepository.rotate(em, hash, tokenHash, now, graceStart);
@@ -139,10 +137,19 @@ export class SessionService {
    * like refresh.
    */
   async revokeByRefreshToken(em: EntityManager, presented: string, clientIp: string): Promise<void> {
+    const hash = await this.admitRefreshToken(em, presented, clientIp);
+    const known = await SessionRepository.revokeByRefreshToken(em, hash, new Date());
+    if (!known) throw new UnauthenticatedError('The refresh token is invalid');
+  }
+
+  /**
+   * What refresh and logout check before looking a refresh token up: its length (ours never
+   * exceed MAX_REFRESH_TOKEN_LENGTH) and the client IP's refresh budget. Returns the token's hash.
+   */
+  private async admitRefreshToken(em: EntityManager, presented: string, clientIp: string): Promise<string> {
     if (presented.length === 0 || presented.length > MAX_REFRESH_TOKEN_LENGTH) throw refreshFailed();
     await this.deps.rateLimiter.ip(em, 'refresh', clientIp);
-    const known = await SessionRepository.revokeByRefreshToken(em, sha256(presented), new Date());
-    if (!known) throw new UnauthenticatedError('The refresh token is invalid');
+    return sha256(presented);
   }
 
   async revoke(em: EntityManager, sessionId: string, reason: 'logout'): Promise<void> {
