@@ -13,6 +13,11 @@ export default tseslint.config(
     languageOptions: { sourceType: 'commonjs', globals: { wx: 'readonly', module: 'writable' } },
   },
   {
+    // Plain Node scripts that run before anything is compiled.
+    files: ['scripts/**/*.mjs'],
+    languageOptions: { globals: { process: 'readonly', performance: 'readonly' } },
+  },
+  {
     rules: {
       'no-console': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],

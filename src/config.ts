@@ -70,6 +70,7 @@ export const EnvSchema = z.object({
   WECHAT_MINI_SECRET: nonEmpty.optional(),
   WECHAT_WEB_REDIRECT_URIS: z.string().optional(),
   WECHAT_EMULATOR: z.enum(['auto', 'on', 'off']).default('auto'),
+  WECHAT_EMULATOR_URL: httpUrl.optional(),
   RATE_LIMIT: z.enum(['on', 'off']).default('on'),
   RATE_LIMIT_IP_PER_MINUTE: positiveInt.default(300),
   RATE_LIMIT_IDENTITY_PER_MINUTE: positiveInt.default(30),
@@ -206,8 +207,16 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
   if (env.WECHAT_EMULATOR === 'on' && isProduction) {
     return refuse(ctx, 'WECHAT_EMULATOR', 'cannot be on when NODE_ENV=production');
   }
+  if (env.WECHAT_EMULATOR_URL !== undefined) {
+    if (isProduction) return refuse(ctx, 'WECHAT_EMULATOR_URL', 'cannot be set when NODE_ENV=production');
+    if (env.WECHAT_EMULATOR === 'off') {
+      return refuse(ctx, 'WECHAT_EMULATOR_URL', 'cannot be set with WECHAT_EMULATOR=off');
+    }
+  }
   const emulator =
-    env.WECHAT_EMULATOR === 'on' || (env.WECHAT_EMULATOR === 'auto' && !anyCredentials && !isProduction);
+    env.WECHAT_EMULATOR === 'on' ||
+    env.WECHAT_EMULATOR_URL !== undefined ||
+    (env.WECHAT_EMULATOR === 'auto' && !anyCredentials && !isProduction);
 
   if (isProduction && !anyCredentials) {
     return refuse(
@@ -263,7 +272,10 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
       poolMax: env.DATABASE_POOL_MAX,
     },
     authSecret,
-    /** True when AUTH_SECRET was unset and a random one was made for this process (development only). */
+    /**
+     * True when AUTH_SECRET was unset (development only): a random one for this process, which
+     * keepDevelopmentSecret replaces with the one kept in the data directory.
+     */
     authSecretGenerated,
     session: {
       accessTokenTtlSeconds: env.ACCESS_TOKEN_TTL_SECONDS,
@@ -307,7 +319,13 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
        */
       corsOrigins: origins ?? (isProduction ? [] : ('localhost' as const)),
     },
-    emulator: { enabled: emulator, port: env.EMULATOR_PORT, host: env.EMULATOR_HOST },
+    emulator: {
+      enabled: emulator,
+      /** An emulator already running there (`npm run emulator`) is used instead of starting one. */
+      url: env.WECHAT_EMULATOR_URL,
+      port: env.EMULATOR_PORT,
+      host: env.EMULATOR_HOST,
+    },
   };
 });
 

@@ -1,6 +1,7 @@
 /** `npm start`: config, database (embedded or not), server; graceful shutdown on SIGINT/SIGTERM. */
 import 'reflect-metadata';
 import { ConfigError, loadConfig, type Config } from './config.js';
+import { keepDevelopmentSecret } from './development-secret.js';
 import { createLogger } from './server/logger.js';
 import { startServer } from './server/start.js';
 
@@ -18,16 +19,29 @@ try {
 }
 
 const logger = createLogger({ level: config.logLevel });
-if (config.authSecretGenerated) {
-  logger.warn(
-    'AUTH_SECRET is not set: using a random one for this process, so web logins in progress and ' +
-      'values sealed now (the signing key, session keys) cannot be read after a restart',
-  );
+try {
+  const kept = await keepDevelopmentSecret(config);
+  config = kept.config;
+  if (kept.created) {
+    logger.warn(
+      `AUTH_SECRET is not set: generated a development secret and kept it in ${kept.file} (owner-only), ` +
+        'so restarts keep sessions; production requires AUTH_SECRET',
+    );
+  } else if (config.authSecretGenerated && kept.file === undefined) {
+    logger.warn(
+      'AUTH_SECRET is not set and the database is in memory: using a random secret for this process',
+    );
+  }
+} catch (error) {
+  if (error instanceof ConfigError) fail(`Configuration error: ${error.message}`);
+  throw error;
 }
 
 const server = await startServer(config, logger).catch((error: unknown) => {
   // A refusal found only at start (signing keys sealed with another AUTH_SECRET): one line, as above.
   if (error instanceof ConfigError) fail(`Configuration error: ${error.message}`);
+  const busy = portInUse(error, config);
+  if (busy) fail(busy);
   logger.fatal({ err: error }, 'the server could not start');
   fail(`Start failed: ${error instanceof Error ? error.message : String(error)}`);
 });
@@ -35,15 +49,38 @@ const server = await startServer(config, logger).catch((error: unknown) => {
 logger.info(
   { database: server.database.description, graphql: `${server.url}/graphql` },
   `WeChat login server ready at ${server.url}/graphql` +
-    (config.isProduction ? '' : ' (open it in a browser for Apollo Sandbox)'),
+    (config.isProduction
+      ? ''
+      : ` (open it in a browser for Apollo Sandbox, or ${server.url}/graphiql for the explorer that works offline)`),
 );
-if (server.emulator) {
+if (server.emulatorUrl) {
   const { web, app, mini } = server.config.wechat;
+  const where = server.emulator ? 'the built-in WeChat emulator' : 'the WeChat emulator already running';
   logger.warn(
-    { emulator: server.emulator.url, apps: { web: web?.appId, app: app?.appId, mini: mini?.appId } },
-    `WeChat logins are SIMULATED by the built-in WeChat emulator at ${server.emulator.url} ` +
+    { emulator: server.emulatorUrl, apps: { web: web?.appId, app: app?.appId, mini: mini?.appId } },
+    `WeChat logins are SIMULATED by ${where} at ${server.emulatorUrl} ` +
       '(no WeChat credentials set). Set WECHAT_*_APPID/SECRET for real WeChat.',
   );
+}
+
+/**
+ * EADDRINUSE / EACCES on one of our ports, as one line: which port, the variable that moves it and,
+ * for the emulator's, how to use the emulator that already holds it.
+ */
+function portInUse(error: unknown, { port, emulator }: Config): string | undefined {
+  const { code, port: taken } = (error ?? {}) as NodeJS.ErrnoException & { port?: number };
+  if ((code !== 'EADDRINUSE' && code !== 'EACCES') || taken === undefined) return undefined;
+  const problem = code === 'EADDRINUSE' ? 'is already in use' : 'needs privileges this user lacks';
+  if (emulator.enabled && emulator.url === undefined && taken === emulator.port) {
+    return (
+      `Port ${taken} (EMULATOR_PORT, the built-in WeChat emulator) ${problem}: set EMULATOR_PORT to a free ` +
+      `port, or, if it is \`npm run emulator\`, use it: WECHAT_EMULATOR_URL=http://127.0.0.1:${taken} npm start`
+    );
+  }
+  if (taken === port) {
+    return `Port ${taken} (PORT) ${problem}: is another server running? Stop it, or set PORT to a free port (PORT=${taken + 1} npm start)`;
+  }
+  return undefined;
 }
 
 /** A shutdown that takes longer than this is stuck: exit non-zero rather than hang. */

@@ -102,6 +102,15 @@ describe('config', () => {
     ],
     [{ SIGNING_KEY_ROTATION_DAYS: '0' }, /^SIGNING_KEY_ROTATION_DAYS: must be greater than 0/],
     [{ SIGNING_KEY_REFRESH_SECONDS: 'soon' }, /^SIGNING_KEY_REFRESH_SECONDS: must be a whole number/],
+    [{ WECHAT_EMULATOR_URL: '127.0.0.1:4100' }, /^WECHAT_EMULATOR_URL: must be an http\(s\):\/\/ URL/],
+    [
+      { WECHAT_EMULATOR_URL: 'http://127.0.0.1:4100', WECHAT_EMULATOR: 'off' },
+      /^WECHAT_EMULATOR_URL: cannot be set with WECHAT_EMULATOR=off$/,
+    ],
+    [
+      { ...PRODUCTION, WECHAT_EMULATOR_URL: 'http://127.0.0.1:4100' },
+      /^WECHAT_EMULATOR_URL: cannot be set when NODE_ENV=production$/,
+    ],
   ])('rejects %j with one line naming the variable', (env, pattern) => {
     const message = configError(env);
     expect(message).toMatch(pattern);
@@ -114,6 +123,16 @@ describe('config', () => {
     const url = configError({ DATABASE_URL: 'mysql://root:hunter3@db.example/app' });
     expect(url).toMatch(/^DATABASE_URL: must be a postgresql:\/\/ URL/);
     expect(url).not.toContain('hunter3');
+  });
+
+  it('uses an emulator already running at WECHAT_EMULATOR_URL, even with credentials set', () => {
+    const config = loadConfig({
+      WECHAT_EMULATOR_URL: 'http://127.0.0.1:4100/',
+      WECHAT_WEB_APPID: 'wx1',
+      WECHAT_WEB_SECRET: 's',
+    });
+    expect(config.emulator).toMatchObject({ enabled: true, url: 'http://127.0.0.1:4100' });
+    expect(loadConfig({}).emulator.url).toBeUndefined();
   });
 
   it('turns the emulator off when credentials are set, and in production', () => {

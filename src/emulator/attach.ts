@@ -5,15 +5,22 @@ import type { Logger } from 'pino';
 
 const KIND = { web: 'web', app: 'app', mini: 'mini' } as const;
 
+export interface AttachedEmulator {
+  /** The emulator this process started; undefined when it uses one already running (WECHAT_EMULATOR_URL). */
+  readonly emulator: Emulator | undefined;
+  /** Where the emulator answers. */
+  readonly url: string;
+  /** The config pointed at it. */
+  readonly config: Config;
+}
+
 /**
- * Starts the in-process emulator of `npm start` (WECHAT_EMULATOR on) and returns the config that
- * points the WeChat client and the authorize URLs at it: configured platforms keep their appid and
- * secret (the emulator learns them), the others get the demo apps.
+ * The emulator of `npm start` (WECHAT_EMULATOR on): starts one in-process, or uses the one already
+ * running at WECHAT_EMULATOR_URL (`npm run emulator` in another terminal), and returns the config
+ * that points the WeChat client and the authorize URLs at it. Configured platforms keep their appid
+ * and secret (an emulator we start learns them), the others get the demo apps.
  */
-export async function startAttachedEmulator(
-  config: Config,
-  logger: Logger,
-): Promise<{ emulator: Emulator; config: Config }> {
+export async function startAttachedEmulator(config: Config, logger: Logger): Promise<AttachedEmulator> {
   const configured: EmulatorApp[] = (['web', 'app', 'mini'] as const).flatMap((platform) => {
     const credentials = config.wechat[platform];
     return credentials
@@ -21,13 +28,16 @@ export async function startAttachedEmulator(
       : [];
   });
   const apps = [...configured, ...DEMO_APPS.filter((demo) => !configured.some((c) => c.kind === demo.kind))];
-  const emulator = await createEmulator({
-    apps,
-    port: config.emulator.port,
-    host: config.emulator.host,
-    logger,
-  });
-  for (const { key, ...profile } of DEMO_USERS) emulator.people.upsert(key, profile);
+
+  let emulator: Emulator | undefined;
+  let url = config.emulator.url;
+  if (url === undefined) {
+    emulator = await createEmulator({ apps, port: config.emulator.port, host: config.emulator.host, logger });
+    for (const { key, ...profile } of DEMO_USERS) emulator.people.upsert(key, profile);
+    url = emulator.url;
+  } else {
+    await checkRunningEmulator(url, apps, logger);
+  }
 
   const credentialsOf = (kind: 'web' | 'app' | 'mini'): PlatformCredentials => {
     const app = apps.find((a) => a.kind === kind)!;
@@ -35,11 +45,42 @@ export async function startAttachedEmulator(
   };
   const wechat = Object.freeze({
     ...config.wechat,
-    apiBaseUrl: emulator.url,
-    openBaseUrl: emulator.url,
+    apiBaseUrl: url,
+    openBaseUrl: url,
     web: credentialsOf('web'),
     app: credentialsOf('app'),
     mini: credentialsOf('mini'),
   });
-  return { emulator, config: Object.freeze({ ...config, wechat }) };
+  return { emulator, url, config: Object.freeze({ ...config, wechat }) };
+}
+
+/**
+ * A running emulator that does not answer, or lacks one of our apps, is said at start rather than
+ * at the first login (WeChat's 40013 "invalid appid" then). Not fatal: it may be starting too.
+ */
+async function checkRunningEmulator(
+  url: string,
+  apps: readonly EmulatorApp[],
+  logger: Logger,
+): Promise<void> {
+  let known: { appid: string }[];
+  try {
+    const response = await fetch(`${url}/__emulator/apps`, { signal: AbortSignal.timeout(2000) });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    known = ((await response.json()) as { apps: { appid: string }[] }).apps;
+  } catch (error) {
+    logger.warn(
+      { emulator: url, reason: (error as Error).message },
+      `no WeChat emulator answers at ${url} (WECHAT_EMULATOR_URL): start one with npm run emulator`,
+    );
+    return;
+  }
+  const missing = apps.filter((app) => !known.some((k) => k.appid === app.appid)).map((app) => app.appid);
+  if (missing.length > 0) {
+    logger.warn(
+      { emulator: url, missing },
+      `the WeChat emulator at ${url} does not know ${missing.join(', ')}: logins there get errcode 40013 ` +
+        '(give it those apps with EMULATOR_APPS, or set WECHAT_*_APPID/SECRET to apps it has)',
+    );
+  }
 }

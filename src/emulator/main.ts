@@ -1,6 +1,6 @@
 /** `npm run emulator`: the WeChat emulator alone, on EMULATOR_PORT (default 4100), loopback only. */
 import { createLogger } from '../server/logger.js';
-import { DEMO_APPS, parseEmulatorApps } from './apps.js';
+import { DEMO_APPS, DEMO_USERS, parseEmulatorApps } from './apps.js';
 import { createEmulator } from './emulator.js';
 
 function fail(message: string): never {
@@ -29,7 +29,18 @@ const emulator = await createEmulator({
   port: Number(portText),
   host: process.env.EMULATOR_HOST ?? '127.0.0.1',
   logger,
-}).catch((error: unknown) => fail(`Start failed: ${(error as Error).message}`));
+}).catch((error: unknown) => {
+  const { code } = error as NodeJS.ErrnoException;
+  if (code === 'EADDRINUSE') {
+    fail(
+      `Port ${portText} (EMULATOR_PORT) is already in use: an emulator may be running already (\`npm start\` ` +
+        'without WeChat credentials runs one); use it, or set EMULATOR_PORT to a free port ' +
+        `(EMULATOR_PORT=${Number(portText) + 1} npm run emulator)`,
+    );
+  }
+  return fail(`Start failed: ${(error as Error).message}`);
+});
+for (const { key, ...profile } of DEMO_USERS) emulator.people.upsert(key, profile);
 
 const mini = apps.find((a) => a.kind === 'mini');
 const lines = [

@@ -10,8 +10,10 @@ export interface RunningServer {
   readonly url: string;
   readonly app: FastifyInstance;
   readonly database: Database;
-  /** The in-process WeChat emulator when WECHAT_EMULATOR is on. */
+  /** The in-process WeChat emulator when WECHAT_EMULATOR is on (and WECHAT_EMULATOR_URL unset). */
   readonly emulator: Emulator | undefined;
+  /** Where the WeChat emulator in use answers (ours or WECHAT_EMULATOR_URL); undefined: real WeChat. */
+  readonly emulatorUrl: string | undefined;
   /** The config in force: with the emulator on, its URLs and demo apps. */
   readonly config: Config;
   /** Stops accepting, finishes requests in flight, closes the ORM and the embedded database. */
@@ -25,10 +27,11 @@ export interface RunningServer {
 export async function startServer(baseConfig: Config, logger: Logger): Promise<RunningServer> {
   let config = baseConfig;
   let emulator: Emulator | undefined;
+  let emulatorUrl: string | undefined;
   if (config.emulator.enabled) {
     // Loaded only when on, so a production process never loads a file of the emulator.
     const { startAttachedEmulator } = await import('../emulator/attach.js');
-    ({ emulator, config } = await startAttachedEmulator(config, logger));
+    ({ emulator, config, url: emulatorUrl } = await startAttachedEmulator(config, logger));
   }
   let database: Database | undefined;
   let app: FastifyInstance;
@@ -50,6 +53,7 @@ export async function startServer(baseConfig: Config, logger: Logger): Promise<R
     app,
     database,
     emulator,
+    emulatorUrl,
     config,
     close() {
       closing ??= (async () => {

@@ -1,0 +1,229 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { DEMO_APPS } from '../src/emulator/apps.js';
+import { createEmulator, type Emulator } from '../src/emulator/emulator.js';
+import { emulatorControl } from './support/emulator.js';
+import { freePort, spawnServer, type ServerProcess } from './support/process.js';
+
+const MINI = DEMO_APPS.find((a) => a.kind === 'mini')!.appid;
+const WEB = DEMO_APPS.find((a) => a.kind === 'web')!.appid;
+
+async function graphql<T = Record<string, unknown>>(
+  url: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+): Promise<{ data?: T; errors?: { message: string; extensions?: { code?: string } }[] }> {
+  const response = await fetch(`${url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query, variables }),
+  });
+  return (await response.json()) as never;
+}
+
+async function stop(server: ServerProcess): Promise<void> {
+  server.child.kill('SIGTERM');
+  expect(await server.exited).toBe(0);
+}
+
+/** Holds a loopback port, as another program would. */
+async function occupy(): Promise<{ port: number; close(): Promise<void> }> {
+  const server: Server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return { port, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+/** src/main.ts run to its end (a refusal): exit code and what it printed. */
+function runToExit(env: Record<string, string>): { status: number | null; stderr: string; stdout: string } {
+  const { AUTH_SECRET: _unset, ...inherited } = process.env;
+  const result = spawnSync(process.execPath, ['--import', '@swc-node/register/esm-register', 'src/main.ts'], {
+    env: { ...inherited, NODE_OPTIONS: '', HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { status: result.status, stderr: result.stderr, stdout: result.stdout };
+}
+
+describe('development without AUTH_SECRET', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'wls-secret-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('keeps one secret in the data directory (0600), said once, so a restart keeps keys and logins in progress', async () => {
+    const dataDir = path.join(dir, 'pglite');
+    const env = async () => ({
+      EMBEDDED_DB_DIR: dataDir,
+      WECHAT_EMULATOR: 'on',
+      EMULATOR_PORT: String(await freePort()),
+      AUTH_SECRET: '',
+    });
+    const first = await spawnServer(await env(), await freePort());
+    expect(first.output()).toContain(`kept it in ${path.join(dataDir, 'auth-secret')}`);
+    const file = await stat(path.join(dataDir, 'auth-secret'));
+    expect(file.mode & 0o777).toBe(0o600);
+
+    const started = await graphql<{ wechatWebAuthorizeUrl: { state: string } }>(
+      first.url,
+      'query ($r: String!) { wechatWebAuthorizeUrl(redirectUri: $r) { state } }',
+      { r: 'http://localhost:5173/callback' },
+    );
+    const state = started.data!.wechatWebAuthorizeUrl.state;
+    const firstKeys = (await (await fetch(`${first.url}/.well-known/jwks.json`)).json()) as {
+      keys: { kid: string }[];
+    };
+    await stop(first);
+
+    const second = await spawnServer(await env(), await freePort());
+    try {
+      expect(second.output()).not.toContain('kept it in');
+      expect(second.output()).not.toContain('a new key is current');
+      const keys = (await (await fetch(`${second.url}/.well-known/jwks.json`)).json()) as typeof firstKeys;
+      expect(keys.keys.map((k) => k.kid)).toEqual(firstKeys.keys.map((k) => k.kid));
+      // The web login begun before the restart finishes after it: its state is still ours.
+      const emulatorUrl = second.output().match(/SIMULATED by the built-in WeChat emulator at (\S+)/)![1]!;
+      const code = await emulatorControl(emulatorUrl).code(WEB, 'alice');
+      const login = await graphql<{ wechatWebLogin: { user: { id: string } } }>(
+        second.url,
+        'mutation ($c: String!, $s: String!) { wechatWebLogin(input: { code: $c, state: $s }) { user { id } } }',
+        { c: code, s: state },
+      );
+      expect(login.errors).toBeUndefined();
+      expect(login.data!.wechatWebLogin.user.id).toEqual(expect.any(String));
+    } finally {
+      await stop(second);
+    }
+  }, 120_000);
+
+  it('refuses a kept secret that is too short, naming the file', async () => {
+    const dataDir = path.join(dir, 'short');
+    const { mkdir, writeFile } = await import('node:fs/promises');
+    await mkdir(dataDir, { recursive: true });
+    await writeFile(path.join(dataDir, 'auth-secret'), 'short\n', { mode: 0o600 });
+    const result = runToExit({ EMBEDDED_DB_DIR: dataDir, WECHAT_EMULATOR: 'off', PORT: '0' });
+    expect(result.status).toBe(1);
+    expect(result.stderr.trim()).toBe(
+      `Configuration error: AUTH_SECRET: unset, and ${path.join(dataDir, 'auth-secret')} does not hold a ` +
+        'development secret of at least 32 characters (delete the file to make a new one, or set AUTH_SECRET)',
+    );
+  }, 60_000);
+});
+
+describe('a port already in use', () => {
+  it('PORT: one line naming the port and the variable', async () => {
+    const held = await occupy();
+    try {
+      const result = runToExit({
+        EMBEDDED_DB_DIR: 'memory://',
+        WECHAT_EMULATOR: 'off',
+        PORT: String(held.port),
+      });
+      expect(result.status).toBe(1);
+      expect(result.stderr.trim()).toBe(
+        `Port ${held.port} (PORT) is already in use: is another server running? Stop it, or set PORT to a ` +
+          `free port (PORT=${held.port + 1} npm start)`,
+      );
+    } finally {
+      await held.close();
+    }
+  }, 60_000);
+
+  it('EMULATOR_PORT: one line naming it and how to use the emulator already there', async () => {
+    const held = await occupy();
+    try {
+      const result = runToExit({
+        EMBEDDED_DB_DIR: 'memory://',
+        WECHAT_EMULATOR: 'on',
+        EMULATOR_PORT: String(held.port),
+        PORT: String(await freePort()),
+      });
+      expect(result.status).toBe(1);
+      expect(result.stderr.trim()).toBe(
+        `Port ${held.port} (EMULATOR_PORT, the built-in WeChat emulator) is already in use: set EMULATOR_PORT ` +
+          'to a free port, or, if it is `npm run emulator`, use it: ' +
+          `WECHAT_EMULATOR_URL=http://127.0.0.1:${held.port} npm start`,
+      );
+    } finally {
+      await held.close();
+    }
+  }, 60_000);
+
+  it('npm run emulator: one line naming EMULATOR_PORT', async () => {
+    const held = await occupy();
+    try {
+      const result = spawnSync(
+        process.execPath,
+        ['--import', '@swc-node/register/esm-register', 'src/emulator/main.ts'],
+        {
+          env: { ...process.env, NODE_OPTIONS: '', EMULATOR_PORT: String(held.port) },
+          encoding: 'utf8',
+          timeout: 30_000,
+        },
+      );
+      expect(result.status).toBe(1);
+      expect(result.stderr.trim()).toBe(
+        `Port ${held.port} (EMULATOR_PORT) is already in use: an emulator may be running already ` +
+          '(`npm start` without WeChat credentials runs one); use it, or set EMULATOR_PORT to a free port ' +
+          `(EMULATOR_PORT=${held.port + 1} npm run emulator)`,
+      );
+    } finally {
+      await held.close();
+    }
+  }, 60_000);
+});
+
+describe('WECHAT_EMULATOR_URL', () => {
+  let emulator: Emulator;
+  beforeAll(async () => {
+    emulator = await createEmulator({ apps: DEMO_APPS });
+  });
+  afterAll(async () => {
+    await emulator.close();
+  });
+
+  it('uses the emulator already running there, with its demo apps, and starts none', async () => {
+    const server = await spawnServer(
+      { EMBEDDED_DB_DIR: 'memory://', WECHAT_EMULATOR_URL: emulator.url, LOG_LEVEL: 'info' },
+      await freePort(),
+    );
+    try {
+      expect(server.output()).toContain(
+        `WeChat logins are SIMULATED by the WeChat emulator already running at ${emulator.url}`,
+      );
+      expect(server.output()).not.toContain('does not know');
+      const code = await emulatorControl(emulator.url).code(MINI, 'carol');
+      const login = await graphql<{ wechatMiniLogin: { isNewUser: boolean } }>(
+        server.url,
+        'mutation ($c: String!) { wechatMiniLogin(input: { code: $c }) { isNewUser } }',
+        { c: code },
+      );
+      expect(login.errors).toBeUndefined();
+      expect(login.data!.wechatMiniLogin.isNewUser).toBe(true);
+    } finally {
+      await stop(server);
+    }
+  }, 90_000);
+
+  it('says at start when nothing answers there', async () => {
+    const nobody = await freePort();
+    const server = await spawnServer(
+      { EMBEDDED_DB_DIR: 'memory://', WECHAT_EMULATOR_URL: `http://127.0.0.1:${nobody}`, LOG_LEVEL: 'warn' },
+      await freePort(),
+    );
+    try {
+      expect(server.output()).toContain(
+        `no WeChat emulator answers at http://127.0.0.1:${nobody} (WECHAT_EMULATOR_URL): start one with npm run emulator`,
+      );
+    } finally {
+      await stop(server);
+    }
+  }, 90_000);
+});
