@@ -105,6 +105,16 @@ describe('one account per person', () => {
     expect(app.user.loginMethods).toHaveLength(3);
   });
 
+  it('keeps the avatar the emulator serves (http on loopback) for a person without one of their own', async () => {
+    await w.emulatorPost('/__emulator/users', { key: 'bea', nickname: 'Bea' });
+    const web = (await webLogin('bea')).data!.wechatWebLogin;
+    expect(web.user.avatarUrl).toBe(`${w.emulator.url}/__emulator/avatars/bea.svg`);
+    expect(web.user.avatarUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\//);
+    const avatar = await fetch(web.user.avatarUrl!);
+    expect(avatar.status).toBe(200);
+    expect(avatar.headers.get('content-type')).toBe('image/svg+xml');
+  });
+
   it('gives an unbound app its own user, keyed by (appId, openId)', async () => {
     const unbound = await startWorld({ apps: { app: { ...APPS.app, bound: false } } });
     try {
