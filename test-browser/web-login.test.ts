@@ -112,6 +112,17 @@ describe('the example web page, in Chromium, against npm start’s defaults', ()
     const page = await context.newPage();
     const failures = watchFailures(page);
     await page.goto(`${server.url}/examples/web/`);
+    // The page's icon is inline, so browsers ask for no /favicon.ico (headless Chromium never asks
+    // for one, so the 404 watch alone could not tell): it must be an image this page may show.
+    const icon = await page.evaluate(async () => {
+      const href = document.querySelector('link[rel=icon]')?.getAttribute('href') ?? '';
+      const image = new Image();
+      image.src = href;
+      await image.decode().catch(() => undefined);
+      return { href, naturalWidth: image.naturalWidth };
+    });
+    expect(icon.href).toMatch(/^data:image\/svg\+xml,/);
+    expect(icon.naturalWidth).toBeGreaterThan(0);
     await toQrPage(page);
     expect(page.url()).toContain('/connect/qrconnect?appid=');
     await page.getByLabel(/Alice/).check();
