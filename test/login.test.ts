@@ -298,30 +298,37 @@ describe('web login state', () => {
     expect(state).toMatch(/^[a-zA-Z0-9]{1,128}$/);
   });
 
-  it('logs in through the emulator’s QR page: confirm redirects back with code and state', async () => {
-    const { url, state } = await authorize();
-    const page = await fetch(url);
-    expect(page.status).toBe(200);
-    const confirm = await fetch(`${w.emulator.url}/connect/confirm`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({
-        appid: APPS.web.appid,
-        redirect_uri: REDIRECT,
-        scope: 'snsapi_login',
-        state,
-        user: 'jay',
-        action: 'confirm',
-      }),
-      redirect: 'manual',
-    });
-    const back = new URL(confirm.headers.get('location')!);
-    expect(back.searchParams.get('state')).toBe(state);
-    const body = await gql<{ wechatWebLogin: LoginPayload }>(WEB_LOGIN, {
-      input: { code: back.searchParams.get('code'), state, redirectUri: REDIRECT },
-    });
-    expect(body.data!.wechatWebLogin.isNewUser).toBe(true);
-  });
+  // The second is README's web login by hand: any http(s) redirect URI in development.
+  it.each([REDIRECT, 'http://localhost:4000/callback'])(
+    'logs in through the emulator’s QR page: confirm redirects to %s with code and state',
+    async (redirectUri) => {
+      const { url, state } = await authorize(redirectUri);
+      const page = await fetch(url);
+      expect(page.status).toBe(200);
+      const confirm = await fetch(`${w.emulator.url}/connect/confirm`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          appid: APPS.web.appid,
+          redirect_uri: redirectUri,
+          scope: 'snsapi_login',
+          state,
+          user: 'jay',
+          action: 'confirm',
+        }),
+        redirect: 'manual',
+      });
+      expect(confirm.status).toBe(302);
+      const back = new URL(confirm.headers.get('location')!);
+      expect(`${back.origin}${back.pathname}`).toBe(redirectUri);
+      expect(back.searchParams.get('state')).toBe(state);
+      expect(back.searchParams.get('code')).toMatch(/^[0-9a-f]{32}$/);
+      const body = await gql<{ wechatWebLogin: LoginPayload }>(WEB_LOGIN, {
+        input: { code: back.searchParams.get('code'), state, redirectUri },
+      });
+      expect(body.data!.wechatWebLogin.user.nickname).toBe('jay');
+    },
+  );
 
   it('rejects a forged, reused, missing or other-redirect state with INVALID_STATE, without calling WeChat', async () => {
     const { state } = await authorize();
