@@ -6,19 +6,48 @@
  *   node --import @swc-node/register/esm-register examples/mini-login.ts --user alice --profile
  *
  * Options: --server URL (http://localhost:4000), --emulator URL (http://127.0.0.1:4100),
- * --appid ID (the demo mini program), --user KEY (alice), --profile (also send encryptedData).
+ * --appid ID (the demo mini program), --user KEY (alice), --profile (also send encryptedData),
+ * -h/--help. A bad option prints the usage on stderr and exits 2.
  */
 import { parseArgs } from 'node:util';
 
-const { values } = parseArgs({
-  options: {
-    server: { type: 'string', default: 'http://localhost:4000' },
-    emulator: { type: 'string', default: 'http://127.0.0.1:4100' },
-    appid: { type: 'string', default: 'wxdemomini000000001' },
-    user: { type: 'string', default: 'alice' },
-    profile: { type: 'boolean', default: false },
-  },
-});
+const USAGE = `Usage: node --import @swc-node/register/esm-register examples/mini-login.ts [options]
+
+Plays a mini program against npm start's WeChat emulator: wx.login → wechatMiniLogin → me.
+
+Options:
+  --server URL     the login server (default http://localhost:4000)
+  --emulator URL   the WeChat emulator (default http://127.0.0.1:4100)
+  --appid ID       the mini program's appid (default wxdemomini000000001)
+  --user KEY       the emulated person (default alice)
+  --profile        also send encryptedData (wx.getUserProfile)
+  -h, --help       show this help
+`;
+
+function parseOptions() {
+  try {
+    return parseArgs({
+      options: {
+        server: { type: 'string', default: 'http://localhost:4000' },
+        emulator: { type: 'string', default: 'http://127.0.0.1:4100' },
+        appid: { type: 'string', default: 'wxdemomini000000001' },
+        user: { type: 'string', default: 'alice' },
+        profile: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }).values;
+  } catch (error) {
+    // An unknown option, a missing value, a stray argument: say which, then how to call it.
+    process.stderr.write(`mini-login: ${(error as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+}
+
+const values = parseOptions();
+if (values.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
 
 async function post<T>(url: string, body: unknown, headers: Record<string, string> = {}): Promise<T> {
   const response = await fetch(url, {

@@ -12,6 +12,7 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = path.resolve('test-artifacts');
 
 let server: ServerProcess;
+let emulatorUrl: string;
 let browser: Browser;
 let dataDir: string;
 
@@ -21,12 +22,14 @@ beforeAll(async () => {
     stdio: 'pipe',
   });
   dataDir = await mkdtemp(path.join(tmpdir(), 'wechat-browser-'));
+  const emulatorPort = await freePort();
+  emulatorUrl = `http://127.0.0.1:${emulatorPort}`;
   // npm start's defaults: embedded database, built-in emulator.
   server = await spawnServer(
     // Short access tokens, so the page's refresh happens within the test.
     {
       EMBEDDED_DB_DIR: dataDir,
-      EMULATOR_PORT: String(await freePort()),
+      EMULATOR_PORT: String(emulatorPort),
       LOG_LEVEL: 'warn',
       ACCESS_TOKEN_TTL_SECONDS: '6',
     },
@@ -51,6 +54,29 @@ async function openExample(): Promise<Page> {
   const page = await context.newPage();
   await page.goto(`${server.url}/examples/web/`);
   return page;
+}
+
+/** Every answer of 400 or more, and every request that failed, while the page is open. */
+function watchFailures(page: Page): string[] {
+  const failures: string[] = [];
+  page.on('response', (response) => {
+    if (response.status() >= 400) failures.push(`${response.status()} ${response.url()}`);
+  });
+  page.on('requestfailed', (request) => {
+    failures.push(`${request.failure()?.errorText ?? 'failed'} ${request.url()}`);
+  });
+  return failures;
+}
+
+/** The avatar once the browser is done with it: loaded (naturalWidth > 0) or broken (0). */
+async function avatarState(page: Page): Promise<{ src: string; complete: boolean; naturalWidth: number }> {
+  const avatar = page.locator('#avatar');
+  await page.waitForFunction(() => (document.getElementById('avatar') as HTMLImageElement).complete);
+  return avatar.evaluate((img: HTMLImageElement) => ({
+    src: img.src,
+    complete: img.complete,
+    naturalWidth: img.naturalWidth,
+  }));
 }
 
 /** Presses the button and lands on the emulator's QR login page. */
@@ -81,14 +107,32 @@ async function confirmWithoutFollowing(page: Page, user: string): Promise<string
 describe('the example web page, in Chromium, against npm start’s defaults', () => {
   let firstUserId: string;
 
-  it('logs in through the QR page and shows the user', async () => {
-    const page = await openExample();
+  it('logs in through the QR page and shows the user, with the avatar the emulator serves', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const failures = watchFailures(page);
+    await page.goto(`${server.url}/examples/web/`);
+    // The page's icon is inline, so browsers ask for no /favicon.ico (headless Chromium never asks
+    // for one, so the 404 watch alone could not tell): it must be an image this page may show.
+    const icon = await page.evaluate(async () => {
+      const href = document.querySelector('link[rel=icon]')?.getAttribute('href') ?? '';
+      const image = new Image();
+      image.src = href;
+      await image.decode().catch(() => undefined);
+      return { href, naturalWidth: image.naturalWidth };
+    });
+    expect(icon.href).toMatch(/^data:image\/svg\+xml,/);
+    expect(icon.naturalWidth).toBeGreaterThan(0);
     await toQrPage(page);
     expect(page.url()).toContain('/connect/qrconnect?appid=');
     await page.getByLabel(/Alice/).check();
     await page.getByRole('button', { name: 'Confirm login' }).click();
     await page.locator('#nickname').waitFor({ state: 'visible' });
     expect(await page.locator('#nickname').textContent()).toBe('Alice');
+    // Offline too: the avatar comes from the emulator (another origin), not from WeChat's CDN.
+    const avatar = await avatarState(page);
+    expect(avatar).toMatchObject({ src: `${emulatorUrl}/__emulator/avatars/alice.svg`, complete: true });
+    expect(avatar.naturalWidth).toBeGreaterThan(0);
     await page.locator('#status', { hasText: 'Welcome! Your account was created.' }).waitFor();
     expect(await page.locator('#methods tr').count()).toBe(1);
     expect(await page.locator('#methods td').first().textContent()).toBe('WECHAT_WEB');
@@ -99,6 +143,7 @@ describe('the example web page, in Chromium, against npm start’s defaults', ()
 
     await page.getByRole('button', { name: 'Log out' }).click();
     await page.locator('#status', { hasText: 'Logged out.' }).waitFor();
+    expect(failures).toEqual([]);
     await page.context().close();
   });
 
@@ -225,6 +270,7 @@ describe('the example page served from another origin than the API', () => {
     await page.getByRole('button', { name: 'Confirm login' }).click();
     await page.locator('#nickname', { hasText: 'Bob' }).waitFor();
     expect(page.url()).toBe(`${frontend.origin}/`);
+    expect((await avatarState(page)).naturalWidth).toBeGreaterThan(0);
     await page.locator('#status', { hasText: /Welcome/ }).waitFor();
     expect(corsAnswers.length).toBeGreaterThanOrEqual(2);
     expect(new Set(corsAnswers)).toEqual(new Set([frontend.origin]));

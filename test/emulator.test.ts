@@ -197,6 +197,39 @@ describe('OAuth (web, app, official account)', () => {
     ).toEqual({ errcode: 0, errmsg: 'ok' });
   });
 
+  it('gives people without an avatar of their own one it serves itself, as an SVG, for userinfo and encryptedData', async () => {
+    await post('/__emulator/users', { key: 'erin', nickname: '小红' });
+    const token = await oauth('wxweb', await code('wxweb', 'fred')); // made on the fly
+    const info = await get('/sns/userinfo', {
+      access_token: token.access_token as string,
+      openid: token.openid as string,
+    });
+    expect(info.headimgurl).toBe(`${emulator.url}/__emulator/avatars/fred.svg`);
+    const session = await jscode('wxmini', await code('wxmini', 'erin'));
+    const data = await post('/__emulator/encrypted-data', { appid: 'wxmini', user: 'erin' });
+    const plain = decryptUserData(
+      session.session_key as string,
+      data.encryptedData as string,
+      data.iv as string,
+      'wxmini',
+    ) as { avatarUrl: string };
+    expect(plain.avatarUrl).toBe(`${emulator.url}/__emulator/avatars/erin.svg`);
+
+    for (const [url, letter] of [
+      [info.headimgurl as string, 'F'],
+      [plain.avatarUrl, '小'],
+    ] as const) {
+      const response = await fetch(url);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('image/svg+xml');
+      const svg = await response.text();
+      expect(svg).toMatch(/^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+      expect(svg).toContain(`>${letter}</text>`);
+    }
+    // Any key answers (even one with a character a path must escape), never a server error.
+    expect((await fetch(`${emulator.url}/__emulator/avatars/%25zz.svg`)).status).toBe(200);
+  });
+
   it('answers a reused code with 40163, an expired one with 42003, a foreign one with 40029', async () => {
     const c = await code('wxapp', 'alice');
     await oauth('wxapp', c);

@@ -105,6 +105,16 @@ describe('one account per person', () => {
     expect(app.user.loginMethods).toHaveLength(3);
   });
 
+  it('keeps the avatar the emulator serves (http on loopback) for a person without one of their own', async () => {
+    await w.emulatorPost('/__emulator/users', { key: 'bea', nickname: 'Bea' });
+    const web = (await webLogin('bea')).data!.wechatWebLogin;
+    expect(web.user.avatarUrl).toBe(`${w.emulator.url}/__emulator/avatars/bea.svg`);
+    expect(web.user.avatarUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\//);
+    const avatar = await fetch(web.user.avatarUrl!);
+    expect(avatar.status).toBe(200);
+    expect(avatar.headers.get('content-type')).toBe('image/svg+xml');
+  });
+
   it('gives an unbound app its own user, keyed by (appId, openId)', async () => {
     const unbound = await startWorld({ apps: { app: { ...APPS.app, bound: false } } });
     try {
@@ -288,30 +298,37 @@ describe('web login state', () => {
     expect(state).toMatch(/^[a-zA-Z0-9]{1,128}$/);
   });
 
-  it('logs in through the emulator’s QR page: confirm redirects back with code and state', async () => {
-    const { url, state } = await authorize();
-    const page = await fetch(url);
-    expect(page.status).toBe(200);
-    const confirm = await fetch(`${w.emulator.url}/connect/confirm`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({
-        appid: APPS.web.appid,
-        redirect_uri: REDIRECT,
-        scope: 'snsapi_login',
-        state,
-        user: 'jay',
-        action: 'confirm',
-      }),
-      redirect: 'manual',
-    });
-    const back = new URL(confirm.headers.get('location')!);
-    expect(back.searchParams.get('state')).toBe(state);
-    const body = await gql<{ wechatWebLogin: LoginPayload }>(WEB_LOGIN, {
-      input: { code: back.searchParams.get('code'), state, redirectUri: REDIRECT },
-    });
-    expect(body.data!.wechatWebLogin.isNewUser).toBe(true);
-  });
+  // The second is README's web login by hand: any http(s) redirect URI in development.
+  it.each([REDIRECT, 'http://localhost:4000/callback'])(
+    'logs in through the emulator’s QR page: confirm redirects to %s with code and state',
+    async (redirectUri) => {
+      const { url, state } = await authorize(redirectUri);
+      const page = await fetch(url);
+      expect(page.status).toBe(200);
+      const confirm = await fetch(`${w.emulator.url}/connect/confirm`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          appid: APPS.web.appid,
+          redirect_uri: redirectUri,
+          scope: 'snsapi_login',
+          state,
+          user: 'jay',
+          action: 'confirm',
+        }),
+        redirect: 'manual',
+      });
+      expect(confirm.status).toBe(302);
+      const back = new URL(confirm.headers.get('location')!);
+      expect(`${back.origin}${back.pathname}`).toBe(redirectUri);
+      expect(back.searchParams.get('state')).toBe(state);
+      expect(back.searchParams.get('code')).toMatch(/^[0-9a-f]{32}$/);
+      const body = await gql<{ wechatWebLogin: LoginPayload }>(WEB_LOGIN, {
+        input: { code: back.searchParams.get('code'), state, redirectUri },
+      });
+      expect(body.data!.wechatWebLogin.user.nickname).toBe('jay');
+    },
+  );
 
   it('rejects a forged, reused, missing or other-redirect state with INVALID_STATE, without calling WeChat', async () => {
     const { state } = await authorize();

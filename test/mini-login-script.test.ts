@@ -29,6 +29,47 @@ describe('examples/mini-login.ts', () => {
       { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' }, timeout: 60_000 },
     );
 
+  /** The script with only these arguments: its exit code and output, whatever the code. */
+  const runAlone = (...args: string[]) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        ['--import', '@swc-node/register/esm-register', 'examples/mini-login.ts', ...args],
+        { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' }, timeout: 60_000 },
+        (error, stdout, stderr) => resolve({ code: error ? (error.code as number) : 0, stdout, stderr }),
+      );
+    });
+
+  it.each(['--help', '-h'])('%s prints the usage and exits 0, calling nothing', async (flag) => {
+    const { code, stdout, stderr } = await runAlone(flag, '--server', 'http://127.0.0.1:9');
+    expect(code).toBe(0);
+    expect(stderr).toBe('');
+    expect(stdout).toMatch(/^Usage: node .*examples\/mini-login\.ts \[options\]/);
+    for (const option of [
+      '--server URL',
+      '--emulator URL',
+      '--appid ID',
+      '--user KEY',
+      '--profile',
+      '-h, --help',
+    ]) {
+      expect(stdout).toContain(option);
+    }
+  });
+
+  it.each([
+    [['--bogus'], /Unknown option '--bogus'/],
+    [['--user'], /'--user <value>' argument missing/],
+    [['stray'], /Unexpected argument 'stray'/],
+  ])('%j: says what is wrong and the usage on stderr, exit 2, no stack trace', async (args, reason) => {
+    const { code, stdout, stderr } = await runAlone(...args);
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr).toMatch(reason);
+    expect(stderr).toContain('Usage: node');
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+
   it('mints a code, logs in as a mini program, and calls me', async () => {
     const first = await run('--user', 'carol');
     expect(first.stderr).toBe('');

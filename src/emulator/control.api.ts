@@ -1,7 +1,7 @@
 import type { FastifyPluginCallback } from 'fastify';
 import { z } from 'zod';
 import type { AppTokenApi } from './app-tokens.api.js';
-import { UserKey, type EmulatorCore } from './core.js';
+import { AVATAR_PATH, UserKey, type EmulatorCore } from './core.js';
 import type { Traffic } from './traffic.js';
 import type { MiniProgramApi } from './mini-program.api.js';
 import type { OAuthApi } from './oauth.api.js';
@@ -115,17 +115,23 @@ export function controlRoutes(deps: ControlDeps): FastifyPluginCallback {
       const { advanceMs } = request.body as z.output<typeof Schemas.clock>;
       return { now: new Date(core.clock.advance(advanceMs)).toISOString() };
     });
-    /** A generated avatar (the person's initial), so pages show one without the internet. */
-    app.get('/__emulator/avatars/:file', async (request, reply) => {
-      const key = decodeURIComponent((request.params as { file: string }).file).replace(/\.svg$/, '');
+    /**
+     * A generated avatar (the person's initial on a colour of their key): the default avatarUrl of
+     * the emulator's people, so pages show one without the internet. Any key answers, known or not.
+     */
+    app.get(`${AVATAR_PATH}:file`, async (request, reply) => {
+      // Fastify has already decoded the path parameter.
+      const key = (request.params as { file: string }).file.replace(/\.svg$/, '');
       const person = core.people.list().find((u) => u.key === key);
-      const initial = (person?.nickname ?? key).slice(0, 1).toUpperCase();
+      const initial = [...(person?.nickname ?? key)][0]?.toUpperCase() ?? '?';
       const hue = [...key].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 360, 7);
       const letter = initial.replace(/[<>&"']/g, '?');
       return reply
         .type('image/svg+xml')
+        .header('cache-control', 'no-cache')
+        .header('x-content-type-options', 'nosniff')
         .send(
-          `<svg xmlns="http://www.w3.org/2000/svg" width="132" height="132"><rect width="132" height="132" fill="hsl(${hue},55%,55%)"/>` +
+          `<svg xmlns="http://www.w3.org/2000/svg" width="132" height="132" viewBox="0 0 132 132"><rect width="132" height="132" fill="hsl(${hue},55%,55%)"/>` +
             `<text x="66" y="88" font-size="64" font-family="sans-serif" text-anchor="middle" fill="#fff">${letter}</text></svg>`,
         );
     });

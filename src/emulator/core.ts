@@ -58,11 +58,28 @@ export class Clock {
 /** A person's key, as the control API and the login page take it. */
 export const UserKey = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'user key: 1-64 letters, digits, _ . or -');
 
+/** Where the emulator serves a person's generated avatar (an SVG), below its base URL. */
+export const AVATAR_PATH = '/__emulator/avatars/';
+
 /** People, named by a caller-chosen key: one key is one person, with stable ids across restarts. */
 export class People {
   private readonly users = new Map<string, EmulatedUser>();
+  private baseUrl = '';
 
   constructor(private readonly seed: string) {}
+
+  /**
+   * The emulator's own URL, known once it listens (createEmulator sets it before anyone can reach
+   * it): people without an avatar of their own get one served there, so pages show it offline.
+   */
+  serveAvatarsFrom(baseUrl: string): void {
+    this.baseUrl = baseUrl;
+  }
+
+  /** The avatar the emulator serves for this person: http://127.0.0.1:4100/__emulator/avatars/alice.svg */
+  avatarUrlOf(key: string): string {
+    return `${this.baseUrl}${AVATAR_PATH}${encodeURIComponent(key)}.svg`;
+  }
 
   private derive(label: string): string {
     return 'o' + createHmac('sha256', this.seed).update(label).digest('base64url').slice(0, 27);
@@ -85,8 +102,7 @@ export class People {
         key,
         unionid: this.unionidOf(key),
         nickname: profile.nickname ?? key,
-        avatarUrl:
-          profile.avatarUrl ?? `https://thirdwx.qlogo.cn/mmopen/emulator-${encodeURIComponent(key)}/132`,
+        avatarUrl: profile.avatarUrl ?? this.avatarUrlOf(key),
         phoneNumber:
           profile.phoneNumber ??
           `138${(parseInt(this.unionidOf(key).slice(1, 9), 36) % 1e8).toString().padStart(8, '0')}`,

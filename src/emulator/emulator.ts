@@ -96,8 +96,10 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : (options.port ?? 0);
   const host = options.host && options.host !== '0.0.0.0' ? options.host : '127.0.0.1';
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  core.people.serveAvatarsFrom(url);
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url,
     port,
     apps,
     people: core.people,

@@ -22,7 +22,8 @@ const ALLOWED_HEADERS = [
 
 /**
  * Development only: the CSP that lets Apollo Sandbox (the /graphql landing page) load from
- * Apollo's CDN and frame its IDE, and lets the example pages show avatars from anywhere.
+ * Apollo's CDN and frame its IDE, and lets the example pages show avatars from anywhere: WeChat's
+ * (https) and the emulator's (http://127.0.0.1:<its port>, another origin than the page).
  * Production keeps helmet's strict default; its landing page is a plain page without scripts.
  */
 const DEVELOPMENT_CSP = {
