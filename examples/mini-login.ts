@@ -49,14 +49,25 @@ if (values.help) {
   process.exit(0);
 }
 
+/** One line on stderr, exit 1: what went wrong, never a stack trace. */
+function fail(message: string): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(1);
+}
+
 async function post<T>(url: string, body: unknown, headers: Record<string, string> = {}): Promise<T> {
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify(body),
+  }).catch((error: Error) => {
+    const reason = (error.cause as NodeJS.ErrnoException | undefined)?.code ?? error.message;
+    return fail(
+      `Cannot reach ${new URL(url).origin} (${reason}): is \`npm start\` running? (--server, --emulator)`,
+    );
   });
   const text = await response.text();
-  if (!response.ok && !text.startsWith('{')) throw new Error(`${url}: HTTP ${response.status} ${text}`);
+  if (!response.ok && !text.startsWith('{')) fail(`${url}: HTTP ${response.status} ${text}`);
   return JSON.parse(text) as T;
 }
 
@@ -72,7 +83,7 @@ async function graphql<T>(query: string, variables: unknown, accessToken?: strin
     accessToken ? { authorization: `Bearer ${accessToken}` } : {},
   );
   const error = answer.errors?.[0];
-  if (error) throw new Error(`${error.extensions?.code ?? 'ERROR'}: ${error.message}`);
+  if (error) fail(`${error.extensions?.code ?? 'ERROR'}: ${error.message}`);
   return answer.data!;
 }
 

@@ -70,6 +70,17 @@ describe('examples/mini-login.ts', () => {
     expect(stderr).not.toMatch(/\n\s+at /);
   });
 
+  it('says in one line, exit 1, when nothing answers at --emulator', async () => {
+    const { freePort } = await import('./support/process.js');
+    const nobody = `http://127.0.0.1:${await freePort()}`;
+    const { code, stdout, stderr } = await runAlone('--server', t.url, '--emulator', nobody);
+    expect(code).toBe(1);
+    expect(stdout).toBe('');
+    expect(stderr).toBe(
+      `Cannot reach ${nobody} (ECONNREFUSED): is \`npm start\` running? (--server, --emulator)\n`,
+    );
+  });
+
   it('mints a code, logs in as a mini program, and calls me', async () => {
     const first = await run('--user', 'carol');
     expect(first.stderr).toBe('');
