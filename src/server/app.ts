@@ -13,6 +13,7 @@ import { buildGraphQLSchema } from '../graphql/schema.js';
 import { registerBrowserSecurity } from './browser-security.js';
 import { SigningKeys } from '../keys/signing-keys.js';
 import { registerExamplePages } from './example-pages.js';
+import { registerLocalExplorer } from './explorers.js';
 import { registerHttpErrorHandler } from './http-errors.js';
 import { requestChildLogger } from './logger.js';
 import { registerRequestIds, requestIdOf } from './request-id.js';
@@ -126,7 +127,14 @@ export async function buildApp({ config, database, logger }: AppDeps): Promise<F
 
   registerWellKnownRoutes(app, { publicUrl: config.publicUrl, signingKeys });
 
-  if (!config.isProduction) registerExamplePages(app);
+  if (!config.isProduction) {
+    registerExamplePages(app);
+    await registerLocalExplorer(app, {
+      hint: config.emulator.enabled
+        ? { emulatorUrl: config.wechat.apiBaseUrl, miniAppId: config.wechat.mini?.appId }
+        : {},
+    });
+  }
 
   const services = createServices(config, logger, { box, signingKeys });
   app.addHook('onClose', async () => {
