@@ -19,9 +19,9 @@ beforeAll(async () => {
   dataDir = await mkdtemp(path.join(tmpdir(), 'wechat-explorer-'));
   const emulatorPort = await freePort();
   emulatorUrl = `http://127.0.0.1:${emulatorPort}`;
-  // npm start's defaults: embedded database, built-in emulator.
+  // npm start's defaults: embedded database, built-in emulator; info level for the start banner.
   server = await spawnServer(
-    { EMBEDDED_DB_DIR: dataDir, EMULATOR_PORT: String(emulatorPort), LOG_LEVEL: 'warn' },
+    { EMBEDDED_DB_DIR: dataDir, EMULATOR_PORT: String(emulatorPort), LOG_LEVEL: 'info' },
     await freePort(),
   );
   browser = await chromium.launch({
@@ -117,6 +117,10 @@ async function mintMiniCode(user: string): Promise<string> {
 }
 
 describe('the local explorer (GraphiQL), in Chromium that reaches nothing but the server', () => {
+  it('is named in the start banner', () => {
+    expect(server.output()).toContain(`offline, GraphiQL at ${server.url}/graphiql`);
+  });
+
   it('runs a mini program login, then `me` with its access token, as the same user', async () => {
     const { page, elsewhere, here, problems } = await offlinePage();
     const code = await mintMiniCode('alice');
@@ -181,6 +185,18 @@ describe('the local explorer (GraphiQL), in Chromium that reaches nothing but th
     await page.keyboard.press('Escape');
     expect(elsewhere).toEqual([]);
     expect(problems).toEqual([]);
+    await page.context().close();
+  });
+
+  it('is one click away from the Sandbox landing page when Apollo’s CDN cannot be reached', async () => {
+    const { page, elsewhere } = await offlinePage();
+    await page.goto(`${server.url}/graphql`);
+    await page.getByText('Apollo Sandbox cannot be loaded').waitFor();
+    // Sandbox itself tried Apollo's CDN, and got nothing.
+    expect(elsewhere.some((url) => url.includes('apollographql.com'))).toBe(true);
+    await page.getByRole('link', { name: 'GraphiQL at /graphiql' }).click();
+    await page.waitForURL(`${server.url}/graphiql`);
+    await page.getByRole('button', { name: /Execute query/ }).waitFor();
     await page.context().close();
   });
 });

@@ -158,6 +158,12 @@ describe('the local explorer (GraphiQL at /graphiql) in development', () => {
     expect(slash.status).toBe(302);
     expect(slash.headers.get('location')).toBe('/graphiql');
   });
+
+  it('is linked from the Sandbox landing page, which stays Sandbox', async () => {
+    const sandbox = await (await fetch(`${t.url}/graphql`, { headers: { accept: 'text/html' } })).text();
+    expect(sandbox).toContain('EmbeddedSandbox');
+    expect(sandbox).toMatch(/Apollo Sandbox loads from Apollo's CDN[^<]*<a href="\/graphiql">/);
+  });
 });
 
 describe('the local explorer without its npm packages (an install without devDependencies)', () => {

@@ -1,6 +1,8 @@
 import { access, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import type { ApolloServerPlugin } from '@apollo/server';
+import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { LOCAL_EXPLORER_CSP } from './browser-security.js';
 
@@ -29,6 +31,54 @@ const PACKAGES = [...new Set(PACKAGE_FILES.map((f) => f.pkg))];
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 /** Ours change with the code: the browser asks again each time. */
 const REVALIDATE = 'no-cache';
+
+/** Apollo's fallback text, shown when Sandbox's scripts do not arrive. */
+const SANDBOX_OFFLINE = /(<div class="fallback">[\s\S]*?<\/p>)/;
+
+/** What the Sandbox landing page adds below its "you might be offline" line. */
+const SANDBOX_NOTE =
+  "<p>Apollo Sandbox loads from Apollo's CDN, which this network may not reach. " +
+  `The local explorer needs nothing but this server: <a href="${LOCAL_EXPLORER_PATH}">GraphiQL at ${LOCAL_EXPLORER_PATH}</a>.</p>`;
+
+/**
+ * Adds the note (and so the link to /graphiql) to Apollo's Sandbox page. Sandbox's box covers the
+ * whole page even while empty (its scripts did not arrive): only then, it lets clicks through to
+ * the link. The page's own CSP wants its nonce on that style.
+ */
+export function withLocalExplorerNote(html: string): string {
+  const nonce = /<style nonce=["']?([\w+/=-]+)/.exec(html)?.[1];
+  const style = nonce
+    ? `<style nonce="${nonce}">#embeddableSandbox:empty { pointer-events: none; }</style>`
+    : '';
+  if (SANDBOX_OFFLINE.test(html)) return html.replace(SANDBOX_OFFLINE, `$1\n  ${SANDBOX_NOTE}${style}`);
+  // Apollo changed its page: the note still goes in, at the top.
+  return html.replace(/<body>/, `<body>\n${SANDBOX_NOTE}${style}`);
+}
+
+/**
+ * Development's /graphql landing page: Apollo Sandbox, embedded, whose fallback text (seen while
+ * Apollo's CDN does not answer) links to the local explorer.
+ */
+export function sandboxLandingPage<TContext extends object>(): ApolloServerPlugin<TContext> {
+  const sandbox = ApolloServerPluginLandingPageLocalDefault({ embed: true, footer: false });
+  return {
+    async serverWillStart(service) {
+      const listener = await sandbox.serverWillStart?.(service);
+      if (!listener?.renderLandingPage) return listener;
+      return {
+        ...listener,
+        async renderLandingPage() {
+          const page = await listener.renderLandingPage!();
+          const { html } = page;
+          return {
+            ...page,
+            html: async () => withLocalExplorerNote(typeof html === 'string' ? html : await html()),
+          };
+        },
+      };
+    },
+  };
+}
 
 /** How the default document says to get a mini program code. */
 export interface MiniLoginHint {
