@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -183,6 +183,27 @@ describe('the local explorer without its npm packages (an install without devDep
     } finally {
       await app.close();
       await rm(empty, { recursive: true, force: true });
+    }
+  });
+
+  it('names the files a package of another version no longer has', async () => {
+    const root = await mkdtemp(path.join(tmpdir(), 'moved-graphiql-'));
+    const app = Fastify();
+    try {
+      for (const pkg of ['react', 'react-dom', 'graphiql']) {
+        await mkdir(path.join(root, 'node_modules', pkg), { recursive: true });
+        await writeFile(path.join(root, 'node_modules', pkg, 'package.json'), '{"version":"99.0.0"}');
+      }
+      await registerBrowserSecurity(app, loadConfig({ NODE_ENV: 'test' }));
+      await registerLocalExplorer(app, { resolveFrom: pathToFileURL(path.join(root, 'here.js')).href });
+      const response = await app.inject({ method: 'GET', url: '/graphiql' });
+      expect(response.statusCode).toBe(503);
+      expect(response.body).toMatch(
+        /^The local explorer needs react\/umd\/react\.production\.min\.js, react-dom\/umd\/react-dom\.production\.min\.js, graphiql\/graphiql\.min\.js, graphiql\/graphiql\.min\.css from npm/,
+      );
+    } finally {
+      await app.close();
+      await rm(root, { recursive: true, force: true });
     }
   });
 });

@@ -206,6 +206,13 @@ interface Asset {
 /** The page and its assets, or the packages (or files of them) missing to build it. */
 type Explorer = { html: string; assets: Map<string, Asset> } | { missing: string[] };
 
+async function exists(file: string): Promise<boolean> {
+  return access(file).then(
+    () => true,
+    () => false,
+  );
+}
+
 /** Finds the packages (from `resolveFrom`, this module by default) and lays out their URLs. */
 async function loadExplorer(resolveFrom: string, hint: MiniLoginHint): Promise<Explorer> {
   const require = createRequire(resolveFrom);
@@ -230,13 +237,7 @@ async function loadExplorer(resolveFrom: string, hint: MiniLoginHint): Promise<E
     const url = `${ASSETS_PATH}/${pkg}@${root.version}/${path.posix.basename(file)}`;
     const absolute = path.join(root.dir, file);
     // Another version of the package may have moved its files.
-    if (
-      !(await access(absolute).then(
-        () => true,
-        () => false,
-      ))
-    )
-      missing.push(`${pkg}/${file}`);
+    if (!(await exists(absolute))) missing.push(`${pkg}/${file}`);
     assets.set(url, { type, cacheControl: IMMUTABLE, file: absolute });
     (type === CSS ? styles : scripts).push(url);
   }
