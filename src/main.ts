@@ -2,6 +2,7 @@
 import 'reflect-metadata';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { keepDevelopmentSecret } from './development-secret.js';
+import { LOCAL_EXPLORER_PATH } from './server/explorers.js';
 import { createLogger } from './server/logger.js';
 import { startServer } from './server/start.js';
 
@@ -47,11 +48,15 @@ const server = await startServer(config, logger).catch((error: unknown) => {
 });
 
 logger.info(
-  { database: server.database.description, graphql: `${server.url}/graphql` },
+  {
+    database: server.database.description,
+    graphql: `${server.url}/graphql`,
+    ...(config.isProduction ? {} : { explorer: `${server.url}${LOCAL_EXPLORER_PATH}` }),
+  },
   `WeChat login server ready at ${server.url}/graphql` +
     (config.isProduction
       ? ''
-      : ` (open it in a browser for Apollo Sandbox, or ${server.url}/graphiql for the explorer that works offline)`),
+      : ` (in a browser: Apollo Sandbox, from Apollo's CDN; offline, GraphiQL at ${server.url}${LOCAL_EXPLORER_PATH})`),
 );
 if (server.emulatorUrl) {
   const { web, app, mini } = server.config.wechat;

@@ -62,6 +62,12 @@ describe('NODE_ENV=production', () => {
     expect((await fetch(`${t.url}/examples/web/`)).status).toBe(404);
   });
 
+  it('does not serve the local explorer (GraphiQL) nor its assets', async () => {
+    for (const url of ['/graphiql', '/graphiql/', '/graphiql/assets/start.js', '/graphiql/assets/page.css']) {
+      expect((await fetch(`${t.url}${url}`)).status).toBe(404);
+    }
+  });
+
   it('allows only the listed web redirect URIs', async () => {
     const listed = await t.graphql(
       '{ wechatWebAuthorizeUrl(redirectUri: "https://app.example/wechat/callback") { url } }',

@@ -1,5 +1,4 @@
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
-import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import fastifyApollo, { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -13,6 +12,7 @@ import { buildGraphQLSchema } from '../graphql/schema.js';
 import { registerBrowserSecurity } from './browser-security.js';
 import { SigningKeys } from '../keys/signing-keys.js';
 import { registerExamplePages } from './example-pages.js';
+import { registerLocalExplorer, sandboxLandingPage } from './explorers.js';
 import { registerHttpErrorHandler } from './http-errors.js';
 import { requestChildLogger } from './logger.js';
 import { registerRequestIds, requestIdOf } from './request-id.js';
@@ -99,9 +99,7 @@ export async function buildApp({ config, database, logger }: AppDeps): Promise<F
     formatError: createFormatError(logger),
     plugins: [
       fastifyApolloDrainPlugin(app),
-      config.isProduction
-        ? plainLandingPage()
-        : ApolloServerPluginLandingPageLocalDefault({ embed: true, footer: false }),
+      config.isProduction ? plainLandingPage() : sandboxLandingPage<Context>(),
     ],
   });
   await apollo.start();
@@ -126,7 +124,14 @@ export async function buildApp({ config, database, logger }: AppDeps): Promise<F
 
   registerWellKnownRoutes(app, { publicUrl: config.publicUrl, signingKeys });
 
-  if (!config.isProduction) registerExamplePages(app);
+  if (!config.isProduction) {
+    registerExamplePages(app);
+    await registerLocalExplorer(app, {
+      hint: config.emulator.enabled
+        ? { emulatorUrl: config.wechat.apiBaseUrl, miniAppId: config.wechat.mini?.appId }
+        : {},
+    });
+  }
 
   const services = createServices(config, logger, { box, signingKeys });
   app.addHook('onClose', async () => {

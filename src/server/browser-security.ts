@@ -39,6 +39,29 @@ const DEVELOPMENT_CSP = {
 };
 
 /**
+ * Development only: the CSP of the local explorer (/graphiql and its assets), which replaces the
+ * one above there. Everything comes from this server and nothing from elsewhere: scripts and styles
+ * files from 'self', GraphiQL's fonts and icons as data: URLs, and the <style> elements its
+ * components add (hence 'unsafe-inline' for styles, never for scripts); it talks to /graphql only.
+ */
+export const LOCAL_EXPLORER_CSP = {
+  useDefaults: false,
+  directives: {
+    defaultSrc: ["'self'"],
+    baseUri: ["'self'"],
+    connectSrc: ["'self'"],
+    fontSrc: ["'self'", 'data:'],
+    formAction: ["'self'"],
+    frameAncestors: ["'self'"],
+    imgSrc: ["'self'", 'data:'],
+    objectSrc: ["'none'"],
+    scriptSrc: ["'self'"],
+    scriptSrcAttr: ["'none'"],
+    styleSrc: ["'self'", "'unsafe-inline'"],
+  },
+};
+
+/**
  * Security headers (helmet) on every answer, and CORS for the origins in CORS_ORIGINS: a
  * preflight from an allowed origin is answered 204 with the headers and methods clients use;
  * any other origin gets no CORS header at all, so its browser keeps the answer from its page.
