@@ -14,7 +14,7 @@ export interface DatabaseSettings {
 
 export interface Database {
   readonly orm: MikroORM;
-  /** Where the data lives, for the banner: a URL without password, or the embedded directory. */
+  /** Where the data lives, for the banner: a URL without password, or the embedded directory and socket. */
   readonly description: string;
   readonly embedded: boolean;
   /** Resolves true when the database answers a query within the timeout. */
@@ -51,7 +51,7 @@ export async function openDatabase(settings: DatabaseSettings, logger?: Logger):
   }
 
   const description = embedded
-    ? `embedded PostgreSQL (PGlite) in ${settings.embeddedDir}`
+    ? `embedded PostgreSQL (PGlite) in ${settings.embeddedDir}, socket ${embedded.socketPath}`
     : redactUrl(clientUrl);
   let closing: Promise<void> | undefined;
   return {

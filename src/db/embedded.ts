@@ -1,18 +1,35 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 
 export interface EmbeddedPostgres {
-  /** `postgresql://…` for the ORM; the socket listens on a loopback port the OS picked. */
+  /**
+   * `postgresql://postgres@<socket directory, percent-encoded>:5432/postgres` for the ORM, `pg`
+   * and DATABASE_URL: a Unix socket (5432 only names its file), no TCP port and no password.
+   */
   readonly url: string;
+  /** The socket file, in a directory only this user may enter (0700). */
+  readonly socketPath: string;
   close(): Promise<void>;
 }
+
+/** `host=/dir` with port 5432 makes the `pg` driver connect to `/dir/.s.PGSQL.5432`. */
+const SOCKET_PORT = 5432;
+const SOCKET_FILE = `.s.PGSQL.${SOCKET_PORT}`;
+/** sun_path holds 108 bytes on Linux and 104 on macOS, its closing NUL included. */
+const MAX_SOCKET_PATH = process.platform === 'linux' ? 107 : 103;
 
 /**
  * PGlite (PostgreSQL compiled to WebAssembly) served over the PostgreSQL wire protocol, so the same
  * driver and migrations serve the embedded and the real database. Use one connection: the socket
  * server's multiplexer has open deadlock bugs.
+ *
+ * The socket server authenticates nobody (it answers every startup with AuthenticationOk, whatever
+ * the user and password), so it listens on a Unix socket in an owner-only directory: the file
+ * system is what keeps other local users out. That directory is the data directory when it is
+ * ours and short enough for a socket path, a private temporary one otherwise (and for `memory://`).
  */
 export async function startEmbeddedPostgres(
   dataDir: string,
@@ -20,44 +37,79 @@ export async function startEmbeddedPostgres(
   options: { maxConnections?: number } = {},
 ): Promise<EmbeddedPostgres> {
   const inMemory = dataDir.startsWith('memory://');
-  let unlock = async () => {};
-  if (!inMemory) {
-    await mkdir(dataDir, { recursive: true });
-    unlock = await lockDataDir(dataDir);
-  }
-  let db: PGlite;
-  try {
-    db = await PGlite.create(inMemory ? 'memory://' : dataDir);
-  } catch (error) {
-    await unlock();
-    throw error;
-  }
-  const server = new PGLiteSocketServer({
-    db,
-    host: '127.0.0.1',
-    port: 0,
-    maxConnections: options.maxConnections ?? 1,
-  });
-  try {
-    await server.start();
-  } catch (error) {
-    await db.close();
-    await unlock();
-    throw error;
-  }
-  const url = `postgresql://postgres:postgres@${server.getServerConn()}/postgres`;
-  let closing: Promise<void> | undefined;
-  return {
-    url,
-    close() {
-      closing ??= (async () => {
-        await server.stop();
-        await db.close();
-        await unlock();
-      })();
-      return closing;
-    },
+  // Undone in reverse order by close(), or at once when a step fails.
+  const undo: Array<() => Promise<unknown>> = [];
+  const undoAll = async () => {
+    for (const step of undo.splice(0).reverse()) await step();
   };
+  try {
+    let socketDir: string | undefined;
+    if (!inMemory) {
+      await mkdir(dataDir, { recursive: true, mode: 0o700 });
+      undo.push(await lockDataDir(dataDir));
+      socketDir = await makePrivate(dataDir);
+    }
+    if (!socketDir) {
+      socketDir = await privateTempDir();
+      const temporary = socketDir;
+      undo.push(() => rm(temporary, { recursive: true, force: true }));
+    }
+    const socketPath = path.join(socketDir, SOCKET_FILE);
+    // A socket file left by a process that crashed: the lock says none of ours runs on this directory.
+    await rm(socketPath, { force: true });
+    undo.push(() => rm(socketPath, { force: true }));
+
+    const db = await PGlite.create(inMemory ? 'memory://' : dataDir);
+    undo.push(() => db.close());
+    const server = new PGLiteSocketServer({
+      db,
+      path: socketPath,
+      maxConnections: options.maxConnections ?? 1,
+    });
+    await server.start();
+    undo.push(() => server.stop());
+    // The directory already keeps others out; connecting also needs write permission on the file.
+    await chmod(socketPath, 0o600);
+
+    let closing: Promise<void> | undefined;
+    return {
+      url: `postgresql://postgres@${encodeURIComponent(socketDir)}:${SOCKET_PORT}/postgres`,
+      socketPath,
+      close() {
+        closing ??= undoAll();
+        return closing;
+      },
+    };
+  } catch (error) {
+    await undoAll();
+    throw error;
+  }
+}
+
+/**
+ * Makes the data directory owner-only (0700, as PostgreSQL wants its own) when it is ours, and
+ * returns it as the socket's directory; undefined when the socket must go elsewhere: the directory
+ * belongs to another user (who could reach a socket in it), or its path is too long for a socket.
+ */
+async function makePrivate(dataDir: string): Promise<string | undefined> {
+  const dir = path.resolve(dataDir);
+  const info = await stat(dir);
+  if (info.uid !== process.getuid?.()) return undefined;
+  if ((info.mode & 0o077) !== 0) await chmod(dir, 0o700);
+  return fitsSocketPath(dir) ? dir : undefined;
+}
+
+/** A new directory only we may enter (mkdtemp makes it 0700), short enough for a socket path. */
+async function privateTempDir(): Promise<string> {
+  for (const base of [tmpdir(), '/tmp']) {
+    const prefix = path.join(base, 'pglite-');
+    if (fitsSocketPath(`${prefix}XXXXXX`)) return mkdtemp(prefix);
+  }
+  throw new Error(`no directory short enough for the embedded database's socket (TMPDIR is ${tmpdir()})`);
+}
+
+function fitsSocketPath(dir: string): boolean {
+  return Buffer.byteLength(path.join(dir, SOCKET_FILE)) <= MAX_SOCKET_PATH;
 }
 
 /**
