@@ -29,7 +29,7 @@ measure() {
   done
   local elapsed server_pid rss
   elapsed=$(awk "BEGIN {print $(now) - $start}")
-  server_pid=$(pgrep -f "node dist/src/main.js" -P "$npm_pid" || pgrep -nf "node dist/src/main.js")
+  server_pid=$(pgrep -f "node dist/src/main.js" -P "$npm_pid")
   rss=$(awk '/VmRSS/ {print $2}' "/proc/$server_pid/status")
   printf '%s: healthy after %.1f s, server RSS %d MiB\n' "$label" "$elapsed" "$((rss / 1024))"
   kill -TERM "$server_pid"

@@ -48,6 +48,12 @@ if (values.help) {
   process.stdout.write(USAGE);
   process.exit(0);
 }
+for (const name of ['server', 'emulator'] as const) {
+  if (!/^https?:\/\//.test(values[name]) || !URL.canParse(values[name])) {
+    process.stderr.write(`--${name}: not an http(s):// URL (got "${values[name]}")\n\n${USAGE}`);
+    process.exit(2);
+  }
+}
 
 /** One line on stderr, exit 1: what went wrong, never a stack trace. */
 function fail(message: string): never {
@@ -67,8 +73,16 @@ async function post<T>(url: string, body: unknown, headers: Record<string, strin
     );
   });
   const text = await response.text();
-  if (!response.ok && !text.startsWith('{')) fail(`${url}: HTTP ${response.status} ${text}`);
-  return JSON.parse(text) as T;
+  let answer: unknown;
+  try {
+    answer = JSON.parse(text);
+  } catch {
+    fail(`${url}: HTTP ${response.status}, not JSON: ${text.slice(0, 200)}`);
+  }
+  // The emulator's control API answers a bad request with 400 {"error"}; GraphQL errors are handled below.
+  const reason = (answer as { error?: unknown }).error;
+  if (!response.ok && typeof reason === 'string') fail(`${url}: ${reason}`);
+  return answer as T;
 }
 
 interface GraphQLAnswer<T> {
@@ -84,7 +98,8 @@ async function graphql<T>(query: string, variables: unknown, accessToken?: strin
   );
   const error = answer.errors?.[0];
   if (error) fail(`${error.extensions?.code ?? 'ERROR'}: ${error.message}`);
-  return answer.data!;
+  if (!answer.data) fail(`${values.server}/graphql answered no GraphQL data: is --server the login server?`);
+  return answer.data;
 }
 
 // 1. wx.login(): the emulator mints the code as if the person opened the mini program.

@@ -83,6 +83,7 @@ const steps = [
     inputs: ['src', 'mikro-orm.config.ts', 'tsconfig.json', 'tsconfig.build.json', ...COMMON],
     output: 'dist',
     produces: 'dist/src/main.js',
+    buildInfo: 'dist/tsconfig.build.tsbuildinfo',
     build: () => run('server', 'node_modules/typescript/bin/tsc', ['-p', 'tsconfig.build.json']),
   },
   {
@@ -147,7 +148,13 @@ for (const step of steps) {
     readFileSync(stamp, 'utf8') === hash;
   if (fresh) continue;
   const t = performance.now();
+  // tsc's incremental record would skip files whose output someone deleted: drop it when the output
+  // is missing or everything is forced.
+  if (step.buildInfo && (force || !existsSync(path.join(root, step.produces)))) {
+    rmSync(path.join(root, step.buildInfo), { force: true });
+  }
   step.build();
+  if (!existsSync(path.join(root, step.produces))) fail(`build: ${step.name} did not write ${step.produces}`);
   mkdirSync(path.dirname(stamp), { recursive: true });
   // The hash of the inputs as they were before the step: a step writing an input (codegen writes
   // what web reads) makes the next step, not this one, stale.

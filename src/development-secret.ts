@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, link, lstat, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, type Config } from './config.js';
 
@@ -10,7 +10,7 @@ const FILE_NAME = 'auth-secret';
 export interface DevelopmentSecret {
   /** The config with the kept secret in force. */
   readonly config: Config;
-  /** The file the secret lives in; undefined for a throwaway (`memory://`) database. */
+  /** The file the secret lives in (absolute); undefined for a throwaway (`memory://`) database. */
   readonly file: string | undefined;
   /** True when this call made the file (say so once). */
   readonly created: boolean;
@@ -29,16 +29,33 @@ export async function keepDevelopmentSecret(config: Config): Promise<Development
   if (url === undefined && embeddedDir.startsWith('memory://')) {
     return { config, file: undefined, created: false };
   }
-  const dir = url === undefined ? embeddedDir : DEFAULT_DATA_DIR;
+  // Relative to the working directory, as EMBEDDED_DB_DIR is; said as an absolute path.
+  const dir = path.resolve(url === undefined ? embeddedDir : DEFAULT_DATA_DIR);
   const file = path.join(dir, FILE_NAME);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
   let created = false;
   try {
-    // 'wx': two processes starting at once both end up with the first one's secret.
-    await writeFile(file, `${randomBytes(32).toString('base64url')}\n`, { flag: 'wx', mode: 0o600 });
-    created = true;
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    // Written whole to a file of our own, then linked into place: link() fails if the name exists,
+    // so processes starting at once all read the one that won, and nobody ever reads a half-written one.
+    const draft = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+    await writeFile(draft, `${randomBytes(32).toString('base64url')}\n`, { flag: 'wx', mode: 0o600 });
+    try {
+      await link(draft, file);
+      created = true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    } finally {
+      await rm(draft, { force: true });
+    }
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    throw new ConfigError(`AUTH_SECRET: unset, and ${file} cannot be written (${(error as Error).message})`);
+  }
+  // Only a regular file of ours: a link or another user's file could hand us a secret someone chose.
+  const info = await lstat(file);
+  if (!info.isFile() || (process.getuid && info.uid !== process.getuid())) {
+    throw new ConfigError(
+      `AUTH_SECRET: unset, and ${file} is not a regular file of this user (set AUTH_SECRET)`,
+    );
   }
   const secret = (await readFile(file, 'utf8')).trim();
   if (secret.length < 32) {
@@ -48,6 +65,6 @@ export async function keepDevelopmentSecret(config: Config): Promise<Development
     );
   }
   // Owner only, even if someone loosened it: the secret opens everything sealed in that database.
-  if (((await stat(file)).mode & 0o077) !== 0) await chmod(file, 0o600);
+  if ((info.mode & 0o077) !== 0) await chmod(file, 0o600);
   return { config: Object.freeze({ ...config, authSecret: secret }), file, created };
 }

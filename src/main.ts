@@ -35,7 +35,7 @@ try {
   }
 } catch (error) {
   if (error instanceof ConfigError) fail(`Configuration error: ${error.message}`);
-  throw error;
+  fail(`Start failed: ${error instanceof Error ? error.message : String(error)}`);
 }
 
 const server = await startServer(config, logger).catch((error: unknown) => {
@@ -64,7 +64,9 @@ if (server.emulatorUrl) {
   logger.warn(
     { emulator: server.emulatorUrl, apps: { web: web?.appId, app: app?.appId, mini: mini?.appId } },
     `WeChat logins are SIMULATED by ${where} at ${server.emulatorUrl} ` +
-      '(no WeChat credentials set). Set WECHAT_*_APPID/SECRET for real WeChat.',
+      (server.emulator
+        ? '(no WeChat credentials set). Set WECHAT_*_APPID/SECRET for real WeChat.'
+        : '(WECHAT_EMULATOR_URL). Unset it for real WeChat.'),
   );
 }
 
@@ -81,6 +83,9 @@ function portInUse(error: unknown, { port, emulator }: Config): string | undefin
       `Port ${taken} (EMULATOR_PORT, the built-in WeChat emulator) ${problem}: set EMULATOR_PORT to a free ` +
       `port, or, if it is \`npm run emulator\`, use it: WECHAT_EMULATOR_URL=http://127.0.0.1:${taken} npm start`
     );
+  }
+  if (taken === port && code === 'EACCES') {
+    return `Port ${taken} (PORT) ${problem}: set PORT to one above 1023 (PORT=4000 npm start)`;
   }
   if (taken === port) {
     return `Port ${taken} (PORT) ${problem}: is another server running? Stop it, or set PORT to a free port (PORT=${taken + 1} npm start)`;

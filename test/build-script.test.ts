@@ -86,6 +86,12 @@ describe('scripts/build.mjs (npm start, npm run dev, npm run build)', () => {
     );
     expect(build([]).stdout).toMatch(/^build: codegen \d+\.\d s, web \d+\.\d s\n$/);
 
+    // Part of the output deleted (tsc's incremental record kept): rebuilt, not trusted.
+    await rm(path.join(clone, 'dist/src'), { recursive: true });
+    expect(build([]).stdout).toMatch(/^build: server \d+\.\d s\n$/);
+    expect(built('dist/src/main.js')).toBe(true);
+    expect(built('dist/src/config.js')).toBe(true);
+
     // A deleted output is rebuilt even though its inputs did not change.
     await rm(path.join(clone, 'dist'), { recursive: true });
     expect(build([]).stdout).toMatch(/^build: server \d+\.\d s\n$/);

@@ -85,7 +85,7 @@ describe('development without AUTH_SECRET', () => {
     const second = await spawnServer(await env(), await freePort());
     try {
       expect(second.output()).not.toContain('kept it in');
-      expect(second.output()).not.toContain('a new key is current');
+      expect(second.output()).not.toContain('sealed with another AUTH_SECRET');
       const keys = (await (await fetch(`${second.url}/.well-known/jwks.json`)).json()) as typeof firstKeys;
       expect(keys.keys.map((k) => k.kid)).toEqual(firstKeys.keys.map((k) => k.kid));
       // The web login begun before the restart finishes after it: its state is still ours.
@@ -102,6 +102,18 @@ describe('development without AUTH_SECRET', () => {
       await stop(second);
     }
   }, 120_000);
+
+  it('gives starts at the same moment one secret, made by exactly one of them', async () => {
+    const { loadConfig } = await import('../src/config.js');
+    const { keepDevelopmentSecret } = await import('../src/development-secret.js');
+    const config = loadConfig({ EMBEDDED_DB_DIR: path.join(dir, 'together') });
+    const kept = await Promise.all(Array.from({ length: 8 }, () => keepDevelopmentSecret(config)));
+    expect(kept.filter((k) => k.created)).toHaveLength(1);
+    expect(new Set(kept.map((k) => k.config.authSecret)).size).toBe(1);
+    expect(kept[0]!.config.authSecret).not.toBe(config.authSecret);
+    const { readdir } = await import('node:fs/promises');
+    expect(await readdir(path.join(dir, 'together'))).toEqual(['auth-secret']);
+  });
 
   it('refuses a kept secret that is too short, naming the file', async () => {
     const dataDir = path.join(dir, 'short');

@@ -81,6 +81,20 @@ describe('examples/mini-login.ts', () => {
     );
   });
 
+  it.each([
+    [['--appid', 'wxbogus'], /^http:\/\/127\.0\.0\.1:\d+\/__emulator\/codes: .+\n$/, 1],
+    [
+      ['--emulator', '127.0.0.1:4100'],
+      /^--emulator: not an http\(s\):\/\/ URL \(got "127\.0\.0\.1:4100"\)\n\nUsage: /,
+      2,
+    ],
+  ])('%j: one line on stderr, no stack trace', async (args, message, exitCode) => {
+    const { code, stderr } = await runAlone('--server', t.url, '--emulator', t.server.emulator!.url, ...args);
+    expect(code).toBe(exitCode);
+    expect(stderr).toMatch(message);
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+
   it('mints a code, logs in as a mini program, and calls me', async () => {
     const first = await run('--user', 'carol');
     expect(first.stderr).toBe('');

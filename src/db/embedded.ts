@@ -1,4 +1,4 @@
-import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, link, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
@@ -114,24 +114,32 @@ function fitsSocketPath(dir: string): boolean {
 
 /**
  * PGlite has no lock of its own: two processes on one directory would corrupt it. A lock file with
- * our pid; one left by a process that no longer runs is taken over.
+ * our pid, written whole and then linked into place (link() fails when the name exists), so a
+ * process starting at the same moment never reads it empty; one left by a process that no longer
+ * runs is taken over.
  */
 async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
   const lockFile = path.join(dataDir, 'server.lock');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      await writeFile(lockFile, String(process.pid), { flag: 'wx' });
-      return () => rm(lockFile, { force: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const holder = Number(await readFile(lockFile, 'utf8').catch(() => ''));
-      if (holder && holder !== process.pid && isRunning(holder)) {
-        throw new Error(`the embedded database in ${dataDir} is in use by process ${holder}`, {
-          cause: error,
-        });
+  const draft = `${lockFile}.${process.pid}`;
+  await writeFile(draft, String(process.pid), { mode: 0o600 });
+  try {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await link(draft, lockFile);
+        return () => rm(lockFile, { force: true });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+        const holder = Number(await readFile(lockFile, 'utf8').catch(() => ''));
+        if (holder && holder !== process.pid && isRunning(holder)) {
+          throw new Error(`the embedded database in ${dataDir} is in use by process ${holder}`, {
+            cause: error,
+          });
+        }
+        await rm(lockFile, { force: true });
       }
-      await rm(lockFile, { force: true });
     }
+  } finally {
+    await rm(draft, { force: true });
   }
   throw new Error(`could not lock the embedded database in ${dataDir}`);
 }

@@ -197,8 +197,9 @@ export class SigningKeys {
       }
       this.logger.warn(
         { kid: current.kid },
-        'signing keys: the current key was sealed with another AUTH_SECRET (a random one per start ' +
-          'in development): making a new one; tokens of the old key stay valid until they expire',
+        'signing keys: the current key was sealed with another AUTH_SECRET (in development: a new ' +
+          'or deleted auth-secret file, or AUTH_SECRET changed): making a new one; tokens of the old ' +
+          'key stay valid until they expire',
       );
       await SigningKeyRepository.rotateIf(
         em,
