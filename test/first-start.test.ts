@@ -7,23 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DEMO_APPS } from '../src/emulator/apps.js';
 import { createEmulator, type Emulator } from '../src/emulator/emulator.js';
 import { emulatorControl } from './support/emulator.js';
+import { postGraphQL } from './support/graphql.js';
 import { freePort, spawnServer, type ServerProcess } from './support/process.js';
 
 const MINI = DEMO_APPS.find((a) => a.kind === 'mini')!.appid;
 const WEB = DEMO_APPS.find((a) => a.kind === 'web')!.appid;
-
-async function graphql<T = Record<string, unknown>>(
-  url: string,
-  query: string,
-  variables: Record<string, unknown> = {},
-): Promise<{ data?: T; errors?: { message: string; extensions?: { code?: string } }[] }> {
-  const response = await fetch(`${url}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ query, variables }),
-  });
-  return (await response.json()) as never;
-}
 
 async function stop(server: ServerProcess): Promise<void> {
   server.child.kill('SIGTERM');
@@ -71,11 +59,13 @@ describe('development without AUTH_SECRET', () => {
     const file = await stat(path.join(dataDir, 'auth-secret'));
     expect(file.mode & 0o777).toBe(0o600);
 
-    const started = await graphql<{ wechatWebAuthorizeUrl: { state: string } }>(
-      first.url,
-      'query ($r: String!) { wechatWebAuthorizeUrl(redirectUri: $r) { state } }',
-      { r: 'http://localhost:5173/callback' },
-    );
+    const started = (
+      await postGraphQL<{ wechatWebAuthorizeUrl: { state: string } }>(
+        first.url,
+        'query ($r: String!) { wechatWebAuthorizeUrl(redirectUri: $r) { state } }',
+        { r: 'http://localhost:5173/callback' },
+      )
+    ).body;
     const state = started.data!.wechatWebAuthorizeUrl.state;
     const firstKeys = (await (await fetch(`${first.url}/.well-known/jwks.json`)).json()) as {
       keys: { kid: string }[];
@@ -91,11 +81,13 @@ describe('development without AUTH_SECRET', () => {
       // The web login begun before the restart finishes after it: its state is still ours.
       const emulatorUrl = second.output().match(/SIMULATED by the built-in WeChat emulator at (\S+)/)![1]!;
       const code = await emulatorControl(emulatorUrl).code(WEB, 'alice');
-      const login = await graphql<{ wechatWebLogin: { user: { id: string } } }>(
-        second.url,
-        'mutation ($c: String!, $s: String!) { wechatWebLogin(input: { code: $c, state: $s }) { user { id } } }',
-        { c: code, s: state },
-      );
+      const login = (
+        await postGraphQL<{ wechatWebLogin: { user: { id: string } } }>(
+          second.url,
+          'mutation ($c: String!, $s: String!) { wechatWebLogin(input: { code: $c, state: $s }) { user { id } } }',
+          { c: code, s: state },
+        )
+      ).body;
       expect(login.errors).toBeUndefined();
       expect(login.data!.wechatWebLogin.user.id).toEqual(expect.any(String));
     } finally {
@@ -212,11 +204,13 @@ describe('WECHAT_EMULATOR_URL', () => {
       );
       expect(server.output()).not.toContain('does not know');
       const code = await emulatorControl(emulator.url).code(MINI, 'carol');
-      const login = await graphql<{ wechatMiniLogin: { isNewUser: boolean } }>(
-        server.url,
-        'mutation ($c: String!) { wechatMiniLogin(input: { code: $c }) { isNewUser } }',
-        { c: code },
-      );
+      const login = (
+        await postGraphQL<{ wechatMiniLogin: { isNewUser: boolean } }>(
+          server.url,
+          'mutation ($c: String!) { wechatMiniLogin(input: { code: $c }) { isNewUser } }',
+          { c: code },
+        )
+      ).body;
       expect(login.errors).toBeUndefined();
       expect(login.data!.wechatMiniLogin.isNewUser).toBe(true);
     } finally {
