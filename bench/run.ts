@@ -269,11 +269,13 @@ async function main(): Promise<void> {
       ).codes;
 
     // Returning users: each logs in once from the mini program, the app and the web.
-    const states = new WebStateService({
-      authSecret: AUTH_SECRET,
-      ttlSeconds: 3600,
+    const states = new WebStateService({ authSecret: AUTH_SECRET, ttlSeconds: 3600 });
+    const webApp = {
+      kind: 'web',
+      appId: APPS.web.appid,
+      secret: APPS.web.secret,
       redirectUris: [REDIRECT],
-    });
+    } as const;
     for (const [app, query] of [
       ['mini', Q.mini],
       ['app', Q.app],
@@ -284,7 +286,9 @@ async function main(): Promise<void> {
         await Promise.all(
           list.slice(i, i + 50).map(async (code) => {
             const input =
-              app === 'web' ? { code, state: states.issue(REDIRECT), redirectUri: REDIRECT } : { code };
+              app === 'web'
+                ? { code, state: states.issue(webApp, REDIRECT), redirectUri: REDIRECT }
+                : { code };
             const body = await post<{ errors?: unknown }>(`${oursUrl}/graphql`, {
               query,
               variables: { input },
@@ -437,7 +441,7 @@ async function main(): Promise<void> {
         o,
         '/graphql',
         cycle(webCodes, (code) =>
-          gqlBody(Q.web, { input: { code, state: states.issue(REDIRECT), redirectUri: REDIRECT } }),
+          gqlBody(Q.web, { input: { code, state: states.issue(webApp, REDIRECT), redirectUri: REDIRECT } }),
         ),
       ),
     );

@@ -68,7 +68,11 @@ export const EnvSchema = z.object({
   WECHAT_APP_SECRET: nonEmpty.optional(),
   WECHAT_MINI_APPID: nonEmpty.optional(),
   WECHAT_MINI_SECRET: nonEmpty.optional(),
+  WECHAT_OA_APPID: nonEmpty.optional(),
+  WECHAT_OA_SECRET: nonEmpty.optional(),
+  WECHAT_APPS: z.string().optional(),
   WECHAT_WEB_REDIRECT_URIS: z.string().optional(),
+  WECHAT_OA_REDIRECT_URIS: z.string().optional(),
   WECHAT_EMULATOR: z.enum(['auto', 'on', 'off']).default('auto'),
   WECHAT_EMULATOR_URL: httpUrl.optional(),
   RATE_LIMIT: z.enum(['on', 'off']).default('on'),
@@ -89,16 +93,85 @@ function refuse(ctx: z.RefinementCtx, variable: string, message: string): never 
   return z.NEVER;
 }
 
+/** The kinds of WeChat app a login comes from: website (QR), mobile app, mini program, official account. */
+export const APP_KINDS = ['web', 'app', 'mini', 'official'] as const;
+export type AppKind = (typeof APP_KINDS)[number];
+
+/** The one-app variables' prefix of each kind: WECHAT_WEB_APPID, …, WECHAT_OA_APPID. */
+const KIND_PREFIX: Record<AppKind, string> = { web: 'WEB', app: 'APP', mini: 'MINI', official: 'OA' };
+
+/** Kinds whose logins come back to a redirect URI (an allowlist applies). */
+const REDIRECT_KINDS: readonly AppKind[] = ['web', 'official'];
+
+/** A WeChat app this server logs people in with. */
+export interface WechatApp {
+  kind: AppKind;
+  appId: string;
+  secret: string;
+  /** Allowed redirect URIs (web and official only); null: any (development only). */
+  redirectUris: string[] | null;
+}
+
 function platform(
   env: Env,
   ctx: z.RefinementCtx,
-  name: 'WEB' | 'APP' | 'MINI',
+  kind: AppKind,
 ): { appId: string; secret: string } | undefined {
-  const appId = env[`WECHAT_${name}_APPID`];
-  const secret = env[`WECHAT_${name}_SECRET`];
+  const name = KIND_PREFIX[kind];
+  const appId = env[`WECHAT_${name}_APPID` as keyof Env] as string | undefined;
+  const secret = env[`WECHAT_${name}_SECRET` as keyof Env] as string | undefined;
   if (appId && !secret) refuse(ctx, `WECHAT_${name}_SECRET`, `must be set when WECHAT_${name}_APPID is set`);
   if (secret && !appId) refuse(ctx, `WECHAT_${name}_APPID`, `must be set when WECHAT_${name}_SECRET is set`);
   return appId && secret ? { appId, secret } : undefined;
+}
+
+/** An appid as WeChat makes them (wx + 16 hex), loosely: letters, digits, _ and -. */
+const APP_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+const AppsSchema = z.array(
+  z.preprocess(
+    // EMULATOR_APPS spells it appid: take either.
+    (v) =>
+      v && typeof v === 'object' && 'appid' in v && !('appId' in v)
+        ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k === 'appid' ? 'appId' : k, x]))
+        : v,
+    z
+      .object({
+        kind: z.enum(APP_KINDS, { error: `kind must be one of ${APP_KINDS.join(', ')}` }),
+        appId: z.string().regex(APP_ID, 'appId must be 1-64 letters, digits, _ or -'),
+        secret: z.string().trim().min(1, 'secret must not be empty'),
+        redirectUris: z.array(z.string()).optional(),
+      })
+      .strict(),
+  ),
+  { error: 'must be a JSON array of { kind, appId, secret, redirectUris? }' },
+);
+
+/**
+ * WECHAT_APPS: several apps, as JSON. Problems are reported on WECHAT_APPS with the entry's index,
+ * never with the value (it holds secrets).
+ */
+function appsList(ctx: z.RefinementCtx, raw: string | undefined): z.output<typeof AppsSchema> {
+  if (raw === undefined || raw.trim() === '') return [];
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    refuse(ctx, 'WECHAT_APPS', 'is not valid JSON');
+    return [];
+  }
+  const parsed = AppsSchema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const [index, field] = issue.path;
+    const where =
+      index === undefined ? '' : `[${String(index)}]${field === undefined ? '' : `.${String(field)}`}: `;
+    const message =
+      issue.code === 'unrecognized_keys' ? `unknown field ${issue.keys.join(', ')}` : issue.message;
+    refuse(ctx, 'WECHAT_APPS', `${where}${message}`);
+    return [];
+  }
+  return parsed.data;
 }
 
 /** A comma-separated variable's entries, trimmed, empty ones dropped; undefined when unset or blank. */
@@ -110,12 +183,46 @@ function commaList(raw: string | undefined): string[] | undefined {
     .filter(Boolean);
 }
 
-function redirectUris(ctx: z.RefinementCtx, raw: string | undefined): string[] | undefined {
-  const uris = commaList(raw);
+function redirectUris(ctx: z.RefinementCtx, variable: string, uris: string[] | undefined) {
   if (uris === undefined) return undefined;
   const bad = uris.find((uri) => !URL.canParse(uri) || !/^https?:$/.test(new URL(uri).protocol));
-  if (bad !== undefined) refuse(ctx, 'WECHAT_WEB_REDIRECT_URIS', `"${bad}" is not an http(s):// URL`);
+  if (bad !== undefined) refuse(ctx, variable, `"${bad}" is not an http(s):// URL`);
   return uris;
+}
+
+/**
+ * Every configured app: the one-app variables (WECHAT_WEB_/APP_/MINI_/OA_APPID and _SECRET) first,
+ * then WECHAT_APPS. An appid appears once. Redirect allowlists: the app's own `redirectUris`, else
+ * WECHAT_WEB_/OA_REDIRECT_URIS for its kind, else any in development and none in production.
+ */
+function wechatApps(env: Env, ctx: z.RefinementCtx, isProduction: boolean): WechatApp[] {
+  const kindDefaults: Partial<Record<AppKind, string[] | undefined>> = {
+    web: redirectUris(ctx, 'WECHAT_WEB_REDIRECT_URIS', commaList(env.WECHAT_WEB_REDIRECT_URIS)),
+    official: redirectUris(ctx, 'WECHAT_OA_REDIRECT_URIS', commaList(env.WECHAT_OA_REDIRECT_URIS)),
+  };
+  const single = APP_KINDS.flatMap((kind) => {
+    const credentials = platform(env, ctx, kind);
+    return credentials ? [{ kind, ...credentials, redirectUris: undefined as string[] | undefined }] : [];
+  });
+  const listed = appsList(ctx, env.WECHAT_APPS);
+  const misplaced = listed.findIndex((app) => app.redirectUris && !REDIRECT_KINDS.includes(app.kind));
+  if (misplaced >= 0) {
+    refuse(ctx, 'WECHAT_APPS', `[${misplaced}].redirectUris: only web and official apps have redirect URIs`);
+    return [];
+  }
+  for (const app of listed) redirectUris(ctx, 'WECHAT_APPS', app.redirectUris);
+  const apps = [...single, ...listed];
+  const twice = apps.find((app, i) => apps.findIndex((other) => other.appId === app.appId) !== i);
+  if (twice) {
+    refuse(ctx, 'WECHAT_APPS', `appId ${twice.appId} is configured twice (check WECHAT_*_APPID too)`);
+    return [];
+  }
+  return apps.map((app) => ({
+    ...app,
+    redirectUris: REDIRECT_KINDS.includes(app.kind)
+      ? (app.redirectUris ?? kindDefaults[app.kind] ?? (isProduction ? [] : null))
+      : [],
+  }));
 }
 
 /** proxy-addr's names for address ranges, which Fastify's trustProxy takes beside addresses and CIDRs. */
@@ -199,10 +306,8 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
     authSecret = randomBytes(32).toString('base64url');
   }
 
-  const web = platform(env, ctx, 'WEB');
-  const app = platform(env, ctx, 'APP');
-  const mini = platform(env, ctx, 'MINI');
-  const anyCredentials = Boolean(web || app || mini);
+  const apps = wechatApps(env, ctx, isProduction);
+  const anyCredentials = apps.length > 0;
 
   if (env.WECHAT_EMULATOR === 'on' && isProduction) {
     return refuse(ctx, 'WECHAT_EMULATOR', 'cannot be on when NODE_ENV=production');
@@ -222,7 +327,7 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
     return refuse(
       ctx,
       'WECHAT_*_APPID',
-      'NODE_ENV=production needs at least one platform (WECHAT_WEB_, WECHAT_APP_ or WECHAT_MINI_APPID and _SECRET)',
+      'NODE_ENV=production needs at least one app (WECHAT_WEB_, WECHAT_APP_, WECHAT_MINI_ or WECHAT_OA_APPID and _SECRET, or WECHAT_APPS)',
     );
   }
   if (isProduction && env.DATABASE_URL === undefined) {
@@ -243,7 +348,6 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
       }
     }
   }
-  const uris = redirectUris(ctx, env.WECHAT_WEB_REDIRECT_URIS);
   const origins = corsOrigins(ctx, env.CORS_ORIGINS);
 
   const publicUrl = env.PUBLIC_URL ?? `http://localhost:${env.PORT}`;
@@ -296,11 +400,8 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
       apiBaseUrl: env.WECHAT_API_BASE_URL,
       openBaseUrl: env.WECHAT_OPEN_BASE_URL,
       timeoutMs: env.WECHAT_TIMEOUT_MS,
-      web,
-      app,
-      mini,
-      /** Allowed web login redirect URIs; null: any (development only). */
-      webRedirectUris: uris ?? (isProduction ? [] : null),
+      /** Every app logins may come from; logins of a kind with several name their appId. */
+      apps,
     },
     /** Per-minute limits on logins and refreshes, shared by every instance (PostgreSQL). */
     rateLimit: {
@@ -338,8 +439,11 @@ type DeepReadonly<T> = T extends (infer E)[]
 /** The one typed, frozen config object, inferred from the schema that makes it. */
 export type Config = DeepReadonly<z.output<typeof ConfigSchema>>;
 
-/** A WeChat app's appid and secret. */
-export type PlatformCredentials = NonNullable<Config['wechat']['web']>;
+/** A configured WeChat app, as the code reads it. */
+export type ConfiguredApp = Config['wechat']['apps'][number];
+
+/** A WeChat app's appid and secret (what a WeChat call needs). */
+export type PlatformCredentials = Pick<ConfiguredApp, 'appId' | 'secret'>;
 
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object') {
@@ -361,7 +465,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     const issue = parsed.error.issues[0]!;
     const name = String(issue.path[0] ?? 'environment');
     const hidden =
-      /SECRET|DATABASE_URL/.test(name) || (issue.code === 'custom' && issue.params?.hideValue === true);
+      /SECRET|DATABASE_URL|WECHAT_APPS/.test(name) ||
+      (issue.code === 'custom' && issue.params?.hideValue === true);
     const shown = typeof raw[name] === 'string' && !hidden ? ` (got "${raw[name]}")` : '';
     throw new ConfigError(`${name}: ${issue.message}${shown}`);
   }

@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'WECHAT_CONFIG_ERROR'
   | 'WECHAT_DECRYPT_FAILED'
   | 'WECHAT_SIGNATURE_MISMATCH'
+  | 'WECHAT_SNAPSHOT_USER'
   | 'RATE_LIMITED';
 
 /** Details a client may see beside the code (`field`, `retryAfterSeconds`, `wechatErrcode`). */

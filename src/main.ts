@@ -59,10 +59,10 @@ logger.info(
       : ` (in a browser: Apollo Sandbox, from Apollo's CDN; offline, GraphiQL at ${server.url}${LOCAL_EXPLORER_PATH})`),
 );
 if (server.emulatorUrl) {
-  const { web, app, mini } = server.config.wechat;
+  const apps = Object.fromEntries(server.config.wechat.apps.map((a) => [a.kind, a.appId]));
   const where = server.emulator ? 'the built-in WeChat emulator' : 'the WeChat emulator already running';
   logger.warn(
-    { emulator: server.emulatorUrl, apps: { web: web?.appId, app: app?.appId, mini: mini?.appId } },
+    { emulator: server.emulatorUrl, apps },
     `WeChat logins are SIMULATED by ${where} at ${server.emulatorUrl} ` +
       (server.emulator
         ? '(no WeChat credentials set). Set WECHAT_*_APPID/SECRET for real WeChat.'

@@ -203,7 +203,7 @@ describe('the example web page, in Chromium, against npm start’s defaults', ()
     await page.evaluate((s) => sessionStorage.setItem('wechat-login:state', s), forged);
     await page.goto(url.toString());
     await page.locator('#status.error').waitFor();
-    expect(await page.locator('#status').textContent()).toMatch(/^INVALID_STATE: Invalid web login state/);
+    expect(await page.locator('#status').textContent()).toMatch(/^INVALID_STATE: Invalid login state/);
     expect(await page.locator('#profile').isHidden()).toBe(true);
     await page.context().close();
   });

@@ -34,7 +34,7 @@ describe('config', () => {
     expect(config.authSecretGenerated).toBe(true);
     expect(config.authSecret.length).toBeGreaterThanOrEqual(32);
     expect(config.wechat.apiBaseUrl).toBe('https://api.weixin.qq.com');
-    expect(config.wechat.webRedirectUris).toBeNull();
+    expect(config.wechat.apps).toEqual([]);
   });
 
   it('names tokens after PUBLIC_URL (default: this port on localhost) and TOKEN_AUDIENCE (default: PUBLIC_URL)', () => {
@@ -54,7 +54,7 @@ describe('config', () => {
   it('is frozen all the way down', () => {
     const config = loadConfig({ WECHAT_MINI_APPID: 'wx1', WECHAT_MINI_SECRET: 's' });
     expect(Object.isFrozen(config)).toBe(true);
-    expect(Object.isFrozen(config.wechat.mini)).toBe(true);
+    expect(Object.isFrozen(config.wechat.apps[0])).toBe(true);
     expect(() => {
       (config as { port: number }).port = 1;
     }).toThrow(TypeError);
@@ -69,7 +69,7 @@ describe('config', () => {
     [{ NODE_ENV: 'staging' }, /^NODE_ENV: /],
     [
       { NODE_ENV: 'production', AUTH_SECRET: SECRET },
-      /^WECHAT_\*_APPID: NODE_ENV=production needs at least one platform/,
+      /^WECHAT_\*_APPID: NODE_ENV=production needs at least one app/,
     ],
     [{ RATE_LIMIT: 'maybe' }, /^RATE_LIMIT: /],
     [{ RATE_LIMIT_IP_PER_MINUTE: '0' }, /^RATE_LIMIT_IP_PER_MINUTE: must be greater than 0/],
@@ -145,8 +145,91 @@ describe('config', () => {
       WECHAT_WEB_SECRET: 's',
     });
     expect(production.emulator.enabled).toBe(false);
-    expect(production.wechat.webRedirectUris).toEqual([]);
+    expect(production.wechat.apps[0]!.redirectUris).toEqual([]);
     expect(production.host).toBe('0.0.0.0');
+  });
+
+  it('takes one app per kind from WECHAT_*_APPID/SECRET and several from WECHAT_APPS, each appid once', () => {
+    const config = loadConfig({
+      WECHAT_MINI_APPID: 'wxmini1',
+      WECHAT_MINI_SECRET: 'mini-secret-1',
+      WECHAT_OA_APPID: 'wxoa1',
+      WECHAT_OA_SECRET: 'oa-secret-1',
+      WECHAT_OA_REDIRECT_URIS: 'https://m.example/cb',
+      WECHAT_APPS: JSON.stringify([
+        { kind: 'mini', appId: 'wxmini2', secret: 'mini-secret-2' },
+        // EMULATOR_APPS spells it appid: either is taken.
+        { kind: 'official', appid: 'wxoa2', secret: 'oa-secret-2', redirectUris: ['https://n.example/cb'] },
+        { kind: 'web', appId: 'wxweb2', secret: 'web-secret-2' },
+      ]),
+    });
+    expect(config.wechat.apps).toEqual([
+      { kind: 'mini', appId: 'wxmini1', secret: 'mini-secret-1', redirectUris: [] },
+      { kind: 'official', appId: 'wxoa1', secret: 'oa-secret-1', redirectUris: ['https://m.example/cb'] },
+      { kind: 'mini', appId: 'wxmini2', secret: 'mini-secret-2', redirectUris: [] },
+      { kind: 'official', appId: 'wxoa2', secret: 'oa-secret-2', redirectUris: ['https://n.example/cb'] },
+      // No list of its own, none for its kind: any in development.
+      { kind: 'web', appId: 'wxweb2', secret: 'web-secret-2', redirectUris: null },
+    ]);
+    expect(config.emulator.enabled).toBe(false);
+    // WECHAT_APPS alone is enough for production.
+    const production = loadConfig({
+      ...PRODUCTION,
+      WECHAT_MINI_APPID: '',
+      WECHAT_MINI_SECRET: '',
+      WECHAT_WEB_REDIRECT_URIS: 'https://w.example/cb',
+      WECHAT_APPS: JSON.stringify([{ kind: 'web', appId: 'wxweb2', secret: 'web-secret-2' }]),
+    });
+    // The kind's variable is the default list of apps that have none of their own.
+    expect(production.wechat.apps).toEqual([
+      { kind: 'web', appId: 'wxweb2', secret: 'web-secret-2', redirectUris: ['https://w.example/cb'] },
+    ]);
+  });
+
+  it.each([
+    ['not json', /^WECHAT_APPS: is not valid JSON$/],
+    ['{"kind":"mini"}', /^WECHAT_APPS: must be a JSON array/],
+    [
+      '[{"kind":"tv","appId":"wx1","secret":"s"}]',
+      /^WECHAT_APPS: \[0\]\.kind: kind must be one of web, app, mini, official$/,
+    ],
+    ['[{"kind":"mini","appId":"wx 1","secret":"s"}]', /^WECHAT_APPS: \[0\]\.appId: /],
+    ['[{"kind":"mini","appId":"wx1","secret":""}]', /^WECHAT_APPS: \[0\]\.secret: secret must not be empty$/],
+    ['[{"kind":"mini","appId":"wx1"}]', /^WECHAT_APPS: \[0\]\.secret: /],
+    [
+      '[{"kind":"mini","appId":"wx1","secret":"s","bound":true}]',
+      /^WECHAT_APPS: \[0\]: unknown field bound$/,
+    ],
+    [
+      '[{"kind":"mini","appId":"wx1","secret":"s","redirectUris":["https://a.example/"]}]',
+      /^WECHAT_APPS: \[0\]\.redirectUris: only web and official apps have redirect URIs$/,
+    ],
+    [
+      '[{"kind":"web","appId":"wx1","secret":"s","redirectUris":["ftp://a.example/"]}]',
+      /^WECHAT_APPS: "ftp:\/\/a.example\/" is not an http\(s\):\/\/ URL$/,
+    ],
+    [
+      '[{"kind":"mini","appId":"wxmini","secret":"s1"},{"kind":"app","appId":"wxmini","secret":"s2"}]',
+      /^WECHAT_APPS: appId wxmini is configured twice/,
+    ],
+  ])('refuses WECHAT_APPS=%s with one line that shows no secret', (value, expected) => {
+    const message = configError({ WECHAT_APPS: value.replaceAll('"s"', '"very-secret-value"') });
+    expect(message).toMatch(expected);
+    expect(message).not.toContain('very-secret-value');
+    expect(message.split('\n')).toHaveLength(1);
+  });
+
+  it('refuses an appid configured both alone and in WECHAT_APPS', () => {
+    expect(
+      configError({
+        WECHAT_MINI_APPID: 'wx1',
+        WECHAT_MINI_SECRET: 's',
+        WECHAT_APPS: '[{"kind":"mini","appId":"wx1","secret":"s"}]',
+      }),
+    ).toMatch(/^WECHAT_APPS: appId wx1 is configured twice/);
+    expect(configError({ WECHAT_OA_APPID: 'wxoa' })).toMatch(
+      /^WECHAT_OA_SECRET: must be set when WECHAT_OA_APPID is set$/,
+    );
   });
 
   it('lets production talk plain http to a proxy on this machine only', () => {

@@ -66,7 +66,12 @@ describe('the server with WECHAT_EMULATOR on', () => {
       expect(emulator).toBeDefined();
       expect(t.server.config.wechat.apiBaseUrl).toBe(emulator.url);
       expect(t.server.config.wechat.openBaseUrl).toBe(emulator.url);
-      expect(t.server.config.wechat.mini?.appId).toBe('wxdemomini000000001');
+      expect(t.server.config.wechat.apps.map((a) => [a.kind, a.appId])).toEqual([
+        ['web', 'wxdemoweb0000000001'],
+        ['app', 'wxdemoapp0000000001'],
+        ['mini', 'wxdemomini000000001'],
+        ['official', 'wxdemoofficial00001'],
+      ]);
       const users = (await (await fetch(`${emulator.url}/__emulator/users`)).json()) as {
         users: { key: string }[];
       };

@@ -333,7 +333,7 @@ describe('web login state', () => {
   it('rejects a forged, reused, missing or other-redirect state with INVALID_STATE, without calling WeChat', async () => {
     const { state } = await authorize();
     const forged = state.slice(0, -4) + (state.endsWith('aaaa') ? 'bbbb' : 'aaaa');
-    // S2 + nonce (32) + expiry (7, base36) + …: an hour more of life, under the old signature.
+    // S3 + nonce (32) + expiry (7, base36) + …: an hour more of life, under the old signature.
     const expiry = state.slice(34, 41);
     const reExpired =
       state.slice(0, 34) + (parseInt(expiry, 36) + 3600).toString(36).padStart(7, '0') + state.slice(41);

@@ -1,9 +1,7 @@
-import type { Config, PlatformCredentials } from '../config.js';
+import { APP_KINDS, type Config } from '../config.js';
 import { DEMO_APPS, DEMO_USERS, type EmulatorApp } from './apps.js';
 import { createEmulator, type Emulator } from './emulator.js';
 import type { Logger } from 'pino';
-
-const KIND = { web: 'web', app: 'app', mini: 'mini' } as const;
 
 export interface AttachedEmulator {
   /** The emulator this process started; undefined when it uses one already running (WECHAT_EMULATOR_URL). */
@@ -21,13 +19,14 @@ export interface AttachedEmulator {
  * and secret (an emulator we start learns them), the others get the demo apps.
  */
 export async function startAttachedEmulator(config: Config, logger: Logger): Promise<AttachedEmulator> {
-  const configured: EmulatorApp[] = (['web', 'app', 'mini'] as const).flatMap((platform) => {
-    const credentials = config.wechat[platform];
-    return credentials
-      ? [{ appid: credentials.appId, secret: credentials.secret, kind: KIND[platform], bound: true }]
-      : [];
-  });
-  const apps = [...configured, ...DEMO_APPS.filter((demo) => !configured.some((c) => c.kind === demo.kind))];
+  const configured: EmulatorApp[] = config.wechat.apps.map((app) => ({
+    appid: app.appId,
+    secret: app.secret,
+    kind: app.kind,
+    bound: true,
+  }));
+  const demos = DEMO_APPS.filter((demo) => !configured.some((c) => c.kind === demo.kind));
+  const apps = [...configured, ...demos];
 
   let emulator: Emulator | undefined;
   let url = config.emulator.url;
@@ -39,17 +38,18 @@ export async function startAttachedEmulator(config: Config, logger: Logger): Pro
     await checkRunningEmulator(url, apps, logger);
   }
 
-  const credentialsOf = (kind: 'web' | 'app' | 'mini'): PlatformCredentials => {
-    const app = apps.find((a) => a.kind === kind)!;
-    return Object.freeze({ appId: app.appid, secret: app.secret });
-  };
+  // Kinds without an app of their own log in with the demo app of that kind (any redirect URI:
+  // the emulator runs in development only).
+  const demoApps = demos
+    .filter((demo) => APP_KINDS.includes(demo.kind))
+    .map((demo) =>
+      Object.freeze({ kind: demo.kind, appId: demo.appid, secret: demo.secret, redirectUris: null }),
+    );
   const wechat = Object.freeze({
     ...config.wechat,
     apiBaseUrl: url,
     openBaseUrl: url,
-    web: credentialsOf('web'),
-    app: credentialsOf('app'),
-    mini: credentialsOf('mini'),
+    apps: Object.freeze([...config.wechat.apps, ...demoApps]),
   });
   return { emulator, url, config: Object.freeze({ ...config, wechat }) };
 }

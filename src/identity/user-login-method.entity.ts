@@ -6,6 +6,7 @@ export enum LoginMethodKind {
   WECHAT_WEB = 'WECHAT_WEB',
   WECHAT_APP = 'WECHAT_APP',
   WECHAT_MINI = 'WECHAT_MINI',
+  WECHAT_OFFICIAL_ACCOUNT = 'WECHAT_OFFICIAL_ACCOUNT',
 }
 
 /** One WeChat identity (appId, openId) of a user; unique, so one identity is one user. */

@@ -14,8 +14,12 @@ export class AppLogin {
     private readonly signIn: SignIn,
   ) {}
 
-  login(em: EntityManager, input: { code: string }, clientIp: string): Promise<LoginResult> {
-    const app = credentialsFor(this.config, 'app');
+  login(
+    em: EntityManager,
+    input: { code: string; appId?: string | null },
+    clientIp: string,
+  ): Promise<LoginResult> {
+    const app = credentialsFor(this.config, 'app', input.appId);
     checkCode(input.code);
     return this.signIn.admit(em, LoginMethodKind.WECHAT_APP, input, clientIp, () =>
       this.oauth.login(em, LoginMethodKind.WECHAT_APP, app, input.code),

@@ -22,6 +22,8 @@ export interface MiniLoginInput {
   iv?: string | null;
   rawData?: string | null;
   signature?: string | null;
+  /** Which mini program, when this server has several. */
+  appId?: string | null;
 }
 
 export interface MiniProgramLoginDeps {
@@ -39,7 +41,7 @@ export class MiniProgramLogin {
   constructor(private readonly deps: MiniProgramLoginDeps) {}
 
   async login(em: EntityManager, input: MiniLoginInput, clientIp: string): Promise<LoginResult> {
-    const app = credentialsFor(this.deps.config, 'mini');
+    const app = credentialsFor(this.deps.config, 'mini', input.appId);
     checkInput(input);
     return this.deps.signIn.admit(em, LoginMethodKind.WECHAT_MINI, input, clientIp, () =>
       this.exchange(em, app, input),

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { PlatformCredentials } from '../config.js';
 import type { LoginMethodKind } from '../identity/user-login-method.entity.js';
 import type { WeChatIdentity } from '../identity/wechat-identity.js';
+import { AppError } from '../errors.js';
 import { WeChatError } from '../wechat/errcodes.js';
 import type { OAuthClient, WeChatProfile } from '../wechat/oauth.client.js';
 import type { LoginResult, SignIn } from './sign-in.js';
@@ -10,11 +11,15 @@ import type { LoginResult, SignIn } from './sign-in.js';
 /** How long a web/app profile (nickname, avatar) is trusted before userinfo is asked again. */
 const PROFILE_TTL_MS = 24 * 3600 * 1000;
 
+/** Scopes whose token may read userinfo (snsapi_base's may not: WeChat answers 48001). */
+const PROFILE_SCOPES = /(^|,)\s*snsapi_(userinfo|login)\s*(,|$)/;
+
 /**
- * The Open Platform OAuth login shared by the website and the mobile app: code → access token
- * (openid, unionid), then userinfo only when the identity is new or its profile is a day old.
- * The code is spent once exchanged, so a userinfo failure does not fail the login: the person
- * signs in (or registers) without a fresh profile, and the next login asks again.
+ * The OAuth login shared by the website, the mobile app and official account pages: code →
+ * access token (openid, unionid), then userinfo only when the token's scope allows it and the
+ * identity is new or its profile is a day old. The code is spent once exchanged, so a userinfo
+ * failure does not fail the login: the person signs in (or registers) without a fresh profile, and
+ * the next login asks again. A snapshot-mode virtual account is refused before anything is written.
  */
 export class OAuthLogin {
   constructor(
@@ -30,6 +35,13 @@ export class OAuthLogin {
     code: string,
   ): Promise<LoginResult> {
     const token = await this.oauth.exchangeCode(app, code);
+    if (token.isSnapshotUser) {
+      throw new AppError(
+        'WECHAT_SNAPSHOT_USER',
+        'WeChat opened this page in snapshot mode (a preview with a virtual account): ask the person ' +
+          'to tap "use full service" (使用完整服务) or open the page again for real, then log in again',
+      );
+    }
     await this.signIn.limitIdentity(em, app.appId, token.openId);
     const identity: WeChatIdentity = {
       kind,
@@ -39,10 +51,13 @@ export class OAuthLogin {
       profile: undefined,
       accessCode: token.accessToken,
     };
+    // snsapi_base (a silent official account login): openid only, no userinfo to ask.
+    const mayReadProfile = token.scope === '' || PROFILE_SCOPES.test(token.scope);
     // A returning user whose profile is less than a day old: one statement, no userinfo call.
-    const returning = await this.signIn.returning(em, identity, new Date(Date.now() - PROFILE_TTL_MS));
+    const freshAfter = mayReadProfile ? new Date(Date.now() - PROFILE_TTL_MS) : null;
+    const returning = await this.signIn.returning(em, identity, freshAfter);
     if (returning) return returning;
-    const profile = await this.profileOf(token.accessToken, token.openId);
+    const profile = mayReadProfile ? await this.profileOf(token.accessToken, token.openId) : undefined;
     return this.signIn.register(em, {
       ...identity,
       unionId: token.unionId ?? profile?.unionId,

@@ -1,34 +1,44 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import type { ConfiguredApp } from '../config.js';
 import { deriveKey, sha256 } from '../crypto/keys.js';
 import { AppError } from '../errors.js';
 import { WebLoginState } from './web-login-state.entity.js';
 
 export class InvalidStateError extends AppError {
   constructor(reason: string) {
-    super('INVALID_STATE', `Invalid web login state: ${reason}. Start the login again.`);
+    super('INVALID_STATE', `Invalid login state: ${reason}. Start the login again.`);
   }
 }
 
 export interface WebStateSettings {
   authSecret: string;
   ttlSeconds: number;
-  /** Allowed redirect URIs; null: any. */
-  redirectUris: readonly string[] | null;
 }
+
+/** The variable that holds an app's redirect allowlist, for messages. */
+const ALLOWLIST_VARIABLE: Partial<Record<ConfiguredApp['kind'], string>> = {
+  web: 'WECHAT_WEB_REDIRECT_URIS',
+  official: 'WECHAT_OA_REDIRECT_URIS',
+};
 
 /** A 64-bit tag of a value, in hex: enough to bind the state to it under the MAC. */
 const tag = (value: string) => createHash('sha256').update(value).digest('hex').slice(0, 16);
 
-const VERSION = 'S2';
+const VERSION = 'S3';
 const NO_CHALLENGE = '0'.repeat(16);
 /** Fixed-width fields, so the state needs no separators: WeChat allows only a-zA-Z0-9 (at most 128). */
-const LAYOUT = /^S2([0-9a-f]{32})([0-9a-z]{7})([0-9a-f]{16})([0-9a-f]{16})([0-9a-f]{32})$/;
+const LAYOUT = /^S3([0-9a-f]{32})([0-9a-z]{7})([0-9a-f]{16})([0-9a-f]{16})([0-9a-f]{16})([0-9a-f]{32})$/;
+
+/** What a state is bound to besides its redirect URI: the app (kind and appid) it was made for. */
+const appTag = (app: ConfiguredApp) => tag(`${app.kind}\n${app.appId}`);
 
 /**
- * The `state` of a web login (login CSRF protection), 105 characters of `a-zA-Z0-9`:
- * `S2` + nonce + expiry + tag of the redirect URI + tag of the PKCE codeChallenge (zeros without
- * one) + an HMAC of all that with a key derived from AUTH_SECRET. Any instance checks it without
+ * The `state` of a login that comes back through a redirect (website QR login, official account
+ * pages; login CSRF protection), 121 characters of `a-zA-Z0-9`: `S3` + nonce + expiry + tag of the
+ * app + tag of the redirect URI + tag of the PKCE codeChallenge (zeros without one) + an HMAC of all
+ * that with a key derived from AUTH_SECRET. A state made for one app (or kind) is refused by the
+ * login of another. Any instance checks it without
  * memory of its own; recording its nonce in the database when it is used makes it valid once. A
  * state minted with a codeChallenge is accepted only with the codeVerifier that answers to it, and a
  * state minted without one is refused to a login that brings a verifier: either way a login link
@@ -41,49 +51,54 @@ export class WebStateService {
     this.key = deriveKey(settings.authSecret, 'web-state');
   }
 
-  /** Throws INVALID_STATE for a redirect URI not on the allowlist. */
-  checkRedirectUri(redirectUri: string): void {
+  /** Throws INVALID_STATE for a redirect URI not on the app's allowlist. */
+  checkRedirectUri(app: ConfiguredApp, redirectUri: string): void {
     if (!URL.canParse(redirectUri) || !/^https?:$/.test(new URL(redirectUri).protocol)) {
       throw new InvalidStateError('redirectUri must be an absolute http(s) URL');
     }
-    const allowed = this.settings.redirectUris;
+    const allowed = app.redirectUris;
     if (allowed && !allowed.includes(redirectUri)) {
-      throw new InvalidStateError('redirectUri is not on WECHAT_WEB_REDIRECT_URIS');
+      const variable = ALLOWLIST_VARIABLE[app.kind] ?? 'WECHAT_APPS';
+      throw new InvalidStateError(
+        `redirectUri is not allowed for this app (${variable}, or its redirectUris in WECHAT_APPS)`,
+      );
     }
   }
 
-  issue(redirectUri: string, codeChallenge?: string | null, now = Date.now()): string {
-    this.checkRedirectUri(redirectUri);
+  issue(app: ConfiguredApp, redirectUri: string, codeChallenge?: string | null, now = Date.now()): string {
+    this.checkRedirectUri(app, redirectUri);
     const expiry = (Math.floor(now / 1000) + this.settings.ttlSeconds).toString(36).padStart(7, '0');
     const challenge = codeChallenge == null ? NO_CHALLENGE : tag(codeChallenge);
-    const body = `${VERSION}${randomBytes(16).toString('hex')}${expiry}${tag(redirectUri)}${challenge}`;
+    const nonce = randomBytes(16).toString('hex');
+    const body = `${VERSION}${nonce}${expiry}${appTag(app)}${tag(redirectUri)}${challenge}`;
     return body + this.sign(body);
   }
 
   /**
-   * Checks signature, expiry, the redirect URI (when given) and the PKCE verifier, then marks the
-   * state used in its own short transaction, before WeChat is called: a state is spent even if the
-   * login then fails.
+   * Checks signature, expiry, the app, the redirect URI (when given) and the PKCE verifier, then
+   * marks the state used in its own short transaction, before WeChat is called: a state is spent
+   * even if the login then fails.
    */
   async consume(
     em: EntityManager,
     state: string,
-    check: { redirectUri?: string | null; codeVerifier?: string | null },
+    check: { app: ConfiguredApp; redirectUri?: string | null; codeVerifier?: string | null },
     now = Date.now(),
   ): Promise<void> {
     const fields = LAYOUT.exec(state);
     if (!fields) throw new InvalidStateError('not a state this server issued');
-    const [, nonce, expiryField, redirectTag, challengeTag, mac] = fields as unknown as string[];
+    const [, nonce, expiryField, stateAppTag, redirectTag, challengeTag, mac] = fields as unknown as string[];
     const given = Buffer.from(mac!, 'utf8');
     const expected = Buffer.from(this.sign(state.slice(0, -32)), 'utf8');
     if (!timingSafeEqual(given, expected)) throw new InvalidStateError('not a state this server issued');
     const expiry = parseInt(expiryField!, 36) * 1000;
     if (now >= expiry) throw new InvalidStateError('it has expired');
-    const { redirectUri, codeVerifier } = check;
+    const { app, redirectUri, codeVerifier } = check;
+    if (appTag(app) !== stateAppTag) throw new InvalidStateError('it was issued for another app');
     if (redirectUri != null && tag(redirectUri) !== redirectTag) {
       throw new InvalidStateError('it was issued for another redirectUri');
     }
-    if (redirectUri != null) this.checkRedirectUri(redirectUri);
+    if (redirectUri != null) this.checkRedirectUri(app, redirectUri);
     if (challengeTag === NO_CHALLENGE && codeVerifier != null) {
       throw new InvalidStateError('it was issued without a codeChallenge, so no codeVerifier can match it');
     }

@@ -15,6 +15,8 @@ export interface WebLoginInput {
   redirectUri?: string | null;
   /** PKCE: required when the authorize URL was made with a codeChallenge, refused otherwise. */
   codeVerifier?: string | null;
+  /** Which website app, when this server has several. */
+  appId?: string | null;
 }
 
 /**
@@ -31,12 +33,16 @@ export class WebLogin {
   ) {}
 
   /** The QR-connect URL for a website login and its state (WeChat's parameter order). */
-  authorizeUrl(redirectUri: string, codeChallenge?: string | null): { url: string; state: string } {
-    const app = credentialsFor(this.config, 'web');
+  authorizeUrl(
+    redirectUri: string,
+    codeChallenge?: string | null,
+    appId?: string | null,
+  ): { url: string; state: string } {
+    const app = credentialsFor(this.config, 'web', appId);
     if (redirectUri.length > INPUT_LIMITS.redirectUri)
       throw new BadUserInputError('redirectUri is too long', 'redirectUri');
     checkCodeChallenge(codeChallenge);
-    const state = this.webState.issue(redirectUri, codeChallenge);
+    const state = this.webState.issue(app, redirectUri, codeChallenge);
     const query = [
       ['appid', app.appId],
       ['redirect_uri', redirectUri],
@@ -50,12 +56,12 @@ export class WebLogin {
   }
 
   login(em: EntityManager, input: WebLoginInput, clientIp: string): Promise<LoginResult> {
-    const app = credentialsFor(this.config, 'web');
+    const app = credentialsFor(this.config, 'web', input.appId);
     checkCode(input.code);
     if (input.state.length > INPUT_LIMITS.state) throw new BadUserInputError('state is too long', 'state');
     checkCodeVerifier(input.codeVerifier);
     return this.signIn.admit(em, LoginMethodKind.WECHAT_WEB, input, clientIp, async () => {
-      await this.webState.consume(em.fork(), input.state, input);
+      await this.webState.consume(em.fork(), input.state, { ...input, app });
       return this.oauth.login(em, LoginMethodKind.WECHAT_WEB, app, input.code);
     });
   }

@@ -128,7 +128,10 @@ export async function buildApp({ config, database, logger }: AppDeps): Promise<F
     registerExamplePages(app);
     await registerLocalExplorer(app, {
       hint: config.emulator.enabled
-        ? { emulatorUrl: config.wechat.apiBaseUrl, miniAppId: config.wechat.mini?.appId }
+        ? {
+            emulatorUrl: config.wechat.apiBaseUrl,
+            miniAppId: config.wechat.apps.find((a) => a.kind === 'mini')?.appId,
+          }
         : {},
     });
   }

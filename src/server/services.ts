@@ -5,6 +5,7 @@ import type { SigningKeys } from '../keys/signing-keys.js';
 import { AccountService } from '../identity/account.service.js';
 import { AppLogin } from '../logins/app.login.js';
 import { MiniProgramLogin } from '../logins/mini-program.login.js';
+import { OfficialAccountLogin } from '../logins/official-account.login.js';
 import { OAuthLogin } from '../logins/oauth.login.js';
 import { SignIn } from '../logins/sign-in.js';
 import { WebLogin } from '../logins/web.login.js';
@@ -21,6 +22,7 @@ export interface Services {
   webLogin: WebLogin;
   appLogin: AppLogin;
   miniLogin: MiniProgramLogin;
+  officialAccountLogin: OfficialAccountLogin;
   sessions: SessionService;
   /** Frees what the services hold open (WeChat keep-alive sockets). */
   close(): void;
@@ -58,12 +60,12 @@ export function createServices(config: Config, logger: Logger, { box, signingKey
   const webState = new WebStateService({
     authSecret: config.authSecret,
     ttlSeconds: config.session.webStateTtlSeconds,
-    redirectUris: config.wechat.webRedirectUris,
   });
   return {
     webLogin: new WebLogin(config, webState, oauthLogin, signIn),
     appLogin: new AppLogin(config, oauthLogin, signIn),
     miniLogin: new MiniProgramLogin({ config, mini: new MiniProgramClient(http), signIn, logger }),
+    officialAccountLogin: new OfficialAccountLogin(config, webState, oauthLogin, signIn),
     sessions,
     close: () => http.close(),
   };

@@ -11,5 +11,11 @@ export const ENDPOINTS = {
 /** Path of the website QR login page, on WECHAT_OPEN_BASE_URL. */
 export const QRCONNECT_PATH = '/connect/qrconnect';
 
+/**
+ * Path of an official account's web authorization (pages inside WeChat), on WECHAT_OPEN_BASE_URL.
+ * https://developers.weixin.qq.com/doc/offiaccount/OA_Web_Apps/Wechat_webpage_authorization.html
+ */
+export const OA_AUTHORIZE_PATH = '/connect/oauth2/authorize';
+
 /** WeChat's anonymised profile, given since 2021 instead of a real one: never stored over a real one. */
 export const ANONYMOUS_NICKNAME = '微信用户';

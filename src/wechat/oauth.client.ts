@@ -11,6 +11,8 @@ const AccessTokenResponse = z.object({
   openid: z.string().min(1),
   scope: z.string().default(''),
   unionid: optionalId,
+  /** 1 only for a virtual account of an official account page opened in snapshot mode. */
+  is_snapshotuser: z.coerce.number().optional(),
 });
 
 const UserInfoResponse = z.object({
@@ -27,6 +29,8 @@ export interface OAuthToken {
   refreshToken: string;
   expiresIn: number;
   scope: string;
+  /** A virtual account (an official account page opened in WeChat's snapshot mode): never a user. */
+  isSnapshotUser: boolean;
 }
 
 export interface WeChatProfile {
@@ -36,7 +40,10 @@ export interface WeChatProfile {
   unionId: string | undefined;
 }
 
-/** Open Platform OAuth for website (QR) and mobile-app logins: code → token → userinfo. */
+/**
+ * WeChat's user OAuth, shared by website (QR), mobile-app and official account logins:
+ * code → token → userinfo.
+ */
 export class OAuthClient {
   constructor(private readonly http: WeChatHttp) {}
 
@@ -58,6 +65,7 @@ export class OAuthClient {
       refreshToken: body.refresh_token,
       expiresIn: body.expires_in,
       scope: body.scope,
+      isSnapshotUser: body.is_snapshotuser === 1,
     };
   }
 

@@ -10,7 +10,10 @@ export const APPS = {
   web: { appid: 'wxtestweb', secret: 'secret-web-4f1c2a', kind: 'web', bound: true },
   app: { appid: 'wxtestapp', secret: 'secret-app-9b7e3d', kind: 'app', bound: true },
   mini: { appid: 'wxtestmini', secret: 'secret-mini-2c8a5f', kind: 'mini', bound: true },
+  official: { appid: 'wxtestoa', secret: 'secret-oa-7d3e1b', kind: 'official', bound: true },
 } as const satisfies Record<string, EmulatorApp>;
+
+type AppRole = keyof typeof APPS;
 
 export interface World {
   emulator: Emulator;
@@ -31,10 +34,7 @@ export interface World {
 }
 
 /** The environment that points a server at an emulator playing these apps, with a fixed AUTH_SECRET. */
-export function wechatEnv(
-  apps: Record<'web' | 'app' | 'mini', EmulatorApp>,
-  emulatorUrl: string,
-): Record<string, string> {
+export function wechatEnv(apps: Record<AppRole, EmulatorApp>, emulatorUrl: string): Record<string, string> {
   return {
     AUTH_SECRET,
     WECHAT_API_BASE_URL: emulatorUrl,
@@ -45,18 +45,25 @@ export function wechatEnv(
     WECHAT_APP_SECRET: apps.app.secret,
     WECHAT_MINI_APPID: apps.mini.appid,
     WECHAT_MINI_SECRET: apps.mini.secret,
+    WECHAT_OA_APPID: apps.official.appid,
+    WECHAT_OA_SECRET: apps.official.secret,
   };
 }
 
 /**
  * The server on a fresh database, talking over real HTTP to an emulator of its own that plays the
- * given apps (all three bound by default).
+ * given apps (all four bound by default).
  */
 export async function startWorld(
-  options: { apps?: Partial<Record<'web' | 'app' | 'mini', EmulatorApp>>; env?: Record<string, string> } = {},
+  options: {
+    apps?: Partial<Record<AppRole, EmulatorApp>>;
+    /** More apps the emulator plays (a second mini program, …), beside the four. */
+    extraApps?: EmulatorApp[];
+    env?: Record<string, string>;
+  } = {},
 ): Promise<World> {
   const apps = { ...APPS, ...options.apps };
-  const emulator = await createEmulator({ apps: Object.values(apps) });
+  const emulator = await createEmulator({ apps: [...Object.values(apps), ...(options.extraApps ?? [])] });
   const t = await startTestServer({
     ...wechatEnv(apps, emulator.url),
     WECHAT_TIMEOUT_MS: '2000',
@@ -100,6 +107,10 @@ export const MINI_LOGIN = `mutation ($input: WechatMiniLoginInput!) { wechatMini
 export const APP_LOGIN = `mutation ($input: WechatAppLoginInput!) { wechatAppLogin(input: $input) { ${LOGIN_FIELDS} } }`;
 export const WEB_LOGIN = `mutation ($input: WechatWebLoginInput!) { wechatWebLogin(input: $input) { ${LOGIN_FIELDS} } }`;
 export const AUTHORIZE_URL = `query ($redirectUri: String!) { wechatWebAuthorizeUrl(redirectUri: $redirectUri) { url state } }`;
+export const OA_LOGIN = `mutation ($input: WechatOfficialAccountLoginInput!) { wechatOfficialAccountLogin(input: $input) { ${LOGIN_FIELDS} } }`;
+export const OA_AUTHORIZE_URL = `query ($redirectUri: String!, $scope: WechatOAuthScope, $codeChallenge: String, $appId: String) {
+  wechatOfficialAccountAuthorizeUrl(redirectUri: $redirectUri, scope: $scope, codeChallenge: $codeChallenge, appId: $appId) { url state }
+}`;
 
 export interface LoginPayload {
   accessToken: string;

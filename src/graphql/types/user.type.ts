@@ -8,6 +8,9 @@ registerEnumType(LoginMethodKind, {
     WECHAT_WEB: { description: 'Website QR-code login (Open Platform website app)' },
     WECHAT_APP: { description: 'Native mobile app login (Open Platform mobile app)' },
     WECHAT_MINI: { description: 'WeChat Mini Program login (wx.login)' },
+    WECHAT_OFFICIAL_ACCOUNT: {
+      description: 'Official account web authorization (a web page opened inside WeChat)',
+    },
   },
 });
 
@@ -32,7 +35,9 @@ export class LoginMethodType {
   lastLoginAt!: Date;
 }
 
-@ObjectType('User', { description: 'A person: one account across web, app and mini program.' })
+@ObjectType('User', {
+  description: 'A person: one account across web, app, mini program and official account pages.',
+})
 export class UserType {
   @Field(() => ID)
   id!: string;

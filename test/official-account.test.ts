@@ -1,0 +1,294 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { errorCode } from './support/graphql.js';
+import {
+  APPS,
+  AUTHORIZE_URL,
+  MINI_LOGIN,
+  OA_AUTHORIZE_URL,
+  OA_LOGIN,
+  startWorld,
+  WEB_LOGIN,
+  type LoginPayload,
+  type World,
+} from './support/world.js';
+
+const REDIRECT = 'https://m.site.example/wechat/back';
+
+let w: World;
+
+beforeAll(async () => {
+  w = await startWorld();
+});
+
+afterAll(async () => {
+  await w?.stop();
+});
+
+async function oaAuthorize(variables: Record<string, unknown> = {}, world = w) {
+  const body = await world.gql<{ wechatOfficialAccountAuthorizeUrl: { url: string; state: string } }>(
+    OA_AUTHORIZE_URL,
+    { redirectUri: REDIRECT, ...variables },
+  );
+  expect(body.errors).toBeUndefined();
+  return body.data!.wechatOfficialAccountAuthorizeUrl;
+}
+
+/** A code as if `user` went through the official account's authorize page with this scope. */
+async function oaCode(
+  user: string,
+  scope = 'snsapi_userinfo',
+  appid: string = APPS.official.appid,
+  world = w,
+) {
+  return (await world.emulatorPost<{ code: string }>('/__emulator/codes', { appid, user, scope })).code;
+}
+
+async function oaLogin(input: Record<string, unknown>, world = w) {
+  return world.gql<{ wechatOfficialAccountLogin: LoginPayload }>(OA_LOGIN, { input });
+}
+
+describe('official account pages', () => {
+  it('builds WeChat’s authorize URL in its parameter order, USERINFO by default, BASE on request', async () => {
+    const { url, state } = await oaAuthorize();
+    expect(url).toBe(
+      `${w.emulator.url}/connect/oauth2/authorize?appid=${APPS.official.appid}` +
+        `&redirect_uri=${encodeURIComponent(REDIRECT)}&response_type=code&scope=snsapi_userinfo` +
+        `&state=${state}#wechat_redirect`,
+    );
+    expect(state).toMatch(/^[a-zA-Z0-9]{1,128}$/);
+    const base = await oaAuthorize({ scope: 'BASE' });
+    expect(new URL(base.url).searchParams.get('scope')).toBe('snsapi_base');
+    // The emulator's page takes the URL as it is.
+    expect((await fetch(base.url)).status).toBe(200);
+  });
+
+  it('USERINFO: registers with the profile and the unionId, so the mini program finds the same user', async () => {
+    const { state } = await oaAuthorize();
+    await w.emulatorPost('/__emulator/reset', {});
+    const first = await oaLogin({ code: await oaCode('olga'), state, redirectUri: REDIRECT });
+    expect(first.errors).toBeUndefined();
+    const payload = first.data!.wechatOfficialAccountLogin;
+    expect(payload.isNewUser).toBe(true);
+    expect(payload.user.nickname).toBe('olga');
+    expect(payload.user.loginMethods).toEqual([
+      expect.objectContaining({
+        kind: 'WECHAT_OFFICIAL_ACCOUNT',
+        appId: APPS.official.appid,
+        unionId: expect.any(String),
+      }),
+    ]);
+    expect(await w.wechatCalls()).toEqual(['/sns/oauth2/access_token', '/sns/userinfo']);
+
+    const mini = await w.gql<{ wechatMiniLogin: LoginPayload }>(MINI_LOGIN, {
+      input: { code: await w.code(APPS.mini.appid, 'olga') },
+    });
+    expect(mini.data!.wechatMiniLogin.user.id).toBe(payload.user.id);
+    expect(mini.data!.wechatMiniLogin.user.loginMethods.map((m) => m.kind)).toEqual([
+      'WECHAT_OFFICIAL_ACCOUNT',
+      'WECHAT_MINI',
+    ]);
+
+    // Again within a day: one exchange, no userinfo.
+    await w.emulatorPost('/__emulator/reset', {});
+    const again = await oaLogin({ code: await oaCode('olga'), state: (await oaAuthorize()).state });
+    expect(again.data!.wechatOfficialAccountLogin).toMatchObject({
+      isNewUser: false,
+      user: { id: payload.user.id },
+    });
+    expect(await w.wechatCalls()).toEqual(['/sns/oauth2/access_token']);
+  });
+
+  it('BASE: silent, openid only: no unionId, no userinfo call, a user of its own', async () => {
+    const { state } = await oaAuthorize({ scope: 'BASE' });
+    await w.emulatorPost('/__emulator/reset', {});
+    const body = await oaLogin({ code: await oaCode('basil', 'snsapi_base'), state });
+    expect(body.errors).toBeUndefined();
+    const payload = body.data!.wechatOfficialAccountLogin;
+    expect(payload.isNewUser).toBe(true);
+    expect(payload.user.nickname).toBeNull();
+    expect(payload.user.loginMethods).toEqual([
+      expect.objectContaining({ kind: 'WECHAT_OFFICIAL_ACCOUNT', unionId: null }),
+    ]);
+    // userinfo with a snsapi_base token is WeChat's 48001: never asked.
+    expect(await w.wechatCalls()).toEqual(['/sns/oauth2/access_token']);
+
+    const again = await oaLogin({
+      code: await oaCode('basil', 'snsapi_base'),
+      state: (await oaAuthorize({ scope: 'BASE' })).state,
+    });
+    expect(again.data!.wechatOfficialAccountLogin).toMatchObject({
+      isNewUser: false,
+      user: { id: payload.user.id },
+    });
+  });
+
+  it('signs in without a profile when userinfo answers 48001 (a token without the scope), and asks again next time', async () => {
+    await w.emulatorPost('/__emulator/faults', { path: '/sns/userinfo', errcode: 48001 });
+    const body = await oaLogin({ code: await oaCode('uma'), state: (await oaAuthorize()).state });
+    expect(body.errors).toBeUndefined();
+    const { user } = body.data!.wechatOfficialAccountLogin;
+    expect(user.nickname).toBeNull();
+    const next = await oaLogin({ code: await oaCode('uma'), state: (await oaAuthorize()).state });
+    expect(next.data!.wechatOfficialAccountLogin.user).toMatchObject({ id: user.id, nickname: 'uma' });
+  });
+
+  it('refuses another app’s state, a reused state and a redirect URI not allowed, before calling WeChat', async () => {
+    const web = await w.gql<{ wechatWebAuthorizeUrl: { state: string } }>(AUTHORIZE_URL, {
+      redirectUri: REDIRECT,
+    });
+    const webState = web.data!.wechatWebAuthorizeUrl.state;
+    const oa = await oaAuthorize();
+    await w.emulatorPost('/__emulator/reset', {});
+    const code = await oaCode('ivan');
+
+    const crossed = await oaLogin({ code, state: webState });
+    expect(errorCode(crossed)).toBe('INVALID_STATE');
+    expect(crossed.errors![0]!.message).toMatch(/another app/);
+    const crossedBack = await w.gql(WEB_LOGIN, { input: { code, state: oa.state } });
+    expect(errorCode(crossedBack)).toBe('INVALID_STATE');
+    expect(errorCode(await oaLogin({ code, state: oa.state, redirectUri: 'https://evil.example/cb' }))).toBe(
+      'INVALID_STATE',
+    );
+    expect(await w.wechatCalls()).toEqual([]);
+
+    const fresh = await oaAuthorize();
+    expect((await oaLogin({ code, state: fresh.state })).errors).toBeUndefined();
+    const reused = await oaLogin({ code: await oaCode('ivan'), state: fresh.state });
+    expect(errorCode(reused)).toBe('INVALID_STATE');
+    expect(reused.errors![0]!.message).toMatch(/already been used/);
+  });
+
+  it('answers used and foreign codes with WECHAT_INVALID_CODE and writes no row', async () => {
+    const code = await oaCode('yan');
+    expect((await oaLogin({ code, state: (await oaAuthorize()).state })).errors).toBeUndefined();
+    const before = await w.counts();
+    const used = await oaLogin({ code, state: (await oaAuthorize()).state });
+    expect(errorCode(used)).toBe('WECHAT_INVALID_CODE');
+    expect(used.errors![0]!.extensions!.wechatErrcode).toBe(40163);
+    const foreign = await oaLogin({
+      code: await w.code(APPS.web.appid, 'yan'),
+      state: (await oaAuthorize()).state,
+    });
+    expect(errorCode(foreign)).toBe('WECHAT_INVALID_CODE');
+    expect(await w.counts()).toEqual(before);
+  });
+
+  it('binds a state to its PKCE codeChallenge', async () => {
+    const verifier = 'v'.repeat(43);
+    const { createHash } = await import('node:crypto');
+    const codeChallenge = createHash('sha256').update(verifier).digest('base64url');
+    const { state } = await oaAuthorize({ codeChallenge });
+    expect(errorCode(await oaLogin({ code: await oaCode('pia'), state }))).toBe('INVALID_STATE');
+    const { state: second } = await oaAuthorize({ codeChallenge });
+    const ok = await oaLogin({ code: await oaCode('pia'), state: second, codeVerifier: verifier });
+    expect(ok.errors).toBeUndefined();
+  });
+
+  it('holds redirect URIs to WECHAT_OA_REDIRECT_URIS, and answers PLATFORM_NOT_CONFIGURED without an official account', async () => {
+    const listed = await startWorld({ env: { WECHAT_OA_REDIRECT_URIS: REDIRECT } });
+    try {
+      expect((await listed.gql(OA_AUTHORIZE_URL, { redirectUri: REDIRECT })).errors).toBeUndefined();
+      const bad = await listed.gql(OA_AUTHORIZE_URL, { redirectUri: 'https://evil.example/cb' });
+      expect(errorCode(bad)).toBe('INVALID_STATE');
+      expect(bad.errors![0]!.message).toMatch(/WECHAT_OA_REDIRECT_URIS/);
+    } finally {
+      await listed.stop();
+    }
+    const none = await startWorld({ env: { WECHAT_OA_APPID: '', WECHAT_OA_SECRET: '' } });
+    try {
+      expect(errorCode(await none.gql(OA_AUTHORIZE_URL, { redirectUri: REDIRECT }))).toBe(
+        'PLATFORM_NOT_CONFIGURED',
+      );
+      expect(errorCode(await none.gql(OA_LOGIN, { input: { code: 'abc', state: 'x' } }))).toBe(
+        'PLATFORM_NOT_CONFIGURED',
+      );
+    } finally {
+      await none.stop();
+    }
+  });
+});
+
+describe('several apps of one kind', () => {
+  const MINI_2 = { appid: 'wxtestmini2', secret: 'secret-mini2-51ab9c', kind: 'mini', bound: true } as const;
+  const OA_2 = { appid: 'wxtestoa2', secret: 'secret-oa2-0f6d2e', kind: 'official', bound: true } as const;
+  let many: World;
+
+  beforeAll(async () => {
+    many = await startWorld({
+      extraApps: [MINI_2, OA_2],
+      env: {
+        WECHAT_APPS: JSON.stringify([
+          { kind: 'mini', appId: MINI_2.appid, secret: MINI_2.secret },
+          { kind: 'official', appId: OA_2.appid, secret: OA_2.secret, redirectUris: [REDIRECT] },
+        ]),
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await many?.stop();
+  });
+
+  it('makes one user of one person across two mini programs, each login naming its appId', async () => {
+    const first = await many.gql<{ wechatMiniLogin: LoginPayload }>(MINI_LOGIN, {
+      input: { code: await many.code(APPS.mini.appid, 'nina'), appId: APPS.mini.appid },
+    });
+    const second = await many.gql<{ wechatMiniLogin: LoginPayload }>(MINI_LOGIN, {
+      input: { code: await many.code(MINI_2.appid, 'nina'), appId: MINI_2.appid },
+    });
+    expect(first.errors).toBeUndefined();
+    expect(second.errors).toBeUndefined();
+    const user = second.data!.wechatMiniLogin.user;
+    expect(user.id).toBe(first.data!.wechatMiniLogin.user.id);
+    expect(second.data!.wechatMiniLogin.isNewUser).toBe(false);
+    expect(user.loginMethods.map((m) => [m.kind, m.appId])).toEqual([
+      ['WECHAT_MINI', APPS.mini.appid],
+      ['WECHAT_MINI', MINI_2.appid],
+    ]);
+    // Each app has its own openid for the person, one unionId across both.
+    expect(new Set(user.loginMethods.map((m) => m.openId)).size).toBe(2);
+    expect(new Set(user.loginMethods.map((m) => m.unionId)).size).toBe(1);
+  });
+
+  it('answers BAD_USER_INPUT (field appId) when the appId is missing or not one of ours, before calling WeChat', async () => {
+    await many.emulatorPost('/__emulator/reset', {});
+    const code = await many.code(MINI_2.appid, 'otto');
+    const missing = await many.gql(MINI_LOGIN, { input: { code } });
+    expect(errorCode(missing)).toBe('BAD_USER_INPUT');
+    expect(missing.errors![0]!.extensions!.field).toBe('appId');
+    expect(missing.errors![0]!.message).toMatch(/2 mini program apps: name the one with appId/);
+    for (const appId of ['wxunknown', APPS.web.appid]) {
+      const unknown = await many.gql(MINI_LOGIN, { input: { code, appId } });
+      expect(errorCode(unknown)).toBe('BAD_USER_INPUT');
+      expect(unknown.errors![0]!.extensions!.field).toBe('appId');
+    }
+    expect(errorCode(await many.gql(OA_AUTHORIZE_URL, { redirectUri: REDIRECT }))).toBe('BAD_USER_INPUT');
+    expect(await many.wechatCalls()).toEqual([]);
+    // One app of its kind: appId may be left out, and must be that app when given.
+    expect((await many.gql(AUTHORIZE_URL, { redirectUri: REDIRECT })).errors).toBeUndefined();
+    const login = await many.gql(MINI_LOGIN, { input: { code, appId: MINI_2.appid } });
+    expect(login.errors).toBeUndefined();
+  });
+
+  it('binds an official account state to the app it was made for; each app has its own redirect allowlist', async () => {
+    const { state } = await oaAuthorize({ appId: OA_2.appid }, many);
+    await many.emulatorPost('/__emulator/reset', {});
+    const code = await oaCode('rita', 'snsapi_userinfo', OA_2.appid, many);
+    const crossed = await oaLogin({ code, state, appId: APPS.official.appid }, many);
+    expect(errorCode(crossed)).toBe('INVALID_STATE');
+    expect(await many.wechatCalls()).toEqual([]);
+    const { state: again } = await oaAuthorize({ appId: OA_2.appid }, many);
+    const ok = await oaLogin({ code, state: again, appId: OA_2.appid }, many);
+    expect(ok.errors).toBeUndefined();
+    expect(ok.data!.wechatOfficialAccountLogin.user.loginMethods[0]!.appId).toBe(OA_2.appid);
+
+    // OA_2 lists REDIRECT only; the other official account takes any URI in development.
+    const elsewhere = 'https://other.example/cb';
+    expect(errorCode(await many.gql(OA_AUTHORIZE_URL, { redirectUri: elsewhere, appId: OA_2.appid }))).toBe(
+      'INVALID_STATE',
+    );
+    expect(
+      (await many.gql(OA_AUTHORIZE_URL, { redirectUri: elsewhere, appId: APPS.official.appid })).errors,
+    ).toBeUndefined();
+  });
+});
