@@ -3,7 +3,10 @@
  *
  * 1. "Log in with WeChat": make a PKCE verifier, ask wechatWebAuthorizeUrl for the QR URL and a
  *    state bound to the verifier's challenge, keep state and verifier in sessionStorage, go to
- *    WeChat's QR page (the emulator's, in development).
+ *    WeChat's QR page (the emulator's, in development). Opened inside WeChat's own browser (its
+ *    user agent says MicroMessenger), the page is an official account page instead: it asks
+ *    wechatOfficialAccountAuthorizeUrl, with scope USERINFO (WeChat's consent page: profile and
+ *    unionId) the first time on this device and BASE (silent) once someone has logged in here.
  * 2. Back here with ?code=…&state=…: compare the state with the one kept, then wechatWebLogin with
  *    the verifier. Login CSRF (a URL made by someone else must not log this browser in) is refused
  *    twice: here, and on the server, which accepts the state only with its verifier.
@@ -16,6 +19,8 @@ import {
   LogoutDocument,
   MeDocument,
   RefreshSessionDocument,
+  WechatOfficialAccountAuthorizeUrlDocument,
+  WechatOfficialAccountLoginDocument,
   WechatWebAuthorizeUrlDocument,
   WechatWebLoginDocument,
   type SessionFragment,
@@ -28,6 +33,13 @@ const GRAPHQL_URL =
 const STATE_KEY = 'wechat-login:state';
 const VERIFIER_KEY = 'wechat-login:code-verifier';
 const SESSION_KEY = 'wechat-login:session';
+/** Which login the browser went to WeChat for: 'web' (QR) or 'official' (a page inside WeChat). */
+const FLOW_KEY = 'wechat-login:flow';
+/** Set once someone has logged in inside WeChat on this device: later logins there are silent. */
+const KNOWN_KEY = 'wechat-login:known-in-wechat';
+
+/** WeChat's own browser names itself in its user agent. */
+const insideWeChat = /MicroMessenger/i.test(navigator.userAgent);
 
 class ApiError extends Error {
   constructor(
@@ -139,13 +151,25 @@ async function pkce(): Promise<{ codeVerifier: string; codeChallenge: string }> 
 async function startLogin(): Promise<void> {
   say('Asking the server for the WeChat login URL…');
   const { codeVerifier, codeChallenge } = await pkce();
-  const { wechatWebAuthorizeUrl } = await request(WechatWebAuthorizeUrlDocument, {
-    redirectUri: redirectUri(),
-    codeChallenge,
-  });
-  sessionStorage.setItem(STATE_KEY, wechatWebAuthorizeUrl.state);
+  let authorize: { url: string; state: string };
+  if (insideWeChat) {
+    // Consent (profile, unionId) the first time on this device; silent afterwards.
+    const scope = localStorage.getItem(KNOWN_KEY) ? 'BASE' : 'USERINFO';
+    authorize = (
+      await request(WechatOfficialAccountAuthorizeUrlDocument, {
+        redirectUri: redirectUri(),
+        scope,
+        codeChallenge,
+      })
+    ).wechatOfficialAccountAuthorizeUrl;
+  } else {
+    authorize = (await request(WechatWebAuthorizeUrlDocument, { redirectUri: redirectUri(), codeChallenge }))
+      .wechatWebAuthorizeUrl;
+  }
+  sessionStorage.setItem(STATE_KEY, authorize.state);
   sessionStorage.setItem(VERIFIER_KEY, codeVerifier);
-  location.assign(wechatWebAuthorizeUrl.url);
+  sessionStorage.setItem(FLOW_KEY, insideWeChat ? 'official' : 'web');
+  location.assign(authorize.url);
 }
 
 /** Back from WeChat's QR page: ?code&state (confirmed) or ?state (cancelled). */
@@ -154,8 +178,10 @@ async function finishLogin(params: URLSearchParams): Promise<void> {
   const code = params.get('code');
   const expected = sessionStorage.getItem(STATE_KEY);
   const codeVerifier = sessionStorage.getItem(VERIFIER_KEY);
+  const flow = sessionStorage.getItem(FLOW_KEY);
   sessionStorage.removeItem(STATE_KEY);
   sessionStorage.removeItem(VERIFIER_KEY);
+  sessionStorage.removeItem(FLOW_KEY);
   history.replaceState(null, '', redirectUri());
   if (!code) {
     say('Login cancelled on the WeChat page.', true);
@@ -166,12 +192,26 @@ async function finishLogin(params: URLSearchParams): Promise<void> {
     return;
   }
   say('Logging in…');
-  const { wechatWebLogin } = await request(WechatWebLoginDocument, {
-    input: { code, state, redirectUri: redirectUri(), codeVerifier },
-  });
-  saveSession(wechatWebLogin);
-  show(wechatWebLogin);
-  say(wechatWebLogin.isNewUser ? 'Welcome! Your account was created.' : 'Welcome back!');
+  const input = { code, state, redirectUri: redirectUri(), codeVerifier };
+  let session: SessionFragment;
+  if (flow === 'official') {
+    try {
+      session = (await request(WechatOfficialAccountLoginDocument, { input })).wechatOfficialAccountLogin;
+    } catch (error) {
+      // WeChat's snapshot view (a preview of a shared page) logs in a virtual account.
+      if ((error as ApiError).code === 'WECHAT_SNAPSHOT_USER') {
+        say('This page is a WeChat preview: tap “使用完整服务” (use full service) below, then log in.', true);
+        return;
+      }
+      throw error;
+    }
+    localStorage.setItem(KNOWN_KEY, '1');
+  } else {
+    session = (await request(WechatWebLoginDocument, { input })).wechatWebLogin;
+  }
+  saveSession(session);
+  show(session);
+  say(session.isNewUser ? 'Welcome! Your account was created.' : 'Welcome back!');
 }
 
 async function logout(): Promise<void> {
