@@ -67,10 +67,11 @@ describe('jscode2session', () => {
     expect(body.openid).toMatch(/^o[A-Za-z0-9_-]{27}$/);
   });
 
-  it('answers a used, expired, unknown or foreign code with 40029', async () => {
+  it('answers a used code with 40163 (code been used); an expired, unknown or foreign one with 40029', async () => {
     const c = await code('wxmini', 'alice');
-    await jscode('wxmini', c);
-    expectError(await jscode('wxmini', c), 40029);
+    expect((await jscode('wxmini', c)).openid).toEqual(expect.any(String));
+    expectError(await jscode('wxmini', c), 40163);
+    expect((await jscode('wxmini', c)).errmsg).toMatch(/^code been used, rid: /);
     expectError(await jscode('wxmini', 'no-such-code'), 40029);
     expectError(await jscode('wxmini2', await code('wxmini', 'alice')), 40029);
     const old = await code('wxmini', 'alice');
@@ -498,7 +499,7 @@ describe('faults, latency and the request log', () => {
     };
     expect(requests.map((r) => [r.path, r.appid, r.outcome])).toEqual([
       ['/sns/jscode2session', 'wxmini', 'ok'],
-      ['/sns/jscode2session', 'wxmini', 'errcode:40029'],
+      ['/sns/jscode2session', 'wxmini', 'errcode:40163'],
     ]);
     expect(JSON.stringify(requests)).not.toContain(c);
     expect(JSON.stringify(requests)).not.toContain('mini-secret');

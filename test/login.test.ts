@@ -260,7 +260,9 @@ describe('codes WeChat rejects', () => {
     await gql(APP_LOGIN, { input: { code: webCode } });
     const before = await w.counts();
 
-    expect(errorCode(await gql(MINI_LOGIN, { input: { code: used } }))).toBe('WECHAT_INVALID_CODE');
+    const reused = await gql(MINI_LOGIN, { input: { code: used } });
+    expect(errorCode(reused)).toBe('WECHAT_INVALID_CODE');
+    expect(reused.errors![0]!.extensions!.wechatErrcode).toBe(40163);
     expect(errorCode(await gql(APP_LOGIN, { input: { code: webCode } }))).toBe('WECHAT_INVALID_CODE');
 
     const expired = await w.code(APPS.app.appid, 'hal');

@@ -29,13 +29,13 @@ export class MiniProgramApi {
     return this.core.codes.mint({ kind: 'js', sessionKey, appid, userKey, scope: '' });
   }
 
-  /** GET /sns/jscode2session: the session key of that wx.login. */
+  /** GET /sns/jscode2session: the session key of that wx.login; a used code is 40163, an expired one 40029. */
   jscode2session(q: Query): WeChatBody {
     const app = this.core.checkApp(q.appid, q.secret, ['mini']);
     if (isError(app)) return app;
     if (!q.js_code) return wechatError(41008);
     if (q.grant_type !== 'authorization_code') return wechatError(40002);
-    const code = this.core.codes.take(q.js_code, app.appid, 'js', 40029, 40029);
+    const code = this.core.codes.take(q.js_code, app.appid, 'js', 40163, 40029);
     if (isError(code)) return code;
     return {
       session_key: code.sessionKey!,
