@@ -6,8 +6,8 @@
  *   node --import @swc-node/register/esm-register examples/mini-login.ts --user alice --profile
  *
  * Options: --server URL (http://localhost:4000), --emulator URL (http://127.0.0.1:4100),
- * --appid ID (the demo mini program), --user KEY (alice), --profile (also send encryptedData),
- * -h/--help. A bad option prints the usage on stderr and exits 2.
+ * --appid ID (the demo mini program), --user KEY (alice), --profile (also send encryptedData,
+ * anonymous as WeChat's is since 2022), -h/--help. A bad option prints the usage on stderr and exits 2.
  */
 import { parseArgs } from 'node:util';
 
@@ -20,7 +20,8 @@ Options:
   --emulator URL   the WeChat emulator (default http://127.0.0.1:4100)
   --appid ID       the mini program's appid (default wxdemomini000000001)
   --user KEY       the emulated person (default alice)
-  --profile        also send encryptedData (wx.getUserProfile)
+  --profile        also send encryptedData (wx.getUserProfile: "微信用户" and a grey
+                   avatar since 2022, which the server does not store)
   -h, --help       show this help
 `;
 
@@ -109,7 +110,8 @@ const { code } = await post<{ code: string }>(`${values.emulator}/__emulator/cod
 });
 process.stdout.write(`wx.login → code ${code.slice(0, 6)}…\n`);
 
-// 2. Optionally wx.getUserProfile(): encrypted with the session key of that login.
+// 2. Optionally wx.getUserProfile(): encrypted with the session key of that login, and anonymous
+// ("微信用户", a grey avatar), as WeChat gives it since 2022.
 const profile = values.profile
   ? await post<{ encryptedData: string; iv: string; rawData: string; signature: string }>(
       `${values.emulator}/__emulator/encrypted-data`,

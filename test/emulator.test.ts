@@ -207,7 +207,7 @@ describe('OAuth (web, app, official account)', () => {
     });
     expect(info.headimgurl).toBe(`${emulator.url}/__emulator/avatars/fred.svg`);
     const session = await jscode('wxmini', await code('wxmini', 'erin'));
-    const data = await post('/__emulator/encrypted-data', { appid: 'wxmini', user: 'erin' });
+    const data = await post('/__emulator/encrypted-data', { appid: 'wxmini', user: 'erin', real: true });
     const plain = decryptUserData(
       session.session_key as string,
       data.encryptedData as string,
@@ -407,10 +407,61 @@ describe('app access tokens', () => {
 });
 
 describe('encrypted data', () => {
-  it('decrypts with the session key to the profile, with our watermark and a valid rawData signature', async () => {
-    await post('/__emulator/users', { key: 'erin', nickname: '小红' });
+  it('is anonymous by default, as WeChat’s is since 2022: “微信用户” and a grey avatar it serves itself', async () => {
+    await post('/__emulator/users', {
+      key: 'erin',
+      nickname: '小红',
+      avatarUrl: 'https://img.example/e/132',
+    });
     const session = await jscode('wxmini', await code('wxmini', 'erin'));
     const data = await post('/__emulator/encrypted-data', { appid: 'wxmini', user: 'erin' });
+    const plain = decryptUserData(
+      session.session_key as string,
+      data.encryptedData as string,
+      data.iv as string,
+      'wxmini',
+    );
+    const grey = `${emulator.url}/__emulator/default-avatar.svg`;
+    // The profile is anonymous; who the person is (openId, unionId) is not.
+    expect(plain).toMatchObject({
+      openId: session.openid,
+      unionId: session.unionid,
+      nickName: '微信用户',
+      avatarUrl: grey,
+    });
+    expect(JSON.parse(data.rawData as string)).toMatchObject({ nickName: '微信用户', avatarUrl: grey });
+    expect(
+      verifyRawDataSignature(data.rawData as string, data.signature as string, session.session_key as string),
+    ).toBe(true);
+
+    const avatar = await fetch(grey);
+    expect(avatar.status).toBe(200);
+    expect(avatar.headers.get('content-type')).toBe('image/svg+xml');
+    const svg = await avatar.text();
+    expect(svg).toMatch(/^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    expect(svg).toContain('fill="#e3e3e3"');
+    expect(svg).not.toContain('<text');
+    // A person called "default" keeps an avatar of their own.
+    expect(await (await fetch(`${emulator.url}/__emulator/avatars/default.svg`)).text()).toContain(
+      '>D</text>',
+    );
+  });
+
+  it('refuses a `real` that is not a boolean with 400', async () => {
+    await code('wxmini', 'erin');
+    const response = await fetch(`${emulator.url}/__emulator/encrypted-data`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ appid: 'wxmini', user: 'erin', real: 'yes' }),
+    });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as Body).error).toMatch(/^real: /);
+  });
+
+  it('decrypts with the session key to the real profile with `real: true`, with our watermark and a valid rawData signature', async () => {
+    await post('/__emulator/users', { key: 'erin', nickname: '小红' });
+    const session = await jscode('wxmini', await code('wxmini', 'erin'));
+    const data = await post('/__emulator/encrypted-data', { appid: 'wxmini', user: 'erin', real: true });
     const plain = decryptUserData(
       session.session_key as string,
       data.encryptedData as string,
@@ -421,8 +472,10 @@ describe('encrypted data', () => {
       openId: session.openid,
       unionId: session.unionid,
       nickName: '小红',
+      avatarUrl: `${emulator.url}/__emulator/avatars/erin.svg`,
       watermark: { appid: 'wxmini', timestamp: Math.floor(clock / 1000) },
     });
+    expect(JSON.parse(data.rawData as string)).toMatchObject({ nickName: '小红' });
     expect(
       verifyRawDataSignature(data.rawData as string, data.signature as string, session.session_key as string),
     ).toBe(true);

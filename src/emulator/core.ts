@@ -61,6 +61,15 @@ export const UserKey = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'user key: 1-6
 /** Where the emulator serves a person's generated avatar (an SVG), below its base URL. */
 export const AVATAR_PATH = '/__emulator/avatars/';
 
+/**
+ * WeChat's grey default avatar, as the emulator serves it: outside AVATAR_PATH, so no person's key
+ * (a person may be called "default") can be mistaken for it.
+ */
+export const DEFAULT_AVATAR_PATH = '/__emulator/default-avatar.svg';
+
+/** The nickname WeChat gives a mini program's wx.getUserProfile since 2022 instead of the real one. */
+export const ANONYMOUS_NICKNAME = '微信用户';
+
 /** People, named by a caller-chosen key: one key is one person, with stable ids across restarts. */
 export class People {
   private readonly users = new Map<string, EmulatedUser>();
@@ -79,6 +88,11 @@ export class People {
   /** The avatar the emulator serves for this person: http://127.0.0.1:4100/__emulator/avatars/alice.svg */
   avatarUrlOf(key: string): string {
     return `${this.baseUrl}${AVATAR_PATH}${encodeURIComponent(key)}.svg`;
+  }
+
+  /** WeChat's grey default avatar, the same for everyone: http://127.0.0.1:4100/__emulator/default-avatar.svg */
+  defaultAvatarUrl(): string {
+    return `${this.baseUrl}${DEFAULT_AVATAR_PATH}`;
   }
 
   private derive(label: string): string {

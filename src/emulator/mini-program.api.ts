@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyPluginCallback } from 'fastify';
 import { encryptUserData, rawDataSignature, sessionKeySignature } from '../wechat/open-data.crypto.js';
 import type { AppTokenApi } from './app-tokens.api.js';
-import type { EmulatorCore } from './core.js';
+import { ANONYMOUS_NICKNAME, type EmulatorCore } from './core.js';
 import { isError, wechatError, type WeChatBody } from './wechat-errors.js';
 import { wechatQuery, type Query, type WeChatResponder } from './wechat-route.js';
 
@@ -59,22 +59,23 @@ export class MiniProgramApi {
 
   /**
    * encryptedData, iv, rawData and signature as wx.getUserProfile gives them, made with the session
-   * key of this person's latest wx.login in this mini program.
+   * key of this person's latest wx.login in this mini program. Anonymous, as WeChat's are since
+   * 2022 ("微信用户" and a grey avatar), unless `real`: the person's nickname and avatar, as before.
    */
-  encryptedData(appid: string, userKey: string) {
+  encryptedData(appid: string, userKey: string, { real = false }: { real?: boolean } = {}) {
     const app = this.core.appOf(appid, 'mini');
     const sessionKey = this.sessionKeys.get(`${appid}\n${userKey}`);
     if (!sessionKey)
       throw new Error(`"${userKey}" has no session key in ${appid}: mint a code first (wx.login)`);
     const user = this.core.people.upsert(userKey);
     const profile = {
-      nickName: user.nickname,
+      nickName: real ? user.nickname : ANONYMOUS_NICKNAME,
       gender: 0,
       language: 'zh_CN',
       city: '',
       province: '',
       country: '',
-      avatarUrl: user.avatarUrl,
+      avatarUrl: real ? user.avatarUrl : this.core.people.defaultAvatarUrl(),
     };
     const data = {
       openId: this.core.people.openid(appid, userKey),
