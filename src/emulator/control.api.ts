@@ -15,7 +15,12 @@ const Schemas = {
     avatarUrl: z.string().max(2000).optional(),
     phoneNumber: PhoneNumber.optional(),
   }),
-  code: z.object({ appid: z.string(), user: UserKey, scope: z.string().max(200).optional() }),
+  code: z.object({
+    appid: z.string(),
+    user: UserKey,
+    scope: z.string().max(200).optional(),
+    snapshot: z.boolean().default(false),
+  }),
   codeBatch: z.object({ appid: z.string(), users: z.array(UserKey).min(1).max(100_000) }),
   encryptedData: z.object({ appid: z.string(), user: UserKey, real: z.boolean().default(false) }),
   phoneCode: z.object({ appid: z.string(), user: UserKey, phoneNumber: PhoneNumber.optional() }),
@@ -49,8 +54,11 @@ export interface ControlDeps {
   mini: MiniProgramApi;
   appTokens: AppTokenApi;
   traffic: Traffic;
-  /** A login code of that app for that person: wx.login for a mini program, a confirmed OAuth login otherwise. */
-  loginCode(appid: string, user: string, scope?: string): string;
+  /**
+   * A login code of that app for that person: wx.login for a mini program, a confirmed OAuth login
+   * otherwise (`snapshot`: an official account's page in snapshot mode). Throws for a bad combination.
+   */
+  loginCode(appid: string, user: string, scope?: string, snapshot?: boolean): string;
   /** Forgets people, codes, tokens, faults, latency, the clock offset and the log. */
   reset(): void;
 }
@@ -82,7 +90,11 @@ export function controlRoutes(deps: ControlDeps): FastifyPluginCallback {
       const body = request.body as z.output<typeof Schemas.code>;
       if (!core.apps.has(body.appid))
         return reply.code(400).send({ error: `appid: unknown app "${body.appid}"` });
-      return { code: deps.loginCode(body.appid, body.user, body.scope) };
+      try {
+        return { code: deps.loginCode(body.appid, body.user, body.scope, body.snapshot) };
+      } catch (error) {
+        return reply.code(400).send({ error: (error as Error).message });
+      }
     });
     /** Many codes at once (benchmarks): one per user key, in order. */
     app.post('/__emulator/codes/batch', { schema: { body: Schemas.codeBatch } }, async (request, reply) => {

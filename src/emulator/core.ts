@@ -26,6 +26,8 @@ export type CodeKind = 'oauth' | 'js' | 'phone';
 
 export interface Code {
   kind: CodeKind;
+  /** An official account's login in snapshot mode (快照页模式): a virtual account, not the person. */
+  snapshot?: boolean;
   /** wx.login codes: the session key this login made, which jscode2session will return. */
   sessionKey?: string;
   appid: string;
@@ -107,6 +109,18 @@ export class People {
   /** The same unionid in every bound app. */
   unionidOf(key: string): string {
     return this.derive(`unionid\n${key}`);
+  }
+
+  /**
+   * The virtual account WeChat gives a page opened in snapshot mode (快照页模式): derived from
+   * another label than the person's, so it never equals their real openid or unionid.
+   */
+  snapshotOpenid(appid: string, key: string): string {
+    return this.derive(`snapshot-openid\n${appid}\n${key}`);
+  }
+
+  snapshotUnionid(key: string): string {
+    return this.derive(`snapshot-unionid\n${key}`);
   }
 
   upsert(key: string, profile: { nickname?: string; avatarUrl?: string; phoneNumber?: string } = {}) {

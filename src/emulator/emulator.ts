@@ -48,8 +48,11 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
   const oauth = new OAuthApi(core);
   const appTokens = new AppTokenApi(core);
   const mini = new MiniProgramApi(core, appTokens);
-  const loginCode = (appid: string, user: string, scope?: string) =>
-    core.appOf(appid).kind === 'mini' ? mini.login(appid, user) : oauth.authorize(appid, user, scope);
+  const loginCode = (appid: string, user: string, scope?: string, snapshot = false) => {
+    if (core.appOf(appid).kind !== 'mini') return oauth.authorize(appid, user, scope, snapshot);
+    if (snapshot) throw new Error(`snapshot mode is for official accounts: "${appid}" is a mini program`);
+    return mini.login(appid, user);
+  };
   const reset = () => {
     core.reset();
     oauth.reset();
