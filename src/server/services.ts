@@ -3,6 +3,7 @@ import type { Config } from '../config.js';
 import type { SecretBox } from '../crypto/secret-box.js';
 import type { SigningKeys } from '../keys/signing-keys.js';
 import { AccountService } from '../identity/account.service.js';
+import { ProfileService } from '../identity/profile.service.js';
 import { AppLogin } from '../logins/app.login.js';
 import { MiniProgramLogin } from '../logins/mini-program.login.js';
 import { OAuthLogin } from '../logins/oauth.login.js';
@@ -22,6 +23,7 @@ export interface Services {
   appLogin: AppLogin;
   miniLogin: MiniProgramLogin;
   sessions: SessionService;
+  profiles: ProfileService;
   /** Frees what the services hold open (WeChat keep-alive sockets). */
   close(): void;
 }
@@ -65,6 +67,7 @@ export function createServices(config: Config, logger: Logger, { box, signingKey
     appLogin: new AppLogin(config, oauthLogin, signIn),
     miniLogin: new MiniProgramLogin({ config, mini: new MiniProgramClient(http), signIn, logger }),
     sessions,
+    profiles: new ProfileService({ allowLoopbackHttpAvatars: !config.isProduction }),
     close: () => http.close(),
   };
 }
