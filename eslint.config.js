@@ -10,7 +10,18 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     files: ['examples/mini-program/**/*.js'],
-    languageOptions: { sourceType: 'commonjs', globals: { wx: 'readonly', module: 'writable' } },
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: {
+        wx: 'readonly',
+        module: 'writable',
+        require: 'readonly',
+        Page: 'readonly',
+        getApp: 'readonly',
+      },
+    },
+    // A mini program's modules are CommonJS: require() is how one file uses another.
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
   {
     // Plain Node scripts that run before anything is compiled.

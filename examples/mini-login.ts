@@ -1,13 +1,14 @@
 /**
  * Plays a mini program against the WeChat emulator from the command line:
- * wx.login (a code minted by the emulator) → wechatMiniLogin → me.
+ * wx.login (a code minted by the emulator) → wechatMiniLogin → (updateProfile) → me.
  *
  *   npm start                       # in another terminal: server + emulator
  *   node --import @swc-node/register/esm-register examples/mini-login.ts --user alice --profile
  *
  * Options: --server URL (http://localhost:4000), --emulator URL (http://127.0.0.1:4100),
- * --appid ID (the demo mini program), --user KEY (alice), --profile (also send encryptedData),
- * -h/--help. A bad option prints the usage on stderr and exits 2.
+ * --appid ID (the demo mini program), --user KEY (alice), --profile (also send encryptedData,
+ * anonymous as WeChat's is since 2022), --nickname NAME (then set it with updateProfile, as a mini
+ * program's nickname input does), -h/--help. A bad option prints the usage on stderr and exits 2.
  */
 import { parseArgs } from 'node:util';
 
@@ -20,7 +21,10 @@ Options:
   --emulator URL   the WeChat emulator (default http://127.0.0.1:4100)
   --appid ID       the mini program's appid (default wxdemomini000000001)
   --user KEY       the emulated person (default alice)
-  --profile        also send encryptedData (wx.getUserProfile)
+  --profile        also send encryptedData (wx.getUserProfile: "微信用户" and a grey
+                   avatar since 2022, which the server does not store)
+  --nickname NAME  then set the person's own nickname with updateProfile (what a
+                   mini program's nickname input sends)
   -h, --help       show this help
 `;
 
@@ -33,6 +37,7 @@ function parseOptions() {
         appid: { type: 'string', default: 'wxdemomini000000001' },
         user: { type: 'string', default: 'alice' },
         profile: { type: 'boolean', default: false },
+        nickname: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }).values;
@@ -109,7 +114,8 @@ const { code } = await post<{ code: string }>(`${values.emulator}/__emulator/cod
 });
 process.stdout.write(`wx.login → code ${code.slice(0, 6)}…\n`);
 
-// 2. Optionally wx.getUserProfile(): encrypted with the session key of that login.
+// 2. Optionally wx.getUserProfile(): encrypted with the session key of that login, and anonymous
+// ("微信用户", a grey avatar), as WeChat gives it since 2022.
 const profile = values.profile
   ? await post<{ encryptedData: string; iv: string; rawData: string; signature: string }>(
       `${values.emulator}/__emulator/encrypted-data`,
@@ -139,7 +145,23 @@ process.stdout.write(
   `wechatMiniLogin → user ${session.user.id} (${session.isNewUser ? 'new' : 'returning'}), nickname ${session.user.nickname ?? '(none)'}\n`,
 );
 
-// 4. me, with the access token.
+// 4. Optionally the person's own nickname (a mini program's <input type="nickname">).
+if (values.nickname !== undefined) {
+  const { updateProfile } = await graphql<{ updateProfile: { nickname: string | null } }>(
+    `
+      mutation ($input: UpdateProfileInput!) {
+        updateProfile(input: $input) {
+          nickname
+        }
+      }
+    `,
+    { input: { nickname: values.nickname } },
+    session.accessToken,
+  );
+  process.stdout.write(`updateProfile → nickname ${updateProfile.nickname}\n`);
+}
+
+// 5. me, with the access token.
 const { me } = await graphql<{ me: { id: string; loginMethods: { kind: string }[] } }>(
   `
     query {

@@ -33,7 +33,7 @@ describe('npm run emulator', () => {
       const first = JSON.parse(await (await fetch(url)).text()) as Record<string, unknown>;
       expect(first).toEqual({ openid: expect.any(String), session_key: expect.any(String) });
       const second = JSON.parse(await (await fetch(url)).text()) as Record<string, unknown>;
-      expect(second.errcode).toBe(40029);
+      expect(second.errcode).toBe(40163);
     } finally {
       child.kill('SIGTERM');
       expect(await exited).toBe(0);

@@ -67,10 +67,11 @@ describe('jscode2session', () => {
     expect(body.openid).toMatch(/^o[A-Za-z0-9_-]{27}$/);
   });
 
-  it('answers a used, expired, unknown or foreign code with 40029', async () => {
+  it('answers a used code with 40163 (code been used); an expired, unknown or foreign one with 40029', async () => {
     const c = await code('wxmini', 'alice');
-    await jscode('wxmini', c);
-    expectError(await jscode('wxmini', c), 40029);
+    expect((await jscode('wxmini', c)).openid).toEqual(expect.any(String));
+    expectError(await jscode('wxmini', c), 40163);
+    expect((await jscode('wxmini', c)).errmsg).toMatch(/^code been used, rid: /);
     expectError(await jscode('wxmini', 'no-such-code'), 40029);
     expectError(await jscode('wxmini2', await code('wxmini', 'alice')), 40029);
     const old = await code('wxmini', 'alice');
@@ -206,7 +207,7 @@ describe('OAuth (web, app, official account)', () => {
     });
     expect(info.headimgurl).toBe(`${emulator.url}/__emulator/avatars/fred.svg`);
     const session = await jscode('wxmini', await code('wxmini', 'erin'));
-    const data = await post('/__emulator/encrypted-data', { appid: 'wxmini', user: 'erin' });
+    const data = await post('/__emulator/encrypted-data', { appid: 'wxmini', user: 'erin', real: true });
     const plain = decryptUserData(
       session.session_key as string,
       data.encryptedData as string,
@@ -406,10 +407,61 @@ describe('app access tokens', () => {
 });
 
 describe('encrypted data', () => {
-  it('decrypts with the session key to the profile, with our watermark and a valid rawData signature', async () => {
-    await post('/__emulator/users', { key: 'erin', nickname: '小红' });
+  it('is anonymous by default, as WeChat’s is since 2022: “微信用户” and a grey avatar it serves itself', async () => {
+    await post('/__emulator/users', {
+      key: 'erin',
+      nickname: '小红',
+      avatarUrl: 'https://img.example/e/132',
+    });
     const session = await jscode('wxmini', await code('wxmini', 'erin'));
     const data = await post('/__emulator/encrypted-data', { appid: 'wxmini', user: 'erin' });
+    const plain = decryptUserData(
+      session.session_key as string,
+      data.encryptedData as string,
+      data.iv as string,
+      'wxmini',
+    );
+    const grey = `${emulator.url}/__emulator/default-avatar.svg`;
+    // The profile is anonymous; who the person is (openId, unionId) is not.
+    expect(plain).toMatchObject({
+      openId: session.openid,
+      unionId: session.unionid,
+      nickName: '微信用户',
+      avatarUrl: grey,
+    });
+    expect(JSON.parse(data.rawData as string)).toMatchObject({ nickName: '微信用户', avatarUrl: grey });
+    expect(
+      verifyRawDataSignature(data.rawData as string, data.signature as string, session.session_key as string),
+    ).toBe(true);
+
+    const avatar = await fetch(grey);
+    expect(avatar.status).toBe(200);
+    expect(avatar.headers.get('content-type')).toBe('image/svg+xml');
+    const svg = await avatar.text();
+    expect(svg).toMatch(/^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    expect(svg).toContain('fill="#e3e3e3"');
+    expect(svg).not.toContain('<text');
+    // A person called "default" keeps an avatar of their own.
+    expect(await (await fetch(`${emulator.url}/__emulator/avatars/default.svg`)).text()).toContain(
+      '>D</text>',
+    );
+  });
+
+  it('refuses a `real` that is not a boolean with 400', async () => {
+    await code('wxmini', 'erin');
+    const response = await fetch(`${emulator.url}/__emulator/encrypted-data`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ appid: 'wxmini', user: 'erin', real: 'yes' }),
+    });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as Body).error).toMatch(/^real: /);
+  });
+
+  it('decrypts with the session key to the real profile with `real: true`, with our watermark and a valid rawData signature', async () => {
+    await post('/__emulator/users', { key: 'erin', nickname: '小红' });
+    const session = await jscode('wxmini', await code('wxmini', 'erin'));
+    const data = await post('/__emulator/encrypted-data', { appid: 'wxmini', user: 'erin', real: true });
     const plain = decryptUserData(
       session.session_key as string,
       data.encryptedData as string,
@@ -420,8 +472,10 @@ describe('encrypted data', () => {
       openId: session.openid,
       unionId: session.unionid,
       nickName: '小红',
+      avatarUrl: `${emulator.url}/__emulator/avatars/erin.svg`,
       watermark: { appid: 'wxmini', timestamp: Math.floor(clock / 1000) },
     });
+    expect(JSON.parse(data.rawData as string)).toMatchObject({ nickName: '小红' });
     expect(
       verifyRawDataSignature(data.rawData as string, data.signature as string, session.session_key as string),
     ).toBe(true);
@@ -498,7 +552,7 @@ describe('faults, latency and the request log', () => {
     };
     expect(requests.map((r) => [r.path, r.appid, r.outcome])).toEqual([
       ['/sns/jscode2session', 'wxmini', 'ok'],
-      ['/sns/jscode2session', 'wxmini', 'errcode:40029'],
+      ['/sns/jscode2session', 'wxmini', 'errcode:40163'],
     ]);
     expect(JSON.stringify(requests)).not.toContain(c);
     expect(JSON.stringify(requests)).not.toContain('mini-secret');
@@ -637,15 +691,207 @@ describe('login pages', () => {
     expect(html).toContain('该链接无法访问');
     expect(html).toContain(reason);
   });
+});
 
-  it('serves the official-account authorize page for snsapi_base and snsapi_userinfo', async () => {
-    const ok = await fetch(
-      `${emulator.url}/connect/oauth2/authorize?${new URLSearchParams({ appid: 'wxoa', redirect_uri: redirect, response_type: 'code', scope: 'snsapi_base', state: 'x' })}`,
+describe('official account authorize page', () => {
+  const redirect = 'https://oa.example/callback?from=test';
+
+  function authorizeUrl(scope: string, state = 'st1', appid = 'wxoa'): string {
+    return `${emulator.url}/connect/oauth2/authorize?${new URLSearchParams({ appid, redirect_uri: redirect, response_type: 'code', scope, state })}#wechat_redirect`;
+  }
+
+  function open(url: string, cookie?: string): Promise<Response> {
+    return fetch(url, { redirect: 'manual', headers: cookie ? { cookie } : {} });
+  }
+
+  async function confirm(form: Record<string, string>): Promise<Response> {
+    return fetch(`${emulator.url}/connect/confirm`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ appid: 'wxoa', redirect_uri: redirect, state: 'st1', ...form }).toString(),
+      redirect: 'manual',
+    });
+  }
+
+  /** The code and state of a redirect back to `redirect`. */
+  function redirectedBack(response: Response): { code: string | null; state: string | null } {
+    expect(response.status).toBe(302);
+    const location = new URL(response.headers.get('location')!);
+    expect(location.origin + location.pathname).toBe('https://oa.example/callback');
+    expect(location.searchParams.get('from')).toBe('test');
+    return { code: location.searchParams.get('code'), state: location.searchParams.get('state') };
+  }
+
+  const userinfo = (token: Body) =>
+    get('/sns/userinfo', { access_token: token.access_token as string, openid: token.openid as string });
+
+  it('remembers the person confirmed on any login page in an HttpOnly, SameSite=Lax cookie', async () => {
+    const response = await fetch(`${emulator.url}/connect/confirm`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        appid: 'wxweb',
+        redirect_uri: redirect,
+        scope: 'snsapi_login',
+        state: 's',
+        user: 'alice',
+        action: 'confirm',
+      }).toString(),
+      redirect: 'manual',
+    });
+    expect(response.status).toBe(302);
+    expect(response.headers.get('set-cookie')).toBe('wxemu_user=alice; Path=/; HttpOnly; SameSite=Lax');
+    // Cancelling picks nobody.
+    const cancelled = await confirm({ scope: 'snsapi_userinfo', user: 'bob', action: 'cancel' });
+    expect(redirectedBack(cancelled)).toEqual({ code: null, state: 'st1' });
+    expect(cancelled.headers.get('set-cookie')).toBeNull();
+  });
+
+  it('is silent for snsapi_base with a remembered person: a 302 straight back with a code for them', async () => {
+    const response = await open(authorizeUrl('snsapi_base'), 'other=1; wxemu_user=alice');
+    const { code: c, state } = redirectedBack(response);
+    expect(state).toBe('st1');
+    const token = await oauth('wxoa', c!);
+    const real = await oauth('wxoa', await code('wxoa', 'alice', 'snsapi_base'));
+    expect(token).toEqual({
+      access_token: expect.any(String),
+      expires_in: 7200,
+      refresh_token: expect.any(String),
+      openid: real.openid,
+      scope: 'snsapi_base',
+    });
+    // snsapi_base: openid only, no unionid (bound account or not) and no userinfo.
+    expectError(await userinfo(token), 48001);
+    const { requests } = (await (await fetch(`${emulator.url}/__emulator/requests`)).json()) as {
+      requests: Body[];
+    };
+    expect(requests[0]).toMatchObject({ path: '/connect/oauth2/authorize', outcome: 'silent' });
+  });
+
+  it('asks once who the browser’s WeChat user is for snsapi_base without the cookie, then is silent', async () => {
+    const first = await open(authorizeUrl('snsapi_base'));
+    expect(first.status).toBe(200);
+    const html = await first.text();
+    expect(html).toContain('WeChat would show no page here');
+    expect(html).toContain('>Continue</button>');
+    expect(html).not.toContain('Cancel');
+    expect(html).not.toContain('snapshot');
+
+    const picked = await confirm({ scope: 'snsapi_base', new_user: 'olga', action: 'confirm' });
+    const { code: c } = redirectedBack(picked);
+    const cookie = picked.headers.get('set-cookie')!.split(';')[0]!;
+    expect(cookie).toBe('wxemu_user=olga');
+    const token = await oauth('wxoa', c!);
+
+    const again = await open(authorizeUrl('snsapi_base', 'st2'), cookie);
+    const back = redirectedBack(again);
+    expect(back.state).toBe('st2');
+    expect((await oauth('wxoa', back.code!)).openid).toBe(token.openid);
+  });
+
+  it('shows the picker for a cookie that names no valid key, and the error page for bad parameters even with one', async () => {
+    const bad = await open(authorizeUrl('snsapi_base'), 'wxemu_user=%3Cscript%3E');
+    expect(bad.status).toBe(200);
+    expect(await bad.text()).toContain('WeChat would show no page here');
+
+    const wrongApp = await open(authorizeUrl('snsapi_base', 'st1', 'wxweb'), 'wxemu_user=alice');
+    expect(wrongApp.status).toBe(200);
+    expect(await wrongApp.text()).toContain('该链接无法访问');
+  });
+
+  it('shows the consent page for snsapi_userinfo even to a remembered person, with a snapshot-mode checkbox', async () => {
+    const response = await open(authorizeUrl('snsapi_userinfo'), 'wxemu_user=alice');
+    expect(response.status).toBe(200);
+    const html = await response.text();
+    expect(html).toContain('Confirm login');
+    expect(html).toContain('Cancel');
+    expect(html).toContain('<input type="checkbox" name="snapshot" value="1">');
+    expect(html).not.toMatch(/(src|href)="https?:/);
+    // The website's QR page has no snapshot mode.
+    const qr = await fetch(
+      `${emulator.url}/connect/qrconnect?${new URLSearchParams({ appid: 'wxweb', redirect_uri: redirect, response_type: 'code', scope: 'snsapi_login' })}`,
     );
-    expect(await ok.text()).toContain('Confirm login');
-    const bad = await fetch(
-      `${emulator.url}/connect/oauth2/authorize?${new URLSearchParams({ appid: 'wxweb', redirect_uri: redirect, response_type: 'code', scope: 'snsapi_base' })}`,
+    expect(await qr.text()).not.toContain('snapshot');
+
+    const confirmed = await confirm({ scope: 'snsapi_userinfo', user: 'alice', action: 'confirm' });
+    const token = await oauth('wxoa', redirectedBack(confirmed).code!);
+    expect(token.is_snapshotuser).toBeUndefined();
+    expect(token.unionid).toEqual(expect.any(String));
+    expect((await userinfo(token)).openid).toBe(token.openid);
+  });
+
+  /** The person's real snsapi_userinfo token, to compare a snapshot one with. */
+  async function realToken(user: string): Promise<Body> {
+    return oauth('wxoa', await code('wxoa', user, 'snsapi_userinfo'));
+  }
+
+  it('gives a snapshot-mode code (consent page checkbox) a virtual account: is_snapshotuser 1, another openid and unionid, userinfo 48001', async () => {
+    const response = await confirm({
+      scope: 'snsapi_userinfo',
+      user: 'alice',
+      snapshot: '1',
+      action: 'confirm',
+    });
+    const token = await oauth('wxoa', redirectedBack(response).code!);
+    const real = await realToken('alice');
+    expect(token).toEqual({
+      access_token: expect.any(String),
+      expires_in: 7200,
+      refresh_token: expect.any(String),
+      openid: expect.stringMatching(/^o[A-Za-z0-9_-]{27}$/),
+      scope: 'snsapi_userinfo',
+      is_snapshotuser: 1,
+      unionid: expect.stringMatching(/^o[A-Za-z0-9_-]{27}$/),
+    });
+    expect(token.openid).not.toBe(real.openid);
+    expect(token.unionid).not.toBe(real.unionid);
+    // The same person's virtual account is the same each time.
+    const again = await oauth(
+      'wxoa',
+      (await post('/__emulator/codes', { appid: 'wxoa', user: 'alice', snapshot: true })).code as string,
     );
-    expect(await bad.text()).toContain('该链接无法访问');
+    expect(again).toMatchObject({ openid: token.openid, unionid: token.unionid, is_snapshotuser: 1 });
+
+    expectError(await userinfo(token), 48001);
+    expect(
+      await get('/sns/auth', { access_token: token.access_token as string, openid: token.openid as string }),
+    ).toEqual({ errcode: 0, errmsg: 'ok' });
+    expectError(
+      await get('/sns/auth', { access_token: token.access_token as string, openid: real.openid as string }),
+      40003,
+    );
+    const refreshed = await get('/sns/oauth2/refresh_token', {
+      appid: 'wxoa',
+      grant_type: 'refresh_token',
+      refresh_token: token.refresh_token as string,
+    });
+    expect(refreshed.openid).toBe(token.openid);
+  });
+
+  it('mints snapshot-mode codes with the control API for official accounts only', async () => {
+    const base = await oauth(
+      'wxoa',
+      (
+        await post('/__emulator/codes', {
+          appid: 'wxoa',
+          user: 'bob',
+          scope: 'snsapi_base',
+          snapshot: true,
+        })
+      ).code as string,
+    );
+    expect(base.is_snapshotuser).toBe(1);
+    expect(base.unionid).toBeUndefined();
+    expect(base.openid).not.toBe((await realToken('bob')).openid);
+
+    for (const appid of ['wxweb', 'wxmini']) {
+      const response = await fetch(`${emulator.url}/__emulator/codes`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ appid, user: 'bob', snapshot: true }),
+      });
+      expect(response.status).toBe(400);
+      expect(((await response.json()) as Body).error).toMatch(/snapshot mode is for official accounts/);
+    }
   });
 });

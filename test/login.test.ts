@@ -165,7 +165,7 @@ describe('one account per person', () => {
     });
     const plain = (await miniLogin('dora')).data!.wechatMiniLogin;
     expect(plain.user.nickname).toBeNull();
-    const body = await miniLoginWithProfile('dora');
+    const body = await miniLoginWithProfile('dora', { real: true });
     const user = body.data!.wechatMiniLogin.user;
     expect(user.id).toBe(plain.user.id);
     expect(user.nickname).toBe('Dora');
@@ -182,14 +182,36 @@ describe('one account per person', () => {
     expect(rows[0]!.access_code).not.toContain(sessionKey);
   });
 
-  it('does not take WeChat’s anonymised “微信用户” over a real nickname', async () => {
-    await w.emulatorPost('/__emulator/users', { key: 'eve', nickname: 'Eve' });
+  it('does not take WeChat’s anonymised profile (“微信用户”, grey avatar) over a real one', async () => {
+    await w.emulatorPost('/__emulator/users', {
+      key: 'eve',
+      nickname: 'Eve',
+      avatarUrl: 'https://img.example/eve/132',
+    });
     const first = (await webLogin('eve')).data!.wechatWebLogin;
-    expect(first.user.nickname).toBe('Eve');
-    await w.emulatorPost('/__emulator/users', { key: 'eve', nickname: '微信用户' });
+    expect(first.user).toMatchObject({ nickname: 'Eve', avatarUrl: 'https://img.example/eve/132' });
     const body = await miniLoginWithProfile('eve');
     expect(body.errors).toBeUndefined();
-    expect(body.data!.wechatMiniLogin.user.nickname).toBe('Eve');
+    expect(body.data!.wechatMiniLogin.user).toMatchObject({
+      id: first.user.id,
+      nickname: 'Eve',
+      avatarUrl: 'https://img.example/eve/132',
+    });
+  });
+
+  it('stores neither “微信用户” nor the grey avatar for a new user whose profile is anonymous', async () => {
+    const body = await miniLoginWithProfile('gil');
+    expect(body.errors).toBeUndefined();
+    expect(body.data!.wechatMiniLogin).toMatchObject({
+      isNewUser: true,
+      user: { nickname: null, avatarUrl: null },
+    });
+    // rawData alone (signed, not encrypted) carries the same anonymous profile: nothing stored either.
+    const again = await miniLoginWithProfile('gil', {
+      tamper: (d) => ({ rawData: d.rawData!, signature: d.signature! }),
+    });
+    expect(again.errors).toBeUndefined();
+    expect(again.data!.wechatMiniLogin.user).toMatchObject({ nickname: null, avatarUrl: null });
   });
 
   it('signs in without a profile when userinfo fails after the code is spent, and fetches it next time', async () => {
@@ -242,12 +264,20 @@ describe('one account per person', () => {
 /** wx.login, then wx.getUserProfile, then wechatMiniLogin with all of it, as a mini program does. */
 async function miniLoginWithProfile(
   user: string,
-  tamper: (data: Record<string, string>) => Record<string, string> = (d) => d,
+  {
+    real = false,
+    tamper = (d) => d,
+  }: {
+    /** The person's real nickname and avatar (WeChat before 2022); else anonymous, as WeChat's are now. */
+    real?: boolean;
+    tamper?: (data: Record<string, string>) => Record<string, string>;
+  } = {},
 ) {
   const code = await w.code(APPS.mini.appid, user);
   const data = await w.emulatorPost<Record<string, string>>('/__emulator/encrypted-data', {
     appid: APPS.mini.appid,
     user,
+    real,
   });
   return gql<{ wechatMiniLogin: LoginPayload }>(MINI_LOGIN, { input: { code, ...tamper(data) } });
 }
@@ -260,7 +290,9 @@ describe('codes WeChat rejects', () => {
     await gql(APP_LOGIN, { input: { code: webCode } });
     const before = await w.counts();
 
-    expect(errorCode(await gql(MINI_LOGIN, { input: { code: used } }))).toBe('WECHAT_INVALID_CODE');
+    const reused = await gql(MINI_LOGIN, { input: { code: used } });
+    expect(errorCode(reused)).toBe('WECHAT_INVALID_CODE');
+    expect(reused.errors![0]!.extensions!.wechatErrcode).toBe(40163);
     expect(errorCode(await gql(APP_LOGIN, { input: { code: webCode } }))).toBe('WECHAT_INVALID_CODE');
 
     const expired = await w.code(APPS.app.appid, 'hal');
@@ -439,10 +471,12 @@ describe('web login state', () => {
 describe('mini program profile data', () => {
   it('rejects tampered encryptedData with WECHAT_DECRYPT_FAILED and writes no row', async () => {
     const before = await w.counts();
-    const body = await miniLoginWithProfile('max', (d) => {
-      const bytes = Buffer.from(d.encryptedData!, 'base64');
-      bytes[bytes.length - 20]! ^= 0xff;
-      return { encryptedData: bytes.toString('base64'), iv: d.iv! };
+    const body = await miniLoginWithProfile('max', {
+      tamper: (d) => {
+        const bytes = Buffer.from(d.encryptedData!, 'base64');
+        bytes[bytes.length - 20]! ^= 0xff;
+        return { encryptedData: bytes.toString('base64'), iv: d.iv! };
+      },
     });
     expect(errorCode(body)).toBe('WECHAT_DECRYPT_FAILED');
     expect(await w.counts()).toEqual(before);
@@ -462,12 +496,13 @@ describe('mini program profile data', () => {
   });
 
   it('rejects a wrong rawData signature with WECHAT_SIGNATURE_MISMATCH', async () => {
-    const body = await miniLoginWithProfile('pam', (d) => ({
-      rawData: d.rawData!,
-      signature: '0'.repeat(40),
-    }));
+    const body = await miniLoginWithProfile('pam', {
+      tamper: (d) => ({ rawData: d.rawData!, signature: '0'.repeat(40) }),
+    });
     expect(errorCode(body)).toBe('WECHAT_SIGNATURE_MISMATCH');
-    const good = await miniLoginWithProfile('pam', (d) => ({ rawData: d.rawData!, signature: d.signature! }));
+    const good = await miniLoginWithProfile('pam', {
+      tamper: (d) => ({ rawData: d.rawData!, signature: d.signature! }),
+    });
     expect(good.errors).toBeUndefined();
   });
 

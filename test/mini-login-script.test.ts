@@ -51,6 +51,7 @@ describe('examples/mini-login.ts', () => {
       '--appid ID',
       '--user KEY',
       '--profile',
+      '--nickname NAME',
       '-h, --help',
     ]) {
       expect(stdout).toContain(option);
@@ -102,7 +103,32 @@ describe('examples/mini-login.ts', () => {
     expect(id).toBeDefined();
     expect(first.stdout).toContain(`me → ${id}, login methods: WECHAT_MINI`);
 
+    // WeChat's profile is anonymous ("微信用户"): the server stores no nickname from it.
     const again = await run('--user', 'carol', '--profile');
-    expect(again.stdout).toContain(`user ${id} (returning), nickname carol`);
+    expect(again.stderr).toBe('');
+    expect(again.stdout).toContain(`user ${id} (returning), nickname (none)`);
+  });
+
+  it('sets the person’s own nickname with updateProfile after the login', async () => {
+    const { stdout, stderr } = await run('--user', 'dina', '--profile', '--nickname', ' Dina 🌸 ');
+    expect(stderr).toBe('');
+    expect(stdout).toContain('nickname (none)\n');
+    expect(stdout).toContain('updateProfile → nickname Dina 🌸\n');
+    // Kept at the next login: WeChat's anonymous profile does not replace it.
+    expect((await run('--user', 'dina', '--profile')).stdout).toContain('(returning), nickname Dina 🌸\n');
+  });
+
+  it('says what updateProfile refuses in one line, exit 1', async () => {
+    const { code, stdout, stderr } = await runAlone(
+      '--server',
+      t.url,
+      '--emulator',
+      t.server.emulator!.url,
+      '--nickname',
+      '微信用户',
+    );
+    expect(code).toBe(1);
+    expect(stdout).toContain('wechatMiniLogin → user');
+    expect(stderr).toMatch(/^BAD_USER_INPUT: nickname "微信用户" is WeChat's anonymous placeholder.*\n$/);
   });
 });

@@ -1,7 +1,7 @@
-import type { FastifyPluginCallback } from 'fastify';
+import type { FastifyPluginCallback, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import type { AppTokenApi } from './app-tokens.api.js';
-import { AVATAR_PATH, UserKey, type EmulatorCore } from './core.js';
+import { AVATAR_PATH, DEFAULT_AVATAR_PATH, UserKey, type EmulatorCore } from './core.js';
 import type { Traffic } from './traffic.js';
 import type { MiniProgramApi } from './mini-program.api.js';
 import type { OAuthApi } from './oauth.api.js';
@@ -15,9 +15,14 @@ const Schemas = {
     avatarUrl: z.string().max(2000).optional(),
     phoneNumber: PhoneNumber.optional(),
   }),
-  code: z.object({ appid: z.string(), user: UserKey, scope: z.string().max(200).optional() }),
+  code: z.object({
+    appid: z.string(),
+    user: UserKey,
+    scope: z.string().max(200).optional(),
+    snapshot: z.boolean().default(false),
+  }),
   codeBatch: z.object({ appid: z.string(), users: z.array(UserKey).min(1).max(100_000) }),
-  encryptedData: z.object({ appid: z.string(), user: UserKey }),
+  encryptedData: z.object({ appid: z.string(), user: UserKey, real: z.boolean().default(false) }),
   phoneCode: z.object({ appid: z.string(), user: UserKey, phoneNumber: PhoneNumber.optional() }),
   fault: z
     .object({
@@ -49,10 +54,24 @@ export interface ControlDeps {
   mini: MiniProgramApi;
   appTokens: AppTokenApi;
   traffic: Traffic;
-  /** A login code of that app for that person: wx.login for a mini program, a confirmed OAuth login otherwise. */
-  loginCode(appid: string, user: string, scope?: string): string;
+  /**
+   * A login code of that app for that person: wx.login for a mini program, a confirmed OAuth login
+   * otherwise (`snapshot`: an official account's page in snapshot mode). Throws for a bad combination.
+   */
+  loginCode(appid: string, user: string, scope?: string, snapshot?: boolean): string;
   /** Forgets people, codes, tokens, faults, latency, the clock offset and the log. */
   reset(): void;
+}
+
+/** A 132×132 avatar, the size WeChat's URLs ending in /132 have. */
+function sendAvatar(reply: FastifyReply, shapes: string): FastifyReply {
+  return reply
+    .type('image/svg+xml')
+    .header('cache-control', 'no-cache')
+    .header('x-content-type-options', 'nosniff')
+    .send(
+      `<svg xmlns="http://www.w3.org/2000/svg" width="132" height="132" viewBox="0 0 132 132">${shapes}</svg>`,
+    );
 }
 
 /** `/__emulator/*`: what tests and tools use to drive the emulator (docs/emulator.md, "Control API"). */
@@ -71,7 +90,11 @@ export function controlRoutes(deps: ControlDeps): FastifyPluginCallback {
       const body = request.body as z.output<typeof Schemas.code>;
       if (!core.apps.has(body.appid))
         return reply.code(400).send({ error: `appid: unknown app "${body.appid}"` });
-      return { code: deps.loginCode(body.appid, body.user, body.scope) };
+      try {
+        return { code: deps.loginCode(body.appid, body.user, body.scope, body.snapshot) };
+      } catch (error) {
+        return reply.code(400).send({ error: (error as Error).message });
+      }
     });
     /** Many codes at once (benchmarks): one per user key, in order. */
     app.post('/__emulator/codes/batch', { schema: { body: Schemas.codeBatch } }, async (request, reply) => {
@@ -95,7 +118,7 @@ export function controlRoutes(deps: ControlDeps): FastifyPluginCallback {
       async (request, reply) => {
         const body = request.body as z.output<typeof Schemas.encryptedData>;
         try {
-          return mini.encryptedData(body.appid, body.user);
+          return mini.encryptedData(body.appid, body.user, { real: body.real });
         } catch (error) {
           return reply.code(409).send({ error: (error as Error).message });
         }
@@ -126,15 +149,20 @@ export function controlRoutes(deps: ControlDeps): FastifyPluginCallback {
       const initial = [...(person?.nickname ?? key)][0]?.toUpperCase() ?? '?';
       const hue = [...key].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 360, 7);
       const letter = initial.replace(/[<>&"']/g, '?');
-      return reply
-        .type('image/svg+xml')
-        .header('cache-control', 'no-cache')
-        .header('x-content-type-options', 'nosniff')
-        .send(
-          `<svg xmlns="http://www.w3.org/2000/svg" width="132" height="132" viewBox="0 0 132 132"><rect width="132" height="132" fill="hsl(${hue},55%,55%)"/>` +
-            `<text x="66" y="88" font-size="64" font-family="sans-serif" text-anchor="middle" fill="#fff">${letter}</text></svg>`,
-        );
+      return sendAvatar(
+        reply,
+        `<rect width="132" height="132" fill="hsl(${hue},55%,55%)"/>` +
+          `<text x="66" y="88" font-size="64" font-family="sans-serif" text-anchor="middle" fill="#fff">${letter}</text>`,
+      );
     });
+    /** WeChat's grey default avatar (a silhouette) of anonymous profiles, served here so it shows offline. */
+    app.get(DEFAULT_AVATAR_PATH, async (_request, reply) =>
+      sendAvatar(
+        reply,
+        `<rect width="132" height="132" fill="#e3e3e3"/><circle cx="66" cy="52" r="24" fill="#b8b8b8"/>` +
+          `<path d="M22 132c0-28 20-44 44-44s44 16 44 44z" fill="#b8b8b8"/>`,
+      ),
+    );
     app.get('/__emulator/requests', async () => ({ requests: traffic.requests() }));
     app.post('/__emulator/reset', async () => {
       deps.reset();

@@ -26,6 +26,8 @@ export type CodeKind = 'oauth' | 'js' | 'phone';
 
 export interface Code {
   kind: CodeKind;
+  /** An official account's login in snapshot mode (快照页模式): a virtual account, not the person. */
+  snapshot?: boolean;
   /** wx.login codes: the session key this login made, which jscode2session will return. */
   sessionKey?: string;
   appid: string;
@@ -61,6 +63,15 @@ export const UserKey = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'user key: 1-6
 /** Where the emulator serves a person's generated avatar (an SVG), below its base URL. */
 export const AVATAR_PATH = '/__emulator/avatars/';
 
+/**
+ * WeChat's grey default avatar, as the emulator serves it: outside AVATAR_PATH, so no person's key
+ * (a person may be called "default") can be mistaken for it.
+ */
+export const DEFAULT_AVATAR_PATH = '/__emulator/default-avatar.svg';
+
+/** The nickname WeChat gives a mini program's wx.getUserProfile since 2022 instead of the real one. */
+export const ANONYMOUS_NICKNAME = '微信用户';
+
 /** People, named by a caller-chosen key: one key is one person, with stable ids across restarts. */
 export class People {
   private readonly users = new Map<string, EmulatedUser>();
@@ -81,6 +92,11 @@ export class People {
     return `${this.baseUrl}${AVATAR_PATH}${encodeURIComponent(key)}.svg`;
   }
 
+  /** WeChat's grey default avatar, the same for everyone: http://127.0.0.1:4100/__emulator/default-avatar.svg */
+  defaultAvatarUrl(): string {
+    return `${this.baseUrl}${DEFAULT_AVATAR_PATH}`;
+  }
+
   private derive(label: string): string {
     return 'o' + createHmac('sha256', this.seed).update(label).digest('base64url').slice(0, 27);
   }
@@ -93,6 +109,18 @@ export class People {
   /** The same unionid in every bound app. */
   unionidOf(key: string): string {
     return this.derive(`unionid\n${key}`);
+  }
+
+  /**
+   * The virtual account WeChat gives a page opened in snapshot mode (快照页模式): derived from
+   * another label than the person's, so it never equals their real openid or unionid.
+   */
+  snapshotOpenid(appid: string, key: string): string {
+    return this.derive(`snapshot-openid\n${appid}\n${key}`);
+  }
+
+  snapshotUnionid(key: string): string {
+    return this.derive(`snapshot-unionid\n${key}`);
   }
 
   upsert(key: string, profile: { nickname?: string; avatarUrl?: string; phoneNumber?: string } = {}) {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyPluginCallback } from 'fastify';
 import { encryptUserData, rawDataSignature, sessionKeySignature } from '../wechat/open-data.crypto.js';
 import type { AppTokenApi } from './app-tokens.api.js';
-import type { EmulatorCore } from './core.js';
+import { ANONYMOUS_NICKNAME, type EmulatorCore } from './core.js';
 import { isError, wechatError, type WeChatBody } from './wechat-errors.js';
 import { wechatQuery, type Query, type WeChatResponder } from './wechat-route.js';
 
@@ -29,13 +29,13 @@ export class MiniProgramApi {
     return this.core.codes.mint({ kind: 'js', sessionKey, appid, userKey, scope: '' });
   }
 
-  /** GET /sns/jscode2session: the session key of that wx.login. */
+  /** GET /sns/jscode2session: the session key of that wx.login; a used code is 40163, an expired one 40029. */
   jscode2session(q: Query): WeChatBody {
     const app = this.core.checkApp(q.appid, q.secret, ['mini']);
     if (isError(app)) return app;
     if (!q.js_code) return wechatError(41008);
     if (q.grant_type !== 'authorization_code') return wechatError(40002);
-    const code = this.core.codes.take(q.js_code, app.appid, 'js', 40029, 40029);
+    const code = this.core.codes.take(q.js_code, app.appid, 'js', 40163, 40029);
     if (isError(code)) return code;
     return {
       session_key: code.sessionKey!,
@@ -59,22 +59,23 @@ export class MiniProgramApi {
 
   /**
    * encryptedData, iv, rawData and signature as wx.getUserProfile gives them, made with the session
-   * key of this person's latest wx.login in this mini program.
+   * key of this person's latest wx.login in this mini program. Anonymous, as WeChat's are since
+   * 2022 ("微信用户" and a grey avatar), unless `real`: the person's nickname and avatar, as before.
    */
-  encryptedData(appid: string, userKey: string) {
+  encryptedData(appid: string, userKey: string, { real = false }: { real?: boolean } = {}) {
     const app = this.core.appOf(appid, 'mini');
     const sessionKey = this.sessionKeys.get(`${appid}\n${userKey}`);
     if (!sessionKey)
       throw new Error(`"${userKey}" has no session key in ${appid}: mint a code first (wx.login)`);
     const user = this.core.people.upsert(userKey);
     const profile = {
-      nickName: user.nickname,
+      nickName: real ? user.nickname : ANONYMOUS_NICKNAME,
       gender: 0,
       language: 'zh_CN',
       city: '',
       province: '',
       country: '',
-      avatarUrl: user.avatarUrl,
+      avatarUrl: real ? user.avatarUrl : this.core.people.defaultAvatarUrl(),
     };
     const data = {
       openId: this.core.people.openid(appid, userKey),

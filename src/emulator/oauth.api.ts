@@ -10,6 +10,8 @@ interface SnsToken {
   appid: string;
   userKey: string;
   scope: string;
+  /** Of a snapshot-mode login: the person's virtual account. */
+  snapshot: boolean;
   expiresAt: number;
 }
 
@@ -27,12 +29,25 @@ export class OAuthApi {
 
   constructor(private readonly core: EmulatorCore) {}
 
-  /** The code of a login a person confirmed in an OAuth app (the QR page, the SDK, the consent page). */
-  authorize(appid: string, userKey: string, scope?: string): string {
+  /**
+   * The code of a login a person confirmed in an OAuth app (the QR page, the SDK, the consent page).
+   * `snapshot`: an official account's page opened in snapshot mode, whose code is of a virtual
+   * account (throws for other apps).
+   */
+  authorize(appid: string, userKey: string, scope?: string, snapshot = false): string {
     const app = this.core.appOf(appid);
+    if (snapshot && app.kind !== 'official') {
+      throw new Error(`snapshot mode is for official accounts: "${appid}" is not one`);
+    }
     this.core.people.upsert(userKey);
     const defaultScope = app.kind === 'web' ? 'snsapi_login' : 'snsapi_userinfo';
-    return this.core.codes.mint({ kind: 'oauth', appid, userKey, scope: scope ?? defaultScope });
+    return this.core.codes.mint({
+      kind: 'oauth',
+      appid,
+      userKey,
+      scope: scope ?? defaultScope,
+      ...(snapshot ? { snapshot } : {}),
+    });
   }
 
   /** GET /sns/oauth2/access_token */
@@ -43,24 +58,31 @@ export class OAuthApi {
     if (q.grant_type !== 'authorization_code') return wechatError(40002);
     const code = this.core.codes.take(q.code, app.appid, 'oauth', 40163, 42003);
     if (isError(code)) return code;
-    const accessToken = this.issue(app.appid, code.userKey, code.scope);
+    const snapshot = code.snapshot === true;
+    const accessToken = this.issue(app.appid, code.userKey, code.scope, snapshot);
     const refreshToken = opaqueToken();
     this.refreshTokens.set(refreshToken, {
       appid: app.appid,
       userKey: code.userKey,
       scope: code.scope,
+      snapshot,
       accessToken,
       expiresAt: this.core.now() + SNS_REFRESH_TTL_MS,
     });
     // Official accounts give the unionid only with snsapi_userinfo; Open Platform apps always do when bound.
     const unionid = app.bound && (app.kind !== 'official' || code.scope.includes('snsapi_userinfo'));
+    const people = this.core.people;
     return {
       access_token: accessToken,
       expires_in: SNS_TOKEN_TTL_S,
       refresh_token: refreshToken,
-      openid: this.core.people.openid(app.appid, code.userKey),
+      openid: this.openidOf({ appid: app.appid, userKey: code.userKey, snapshot }),
       scope: code.scope,
-      ...(unionid ? { unionid: this.core.people.unionidOf(code.userKey) } : {}),
+      // Only for a snapshot-mode virtual account, whose unionid (when any) is virtual too.
+      ...(snapshot ? { is_snapshotuser: 1 } : {}),
+      ...(unionid
+        ? { unionid: snapshot ? people.snapshotUnionid(code.userKey) : people.unionidOf(code.userKey) }
+        : {}),
     };
   }
 
@@ -79,13 +101,13 @@ export class OAuthApi {
       current.expiresAt = now + SNS_TOKEN_TTL_S * 1000;
     } else {
       this.tokens.delete(entry.accessToken);
-      entry.accessToken = this.issue(entry.appid, entry.userKey, entry.scope);
+      entry.accessToken = this.issue(entry.appid, entry.userKey, entry.scope, entry.snapshot);
     }
     return {
       access_token: entry.accessToken,
       expires_in: SNS_TOKEN_TTL_S,
       refresh_token: q.refresh_token,
-      openid: this.core.people.openid(entry.appid, entry.userKey),
+      openid: this.openidOf(entry),
       scope: entry.scope,
     };
   }
@@ -97,15 +119,15 @@ export class OAuthApi {
     return { errcode: 0, errmsg: 'ok' };
   }
 
-  /** GET /sns/userinfo: needs snsapi_userinfo or snsapi_login, else 48001. */
+  /** GET /sns/userinfo: needs snsapi_userinfo or snsapi_login, and not a snapshot-mode account; else 48001. */
   userinfo(q: Query): WeChatBody {
     const entry = this.token(q.access_token, q.openid);
     if (isError(entry)) return entry;
-    if (!/snsapi_(userinfo|login)/.test(entry.scope)) return wechatError(48001);
+    if (entry.snapshot || !/snsapi_(userinfo|login)/.test(entry.scope)) return wechatError(48001);
     const user = this.core.people.upsert(entry.userKey);
     const app = this.core.apps.get(entry.appid)!;
     return {
-      openid: this.core.people.openid(entry.appid, entry.userKey),
+      openid: this.openidOf(entry),
       nickname: user.nickname,
       sex: 0,
       province: '',
@@ -127,15 +149,23 @@ export class OAuthApi {
     this.refreshTokens.clear();
   }
 
-  private issue(appid: string, userKey: string, scope: string): string {
+  private issue(appid: string, userKey: string, scope: string, snapshot: boolean): string {
     const accessToken = opaqueToken();
     this.tokens.set(accessToken, {
       appid,
       userKey,
       scope,
+      snapshot,
       expiresAt: this.core.now() + SNS_TOKEN_TTL_S * 1000,
     });
     return accessToken;
+  }
+
+  /** The openid a token stands for: the person's, or their virtual account's in snapshot mode. */
+  private openidOf(entry: Pick<SnsToken, 'appid' | 'userKey' | 'snapshot'>): string {
+    return entry.snapshot
+      ? this.core.people.snapshotOpenid(entry.appid, entry.userKey)
+      : this.core.people.openid(entry.appid, entry.userKey);
   }
 
   private token(accessToken: string | undefined, openid: string | undefined) {
@@ -144,7 +174,7 @@ export class OAuthApi {
     const entry = this.tokens.get(accessToken);
     if (!entry) return wechatError(40014);
     if (this.core.now() >= entry.expiresAt) return wechatError(42001);
-    if (this.core.people.openid(entry.appid, entry.userKey) !== openid) return wechatError(40003);
+    if (this.openidOf(entry) !== openid) return wechatError(40003);
     return entry;
   }
 }

@@ -1,5 +1,8 @@
 import type { EmulatedUser } from './core.js';
 
+/** The cookie in which the emulator remembers the browser's WeChat user (official accounts' snsapi_base). */
+export const USER_COOKIE = 'wxemu_user';
+
 const STYLE = `
 body{font-family:-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;background:#f2f2f2;margin:0;color:#191919}
 main{max-width:360px;margin:48px auto;background:#fff;border-radius:8px;padding:28px 24px;box-shadow:0 1px 3px #0002}
@@ -29,6 +32,13 @@ export interface LoginPageParams {
   /** Where the form posts: the confirm route of this emulator. */
   action: string;
   title: string;
+  /**
+   * An official account's snsapi_base: WeChat shows no page, so this one only asks who the
+   * browser's WeChat user is (once: the emulator remembers), with no Cancel.
+   */
+  silent?: boolean;
+  /** Offer snapshot mode (快照页模式): the official account's consent page. */
+  snapshotOption?: boolean;
 }
 
 /** The page a person sees after scanning (or on an official account's consent screen). */
@@ -42,17 +52,31 @@ export function loginPage(p: LoginPageParams): string {
         `${escapeHtml(u.nickname)} <small>(${escapeHtml(u.key)})</small></label>`,
     )
     .join('');
+  const note = p.silent
+    ? `WeChat would show no page here: snsapi_base is silent, and WeChat redirects at once with a code ` +
+      `for the WeChat user who opened the page. The emulator asks who you are once: pick a person or ` +
+      `type a new key; this browser remembers them (cookie ${USER_COOKIE}) and is redirected at once ` +
+      `from then on. Picking someone on any emulator login page changes who that is.`
+    : 'WeChat emulator: this login is simulated. Pick a person or type a new key.';
+  const snapshot = p.snapshotOption
+    ? `<label><input type="checkbox" name="snapshot" value="1"> Open in snapshot mode (快照页模式): ` +
+      `the page gets a virtual account, not this person</label>`
+    : '';
+  const buttons = p.silent
+    ? `<button class="confirm" type="submit" name="action" value="confirm">Continue</button>`
+    : `<button class="confirm" type="submit" name="action" value="confirm">Confirm login</button>
+<button class="cancel" type="submit" name="action" value="cancel">Cancel</button>`;
   return page(
     p.title,
     `<h1>${escapeHtml(p.title)}</h1>
 <p>应用 <code>${escapeHtml(p.appid)}</code> 请求使用你的微信身份登录</p>
-<p class="note">WeChat emulator: this login is simulated. Pick a person or type a new key.</p>
+<p class="note">${escapeHtml(note)}</p>
 <form method="post" action="${escapeHtml(p.action)}">
 ${hidden('appid', p.appid)}${hidden('redirect_uri', p.redirectUri)}${hidden('scope', p.scope)}${hidden('state', p.state)}
 ${choices}
 <label>New person: <input type="text" name="new_user" placeholder="key, e.g. carol" pattern="[A-Za-z0-9_.\\-]{1,64}"></label>
-<button class="confirm" type="submit" name="action" value="confirm">Confirm login</button>
-<button class="cancel" type="submit" name="action" value="cancel">Cancel</button>
+${snapshot}
+${buttons}
 </form>`,
   );
 }

@@ -87,9 +87,14 @@ export class AccountService {
     return { user, isNewUser };
   }
 
+  /**
+   * WeChat's profile onto the user: it replaces the stored one, unless the person chose theirs
+   * (updateProfile, `profileChosenAt`): then it only fills a field that is still empty.
+   */
   private applyProfile(user: User, profile: WeChatIdentity['profile']): void {
-    if (profile?.nickname && user.nickname !== profile.nickname) user.nickname = profile.nickname;
-    if (profile?.avatarUrl && user.avatarUrl !== profile.avatarUrl) user.avatarUrl = profile.avatarUrl;
+    const open = (current: string | null) => user.profileChosenAt === null || current === null;
+    if (profile?.nickname && open(user.nickname)) user.nickname = profile.nickname;
+    if (profile?.avatarUrl && open(user.avatarUrl)) user.avatarUrl = profile.avatarUrl;
   }
 
   /** A user first seen through an unbound app learns its unionId, unless another user has it. */

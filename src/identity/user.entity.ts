@@ -4,7 +4,7 @@ import { UserLoginMethod } from './user-login-method.entity.js';
 
 /** One person. Their WeChat identities hang off it as login methods. */
 @Entity({ tableName: 'user' })
-export class User extends BaseEntity<'unionId' | 'nickname' | 'avatarUrl'> {
+export class User extends BaseEntity<'unionId' | 'nickname' | 'avatarUrl' | 'profileChosenAt'> {
   /** WeChat unionid shared by every app of one Open Platform account; unique, so one person is one user. */
   @Property({ type: 'text', nullable: true })
   @Unique({ name: 'user_union_id_unique' })
@@ -15,6 +15,13 @@ export class User extends BaseEntity<'unionId' | 'nickname' | 'avatarUrl'> {
 
   @Property({ type: 'text', nullable: true })
   avatarUrl: string | null = null;
+
+  /**
+   * When the person last set their nickname or avatar themselves (updateProfile). From then on a
+   * login's WeChat profile only fills what is still empty (AccountService.applyProfile).
+   */
+  @Property({ type: 'datetime', nullable: true })
+  profileChosenAt: Date | null = null;
 
   @OneToMany(() => UserLoginMethod, (method) => method.user)
   loginMethods = new Collection<UserLoginMethod>(this);

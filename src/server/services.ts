@@ -3,6 +3,7 @@ import type { Config } from '../config.js';
 import type { SecretBox } from '../crypto/secret-box.js';
 import type { SigningKeys } from '../keys/signing-keys.js';
 import { AccountService } from '../identity/account.service.js';
+import { ProfileService } from '../identity/profile.service.js';
 import { AppLogin } from '../logins/app.login.js';
 import { MiniProgramLogin } from '../logins/mini-program.login.js';
 import { OfficialAccountLogin } from '../logins/official-account.login.js';
@@ -24,6 +25,7 @@ export interface Services {
   miniLogin: MiniProgramLogin;
   officialAccountLogin: OfficialAccountLogin;
   sessions: SessionService;
+  profiles: ProfileService;
   /** Frees what the services hold open (WeChat keep-alive sockets). */
   close(): void;
 }
@@ -67,6 +69,7 @@ export function createServices(config: Config, logger: Logger, { box, signingKey
     miniLogin: new MiniProgramLogin({ config, mini: new MiniProgramClient(http), signIn, logger }),
     officialAccountLogin: new OfficialAccountLogin(config, webState, oauthLogin, signIn),
     sessions,
+    profiles: new ProfileService({ allowLoopbackHttpAvatars: !config.isProduction }),
     close: () => http.close(),
   };
 }

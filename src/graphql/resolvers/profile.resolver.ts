@@ -1,0 +1,23 @@
+import { Arg, Authorized, Ctx, Mutation, Resolver } from 'type-graphql';
+import type { Context } from '../context.js';
+import { UpdateProfileInput } from '../inputs/profile.input.js';
+import { toUserType } from '../types/mappers.js';
+import { UserType } from '../types/user.type.js';
+
+@Resolver()
+export class ProfileResolver {
+  @Authorized()
+  @Mutation(() => UserType, {
+    description:
+      'Sets the signed-in person’s own nickname and/or avatar. From then on logins only fill what is ' +
+      'still empty from WeChat’s profile, never replace what the person chose.',
+  })
+  async updateProfile(
+    @Arg('input', () => UpdateProfileInput) input: UpdateProfileInput,
+    @Ctx() ctx: Context,
+  ): Promise<UserType> {
+    // @Authorized() has checked the session already.
+    const auth = (await ctx.auth())!;
+    return toUserType(await ctx.services.profiles.update(ctx.em, auth.userId, input));
+  }
+}
