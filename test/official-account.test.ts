@@ -122,6 +122,25 @@ describe('official account pages', () => {
     });
   });
 
+  it('refuses a snapshot-mode virtual account with WECHAT_SNAPSHOT_USER and writes nothing', async () => {
+    await oaLogin({ code: await oaCode('sara'), state: (await oaAuthorize()).state });
+    const before = await w.counts();
+    await w.emulatorPost('/__emulator/reset', {});
+    const { code } = await w.emulatorPost<{ code: string }>('/__emulator/codes', {
+      appid: APPS.official.appid,
+      user: 'sara',
+      scope: 'snsapi_userinfo',
+      snapshot: true,
+    });
+    const body = await oaLogin({ code, state: (await oaAuthorize()).state });
+    expect(errorCode(body)).toBe('WECHAT_SNAPSHOT_USER');
+    expect(body.errors![0]!.message).toMatch(/snapshot mode .* open the page again for real/);
+    expect(body.data).toBeNull();
+    // The exchange only: no userinfo, no row, no session.
+    expect(await w.wechatCalls()).toEqual(['/sns/oauth2/access_token']);
+    expect(await w.counts()).toEqual(before);
+  });
+
   it('signs in without a profile when userinfo answers 48001 (a token without the scope), and asks again next time', async () => {
     await w.emulatorPost('/__emulator/faults', { path: '/sns/userinfo', errcode: 48001 });
     const body = await oaLogin({ code: await oaCode('uma'), state: (await oaAuthorize()).state });
