@@ -1,37 +1,30 @@
 /// <reference lib="dom" />
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Browser, Page } from 'playwright-core';
-import { freePort, spawnServer, type ServerProcess } from '../test/support/process.js';
+import type { ServerProcess } from '../test/support/process.js';
 import { launchChromium } from './support/chromium.js';
+import { startAsNpmStart, type NpmStartServer } from './support/npm-start.js';
 
 const ARTIFACTS = path.resolve('test-artifacts');
 const MINI_APPID = 'wxdemomini000000001';
 
+let started: NpmStartServer;
 let server: ServerProcess;
 let emulatorUrl: string;
 let browser: Browser;
-let dataDir: string;
 
 beforeAll(async () => {
-  dataDir = await mkdtemp(path.join(tmpdir(), 'wechat-explorer-'));
-  const emulatorPort = await freePort();
-  emulatorUrl = `http://127.0.0.1:${emulatorPort}`;
-  // npm start's defaults: embedded database, built-in emulator; info level for the start banner.
-  server = await spawnServer(
-    { EMBEDDED_DB_DIR: dataDir, EMULATOR_PORT: String(emulatorPort), LOG_LEVEL: 'info' },
-    await freePort(),
-  );
+  // npm start's defaults; info level for the start banner.
+  started = await startAsNpmStart({ LOG_LEVEL: 'info' });
+  ({ server, emulatorUrl } = started);
   browser = await launchChromium();
 });
 
 afterAll(async () => {
   await browser?.close();
-  server?.child.kill('SIGTERM');
-  if (server) await server.exited;
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  await started?.stop();
 });
 
 interface Offline {

@@ -1,43 +1,30 @@
 /// <reference lib="dom" />
-import { execSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { freePort, spawnServer, type ServerProcess } from '../test/support/process.js';
+import type { ServerProcess } from '../test/support/process.js';
 import { launchChromium } from './support/chromium.js';
+import { startAsNpmStart, type NpmStartServer } from './support/npm-start.js';
 
 /** WeChat's own browser on Android, as it names itself: the example page checks MicroMessenger. */
 const WECHAT_USER_AGENT =
   'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) ' +
   'Chrome/120.0.0.0 Mobile Safari/537.36 MicroMessenger/8.0.50.2701(0x28003237) NetType/WIFI Language/zh_CN';
 
+let started: NpmStartServer;
 let server: ServerProcess;
 let emulatorUrl: string;
 let browser: Browser;
-let dataDir: string;
 
 beforeAll(async () => {
-  execSync('npx graphql-codegen --config codegen.ts --silent && npx tsc -p examples/web/tsconfig.json', {
-    stdio: 'pipe',
-  });
-  dataDir = await mkdtemp(path.join(tmpdir(), 'wechat-oa-browser-'));
-  const emulatorPort = await freePort();
-  emulatorUrl = `http://127.0.0.1:${emulatorPort}`;
   // npm start's defaults: embedded database, built-in emulator with its demo official account.
-  server = await spawnServer(
-    { EMBEDDED_DB_DIR: dataDir, EMULATOR_PORT: String(emulatorPort), LOG_LEVEL: 'warn' },
-    await freePort(),
-  );
+  started = await startAsNpmStart({}, { buildExample: true });
+  ({ server, emulatorUrl } = started);
   browser = await launchChromium();
 });
 
 afterAll(async () => {
   await browser?.close();
-  server?.child.kill('SIGTERM');
-  if (server) await server.exited;
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  await started?.stop();
 });
 
 /** Every page the browser was shown (main frame), in order. */

@@ -1,48 +1,31 @@
 /// <reference lib="dom" />
-import { execSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Browser, Page } from 'playwright-core';
-import { freePort, spawnServer, type ServerProcess } from '../test/support/process.js';
+import { freePort, type ServerProcess } from '../test/support/process.js';
 import { launchChromium } from './support/chromium.js';
+import { startAsNpmStart, type NpmStartServer } from './support/npm-start.js';
 
 const ARTIFACTS = path.resolve('test-artifacts');
 
+let started: NpmStartServer;
 let server: ServerProcess;
 let emulatorUrl: string;
 let browser: Browser;
-let dataDir: string;
 
 beforeAll(async () => {
-  // The example page is built like `npm start` builds it.
-  execSync('npx graphql-codegen --config codegen.ts --silent && npx tsc -p examples/web/tsconfig.json', {
-    stdio: 'pipe',
-  });
-  dataDir = await mkdtemp(path.join(tmpdir(), 'wechat-browser-'));
-  const emulatorPort = await freePort();
-  emulatorUrl = `http://127.0.0.1:${emulatorPort}`;
-  // npm start's defaults: embedded database, built-in emulator.
-  server = await spawnServer(
-    // Short access tokens, so the page's refresh happens within the test.
-    {
-      EMBEDDED_DB_DIR: dataDir,
-      EMULATOR_PORT: String(emulatorPort),
-      LOG_LEVEL: 'warn',
-      ACCESS_TOKEN_TTL_SECONDS: '6',
-    },
-    await freePort(),
-  );
+  // npm start's defaults, the example page built as it builds it; short access tokens, so the
+  // page's refresh happens within the test.
+  started = await startAsNpmStart({ ACCESS_TOKEN_TTL_SECONDS: '6' }, { buildExample: true });
+  ({ server, emulatorUrl } = started);
   browser = await launchChromium();
 });
 
 afterAll(async () => {
   await browser?.close();
-  server?.child.kill('SIGTERM');
-  if (server) await server.exited;
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  await started?.stop();
 });
 
 /** Opens the example page in a fresh browser context (its own sessionStorage). */

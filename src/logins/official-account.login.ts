@@ -1,12 +1,9 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Config } from '../config.js';
-import { BadUserInputError } from '../errors.js';
 import { LoginMethodKind } from '../identity/user-login-method.entity.js';
 import { OA_AUTHORIZE_PATH } from '../wechat/endpoints.js';
-import { checkCode, checkCodeChallenge, checkCodeVerifier, INPUT_LIMITS } from './login-input.js';
 import type { OAuthLogin } from './oauth.login.js';
-import { credentialsFor } from './platform.js';
-import type { LoginResult, SignIn } from './sign-in.js';
+import { RedirectLogin } from './redirect.login.js';
+import type { SignIn } from './sign-in.js';
 import type { WebStateService } from './web-state.service.js';
 
 /** What the page asks WeChat for: the openid silently, or the profile (and unionid) with consent. */
@@ -17,62 +14,29 @@ const WECHAT_SCOPES: Record<OfficialAccountScope, string> = {
   USERINFO: 'snsapi_userinfo',
 };
 
-export interface OfficialAccountLoginInput {
-  code: string;
-  state: string;
-  redirectUri?: string | null;
-  codeVerifier?: string | null;
-  appId?: string | null;
-}
-
 /**
  * Official account web authorization: a page opened inside WeChat's own browser sends the person
- * to WeChat's authorize URL (silent for BASE, a consent page for USERINFO), which comes back to the
- * redirect URI with a code. The same signed single-use state as the website login (bound to the
- * app, the redirect URI and, with PKCE, a codeChallenge); the code exchange and the profile rules
- * are the shared OAuth login's (docs/wechat.md, "Official account pages").
+ * to WeChat's authorize page (silent for BASE, a consent page for USERINFO), which comes back to
+ * the redirect URI with a code (docs/api.md, "Official account pages"). BASE tokens carry no
+ * unionid and may not read userinfo: the shared OAuth login reads the granted scope and asks
+ * userinfo only when allowed; a snapshot-mode virtual account is refused there.
  */
-export class OfficialAccountLogin {
-  constructor(
-    private readonly config: Config,
-    private readonly webState: WebStateService,
-    private readonly oauth: OAuthLogin,
-    private readonly signIn: SignIn,
-  ) {}
+export class OfficialAccountLogin extends RedirectLogin {
+  constructor(config: Config, webState: WebStateService, oauth: OAuthLogin, signIn: SignIn) {
+    super(config, webState, oauth, signIn, {
+      platform: 'official',
+      kind: LoginMethodKind.WECHAT_OFFICIAL_ACCOUNT,
+      authorizePath: OA_AUTHORIZE_PATH,
+    });
+  }
 
-  /** WeChat's authorize URL for this page, and its state (WeChat's parameter order). */
-  authorizeUrl(
+  /** WeChat's authorize URL for this page and scope, and its state. */
+  pageAuthorizeUrl(
     redirectUri: string,
     scope: OfficialAccountScope,
     codeChallenge?: string | null,
     appId?: string | null,
-  ): { url: string; state: string } {
-    const app = credentialsFor(this.config, 'official', appId);
-    if (redirectUri.length > INPUT_LIMITS.redirectUri)
-      throw new BadUserInputError('redirectUri is too long', 'redirectUri');
-    checkCodeChallenge(codeChallenge);
-    const state = this.webState.issue(app, redirectUri, codeChallenge);
-    const query = [
-      ['appid', app.appId],
-      ['redirect_uri', redirectUri],
-      ['response_type', 'code'],
-      ['scope', WECHAT_SCOPES[scope]],
-      ['state', state],
-    ]
-      .map(([k, v]) => `${k}=${encodeURIComponent(v!)}`)
-      .join('&');
-    return { url: `${this.config.wechat.openBaseUrl}${OA_AUTHORIZE_PATH}?${query}#wechat_redirect`, state };
-  }
-
-  login(em: EntityManager, input: OfficialAccountLoginInput, clientIp: string): Promise<LoginResult> {
-    const app = credentialsFor(this.config, 'official', input.appId);
-    checkCode(input.code);
-    if (input.state.length > INPUT_LIMITS.state) throw new BadUserInputError('state is too long', 'state');
-    checkCodeVerifier(input.codeVerifier);
-    const kind = LoginMethodKind.WECHAT_OFFICIAL_ACCOUNT;
-    return this.signIn.admit(em, kind, input, clientIp, async () => {
-      await this.webState.consume(em.fork(), input.state, { ...input, app });
-      return this.oauth.login(em, kind, app, input.code);
-    });
+  ) {
+    return this.authorizeUrl(redirectUri, WECHAT_SCOPES[scope], codeChallenge, appId);
   }
 }

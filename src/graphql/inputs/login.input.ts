@@ -1,11 +1,16 @@
 import { Field, InputType } from 'type-graphql';
 
-@InputType({ description: 'A website QR login: the code and state WeChat appended to the redirect URI.' })
-export class WechatWebLoginInput {
+/**
+ * What WeChat appended to the redirect URI, and what the client kept from the authorize call: the
+ * fields of the website and official account logins. Decorated so the two inherit its fields; it
+ * is no type of the schema itself (nothing refers to it).
+ */
+@InputType()
+abstract class RedirectLoginFields {
   @Field(() => String)
   code!: string;
 
-  @Field(() => String, { description: 'The state from wechatWebAuthorizeUrl, as it came back.' })
+  @Field(() => String, { description: 'The state of the authorize URL, as it came back.' })
   state!: string;
 
   @Field(() => String, {
@@ -17,7 +22,7 @@ export class WechatWebLoginInput {
   @Field(() => String, {
     nullable: true,
     description:
-      'PKCE: the codeVerifier whose base64url(SHA-256) was the codeChallenge of wechatWebAuthorizeUrl. ' +
+      'PKCE: the codeVerifier whose base64url(SHA-256) was the codeChallenge of the authorize URL. ' +
       'Required when the state was made with a codeChallenge, refused when it was not.',
   })
   codeVerifier?: string | null;
@@ -25,10 +30,19 @@ export class WechatWebLoginInput {
   @Field(() => String, {
     nullable: true,
     description:
-      'Which website app (the one the authorize URL was made for): required when this server has more than one, else optional.',
+      'Which app the authorize URL was made for: required when this server has more than one of the kind.',
   })
   appId?: string | null;
 }
+
+@InputType({ description: 'A website QR login: the code and state WeChat appended to the redirect URI.' })
+export class WechatWebLoginInput extends RedirectLoginFields {}
+
+@InputType({
+  description:
+    'An official account page login (a web page inside WeChat): the code and state WeChat appended to the redirect URI.',
+})
+export class WechatOfficialAccountLoginInput extends RedirectLoginFields {}
 
 @InputType({ description: 'A native app login: the code from the WeChat SDK (SendAuth).' })
 export class WechatAppLoginInput {
@@ -64,39 +78,6 @@ export class WechatMiniLoginInput {
   @Field(() => String, {
     nullable: true,
     description: 'Which mini program: required when this server has more than one, else optional.',
-  })
-  appId?: string | null;
-}
-
-@InputType({
-  description:
-    'An official account page login (a web page inside WeChat): the code and state WeChat appended to the redirect URI.',
-})
-export class WechatOfficialAccountLoginInput {
-  @Field(() => String)
-  code!: string;
-
-  @Field(() => String, { description: 'The state from wechatOfficialAccountAuthorizeUrl, as it came back.' })
-  state!: string;
-
-  @Field(() => String, {
-    nullable: true,
-    description: 'The redirectUri the authorize URL was made for; when given, it must match the state.',
-  })
-  redirectUri?: string | null;
-
-  @Field(() => String, {
-    nullable: true,
-    description:
-      'PKCE: the codeVerifier whose base64url(SHA-256) was the codeChallenge of wechatOfficialAccountAuthorizeUrl. ' +
-      'Required when the state was made with a codeChallenge, refused when it was not.',
-  })
-  codeVerifier?: string | null;
-
-  @Field(() => String, {
-    nullable: true,
-    description:
-      'Which official account (the one the authorize URL was made for): required when this server has more than one, else optional.',
   })
   appId?: string | null;
 }

@@ -56,7 +56,7 @@ export class LoginResolver {
     @Arg('appId', () => String, APP_ID('website app')) appId: string | null | undefined,
     @Ctx() ctx: Context,
   ): WechatAuthorizeUrl {
-    return ctx.services.webLogin.authorizeUrl(redirectUri, codeChallenge, appId);
+    return ctx.services.webLogin.qrConnectUrl(redirectUri, codeChallenge, appId);
   }
 
   @Query(() => WechatAuthorizeUrl, {
@@ -72,7 +72,7 @@ export class LoginResolver {
     @Arg('appId', () => String, APP_ID('official account')) appId: string | null | undefined,
     @Ctx() ctx: Context,
   ): WechatAuthorizeUrl {
-    return ctx.services.officialAccountLogin.authorizeUrl(
+    return ctx.services.officialAccountLogin.pageAuthorizeUrl(
       redirectUri,
       scope ?? 'USERINFO',
       codeChallenge,
