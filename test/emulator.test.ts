@@ -450,6 +450,25 @@ describe('app access tokens', () => {
     expectError(await post('/wxa/business/getuserphonenumber', { code: c }, { access_token: 'nope' }), 40001);
   });
 
+  it('gives every person an 11-digit mainland number of their own unless told one', async () => {
+    const token = (
+      await post('/cgi-bin/stable_token', {
+        grant_type: 'client_credential',
+        appid: 'wxmini',
+        secret: 'mini-secret',
+      })
+    ).access_token as string;
+    const numbers = new Set<string>();
+    for (let i = 0; i < 200; i++) {
+      const { code: c } = await post('/__emulator/phone-codes', { appid: 'wxmini', user: `person-${i}` });
+      const answer = await post('/wxa/business/getuserphonenumber', { code: c }, { access_token: token });
+      const info = answer.phone_info as Body;
+      expect(info.purePhoneNumber).toMatch(/^138\d{8}$/);
+      numbers.add(info.purePhoneNumber as string);
+    }
+    expect(numbers.size).toBe(200);
+  });
+
   it('gives countryCode as the phone code asked (string or number), and the watermark appid it was told', async () => {
     const token = (
       await post('/cgi-bin/stable_token', {
