@@ -23,7 +23,9 @@ describe('the logger', () => {
           sessionKey: 'k3y2',
           authSecret: 'auth-s3cret',
         },
-        input: { code: 'c0de2', encryptedData: 'ENC' },
+        input: { code: 'c0de2', encryptedData: 'ENC', phoneCode: 'ph0necode' },
+        user: { phoneNumber: '+8613800138000' },
+        body: { phone_info: { purePhoneNumber: '13911112222' } },
       },
       'a line with everything in it',
     );
@@ -39,6 +41,9 @@ describe('the logger', () => {
       'auth-s3cret',
       'ENC',
       'Bearer jwt',
+      'ph0necode',
+      '13800138000',
+      '13911112222',
     ]) {
       expect(text).not.toContain(secret);
     }

@@ -65,4 +65,17 @@ function loginWithProfile() {
   });
 }
 
-module.exports = { login, loginWithProfile, graphql };
+const BIND_PHONE = `mutation ($code: String!) { bindWechatPhoneNumber(code: $code) { id phoneNumber } }`;
+
+/**
+ * The phone number of the signed-in person, from <button open-type="getPhoneNumber"
+ * bindgetphonenumber="onGetPhoneNumber">: pass the button's event and your access token. Its code
+ * is not a wx.login code (single use, 5 minutes). WECHAT_INVALID_CODE with extensions.field "code"
+ * means WeChat refused the phone-number code: ask the person to tap the button again.
+ */
+function bindPhoneNumber(event, accessToken) {
+  if (!event.detail.code) return Promise.reject(new Error(event.detail.errMsg || 'phone number declined'));
+  return graphql(BIND_PHONE, { code: event.detail.code }, accessToken).then((d) => d.bindWechatPhoneNumber);
+}
+
+module.exports = { login, loginWithProfile, bindPhoneNumber, graphql };

@@ -38,6 +38,11 @@ export const REDACT_PATHS = [
   // A login code, where an input object is logged; not `*.code`, which would hide error codes.
   'input.code',
   '*.input.code',
+  'input.phoneCode',
+  '*.input.phoneCode',
+  '*.phoneNumber',
+  '*.purePhoneNumber',
+  '*.phone_info',
 ];
 
 export interface LoggerOptions {

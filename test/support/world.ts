@@ -50,13 +50,17 @@ export function wechatEnv(
 
 /**
  * The server on a fresh database, talking over real HTTP to an emulator of its own that plays the
- * given apps (all three bound by default).
+ * given apps (all three bound by default), and `otherApps` the server is not configured with.
  */
 export async function startWorld(
-  options: { apps?: Partial<Record<'web' | 'app' | 'mini', EmulatorApp>>; env?: Record<string, string> } = {},
+  options: {
+    apps?: Partial<Record<'web' | 'app' | 'mini', EmulatorApp>>;
+    otherApps?: EmulatorApp[];
+    env?: Record<string, string>;
+  } = {},
 ): Promise<World> {
   const apps = { ...APPS, ...options.apps };
-  const emulator = await createEmulator({ apps: Object.values(apps) });
+  const emulator = await createEmulator({ apps: [...Object.values(apps), ...(options.otherApps ?? [])] });
   const t = await startTestServer({
     ...wechatEnv(apps, emulator.url),
     WECHAT_TIMEOUT_MS: '2000',

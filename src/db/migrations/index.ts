@@ -3,6 +3,7 @@ import { Migration20261121135635 } from './Migration20261121135635.js';
 import { Migration20261121140951 } from './Migration20261121140951.js';
 import { Migration20261121143011 } from './Migration20261121143011.js';
 import { Migration20261121202955 } from './Migration20261121202955.js';
+import { Migration20261121223521 } from './Migration20261121223521.js';
 
 /** Checked-in migrations in the order they apply; `npm run migration:create` appends to this list. */
 export const migrationsList: MigrationObject[] = [
@@ -10,4 +11,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261121140951', class: Migration20261121140951 },
   { name: 'Migration20261121143011', class: Migration20261121143011 },
   { name: 'Migration20261121202955', class: Migration20261121202955 },
+  { name: 'Migration20261121223521', class: Migration20261121223521 },
 ];

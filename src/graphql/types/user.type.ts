@@ -43,6 +43,14 @@ export class UserType {
   @Field(() => String, { nullable: true })
   avatarUrl!: string | null;
 
+  @Field(() => String, {
+    nullable: true,
+    description:
+      'International (E.164) form, e.g. "+8613800138000", from bindWechatPhoneNumber. Only ever given ' +
+      'to the user themselves (me, their own login, refresh or bind); null otherwise.',
+  })
+  phoneNumber!: string | null;
+
   @Field(() => Date)
   createdAt!: Date;
 

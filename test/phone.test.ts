@@ -1,0 +1,223 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { toUserType } from '../src/graphql/types/mappers.js';
+import { User } from '../src/identity/user.entity.js';
+import { errorCode } from './support/graphql.js';
+import { APP_LOGIN, APPS, MINI_LOGIN, startWorld, type LoginPayload, type World } from './support/world.js';
+
+/** A second mini program the emulator plays but this server is not configured with. */
+const OTHER_MINI = { appid: 'wxothermini', secret: 'secret-other-7d1e', kind: 'mini', bound: true } as const;
+
+const BIND = `mutation ($code: String!, $appId: String) {
+  bindWechatPhoneNumber(code: $code, appId: $appId) { id phoneNumber }
+}`;
+const ME = `query { me { id phoneNumber } }`;
+
+let w: World;
+/** Every GraphQL response body of this file, scanned for the numbers and tokens at the end. */
+const responses: string[] = [];
+/** Every phone number the emulator was asked to give, national and international, and every phone code. */
+const numbers: string[] = [];
+const phoneCodes: string[] = [];
+
+async function gql<T>(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>) {
+  const body = await w.gql<T>(query, variables, headers);
+  responses.push(JSON.stringify(body));
+  return body;
+}
+
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+/** A mini program login of `user`: their access token and id. */
+async function signIn(user: string): Promise<LoginPayload> {
+  const code = await w.code(APPS.mini.appid, user);
+  const body = await gql<{ wechatMiniLogin: LoginPayload }>(MINI_LOGIN, { input: { code } });
+  expect(body.errors).toBeUndefined();
+  return body.data!.wechatMiniLogin;
+}
+
+/** What the getPhoneNumber button gives the mini program: a code for that person's number. */
+async function phoneCode(
+  user: string,
+  phoneNumber: string,
+  extra: { appid?: string; countryCode?: string | number; watermarkAppid?: string } = {},
+): Promise<string> {
+  numbers.push(phoneNumber, `${extra.countryCode ?? 86}${phoneNumber}`);
+  const { code } = await w.emulatorPost<{ code: string }>('/__emulator/phone-codes', {
+    appid: APPS.mini.appid,
+    user,
+    phoneNumber,
+    ...extra,
+  });
+  phoneCodes.push(code);
+  return code;
+}
+
+async function bind(token: string, code: string, appId?: string) {
+  return gql<{ bindWechatPhoneNumber: { id: string; phoneNumber: string | null } }>(
+    BIND,
+    { code, ...(appId !== undefined ? { appId } : {}) },
+    bearer(token),
+  );
+}
+
+/** The user's row as stored: phone number and last change. */
+async function stored(userId: string): Promise<{ phone_number: string | null; updated_at: Date }> {
+  const [row] = await w.t.server.database.orm.em
+    .getConnection()
+    .execute<{ phone_number: string | null; updated_at: Date }[]>(
+      `select phone_number, updated_at from "user" where id = ?`,
+      [userId],
+    );
+  return row!;
+}
+
+/** WeChat calls of one path the emulator has answered since it started. */
+async function callsOf(path: string): Promise<number> {
+  const { calls } = (await (await fetch(`${w.emulator.url}/__emulator/stats`)).json()) as {
+    calls: Record<string, number>;
+  };
+  return calls[path] ?? 0;
+}
+
+beforeAll(async () => {
+  w = await startWorld({ otherApps: [OTHER_MINI] });
+});
+afterAll(async () => {
+  await w?.stop();
+});
+
+describe('bindWechatPhoneNumber', () => {
+  it('stores the number of a phone code on the signed-in user in E.164 and shows it on me', async () => {
+    const ann = await signIn('ann');
+    const bound = await bind(ann.accessToken, await phoneCode('ann', '13800138000'));
+    expect(bound).toEqual({
+      data: { bindWechatPhoneNumber: { id: ann.user.id, phoneNumber: '+8613800138000' } },
+    });
+    expect(await gql(ME, {}, bearer(ann.accessToken))).toEqual({
+      data: { me: { id: ann.user.id, phoneNumber: '+8613800138000' } },
+    });
+    expect((await stored(ann.user.id)).phone_number).toBe('+8613800138000');
+    // Her next login's payload is hers too: it shows the number (the one-statement returning login).
+    const again = await signIn('ann');
+    expect(again.user.id).toBe(ann.user.id);
+    const login = await gql<{ wechatMiniLogin: { user: { phoneNumber: string } } }>(
+      `mutation ($input: WechatMiniLoginInput!) { wechatMiniLogin(input: $input) { user { phoneNumber } } }`,
+      { input: { code: await w.code(APPS.mini.appid, 'ann') } },
+    );
+    expect(login.data!.wechatMiniLogin.user.phoneNumber).toBe('+8613800138000');
+  });
+
+  it('takes countryCode as WeChat sends it, a string or a number, and replaces an earlier number', async () => {
+    const ben = await signIn('ben');
+    const us = await bind(ben.accessToken, await phoneCode('ben', '2025550123', { countryCode: 1 }));
+    expect(us.data!.bindWechatPhoneNumber.phoneNumber).toBe('+12025550123');
+    const hk = await bind(ben.accessToken, await phoneCode('ben', '91234567', { countryCode: '852' }));
+    expect(hk.data!.bindWechatPhoneNumber.phoneNumber).toBe('+85291234567');
+    expect((await stored(ben.user.id)).phone_number).toBe('+85291234567');
+  });
+
+  it('answers UNAUTHENTICATED without a bearer or with a forged one, before calling WeChat', async () => {
+    const cal = await signIn('cal');
+    const code = await phoneCode('cal', '13900139000');
+    const before = await callsOf('/wxa/business/getuserphonenumber');
+    const anonymous = await gql(BIND, { code });
+    expect(errorCode(anonymous)).toBe('UNAUTHENTICATED');
+    expect(anonymous.data).toBeNull();
+    const forged = cal.accessToken.slice(0, -2) + (cal.accessToken.endsWith('AA') ? 'BB' : 'AA');
+    expect(errorCode(await gql(BIND, { code }, bearer(forged)))).toBe('UNAUTHENTICATED');
+    expect(await callsOf('/wxa/business/getuserphonenumber')).toBe(before);
+    // The code was not spent: the signed-in person can still use it.
+    expect((await bind(cal.accessToken, code)).data!.bindWechatPhoneNumber.phoneNumber).toBe(
+      '+8613900139000',
+    );
+  });
+
+  it('refuses a used, expired, login or other mini program’s code as a phone-number code, writing nothing', async () => {
+    const dee = await signIn('dee');
+    const used = await phoneCode('dee', '13700137000');
+    expect((await bind(dee.accessToken, used)).errors).toBeUndefined();
+    const before = await stored(dee.user.id);
+
+    const expired = await phoneCode('dee', '13711111111');
+    await w.emulatorPost('/__emulator/clock', { advanceMs: 5 * 60_000 + 1000 });
+    const foreign = await phoneCode('dee', '13722222222', { appid: OTHER_MINI.appid });
+    const loginCode = await w.code(APPS.mini.appid, 'dee');
+    for (const code of [used, expired, foreign, loginCode]) {
+      const body = await bind(dee.accessToken, code);
+      expect(errorCode(body)).toBe('WECHAT_INVALID_CODE');
+      expect(body.errors![0]!.extensions).toMatchObject({ field: 'code', wechatErrcode: 40029 });
+      expect(body.errors![0]!.message).toMatch(/phone-number code.*tap the phone-number button again/);
+      expect(body.data).toBeNull();
+    }
+    expect(await stored(dee.user.id)).toEqual(before);
+  });
+
+  it.each([[''], ['x'.repeat(300)], ['code with space'], ['码']])(
+    'answers code %j with BAD_USER_INPUT naming code, before calling WeChat',
+    async (code) => {
+      const eve = await signIn('eve');
+      const before = await callsOf('/wxa/business/getuserphonenumber');
+      const body = await bind(eve.accessToken, code);
+      expect(errorCode(body)).toBe('BAD_USER_INPUT');
+      expect(body.errors![0]!.extensions!.field).toBe('code');
+      expect(await callsOf('/wxa/business/getuserphonenumber')).toBe(before);
+      expect((await stored(eve.user.id)).phone_number).toBeNull();
+    },
+  );
+
+  it('takes appId naming the configured mini program, and answers another with BAD_USER_INPUT naming appId', async () => {
+    const fay = await signIn('fay');
+    const other = await bind(fay.accessToken, await phoneCode('fay', '13600136000'), OTHER_MINI.appid);
+    expect(errorCode(other)).toBe('BAD_USER_INPUT');
+    expect(other.errors![0]!.extensions!.field).toBe('appId');
+    const named = await bind(fay.accessToken, await phoneCode('fay', '13600136000'), APPS.mini.appid);
+    expect(named.data!.bindWechatPhoneNumber.phoneNumber).toBe('+8613600136000');
+  });
+
+  it('refuses an answer whose watermark names another app (WECHAT_CONFIG_ERROR), writing nothing', async () => {
+    const gus = await signIn('gus');
+    const code = await phoneCode('gus', '13500135000', { watermarkAppid: OTHER_MINI.appid });
+    const body = await bind(gus.accessToken, code);
+    expect(errorCode(body)).toBe('WECHAT_CONFIG_ERROR');
+    expect((await stored(gus.user.id)).phone_number).toBeNull();
+    expect(w.t.log.text()).toContain('getuserphonenumber answered with another app’s watermark');
+  });
+
+  it('answers PLATFORM_NOT_CONFIGURED on a server without a mini program', async () => {
+    const noMini = await startWorld({ env: { WECHAT_MINI_APPID: '', WECHAT_MINI_SECRET: '' } });
+    try {
+      const code = await noMini.code(APPS.app.appid, 'hal');
+      const login = await noMini.gql<{ wechatAppLogin: LoginPayload }>(APP_LOGIN, { input: { code } });
+      const body = await noMini.gql(BIND, { code: 'abc' }, bearer(login.data!.wechatAppLogin.accessToken));
+      expect(errorCode(body)).toBe('PLATFORM_NOT_CONFIGURED');
+      expect(await noMini.wechatCalls()).toEqual(['/sns/oauth2/access_token', '/sns/userinfo']);
+    } finally {
+      await noMini.stop();
+    }
+  });
+});
+
+describe('who sees a phone number', () => {
+  it('gives it to the user themselves only: null for any other viewer', () => {
+    const user = Object.assign(new User(), { id: 'u1', phoneNumber: '+8613800138000' });
+    expect(toUserType(user, { userId: 'u1' }).phoneNumber).toBe('+8613800138000');
+    expect(toUserType(user, { userId: 'u2' }).phoneNumber).toBeNull();
+    expect(toUserType(user, null).phoneNumber).toBeNull();
+  });
+});
+
+describe('secrets', () => {
+  it('never puts a phone number, a phone code or the app access token in a log line, nor the token in a response', async () => {
+    const log = w.t.log.text();
+    expect(w.t.log.lines.length).toBeGreaterThan(20);
+    expect(numbers.length).toBeGreaterThan(10);
+    for (const secret of [...numbers, ...phoneCodes]) expect(log).not.toContain(secret);
+    const appTokens = w.emulator.issuedSecrets();
+    expect(appTokens.length).toBeGreaterThan(3);
+    for (const secret of appTokens) {
+      expect(log).not.toContain(secret);
+      for (const body of responses) expect(body).not.toContain(secret);
+    }
+    expect(log).toContain('WeChat app access token fetched');
+  });
+});
