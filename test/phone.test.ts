@@ -11,6 +11,7 @@ const BIND = `mutation ($code: String!, $appId: String) {
   bindWechatPhoneNumber(code: $code, appId: $appId) { id phoneNumber }
 }`;
 const ME = `query { me { id phoneNumber } }`;
+const PHONE_PATH = '/wxa/business/getuserphonenumber';
 
 let w: World;
 /** Every GraphQL response body of this file, scanned for the numbers and tokens at the end. */
@@ -119,13 +120,13 @@ describe('bindWechatPhoneNumber', () => {
   it('answers UNAUTHENTICATED without a bearer or with a forged one, before calling WeChat', async () => {
     const cal = await signIn('cal');
     const code = await phoneCode('cal', '13900139000');
-    const before = await callsOf('/wxa/business/getuserphonenumber');
+    const before = await callsOf(PHONE_PATH);
     const anonymous = await gql(BIND, { code });
     expect(errorCode(anonymous)).toBe('UNAUTHENTICATED');
     expect(anonymous.data).toBeNull();
     const forged = cal.accessToken.slice(0, -2) + (cal.accessToken.endsWith('AA') ? 'BB' : 'AA');
     expect(errorCode(await gql(BIND, { code }, bearer(forged)))).toBe('UNAUTHENTICATED');
-    expect(await callsOf('/wxa/business/getuserphonenumber')).toBe(before);
+    expect(await callsOf(PHONE_PATH)).toBe(before);
     // The code was not spent: the signed-in person can still use it.
     expect((await bind(cal.accessToken, code)).data!.bindWechatPhoneNumber.phoneNumber).toBe(
       '+8613900139000',
@@ -156,11 +157,11 @@ describe('bindWechatPhoneNumber', () => {
     'answers code %j with BAD_USER_INPUT naming code, before calling WeChat',
     async (code) => {
       const eve = await signIn('eve');
-      const before = await callsOf('/wxa/business/getuserphonenumber');
+      const before = await callsOf(PHONE_PATH);
       const body = await bind(eve.accessToken, code);
       expect(errorCode(body)).toBe('BAD_USER_INPUT');
       expect(body.errors![0]!.extensions!.field).toBe('code');
-      expect(await callsOf('/wxa/business/getuserphonenumber')).toBe(before);
+      expect(await callsOf(PHONE_PATH)).toBe(before);
       expect((await stored(eve.user.id)).phone_number).toBeNull();
     },
   );
@@ -195,6 +196,91 @@ describe('bindWechatPhoneNumber', () => {
       await noMini.stop();
     }
   });
+});
+
+describe('wechatMiniLogin with phoneCode', () => {
+  const LOGIN = `mutation ($input: WechatMiniLoginInput!) {
+    wechatMiniLogin(input: $input) { accessToken isNewUser user { id phoneNumber } }
+  }`;
+  type Login = {
+    wechatMiniLogin: { accessToken: string; isNewUser: boolean; user: { id: string; phoneNumber: string } };
+  };
+
+  it('registers a new user with the number, in the login’s own transaction, and shows it on me', async () => {
+    const before = await w.counts();
+    const body = await gql<Login>(LOGIN, {
+      input: { code: await w.code(APPS.mini.appid, 'ida'), phoneCode: await phoneCode('ida', '13400134000') },
+    });
+    expect(body.errors).toBeUndefined();
+    const login = body.data!.wechatMiniLogin;
+    expect(login).toMatchObject({ isNewUser: true, user: { phoneNumber: '+8613400134000' } });
+    expect((await stored(login.user.id)).phone_number).toBe('+8613400134000');
+    expect(await w.counts()).toEqual({
+      users: before.users + 1,
+      methods: before.methods + 1,
+      sessions: before.sessions + 1,
+    });
+    expect(await gql(ME, {}, bearer(login.accessToken))).toEqual({
+      data: { me: { id: login.user.id, phoneNumber: '+8613400134000' } },
+    });
+  });
+
+  it('gives a returning user the new number (the full login path, not the one-statement one)', async () => {
+    const jon = await signIn('jon');
+    const body = await gql<Login>(LOGIN, {
+      input: { code: await w.code(APPS.mini.appid, 'jon'), phoneCode: await phoneCode('jon', '13300133000') },
+    });
+    expect(body.data!.wechatMiniLogin).toMatchObject({
+      isNewUser: false,
+      user: { id: jon.user.id, phoneNumber: '+8613300133000' },
+    });
+    expect((await stored(jon.user.id)).phone_number).toBe('+8613300133000');
+  });
+
+  it('refuses a bad phone code naming phoneCode, before spending the wx.login code, which then logs in', async () => {
+    const used = await phoneCode('kim', '13200132000');
+    expect((await bind((await signIn('kim')).accessToken, used)).errors).toBeUndefined();
+    const code = await w.code(APPS.mini.appid, 'kim');
+    const [jscode, phone] = [await callsOf('/sns/jscode2session'), await callsOf(PHONE_PATH)];
+    const before = await w.counts();
+
+    const body = await gql<Login>(LOGIN, { input: { code, phoneCode: used } });
+    expect(errorCode(body)).toBe('WECHAT_INVALID_CODE');
+    expect(body.errors![0]!.extensions).toMatchObject({ field: 'phoneCode', wechatErrcode: 40029 });
+    expect(body.errors![0]!.message).toMatch(/phone-number code/);
+    expect(await callsOf('/sns/jscode2session')).toBe(jscode);
+    expect(await callsOf(PHONE_PATH)).toBe(phone + 1);
+    expect(await w.counts()).toEqual(before);
+
+    const again = await gql<Login>(LOGIN, { input: { code } });
+    expect(again.errors).toBeUndefined();
+    expect(again.data!.wechatMiniLogin.user.phoneNumber).toBe('+8613200132000');
+  });
+
+  it('keeps a refused login code apart from the phone code: field code, a message about the login code', async () => {
+    const code = await w.code(APPS.mini.appid, 'lou');
+    await gql(LOGIN, { input: { code } });
+    const before = await w.counts();
+    const body = await gql<Login>(LOGIN, {
+      input: { code, phoneCode: await phoneCode('lou', '13100131000') },
+    });
+    expect(errorCode(body)).toBe('WECHAT_INVALID_CODE');
+    expect(body.errors![0]!.extensions!.field).toBe('code');
+    expect(body.errors![0]!.message).toMatch(/login code/);
+    expect(body.errors![0]!.message).not.toMatch(/phone/);
+    expect(await w.counts()).toEqual(before);
+  });
+
+  it.each([[''], ['x'.repeat(300)], ['码']])(
+    'answers phoneCode %j with BAD_USER_INPUT naming phoneCode, before calling WeChat',
+    async (bad) => {
+      const before = await Promise.all([callsOf('/sns/jscode2session'), callsOf(PHONE_PATH)]);
+      const body = await gql(LOGIN, { input: { code: 'somecode', phoneCode: bad } });
+      expect(errorCode(body)).toBe('BAD_USER_INPUT');
+      expect(body.errors![0]!.extensions!.field).toBe('phoneCode');
+      expect(await Promise.all([callsOf('/sns/jscode2session'), callsOf(PHONE_PATH)])).toEqual(before);
+    },
+  );
 });
 
 describe('who sees a phone number', () => {

@@ -75,7 +75,13 @@ export function createServices(config: Config, logger: Logger, { box, signingKey
   return {
     webLogin: new WebLogin(config, webState, oauthLogin, signIn),
     appLogin: new AppLogin(config, oauthLogin, signIn),
-    miniLogin: new MiniProgramLogin({ config, mini: new MiniProgramClient(http), signIn, logger }),
+    miniLogin: new MiniProgramLogin({
+      config,
+      mini: new MiniProgramClient(http),
+      phoneNumbers: phoneNumberClient,
+      signIn,
+      logger,
+    }),
     phoneNumbers: new PhoneNumberService({ config, client: phoneNumberClient, rateLimiter }),
     sessions,
     close: () => http.close(),

@@ -47,4 +47,12 @@ export class WechatMiniLoginInput {
 
   @Field(() => String, { nullable: true })
   signature?: string | null;
+
+  @Field(() => String, {
+    nullable: true,
+    description:
+      'One-tap "log in with phone": the code of the getPhoneNumber button (e.detail.code), not a wx.login ' +
+      'code. Exchanged before the login code; the number is stored with this login.',
+  })
+  phoneCode?: string | null;
 }
