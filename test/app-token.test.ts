@@ -1,7 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { SecretBox } from '../src/crypto/secret-box.js';
-import { errorCode } from './support/graphql.js';
-import { APPS, AUTH_SECRET, MINI_LOGIN, startWorld, type LoginPayload, type World } from './support/world.js';
+import { createEmulator, type Emulator } from '../src/emulator/emulator.js';
+import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { emulatorControl } from './support/emulator.js';
+import { errorCode, postGraphQL } from './support/graphql.js';
+import { freePort, spawnServer, type ServerProcess } from './support/process.js';
+import {
+  APPS,
+  AUTH_SECRET,
+  MINI_LOGIN,
+  startWorld,
+  wechatEnv,
+  type LoginPayload,
+  type World,
+} from './support/world.js';
 
 const BIND = `mutation ($code: String!) { bindWechatPhoneNumber(code: $code) { id phoneNumber } }`;
 const PHONE_PATH = '/wxa/business/getuserphonenumber';
@@ -13,7 +25,9 @@ interface TokenRow {
 }
 
 /** The app's stable_token calls the emulator answered since it started: all, and forced ones. */
-async function stableTokenCalls(world: World): Promise<{ calls: number; forceRefreshCalls: number }> {
+async function stableTokenCalls(
+  world: Pick<World, 'emulator'>,
+): Promise<{ calls: number; forceRefreshCalls: number }> {
   const { apps } = (await (await fetch(`${world.emulator.url}/__emulator/app-tokens`)).json()) as {
     apps: { appid: string; calls: number; forceRefreshCalls: number }[];
   };
@@ -251,6 +265,95 @@ describe('refreshing ahead of expiry', () => {
       expect((await calls(fresh)).slice(-2)).toEqual(['/cgi-bin/stable_token ok', `${PHONE_PATH} ok`]);
     } finally {
       await fresh.stop();
+    }
+  });
+});
+
+describe('two instances on one database', () => {
+  let db: TestDatabase;
+  let emulator: Emulator;
+  const servers: ServerProcess[] = [];
+  const people = Array.from({ length: 40 }, (_, i) => `twin${i}`);
+  /** Each person's access token, from a login on one instance (binds go to the other). */
+  const tokens = new Map<string, string>();
+
+  /** Every person binds a fresh phone code at once, half on each instance; every answer's number. */
+  async function bindEveryone(): Promise<(string | undefined)[]> {
+    const control = emulatorControl(emulator.url);
+    return Promise.all(
+      people.map(async (user, i) => {
+        const { code } = await control.post<{ code: string }>('/__emulator/phone-codes', {
+          appid: APPS.mini.appid,
+          user,
+        });
+        const { body } = await postGraphQL<{ bindWechatPhoneNumber: { phoneNumber: string } }>(
+          servers[i % 2]!.url,
+          BIND,
+          { code },
+          { authorization: `Bearer ${tokens.get(user)!}` },
+        );
+        expect(body.errors).toBeUndefined();
+        return body.data?.bindWechatPhoneNumber.phoneNumber;
+      }),
+    );
+  }
+
+  /** "WeChat app access token fetched" lines in both instances' logs. */
+  const fetchLines = () =>
+    servers.flatMap((s) => s.output().split('\n')).filter((line) => line.includes('token fetched')).length;
+
+  beforeAll(async () => {
+    // The embedded database takes one connection per process here.
+    db = await createTestDatabase({ connections: 2 });
+    emulator = await createEmulator({ apps: Object.values(APPS) });
+    const env = {
+      DATABASE_URL: db.url,
+      DATABASE_POOL_MAX: String(db.poolMax === 1 ? 1 : 5),
+      ...wechatEnv(APPS, emulator.url),
+      WECHAT_EMULATOR: 'off',
+      PUBLIC_URL: 'https://login.example.com',
+      LOG_LEVEL: 'info',
+    };
+    // One after the other: the first applies the migrations.
+    servers.push(await spawnServer(env, await freePort()));
+    servers.push(await spawnServer(env, await freePort()));
+    const control = emulatorControl(emulator.url);
+    for (const [i, user] of people.entries()) {
+      const { body } = await postGraphQL<{ wechatMiniLogin: LoginPayload }>(
+        servers[(i + 1) % 2]!.url,
+        MINI_LOGIN,
+        {
+          input: { code: await control.code(APPS.mini.appid, user) },
+        },
+      );
+      tokens.set(user, body.data!.wechatMiniLogin.accessToken);
+    }
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const server of servers) server.child.kill('SIGTERM');
+    await Promise.all(servers.map((s) => s.exited));
+    await emulator?.close();
+    await db?.drop();
+  });
+
+  it('fetch one stable_token for 40 concurrent binds split across them, and one again once it expired', async () => {
+    const first = await bindEveryone();
+    expect(first.every((n) => /^\+86\d{11}$/.test(n ?? ''))).toBe(true);
+    expect(await stableTokenCalls({ emulator })).toEqual({ calls: 1, forceRefreshCalls: 0 });
+
+    // Both now hold the token in memory: more calls fetch nothing.
+    await bindEveryone();
+    expect(await stableTokenCalls({ emulator })).toEqual({ calls: 1, forceRefreshCalls: 0 });
+
+    // WeChat's clock passes the token's expiry: both instances meet 42001 at once; one refreshes.
+    await emulatorControl(emulator.url).post('/__emulator/clock', { advanceMs: 7200_000 + 60_000 });
+    const afterExpiry = await bindEveryone();
+    expect(afterExpiry.every((n) => /^\+86\d{11}$/.test(n ?? ''))).toBe(true);
+    expect(await stableTokenCalls({ emulator })).toEqual({ calls: 2, forceRefreshCalls: 1 });
+    expect(fetchLines()).toBe(2);
+    for (const secret of emulator.issuedSecrets()) {
+      for (const server of servers) expect(server.output()).not.toContain(secret);
     }
   });
 });
