@@ -59,6 +59,12 @@ function expectError(body: Body, errcode: number): void {
   expect(body.errmsg).toMatch(/, rid: [0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}$/);
 }
 
+/** getuserphonenumber with a fresh phone code of alice in wxmini and this app access token. */
+async function phoneNumber(accessToken: string, options: Record<string, unknown> = {}): Promise<Body> {
+  const { code: c } = await post('/__emulator/phone-codes', { appid: 'wxmini', user: 'alice', ...options });
+  return post('/wxa/business/getuserphonenumber', { code: c }, { access_token: accessToken });
+}
+
 describe('jscode2session', () => {
   it('exchanges a code for openid, session_key and (bound) unionid, without errcode', async () => {
     const body = await jscode('wxmini', await code('wxmini', 'alice'));
@@ -340,11 +346,74 @@ describe('app access tokens', () => {
   it('stable_token returns the same token until force_refresh', async () => {
     const body = { grant_type: 'client_credential', appid: 'wxmini', secret: 'mini-secret' };
     const a = await post('/cgi-bin/stable_token', body);
+    expect(a).toEqual({ access_token: expect.any(String), expires_in: 7200 });
+    clock += 60_000;
     const b = await post('/cgi-bin/stable_token', body);
-    expect(b.access_token).toBe(a.access_token);
+    expect(b).toEqual({ access_token: a.access_token, expires_in: 7140 });
     const forced = await post('/cgi-bin/stable_token', { ...body, force_refresh: true });
+    expect(forced).toEqual({ access_token: expect.any(String), expires_in: 7200 });
     expect(forced.access_token).not.toBe(a.access_token);
+    // The forced refresh ended the previous token at once.
+    expectError(await phoneNumber(a.access_token as string), 40001);
+    // Another within 30 s is ignored: the same token.
+    clock += 29_000;
+    const again = await post('/cgi-bin/stable_token', { ...body, force_refresh: true });
+    expect(again.access_token).toBe(forced.access_token);
+    clock += 1_000;
+    const spaced = await post('/cgi-bin/stable_token', { ...body, force_refresh: true });
+    expect(spaced.access_token).not.toBe(forced.access_token);
     expectError(await post('/cgi-bin/stable_token', { ...body, appid: 'wxnope' }), 40013);
+    expectError(await post('/cgi-bin/stable_token', { ...body, secret: 'bad' }), 40125);
+    expectError(await post('/cgi-bin/stable_token', { ...body, grant_type: 'x' }), 40002);
+    const { apps } = (await (await fetch(`${emulator.url}/__emulator/app-tokens`)).json()) as {
+      apps: { appid: string; calls: number; forceRefreshCalls: number }[];
+    };
+    expect(apps.find((c) => c.appid === 'wxmini')).toMatchObject({ forceRefreshCalls: 3 });
+  });
+
+  it('stable_token makes the next token 5 minutes before expiry, both valid meanwhile (expires_in >= 300)', async () => {
+    const body = { grant_type: 'client_credential', appid: 'wxmini', secret: 'mini-secret' };
+    const first = await post('/cgi-bin/stable_token', body);
+    clock += (7200 - 301) * 1000;
+    expect(await post('/cgi-bin/stable_token', body)).toEqual({
+      access_token: first.access_token,
+      expires_in: 301,
+    });
+    clock += 2_000;
+    const next = await post('/cgi-bin/stable_token', body);
+    expect(next).toEqual({ access_token: expect.any(String), expires_in: 7200 });
+    expect(next.access_token).not.toBe(first.access_token);
+    expect((await phoneNumber(first.access_token as string)).errcode).toBe(0);
+    expect((await phoneNumber(next.access_token as string)).errcode).toBe(0);
+    clock += 300_000;
+    expectError(await phoneNumber(first.access_token as string), 42001);
+    expect((await phoneNumber(next.access_token as string)).errcode).toBe(0);
+  });
+
+  it('ends every token of an app on POST /__emulator/app-tokens/invalidate; the next stable_token is new', async () => {
+    const body = { grant_type: 'client_credential', appid: 'wxmini', secret: 'mini-secret' };
+    const stable = await post('/cgi-bin/stable_token', body);
+    const plain = await get('/cgi-bin/token', body);
+    const other = await post('/cgi-bin/stable_token', { ...body, appid: 'wxapp', secret: 'app-secret' });
+    expect(await post('/__emulator/app-tokens/invalidate', { appid: 'wxmini' })).toEqual({ invalidated: 2 });
+    expectError(await phoneNumber(stable.access_token as string), 40001);
+    expectError(await phoneNumber(plain.access_token as string), 40001);
+    const fresh = await post('/cgi-bin/stable_token', body);
+    expect(fresh).toEqual({ access_token: expect.any(String), expires_in: 7200 });
+    expect(fresh.access_token).not.toBe(stable.access_token);
+    expect((await phoneNumber(fresh.access_token as string)).errcode).toBe(0);
+    expect(
+      (await post('/cgi-bin/stable_token', { ...body, appid: 'wxapp', secret: 'app-secret' })).access_token,
+    ).toBe(other.access_token);
+    const unknown = await fetch(`${emulator.url}/__emulator/app-tokens/invalidate`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ appid: 'wxnope' }),
+    });
+    expect(unknown.status).toBe(400);
+    expect(emulator.issuedSecrets()).toEqual(
+      expect.arrayContaining([stable.access_token, plain.access_token, fresh.access_token]),
+    );
   });
 
   it('getuserphonenumber answers a phone code once, with phone_info and watermark', async () => {
@@ -380,6 +449,45 @@ describe('app access tokens', () => {
       40029,
     );
     expectError(await post('/wxa/business/getuserphonenumber', { code: c }, { access_token: 'nope' }), 40001);
+  });
+
+  it('gives every person an 11-digit mainland number of their own unless told one', async () => {
+    const token = (
+      await post('/cgi-bin/stable_token', {
+        grant_type: 'client_credential',
+        appid: 'wxmini',
+        secret: 'mini-secret',
+      })
+    ).access_token as string;
+    const numbers = new Set<string>();
+    for (let i = 0; i < 200; i++) {
+      const { code: c } = await post('/__emulator/phone-codes', { appid: 'wxmini', user: `person-${i}` });
+      const answer = await post('/wxa/business/getuserphonenumber', { code: c }, { access_token: token });
+      const info = answer.phone_info as Body;
+      expect(info.purePhoneNumber).toMatch(/^138\d{8}$/);
+      numbers.add(info.purePhoneNumber as string);
+    }
+    expect(numbers.size).toBe(200);
+  });
+
+  it('gives countryCode as the phone code asked (string or number), and the watermark appid it was told', async () => {
+    const token = (
+      await post('/cgi-bin/stable_token', {
+        grant_type: 'client_credential',
+        appid: 'wxmini',
+        secret: 'mini-secret',
+      })
+    ).access_token as string;
+    const info = async (options: Record<string, unknown>) =>
+      (await phoneNumber(token, { phoneNumber: '2025550123', ...options })).phone_info as Body;
+    expect(await info({ countryCode: 1 })).toMatchObject({
+      phoneNumber: '+12025550123',
+      purePhoneNumber: '2025550123',
+      countryCode: 1,
+    });
+    expect(await info({ countryCode: '852' })).toMatchObject({ countryCode: '852' });
+    expect(await info({ watermarkAppid: 'wxelse' })).toMatchObject({ watermark: { appid: 'wxelse' } });
+    expect(await info({})).toMatchObject({ countryCode: '86', watermark: { appid: 'wxmini' } });
   });
 
   it('checksession accepts the current session key signature and rejects others (87009)', async () => {

@@ -6,7 +6,7 @@ const API = 'https://api.example.com/graphql';
 const LOGIN = `mutation ($input: WechatMiniLoginInput!) {
   wechatMiniLogin(input: $input) {
     accessToken refreshToken expiresAt isNewUser
-    user { id nickname avatarUrl }
+    user { id nickname avatarUrl phoneNumber }
   }
 }`;
 
@@ -65,4 +65,36 @@ function loginWithProfile() {
   });
 }
 
-module.exports = { login, loginWithProfile, graphql };
+const BIND_PHONE = `mutation ($code: String!) { bindWechatPhoneNumber(code: $code) { id phoneNumber } }`;
+
+/**
+ * The phone number of the signed-in person, from <button open-type="getPhoneNumber"
+ * bindgetphonenumber="onGetPhoneNumber">: pass the button's event and your access token. Its code
+ * is not a wx.login code (single use, 5 minutes). WECHAT_INVALID_CODE with extensions.field "code"
+ * means WeChat refused the phone-number code: ask the person to tap the button again.
+ */
+function bindPhoneNumber(event, accessToken) {
+  if (!event.detail.code) return Promise.reject(new Error(event.detail.errMsg || 'phone number declined'));
+  return graphql(BIND_PHONE, { code: event.detail.code }, accessToken).then((d) => d.bindWechatPhoneNumber);
+}
+
+/**
+ * One tap, "log in with phone": the login and the number together. Pass the getPhoneNumber
+ * button's event; wx.login runs here. WeChat refusing the phone code fails the login with
+ * extensions.field "phoneCode" before the wx.login code is spent.
+ */
+function loginWithPhone(event) {
+  if (!event.detail.code) return login();
+  return new Promise((resolve, reject) => {
+    wx.login({
+      success: ({ code }) =>
+        graphql(LOGIN, { input: { code, phoneCode: event.detail.code } }).then(
+          (d) => resolve(d.wechatMiniLogin),
+          reject,
+        ),
+      fail: reject,
+    });
+  });
+}
+
+module.exports = { login, loginWithProfile, loginWithPhone, bindPhoneNumber, graphql };

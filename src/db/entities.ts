@@ -1,3 +1,4 @@
+import { AppAccessToken } from '../app-tokens/app-access-token.entity.js';
 import { UserLoginMethod } from '../identity/user-login-method.entity.js';
 import { User } from '../identity/user.entity.js';
 import { SigningKey } from '../keys/signing-key.entity.js';
@@ -15,4 +16,5 @@ export const entities = [
   WebLoginState,
   RateLimitBucket,
   SigningKey,
+  AppAccessToken,
 ];

@@ -23,7 +23,14 @@ const Schemas = {
   }),
   codeBatch: z.object({ appid: z.string(), users: z.array(UserKey).min(1).max(100_000) }),
   encryptedData: z.object({ appid: z.string(), user: UserKey, real: z.boolean().default(false) }),
-  phoneCode: z.object({ appid: z.string(), user: UserKey, phoneNumber: PhoneNumber.optional() }),
+  phoneCode: z.object({
+    appid: z.string(),
+    user: UserKey,
+    phoneNumber: PhoneNumber.optional(),
+    countryCode: z.union([z.string().regex(/^\d{1,3}$/), z.number().int().min(1).max(999)]).optional(),
+    watermarkAppid: z.string().min(1).max(64).optional(),
+  }),
+  appid: z.object({ appid: z.string() }),
   fault: z
     .object({
       path: z.string().startsWith('/'),
@@ -106,12 +113,27 @@ export function controlRoutes(deps: ControlDeps): FastifyPluginCallback {
     app.get('/__emulator/stats', async () => traffic.stats());
     app.post('/__emulator/phone-codes', { schema: { body: Schemas.phoneCode } }, async (request, reply) => {
       const body = request.body as z.output<typeof Schemas.phoneCode>;
+      const { appid, user, phoneNumber, ...options } = body;
       try {
-        return { code: appTokens.phoneCode(body.appid, body.user, body.phoneNumber) };
+        return { code: appTokens.phoneCode(appid, user, phoneNumber, options) };
       } catch (error) {
         return reply.code(400).send({ error: (error as Error).message });
       }
     });
+    app.get('/__emulator/app-tokens', async () => ({ apps: appTokens.stableTokenCounts() }));
+    /** Ends every access token of an app now (40001 on their next use), as WeChat revoking them. */
+    app.post(
+      '/__emulator/app-tokens/invalidate',
+      { schema: { body: Schemas.appid } },
+      async (request, reply) => {
+        const { appid } = request.body as z.output<typeof Schemas.appid>;
+        try {
+          return { invalidated: appTokens.invalidate(appid) };
+        } catch (error) {
+          return reply.code(400).send({ error: (error as Error).message });
+        }
+      },
+    );
     app.post(
       '/__emulator/encrypted-data',
       { schema: { body: Schemas.encryptedData } },

@@ -123,6 +123,15 @@ export class People {
     return this.derive(`snapshot-unionid\n${key}`);
   }
 
+  /** A mainland mobile number of 11 digits, derived from the key (the same after a restart). */
+  phoneNumberOf(key: string): string {
+    const digits = parseInt(
+      createHmac('sha256', this.seed).update(`phone\n${key}`).digest('hex').slice(0, 12),
+      16,
+    );
+    return `138${(digits % 1e8).toString().padStart(8, '0')}`;
+  }
+
   upsert(key: string, profile: { nickname?: string; avatarUrl?: string; phoneNumber?: string } = {}) {
     let user = this.users.get(key);
     if (!user) {
@@ -131,9 +140,7 @@ export class People {
         unionid: this.unionidOf(key),
         nickname: profile.nickname ?? key,
         avatarUrl: profile.avatarUrl ?? this.avatarUrlOf(key),
-        phoneNumber:
-          profile.phoneNumber ??
-          `138${(parseInt(this.unionidOf(key).slice(1, 9), 36) % 1e8).toString().padStart(8, '0')}`,
+        phoneNumber: profile.phoneNumber ?? this.phoneNumberOf(key),
       };
       this.users.set(key, user);
     } else {

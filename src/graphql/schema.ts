@@ -4,13 +4,14 @@ import { buildSchema } from 'type-graphql';
 import { authChecker } from './auth-checker.js';
 import { LoginResolver } from './resolvers/login.resolver.js';
 import { ProfileResolver } from './resolvers/profile.resolver.js';
+import { PhoneNumberResolver } from './resolvers/phone-number.resolver.js';
 import { SessionResolver } from './resolvers/session.resolver.js';
 import { UserResolver } from './resolvers/user.resolver.js';
 
 /** Builds the executable schema once per process; resolvers are created per build. */
 export function buildGraphQLSchema(): Promise<GraphQLSchema> {
   return buildSchema({
-    resolvers: [SessionResolver, LoginResolver, ProfileResolver, UserResolver],
+    resolvers: [SessionResolver, LoginResolver, ProfileResolver, PhoneNumberResolver, UserResolver],
     scalarsMap: [{ type: Date, scalar: GraphQLDateTime }],
     authChecker,
     validate: false,

@@ -63,6 +63,7 @@ export class AccountService {
       const user = method.user as User;
       if (identity.unionId && !user.unionId) await this.claimUnionId(em, user, identity.unionId);
       this.applyProfile(user, identity.profile);
+      if (identity.phoneNumber) user.phoneNumber = identity.phoneNumber;
       return { user, isNewUser: false };
     }
 
@@ -72,6 +73,7 @@ export class AccountService {
       user = em.create(User, { unionId: identity.unionId ?? null, createdAt: now, updatedAt: now });
     }
     this.applyProfile(user, identity.profile);
+    if (identity.phoneNumber) user.phoneNumber = identity.phoneNumber;
     em.create(UserLoginMethod, {
       user,
       kind: identity.kind,

@@ -4,7 +4,9 @@ import { UserLoginMethod } from './user-login-method.entity.js';
 
 /** One person. Their WeChat identities hang off it as login methods. */
 @Entity({ tableName: 'user' })
-export class User extends BaseEntity<'unionId' | 'nickname' | 'avatarUrl' | 'profileChosenAt'> {
+export class User extends BaseEntity<
+  'unionId' | 'nickname' | 'avatarUrl' | 'profileChosenAt' | 'phoneNumber'
+> {
   /** WeChat unionid shared by every app of one Open Platform account; unique, so one person is one user. */
   @Property({ type: 'text', nullable: true })
   @Unique({ name: 'user_union_id_unique' })
@@ -22,6 +24,13 @@ export class User extends BaseEntity<'unionId' | 'nickname' | 'avatarUrl' | 'pro
    */
   @Property({ type: 'datetime', nullable: true })
   profileChosenAt: Date | null = null;
+
+  /**
+   * International (E.164, `+8613800138000`), from WeChat's phone-number code; shown to this user
+   * alone and never logged (docs/api.md, "Phone numbers"). Not unique: a number can change hands.
+   */
+  @Property({ type: 'text', nullable: true })
+  phoneNumber: string | null = null;
 
   @OneToMany(() => UserLoginMethod, (method) => method.user)
   loginMethods = new Collection<UserLoginMethod>(this);

@@ -41,6 +41,10 @@ with m as (
 )
 select u.* from s join "user" u on u.id = s.user_id`);
 
+/** A user's phone number, in one statement; the user, or nothing when they no longer exist. */
+const SET_PHONE_NUMBER = sql<'userId' | 'phoneNumber' | 'now', UserRow>(`
+update "user" set phone_number = :phoneNumber, updated_at = :now where id = :userId returning *`);
+
 export interface ReturningLogin {
   appId: string;
   openId: string;
@@ -68,6 +72,17 @@ export const UserRepository = {
       sessionExpiresAt: login.session.expiresAt,
       tokenHash: login.session.tokenHash,
     });
+    return rows[0] ? em.map(User, rows[0]) : null;
+  },
+
+  /** Stores a user's phone number (E.164); null when the user no longer exists. */
+  async setPhoneNumber(
+    em: EntityManager,
+    userId: string,
+    phoneNumber: string,
+    now: Date,
+  ): Promise<User | null> {
+    const rows = await execute(em, SET_PHONE_NUMBER, { userId, phoneNumber, now });
     return rows[0] ? em.map(User, rows[0]) : null;
   },
 

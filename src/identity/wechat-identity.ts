@@ -11,4 +11,6 @@ export interface WeChatIdentity {
   profile: { nickname?: string; avatarUrl?: string } | undefined;
   /** The WeChat credential to keep (session_key, OAuth access token); stored sealed. */
   accessCode: string | undefined;
+  /** The person's number (E.164) from a phone-number code sent with the login; never logged. */
+  phoneNumber?: string;
 }

@@ -9,13 +9,16 @@ export const INPUT_LIMITS = {
   rawData: 8 * 1024,
 } as const;
 
-/** A WeChat login code: 1-256 printable ASCII characters; BAD_USER_INPUT otherwise. */
-export function checkCode(code: string): void {
-  if (code.length === 0) throw new BadUserInputError('code must not be empty', 'code');
+/**
+ * A WeChat code (login or phone number) in the input field `field`: 1-256 printable ASCII
+ * characters; BAD_USER_INPUT otherwise.
+ */
+export function checkCode(code: string, field = 'code'): void {
+  if (code.length === 0) throw new BadUserInputError(`${field} must not be empty`, field);
   if (code.length > INPUT_LIMITS.code)
-    throw new BadUserInputError(`code is longer than ${INPUT_LIMITS.code} characters`, 'code');
+    throw new BadUserInputError(`${field} is longer than ${INPUT_LIMITS.code} characters`, field);
   if (!/^[\x21-\x7e]+$/.test(code))
-    throw new BadUserInputError('code has characters a WeChat code never has', 'code');
+    throw new BadUserInputError(`${field} has characters a WeChat code never has`, field);
 }
 
 /** PKCE (RFC 7636): S256 challenges are 43 base64url characters; verifiers 43-128 unreserved ones. */

@@ -6,6 +6,7 @@ import { LoginMethodKind } from '../identity/user-login-method.entity.js';
 import type { WeChatIdentity } from '../identity/wechat-identity.js';
 import { ANONYMOUS_NICKNAME } from '../wechat/endpoints.js';
 import type { MiniProgramClient } from '../wechat/mini-program.client.js';
+import type { PhoneNumberClient } from '../wechat/phone-number.client.js';
 import {
   DecryptError,
   decryptUserData,
@@ -24,18 +25,22 @@ export interface MiniLoginInput {
   signature?: string | null;
   /** Which mini program, when this server has several. */
   appId?: string | null;
+  /** The getPhoneNumber button's code: the number is stored with this login. */
+  phoneCode?: string | null;
 }
 
 export interface MiniProgramLoginDeps {
   config: Config;
   mini: MiniProgramClient;
+  phoneNumbers: PhoneNumberClient;
   signIn: SignIn;
   logger: Logger;
 }
 
 /**
  * Mini program login: `wx.login`'s code → jscode2session (openid, unionid, session key); the
- * optional wx.getUserProfile data is checked with the session key (docs/wechat.md, "Open data").
+ * optional wx.getUserProfile data is checked with the session key (docs/wechat.md, "Open data");
+ * an optional phone-number code gives the number stored with the login (docs/api.md, "Phone numbers").
  */
 export class MiniProgramLogin {
   constructor(private readonly deps: MiniProgramLoginDeps) {}
@@ -53,7 +58,12 @@ export class MiniProgramLogin {
     app: PlatformCredentials,
     input: MiniLoginInput,
   ): Promise<LoginResult> {
-    const { encryptedData, iv, rawData, signature } = input;
+    const { encryptedData, iv, rawData, signature, phoneCode } = input;
+    // The phone code first: WeChat refusing it then leaves the wx.login code unspent for a retry.
+    const phoneNumber =
+      phoneCode != null
+        ? await this.deps.phoneNumbers.phoneNumber(em, app, phoneCode, 'phoneCode')
+        : undefined;
     const session = await this.deps.mini.codeToSession(app, input.code);
     await this.deps.signIn.limitIdentity(em, app.appId, session.openId);
     let profile: WeChatIdentity['profile'];
@@ -95,8 +105,10 @@ export class MiniProgramLogin {
       unionId: session.unionId,
       profile,
       accessCode: session.sessionKey,
+      phoneNumber,
     };
-    if (!profile) {
+    // The one-statement returning login writes neither a profile nor a number: those take the full path.
+    if (!profile && !phoneNumber) {
       const returning = await this.deps.signIn.returning(em, identity, null);
       if (returning) return returning;
     }
@@ -106,6 +118,7 @@ export class MiniProgramLogin {
 
 function checkInput(input: MiniLoginInput): void {
   checkCode(input.code);
+  if (input.phoneCode != null) checkCode(input.phoneCode, 'phoneCode');
   const { encryptedData, iv, rawData, signature } = input;
   if ((encryptedData == null) !== (iv == null)) {
     throw new BadUserInputError(

@@ -25,8 +25,8 @@ const FORGET_BEFORE = sql<'before'>(`delete from rate_limit_bucket where window_
 export class RateLimiter {
   constructor(private readonly settings: RateLimitSettings) {}
 
-  /** Logins (`login`) and refreshes (`refresh`) per client IP. */
-  ip(em: EntityManager, action: 'login' | 'refresh', ip: string): Promise<void> {
+  /** Logins (`login`), refreshes (`refresh`) and phone-number binds (`phone`) per client IP. */
+  ip(em: EntityManager, action: 'login' | 'refresh' | 'phone', ip: string): Promise<void> {
     return this.hit(em, `ip:${action}:${ip}`, this.settings.perIpPerMinute);
   }
 

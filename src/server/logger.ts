@@ -1,3 +1,4 @@
+import { DriverException } from '@mikro-orm/core';
 import type { FastifyBaseLogger, FastifyServerOptions } from 'fastify';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import { currentRequestIdOf } from './request-id.js';
@@ -38,7 +39,41 @@ export const REDACT_PATHS = [
   // A login code, where an input object is logged; not `*.code`, which would hide error codes.
   'input.code',
   '*.input.code',
+  'input.phoneCode',
+  '*.input.phoneCode',
+  '*.phoneNumber',
+  '*.purePhoneNumber',
+  '*.phone_info',
 ];
+
+/** PostgreSQL's fields of an error that name things (SQLSTATE, constraint, table…), never values. */
+const DATABASE_ERROR_FIELDS = ['code', 'severity', 'routine', 'constraint', 'table', 'column', 'dataType'];
+
+/** A database error, from the ORM or the driver: PostgreSQL's fields are on it. */
+function isDatabaseError(err: unknown): err is Error & Record<string, unknown> {
+  return (
+    err instanceof DriverException ||
+    (err instanceof Error &&
+      typeof (err as { severity?: unknown }).severity === 'string' &&
+      typeof (err as { code?: unknown }).code === 'string')
+  );
+}
+
+/**
+ * A database error without what carries values: knex writes the failed statement into the message
+ * with its values inlined (phone numbers, openids, sealed secrets), and PostgreSQL's message,
+ * `detail` and `where` may quote them. Kept: the class, the SQLSTATE and what it names, the frames.
+ */
+function databaseError(err: Error & Record<string, unknown>) {
+  const frames = (err.stack ?? '').split('\n').filter((line) => line.trim().startsWith('at '));
+  const fields = DATABASE_ERROR_FIELDS.filter((key) => typeof err[key] === 'string');
+  return {
+    type: err.name,
+    message: `database error${typeof err.code === 'string' ? ` ${err.code}` : ''} (statement and values not logged)`,
+    stack: [`${err.name}: statement and values not logged`, ...frames].join('\n'),
+    ...Object.fromEntries(fields.map((key) => [key, err[key]])),
+  };
+}
 
 export interface LoggerOptions {
   level: string;
@@ -67,7 +102,8 @@ export function createLogger({ level, destination }: LoggerOptions): Logger {
           ip: req.ip,
         }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-        err: pino.stdSerializers.err,
+        err: (err: unknown) =>
+          isDatabaseError(err) ? databaseError(err) : pino.stdSerializers.err(err as Error),
       },
     },
     destination,

@@ -1,9 +1,11 @@
 import type { Logger } from 'pino';
+import { AppAccessTokens } from '../app-tokens/app-access-tokens.js';
 import type { Config } from '../config.js';
 import type { SecretBox } from '../crypto/secret-box.js';
 import type { SigningKeys } from '../keys/signing-keys.js';
 import { AccountService } from '../identity/account.service.js';
 import { ProfileService } from '../identity/profile.service.js';
+import { PhoneNumberService } from '../identity/phone-number.service.js';
 import { AppLogin } from '../logins/app.login.js';
 import { MiniProgramLogin } from '../logins/mini-program.login.js';
 import { OfficialAccountLogin } from '../logins/official-account.login.js';
@@ -14,9 +16,11 @@ import { WebStateService } from '../logins/web-state.service.js';
 import { RateLimiter } from '../rate-limits/rate-limiter.js';
 import { AccessTokens } from '../sessions/access-tokens.js';
 import { SessionService } from '../sessions/session.service.js';
+import { AppTokenClient } from '../wechat/app-token.client.js';
 import { WeChatHttp } from '../wechat/http.js';
 import { MiniProgramClient } from '../wechat/mini-program.client.js';
 import { OAuthClient } from '../wechat/oauth.client.js';
+import { PhoneNumberClient } from '../wechat/phone-number.client.js';
 
 /** What resolvers and routes call: one instance of each per process. */
 export interface Services {
@@ -24,6 +28,7 @@ export interface Services {
   appLogin: AppLogin;
   miniLogin: MiniProgramLogin;
   officialAccountLogin: OfficialAccountLogin;
+  phoneNumbers: PhoneNumberService;
   sessions: SessionService;
   profiles: ProfileService;
   /** Frees what the services hold open (WeChat keep-alive sockets). */
@@ -63,10 +68,24 @@ export function createServices(config: Config, logger: Logger, { box, signingKey
     authSecret: config.authSecret,
     ttlSeconds: config.session.webStateTtlSeconds,
   });
+  // One per process: its memo and in-flight fetches are what keep token fetches to one.
+  const appTokens = new AppAccessTokens({
+    box,
+    client: new AppTokenClient(http),
+    logger: logger.child({ component: 'wechat' }),
+  });
+  const phoneNumberClient = new PhoneNumberClient(http, appTokens, logger.child({ component: 'wechat' }));
   return {
     webLogin: new WebLogin(config, webState, oauthLogin, signIn),
     appLogin: new AppLogin(config, oauthLogin, signIn),
-    miniLogin: new MiniProgramLogin({ config, mini: new MiniProgramClient(http), signIn, logger }),
+    miniLogin: new MiniProgramLogin({
+      config,
+      mini: new MiniProgramClient(http),
+      phoneNumbers: phoneNumberClient,
+      signIn,
+      logger,
+    }),
+    phoneNumbers: new PhoneNumberService({ config, client: phoneNumberClient, rateLimiter }),
     officialAccountLogin: new OfficialAccountLogin(config, webState, oauthLogin, signIn),
     sessions,
     profiles: new ProfileService({ allowLoopbackHttpAvatars: !config.isProduction }),

@@ -6,6 +6,10 @@ export const ENDPOINTS = {
   userInfo: 'sns/userinfo',
   /** https://developers.weixin.qq.com/miniprogram/dev/server/API/user-login/api_code2session */
   jscode2session: 'sns/jscode2session',
+  /** https://developers.weixin.qq.com/doc/service/api/base/api_getstableaccesstoken */
+  stableToken: 'cgi-bin/stable_token',
+  /** https://developers.weixin.qq.com/miniprogram/dev/server/API/user-info/phone-number/api_getphonenumber */
+  phoneNumber: 'wxa/business/getuserphonenumber',
 } as const;
 
 /** Path of the website QR login page, on WECHAT_OPEN_BASE_URL. */

@@ -4,6 +4,7 @@ import { Migration20261121140951 } from './Migration20261121140951.js';
 import { Migration20261121143011 } from './Migration20261121143011.js';
 import { Migration20261121202955 } from './Migration20261121202955.js';
 import { Migration20261121222819 } from './Migration20261121222819.js';
+import { Migration20261121223521 } from './Migration20261121223521.js';
 import { Migration20261121223700 } from './Migration20261121223700.js';
 
 /** Checked-in migrations in the order they apply; `npm run migration:create` appends to this list. */
@@ -13,5 +14,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261121143011', class: Migration20261121143011 },
   { name: 'Migration20261121202955', class: Migration20261121202955 },
   { name: 'Migration20261121222819', class: Migration20261121222819 },
+  { name: 'Migration20261121223521', class: Migration20261121223521 },
   { name: 'Migration20261121223700', class: Migration20261121223700 },
 ];

@@ -80,4 +80,12 @@ export class WechatMiniLoginInput {
     description: 'Which mini program: required when this server has more than one, else optional.',
   })
   appId?: string | null;
+
+  @Field(() => String, {
+    nullable: true,
+    description:
+      'One-tap "log in with phone": the code of the getPhoneNumber button (e.detail.code), not a wx.login ' +
+      'code. Exchanged before the login code; the number is stored with this login.',
+  })
+  phoneCode?: string | null;
 }

@@ -18,6 +18,6 @@ export class ProfileResolver {
   ): Promise<UserType> {
     // @Authorized() has checked the session already.
     const auth = (await ctx.auth())!;
-    return toUserType(await ctx.services.profiles.update(ctx.em, auth.userId, input));
+    return toUserType(await ctx.services.profiles.update(ctx.em, auth.userId, input), auth);
   }
 }

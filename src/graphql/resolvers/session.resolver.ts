@@ -13,7 +13,7 @@ export class SessionResolver {
   })
   async me(@Ctx() ctx: Context): Promise<UserType | null> {
     const auth = await ctx.auth();
-    return auth ? toUserType(auth.user) : null;
+    return auth ? toUserType(auth.user, auth) : null;
   }
 
   @Mutation(() => AuthPayload, {

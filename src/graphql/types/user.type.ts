@@ -48,6 +48,15 @@ export class UserType {
   @Field(() => String, { nullable: true })
   avatarUrl!: string | null;
 
+  @Field(() => String, {
+    nullable: true,
+    description:
+      'International (E.164) form, e.g. "+8613800138000", from bindWechatPhoneNumber or a mini program ' +
+      'login with phoneCode. Only ever given to the user themselves (me, their own login, refresh or ' +
+      'bind); null otherwise.',
+  })
+  phoneNumber!: string | null;
+
   @Field(() => Date)
   createdAt!: Date;
 

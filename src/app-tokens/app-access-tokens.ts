@@ -1,0 +1,187 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Logger } from 'pino';
+import type { PlatformCredentials } from '../config.js';
+import type { SecretBox } from '../crypto/secret-box.js';
+import type { AppTokenClient } from '../wechat/app-token.client.js';
+import { APP_TOKEN_ERRCODES, WeChatError } from '../wechat/errcodes.js';
+import { AppAccessTokenRepository, type AppAccessTokenRow } from './app-access-token.repository.js';
+
+/**
+ * A token with less than this left is fetched again. WeChat's stable_token makes the next token 5
+ * minutes before the current one expires, so by then a normal fetch gets the new one.
+ */
+const REFRESH_AHEAD_SECONDS = 300;
+/** A token fetched this recently is not fetched again for being due: an odd expires_in cannot loop. */
+const MIN_FETCH_INTERVAL_SECONDS = 30;
+/** Each process re-reads the shared row at least this often, to pick up a token another instance replaced. */
+const RECHECK_MS = 60_000;
+/** WeChat ignores a force_refresh that comes sooner than this after the app's last one. */
+const FORCE_REFRESH_SPACING_SECONDS = 30;
+/** WeChat's allowance of force refreshes per app and day. */
+const FORCE_REFRESHES_PER_DAY = 20;
+
+export interface AppAccessTokensDeps {
+  box: SecretBox;
+  client: AppTokenClient;
+  logger: Logger;
+}
+
+/** The token this process holds for an app, and when (performance.now()) it must look again. */
+interface HeldToken {
+  token: string;
+  refreshAt: number;
+  recheckAt: number;
+}
+
+/** WeChat refused the app access token we sent (invalid, replaced or expired). */
+function isRefusedToken(error: unknown): boolean {
+  return error instanceof WeChatError && error.errcode !== undefined && APP_TOKEN_ERRCODES.has(error.errcode);
+}
+
+/** Less than REFRESH_AHEAD_SECONDS left, unless it was fetched a moment ago and is still valid. */
+function isDue(row: AppAccessTokenRow): boolean {
+  return (
+    row.expires_in < REFRESH_AHEAD_SECONDS && (row.age >= MIN_FETCH_INTERVAL_SECONDS || row.expires_in <= 0)
+  );
+}
+
+/**
+ * WeChat's app access tokens (`stable_token`), one current token per appid for every instance
+ * (docs/architecture.md, "App access tokens"; docs/wechat.md, "The app access token"):
+ * - kept in the app_access_token table, sealed with AUTH_SECRET, and in memory per process, which
+ *   re-reads the row every RECHECK_MS and when the token is due;
+ * - fetched by one instance at a time: under a transaction-scoped advisory lock per appid, the row
+ *   is read again and fetched only if it still needs to be, so waiters take the fresh token;
+ * - a call WeChat answers with 40001, 40014 or 42001 is retried once with a new token: the one in
+ *   the row if another instance already replaced the refused one, else a `force_refresh` (spaced
+ *   30 s apart and at most 20 a day per app, counted in the row; beyond that a normal fetch).
+ * The token never appears in a log line or an error.
+ */
+export class AppAccessTokens {
+  private readonly held = new Map<string, HeldToken>();
+  private readonly flights = new Map<string, Promise<string>>();
+
+  constructor(private readonly deps: AppAccessTokensDeps) {}
+
+  /**
+   * Runs `call` with the app's current token. If WeChat refuses the token, runs it once more with
+   * a new one; a second refusal is the caller's error (a typed WeChatError).
+   */
+  async withToken<T>(
+    em: EntityManager,
+    app: PlatformCredentials,
+    call: (accessToken: string) => Promise<T>,
+  ): Promise<T> {
+    const token = await this.current(em, app);
+    try {
+      return await call(token);
+    } catch (error) {
+      if (!isRefusedToken(error)) throw error;
+      return call(await this.replace(em, app, token));
+    }
+  }
+
+  /** The app's token: from memory while it is fresh and recently checked, else from the row or WeChat. */
+  current(em: EntityManager, app: PlatformCredentials): Promise<string> {
+    const held = this.held.get(app.appId);
+    const now = performance.now();
+    if (held && now < held.refreshAt && now < held.recheckAt) return Promise.resolve(held.token);
+    return this.once(`current\n${app.appId}`, () => this.load(em, app));
+  }
+
+  /** A new token in place of one WeChat refused; one flight per refused token in this process. */
+  private replace(em: EntityManager, app: PlatformCredentials, refused: string): Promise<string> {
+    return this.once(`replace\n${app.appId}\n${refused}`, () => this.fetch(em, app, refused));
+  }
+
+  private async load(em: EntityManager, app: PlatformCredentials): Promise<string> {
+    const row = await AppAccessTokenRepository.read(em, app.appId);
+    const stored = row && !isDue(row) ? this.open(app.appId, row) : undefined;
+    if (row && stored !== undefined) return this.hold(app.appId, row, stored);
+    return this.fetch(em, app, undefined);
+  }
+
+  /**
+   * Under the app's lock, reads the row again and fetches from WeChat only when it still has to:
+   * no usable token, one due for refresh, or (`refused`) still the token WeChat just refused.
+   */
+  private fetch(em: EntityManager, app: PlatformCredentials, refused: string | undefined): Promise<string> {
+    return em.fork().transactional(async (tx) => {
+      await AppAccessTokenRepository.lock(tx, app.appId);
+      const row = await AppAccessTokenRepository.read(tx, app.appId);
+      const stored = row ? this.open(app.appId, row) : undefined;
+      if (row && stored !== undefined) {
+        // Another instance (or an earlier flight here) got a token meanwhile: take it.
+        if (refused === undefined && !isDue(row)) return this.hold(app.appId, row, stored);
+        if (refused !== undefined && stored !== refused && row.expires_in > 0) {
+          return this.hold(app.appId, row, stored);
+        }
+      }
+      const force = refused !== undefined && stored === refused && this.mayForceRefresh(app.appId, row!);
+      const fetched = await this.deps.client.stableToken(app, force);
+      const saved = await AppAccessTokenRepository.save(tx, {
+        appId: app.appId,
+        sealedAccessToken: this.deps.box.seal(fetched.accessToken),
+        expiresInSeconds: fetched.expiresInSeconds,
+        forced: force,
+      });
+      this.deps.logger.info(
+        { appId: app.appId, forceRefresh: force, expiresInSeconds: fetched.expiresInSeconds },
+        'WeChat app access token fetched',
+      );
+      return this.hold(app.appId, saved, fetched.accessToken);
+    });
+  }
+
+  /** Whether WeChat's limits leave a force refresh now; if not, says so (a normal fetch follows). */
+  private mayForceRefresh(appId: string, row: AppAccessTokenRow): boolean {
+    const since = row.since_force_refresh;
+    if (since !== null && since < FORCE_REFRESH_SPACING_SECONDS) {
+      this.deps.logger.warn(
+        { appId, secondsSinceLastForceRefresh: Math.floor(since) },
+        'WeChat refused the app access token again within 30 s of a force refresh: fetching it normally',
+      );
+      return false;
+    }
+    if (row.force_refreshes_today >= FORCE_REFRESHES_PER_DAY) {
+      this.deps.logger.warn(
+        { appId, forceRefreshesToday: row.force_refreshes_today },
+        `WeChat refused the app access token, and today's ${FORCE_REFRESHES_PER_DAY} force refreshes are spent: fetching it normally`,
+      );
+      return false;
+    }
+    return true;
+  }
+
+  /** The token of a row; undefined (and a warning) when this AUTH_SECRET cannot open it. */
+  private open(appId: string, row: AppAccessTokenRow): string | undefined {
+    try {
+      return this.deps.box.open(row.access_token);
+    } catch {
+      this.deps.logger.warn(
+        { appId },
+        'the stored app access token cannot be opened (another AUTH_SECRET?): fetching a new one',
+      );
+      return undefined;
+    }
+  }
+
+  private hold(appId: string, row: AppAccessTokenRow, token: string): string {
+    const now = performance.now();
+    this.held.set(appId, {
+      token,
+      refreshAt: now + Math.max(0, row.expires_in - REFRESH_AHEAD_SECONDS) * 1000,
+      recheckAt: now + RECHECK_MS,
+    });
+    return token;
+  }
+
+  private once(key: string, run: () => Promise<string>): Promise<string> {
+    let flight = this.flights.get(key);
+    if (!flight) {
+      flight = run().finally(() => this.flights.delete(key));
+      this.flights.set(key, flight);
+    }
+    return flight;
+  }
+}

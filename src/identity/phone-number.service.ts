@@ -1,0 +1,44 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Config } from '../config.js';
+import { UnauthenticatedError } from '../errors.js';
+import { checkCode } from '../logins/login-input.js';
+import { credentialsFor } from '../logins/platform.js';
+import type { RateLimiter } from '../rate-limits/rate-limiter.js';
+import type { PhoneNumberClient } from '../wechat/phone-number.client.js';
+import type { User } from './user.entity.js';
+import { UserRepository } from './user.repository.js';
+
+export interface PhoneNumberServiceDeps {
+  config: Config;
+  client: PhoneNumberClient;
+  rateLimiter: RateLimiter;
+}
+
+/**
+ * A signed-in user's phone number, from the code of a mini program's getPhoneNumber button
+ * (docs/api.md, "Phone numbers"). The number is shown to its user alone and never logged.
+ */
+export class PhoneNumberService {
+  constructor(private readonly deps: PhoneNumberServiceDeps) {}
+
+  /**
+   * bindWechatPhoneNumber: checks the code (BAD_USER_INPUT before any I/O), counts the client IP,
+   * exchanges the code with the mini program's app access token, then stores the number on the
+   * user in one statement. `appId` names the mini program when a client sends it.
+   */
+  async bind(
+    em: EntityManager,
+    userId: string,
+    code: string,
+    appId: string | null | undefined,
+    clientIp: string,
+  ): Promise<User> {
+    const app = credentialsFor(this.deps.config, 'mini', appId);
+    checkCode(code, 'code');
+    await this.deps.rateLimiter.ip(em, 'phone', clientIp);
+    const phoneNumber = await this.deps.client.phoneNumber(em, app, code, 'code');
+    const user = await UserRepository.setPhoneNumber(em, userId, phoneNumber, new Date());
+    if (!user) throw new UnauthenticatedError('The signed-in user no longer exists: sign in again');
+    return user;
+  }
+}
