@@ -289,6 +289,46 @@ describe('several apps of one kind', () => {
     expect(login.errors).toBeUndefined();
   });
 
+  it('binds a phone number from either mini program, naming it, through each app’s own app token', async () => {
+    const login = await many.gql<{ wechatMiniLogin: LoginPayload }>(MINI_LOGIN, {
+      input: { code: await many.code(MINI_2.appid, 'pia'), appId: MINI_2.appid },
+    });
+    const bearer = { authorization: `Bearer ${login.data!.wechatMiniLogin.accessToken}` };
+    const BIND = `mutation ($code: String!, $appId: String) { bindWechatPhoneNumber(code: $code, appId: $appId) { phoneNumber } }`;
+    const phoneCode = async (appid: string, phoneNumber: string) =>
+      (
+        await many.emulatorPost<{ code: string }>('/__emulator/phone-codes', {
+          appid,
+          user: 'pia',
+          phoneNumber,
+        })
+      ).code;
+
+    const missing = await many.gql(BIND, { code: await phoneCode(MINI_2.appid, '13900000001') }, bearer);
+    expect(errorCode(missing)).toBe('BAD_USER_INPUT');
+    expect(missing.errors![0]!.extensions!.field).toBe('appId');
+
+    for (const [appid, number] of [
+      [MINI_2.appid, '13900000002'],
+      [APPS.mini.appid, '13900000003'],
+    ] as const) {
+      const bound = await many.gql<{ bindWechatPhoneNumber: { phoneNumber: string } }>(
+        BIND,
+        { code: await phoneCode(appid, number), appId: appid },
+        bearer,
+      );
+      expect(bound.errors).toBeUndefined();
+      expect(bound.data!.bindWechatPhoneNumber.phoneNumber).toBe(`+86${number}`);
+    }
+    // A code of one mini program named as the other's: WeChat refuses it (another app's token).
+    const crossed = await many.gql(
+      BIND,
+      { code: await phoneCode(MINI_2.appid, '13900000004'), appId: APPS.mini.appid },
+      bearer,
+    );
+    expect(errorCode(crossed)).toBe('WECHAT_INVALID_CODE');
+  });
+
   it('binds an official account state to the app it was made for; each app has its own redirect allowlist', async () => {
     const { state } = await oaAuthorize({ appId: OA_2.appid }, many);
     await many.emulatorPost('/__emulator/reset', {});
