@@ -167,7 +167,10 @@ function appsList(ctx: z.RefinementCtx, raw: string | undefined): z.output<typeo
     const where =
       index === undefined ? '' : `[${String(index)}]${field === undefined ? '' : `.${String(field)}`}: `;
     const message =
-      issue.code === 'unrecognized_keys' ? `unknown field ${issue.keys.join(', ')}` : issue.message;
+      issue.code === 'unrecognized_keys'
+        ? // A key is shown only if it looks like a field name (a pasted secret would not).
+          `unknown field ${issue.keys.map((k) => (/^[A-Za-z_]{1,32}$/.test(k) ? k : '(not shown)')).join(', ')}`
+        : issue.message;
     refuse(ctx, 'WECHAT_APPS', `${where}${message}`);
     return [];
   }

@@ -201,6 +201,11 @@ describe('config', () => {
       /^WECHAT_APPS: \[0\]: unknown field bound$/,
     ],
     [
+      // A secret pasted where a field name goes is not shown.
+      '[{"kind":"mini","appId":"wx1","secret":"s","very-secret-value":1}]',
+      /^WECHAT_APPS: \[0\]: unknown field \(not shown\)$/,
+    ],
+    [
       '[{"kind":"mini","appId":"wx1","secret":"s","redirectUris":["https://a.example/"]}]',
       /^WECHAT_APPS: \[0\]\.redirectUris: only web and official apps have redirect URIs$/,
     ],

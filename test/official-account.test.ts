@@ -141,8 +141,17 @@ describe('official account pages', () => {
     expect(await w.counts()).toEqual(before);
   });
 
-  it('signs in without a profile when userinfo answers 48001 (a token without the scope), and asks again next time', async () => {
+  it('takes a USERINFO token that userinfo refuses (48001) for a snapshot account whose exchange did not say so', async () => {
+    const before = await w.counts();
     await w.emulatorPost('/__emulator/faults', { path: '/sns/userinfo', errcode: 48001 });
+    const body = await oaLogin({ code: await oaCode('tess'), state: (await oaAuthorize()).state });
+    expect(errorCode(body)).toBe('WECHAT_SNAPSHOT_USER');
+    expect(await w.counts()).toEqual(before);
+  });
+
+  it('signs in without a profile when userinfo keeps failing (-1), and asks again next time', async () => {
+    // userinfo is a read: tried three times.
+    await w.emulatorPost('/__emulator/faults', { path: '/sns/userinfo', errcode: -1, times: 3 });
     const body = await oaLogin({ code: await oaCode('uma'), state: (await oaAuthorize()).state });
     expect(body.errors).toBeUndefined();
     const { user } = body.data!.wechatOfficialAccountLogin;

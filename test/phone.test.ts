@@ -237,24 +237,61 @@ describe('wechatMiniLogin with phoneCode', () => {
     expect((await stored(jon.user.id)).phone_number).toBe('+8613300133000');
   });
 
-  it('refuses a bad phone code naming phoneCode, before spending the wx.login code, which then logs in', async () => {
+  it('refuses a bad phone code naming phoneCode, writing nothing; a new wx.login and a new tap log in', async () => {
     const used = await phoneCode('kim', '13200132000');
     expect((await bind((await signIn('kim')).accessToken, used)).errors).toBeUndefined();
-    const code = await w.code(APPS.mini.appid, 'kim');
     const [jscode, phone] = [await callsOf('/sns/jscode2session'), await callsOf(PHONE_PATH)];
     const before = await w.counts();
 
-    const body = await gql<Login>(LOGIN, { input: { code, phoneCode: used } });
+    const body = await gql<Login>(LOGIN, {
+      input: { code: await w.code(APPS.mini.appid, 'kim'), phoneCode: used },
+    });
     expect(errorCode(body)).toBe('WECHAT_INVALID_CODE');
     expect(body.errors![0]!.extensions).toMatchObject({ field: 'phoneCode', wechatErrcode: 40029 });
     expect(body.errors![0]!.message).toMatch(/phone-number code/);
-    expect(await callsOf('/sns/jscode2session')).toBe(jscode);
+    // The login code first (free), the phone code after it (WeChat bills numbers).
+    expect(await callsOf('/sns/jscode2session')).toBe(jscode + 1);
     expect(await callsOf(PHONE_PATH)).toBe(phone + 1);
     expect(await w.counts()).toEqual(before);
 
-    const again = await gql<Login>(LOGIN, { input: { code } });
+    const again = await gql<Login>(LOGIN, {
+      input: { code: await w.code(APPS.mini.appid, 'kim'), phoneCode: await phoneCode('kim', '13200132001') },
+    });
     expect(again.errors).toBeUndefined();
-    expect(again.data!.wechatMiniLogin.user.phoneNumber).toBe('+8613200132000');
+    expect(again.data!.wechatMiniLogin.user.phoneNumber).toBe('+8613200132001');
+  });
+
+  it('does not spend the phone code when the login fails first (a used wx.login code)', async () => {
+    const code = await w.code(APPS.mini.appid, 'max');
+    expect((await gql(LOGIN, { input: { code } })).errors).toBeUndefined();
+    const phone = await callsOf(PHONE_PATH);
+    const tap = await phoneCode('max', '13200132002');
+    const body = await gql<Login>(LOGIN, { input: { code, phoneCode: tap } });
+    expect(errorCode(body)).toBe('WECHAT_INVALID_CODE');
+    expect(body.errors![0]!.extensions!.field).toBe('code');
+    expect(await callsOf(PHONE_PATH)).toBe(phone);
+    // The same tap still works with a new login code.
+    const again = await gql<Login>(LOGIN, {
+      input: { code: await w.code(APPS.mini.appid, 'max'), phoneCode: tap },
+    });
+    expect(again.data!.wechatMiniLogin.user.phoneNumber).toBe('+8613200132002');
+  });
+
+  it('refuses another person’s phone code: WeChat checks it against the openid of the login or of the bound user', async () => {
+    const nia = await signIn('nia');
+    const ola = await phoneCode('ola', '13200132003');
+    const before = await w.counts();
+    const login = await gql<Login>(LOGIN, {
+      input: { code: await w.code(APPS.mini.appid, 'nia'), phoneCode: ola },
+    });
+    expect(errorCode(login)).toBe('WECHAT_INVALID_CODE');
+    expect(login.errors![0]!.extensions).toMatchObject({ field: 'phoneCode', wechatErrcode: 40003 });
+    expect(login.errors![0]!.message).toMatch(/another WeChat user/);
+    const bound = await bind(nia.accessToken, await phoneCode('ola', '13200132004'));
+    expect(errorCode(bound)).toBe('WECHAT_INVALID_CODE');
+    expect(bound.errors![0]!.extensions!.field).toBe('code');
+    expect((await stored(nia.user.id)).phone_number).toBeNull();
+    expect(await w.counts()).toEqual(before);
   });
 
   it('keeps a refused login code apart from the phone code: field code, a message about the login code', async () => {

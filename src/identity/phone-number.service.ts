@@ -5,6 +5,7 @@ import { checkCode } from '../logins/login-input.js';
 import { credentialsFor } from '../logins/platform.js';
 import type { RateLimiter } from '../rate-limits/rate-limiter.js';
 import type { PhoneNumberClient } from '../wechat/phone-number.client.js';
+import { UserLoginMethod } from './user-login-method.entity.js';
 import type { User } from './user.entity.js';
 import { UserRepository } from './user.repository.js';
 
@@ -24,7 +25,9 @@ export class PhoneNumberService {
   /**
    * bindWechatPhoneNumber: checks the code (BAD_USER_INPUT before any I/O), counts the client IP,
    * exchanges the code with the mini program's app access token, then stores the number on the
-   * user in one statement. `appId` names the mini program when a client sends it.
+   * user in one statement. `appId` names the mini program when a client sends it. The user's
+   * openid in that mini program goes with the code, so WeChat refuses another person's code; a user
+   * who never logged in to it (no openid to send) gets the number WeChat gives for the code.
    */
   async bind(
     em: EntityManager,
@@ -36,7 +39,12 @@ export class PhoneNumberService {
     const app = credentialsFor(this.deps.config, 'mini', appId);
     checkCode(code, 'code');
     await this.deps.rateLimiter.ip(em, 'phone', clientIp);
-    const phoneNumber = await this.deps.client.phoneNumber(em, app, code, 'code');
+    const method = await em.findOne(
+      UserLoginMethod,
+      { user: userId, appId: app.appId },
+      { fields: ['openId'], orderBy: { lastLoginAt: 'desc' } },
+    );
+    const phoneNumber = await this.deps.client.phoneNumber(em, app, code, 'code', method?.openId);
     const user = await UserRepository.setPhoneNumber(em, userId, phoneNumber, new Date());
     if (!user) throw new UnauthenticatedError('The signed-in user no longer exists: sign in again');
     return user;

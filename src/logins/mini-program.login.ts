@@ -59,11 +59,6 @@ export class MiniProgramLogin {
     input: MiniLoginInput,
   ): Promise<LoginResult> {
     const { encryptedData, iv, rawData, signature, phoneCode } = input;
-    // The phone code first: WeChat refusing it then leaves the wx.login code unspent for a retry.
-    const phoneNumber =
-      phoneCode != null
-        ? await this.deps.phoneNumbers.phoneNumber(em, app, phoneCode, 'phoneCode')
-        : undefined;
     const session = await this.deps.mini.codeToSession(app, input.code);
     await this.deps.signIn.limitIdentity(em, app.appId, session.openId);
     let profile: WeChatIdentity['profile'];
@@ -97,6 +92,12 @@ export class MiniProgramLogin {
       }
       profile = realProfile(raw?.nickName, raw?.avatarUrl);
     }
+    // The phone code last, once everything else of this login has passed (WeChat bills each
+    // number it gives), with the person's openid: WeChat refuses a code that is not theirs.
+    const phoneNumber =
+      phoneCode != null
+        ? await this.deps.phoneNumbers.phoneNumber(em, app, phoneCode, 'phoneCode', session.openId)
+        : undefined;
     const identity: WeChatIdentity = {
       kind: LoginMethodKind.WECHAT_MINI,
       appId: app.appId,

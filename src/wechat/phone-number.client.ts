@@ -24,12 +24,15 @@ const PhoneInfo = z
 
 const PhoneNumberResponse = z.object({ phone_info: PhoneInfo });
 
+/** WeChat's answer when the code is not the openid's we sent beside it. */
+const OTHER_PERSON_ERRCODE = 40003;
+
 /** A phone-number code WeChat refused: not the login code, and the client should ask again. */
 function phoneCodeRefused(errcode: number | undefined, field: string): WeChatError {
   return new WeChatError(
     'WECHAT_INVALID_CODE',
-    'WeChat refused the phone-number code (invalid, already used, expired or of another mini program): ' +
-      'ask the person to tap the phone-number button again',
+    'WeChat refused the phone-number code (invalid, already used, expired, of another mini program or ' +
+      'of another WeChat user): ask the person to tap the phone-number button again',
     { ...(errcode !== undefined ? { wechatErrcode: errcode } : {}), field },
     errcode,
   );
@@ -46,7 +49,8 @@ export class PhoneNumberClient {
   /**
    * The number, international (E.164: `+8613800138000`). Single use: never sent again once it may
    * have reached WeChat, except after WeChat refused our app token (it did not look at the code).
-   * `field` names the input that carried the code, for the client's error.
+   * `field` names the input that carried the code, for the client's error. `openId`, when known,
+   * is the person's openid in this mini program: WeChat then refuses a code that is not theirs.
    * https://developers.weixin.qq.com/miniprogram/dev/server/API/user-info/phone-number/api_getphonenumber
    */
   async phoneNumber(
@@ -54,6 +58,7 @@ export class PhoneNumberClient {
     app: PlatformCredentials,
     code: string,
     field: string,
+    openId?: string,
   ): Promise<string> {
     let body;
     try {
@@ -61,13 +66,14 @@ export class PhoneNumberClient {
         this.http.post(
           ENDPOINTS.phoneNumber,
           { access_token: accessToken },
-          { code },
+          openId === undefined ? { code } : { code, openid: openId },
           PhoneNumberResponse,
           'single-use',
         ),
       );
     } catch (error) {
-      if (error instanceof WeChatError && error.code === 'WECHAT_INVALID_CODE') {
+      const otherPerson = error instanceof WeChatError && error.errcode === OTHER_PERSON_ERRCODE;
+      if (error instanceof WeChatError && (error.code === 'WECHAT_INVALID_CODE' || otherPerson)) {
         throw phoneCodeRefused(error.errcode, field);
       }
       throw error;

@@ -85,7 +85,7 @@ export class WechatMiniLoginInput {
     nullable: true,
     description:
       'One-tap "log in with phone": the code of the getPhoneNumber button (e.detail.code), not a wx.login ' +
-      'code. Exchanged before the login code; the number is stored with this login.',
+      'code. Exchanged after the login code, with its openid; the number is stored with this login.',
   })
   phoneCode?: string | null;
 }
