@@ -41,13 +41,14 @@ const LOCK = sql<'lock' | 'appId'>(`select pg_advisory_xact_lock(:lock, hashtext
 
 /**
  * The fetched token replaces the row's; a forced fetch is counted against today's (a new day starts
- * at 1). Times are the transaction's start, before the fetch, so the expiry errs early.
+ * at 1). The expiry counts from the transaction's start, before the fetch, so it errs early; a
+ * force refresh is dated when saved, after the fetch, so WeChat's 30 s spacing errs long.
  */
 const SAVE = sql<'appId' | 'sealed' | 'expiresIn' | 'forced', AppAccessTokenRow>(`
 insert into app_access_token as t
   (app_id, access_token, expires_at, fetched_at, force_refreshed_at, force_refresh_day, force_refreshes)
 values (:appId, :sealed, now() + make_interval(secs => :expiresIn), now(),
-        case when :forced::boolean then now() end,
+        case when :forced::boolean then clock_timestamp() end,
         case when :forced::boolean then ${TODAY} end,
         case when :forced::boolean then 1 else 0 end)
 on conflict (app_id) do update set
