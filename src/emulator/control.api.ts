@@ -88,6 +88,16 @@ export function controlRoutes(deps: ControlDeps): FastifyPluginCallback {
     app.get('/__emulator/apps', async () => ({
       apps: [...core.apps.values()].map(({ appid, kind, bound }) => ({ appid, kind, bound })),
     }));
+    /** Binds an app to the Open Platform account from now on (an app bound after people used it). */
+    app.post('/__emulator/apps/bind', { schema: { body: Schemas.appid } }, async (request, reply) => {
+      const { appid } = request.body as z.output<typeof Schemas.appid>;
+      try {
+        const { kind, bound } = core.bind(appid);
+        return { appid, kind, bound };
+      } catch (error) {
+        return reply.code(400).send({ error: (error as Error).message });
+      }
+    });
     app.get('/__emulator/users', async () => ({ users: core.people.list() }));
     app.post('/__emulator/users', { schema: { body: Schemas.user } }, async (request) => {
       const { key, ...profile } = request.body as z.output<typeof Schemas.user>;

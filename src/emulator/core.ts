@@ -202,20 +202,34 @@ export interface CoreOptions {
 
 /** What every WeChat API area shares: the apps, the clock, the people and the codes. */
 export class EmulatorCore {
-  readonly apps: ReadonlyMap<string, EmulatorApp>;
+  private readonly appsById: Map<string, EmulatorApp>;
   readonly clock: Clock;
   readonly people: People;
   readonly codes: Codes;
 
   constructor(options: CoreOptions) {
-    this.apps = new Map(options.apps.map((app) => [app.appid, app]));
+    this.appsById = new Map(options.apps.map((app) => [app.appid, app]));
     this.clock = new Clock(options.now);
     this.people = new People(options.seed ?? 'wechat-login-emulator');
     this.codes = new Codes(this.clock);
   }
 
+  get apps(): ReadonlyMap<string, EmulatorApp> {
+    return this.appsById;
+  }
+
   now(): number {
     return this.clock.now();
+  }
+
+  /**
+   * Binds an app to the Open Platform account now (POST /__emulator/apps/bind): from its next
+   * answer on it gives unionids, as a real app bound after people used it. Throws for an unknown app.
+   */
+  bind(appid: string): EmulatorApp {
+    const bound = { ...this.appOf(appid), bound: true };
+    this.appsById.set(appid, bound);
+    return bound;
   }
 
   /** An app's credentials as WeChat checks them: 41002, 41004, 40013 (or not this kind), 40125. */
