@@ -129,6 +129,7 @@ describe('one account per person', () => {
       const mini = await login(MINI_LOGIN, APPS.mini.appid);
       const app = await login(APP_LOGIN, APPS.app.appid);
       expect(app.isNewUser).toBe(true);
+      expect(app.otherAccountExists).toBe(false);
       expect(app.user.id).not.toBe(mini.user.id);
       expect(app.user.loginMethods).toEqual([expect.objectContaining({ kind: 'WECHAT_APP', unionId: null })]);
       const again = await login(APP_LOGIN, APPS.app.appid);

@@ -9,12 +9,15 @@ import type { WeChatIdentity } from './wechat-identity.js';
 export interface FoundUser {
   user: User;
   isNewUser: boolean;
+  /** Another user holds this identity's unionId (docs/architecture.md, "Identity"). */
+  otherAccountExists: boolean;
 }
 
 /**
  * The identity rules (docs/architecture.md, "Identity"): one user per (appId, openId), one per
  * unionId; a login finds the user of its (appId, openId), else the user of its unionId (this app
- * is linked to them), else registers a new user.
+ * is linked to them), else registers a new user. A login that reveals a unionId another user holds
+ * merges nothing: it answers as the user of its (appId, openId), with `otherAccountExists`.
  */
 export class AccountService {
   constructor(
@@ -32,7 +35,7 @@ export class AccountService {
     session: { sessionId: string; tokenHash: string; expiresAt: Date },
     now: Date,
     profileFreshAfter: Date | null,
-  ): Promise<User | null> {
+  ): Promise<{ user: User; otherAccountExists: boolean } | null> {
     return UserRepository.loginReturning(em, {
       appId: identity.appId,
       openId: identity.openId,
@@ -59,12 +62,20 @@ export class AccountService {
       method.lastLoginAt = now;
       if (accessCode) method.accessCode = accessCode;
       if (identity.profile) method.profileRefreshedAt = now;
-      if (identity.unionId && !method.unionId) method.unionId = identity.unionId;
+      // The method keeps what WeChat last said of this identity, even when another user holds it
+      // (a later merge finds it there); user.union_id, unique, is what says who holds it.
+      const unionId = identity.unionId ?? method.unionId;
+      if (identity.unionId) method.unionId = identity.unionId;
       const user = method.user as User;
-      if (identity.unionId && !user.unionId) await this.claimUnionId(em, user, identity.unionId);
+      let otherAccountExists = false;
+      if (unionId && user.unionId !== unionId) {
+        otherAccountExists = await this.heldByAnother(em, user, unionId);
+        // A user first seen through an unbound app learns its unionId, unless another user holds it.
+        if (!otherAccountExists && identity.unionId && !user.unionId) user.unionId = identity.unionId;
+      }
       this.applyProfile(user, identity.profile);
       if (identity.phoneNumber) user.phoneNumber = identity.phoneNumber;
-      return { user, isNewUser: false };
+      return { user, isNewUser: false, otherAccountExists };
     }
 
     let user = identity.unionId ? await em.findOne(User, { unionId: identity.unionId }) : null;
@@ -86,7 +97,7 @@ export class AccountService {
       createdAt: now,
       updatedAt: now,
     });
-    return { user, isNewUser };
+    return { user, isNewUser, otherAccountExists: false };
   }
 
   /**
@@ -99,13 +110,16 @@ export class AccountService {
     if (profile?.avatarUrl && open(user.avatarUrl)) user.avatarUrl = profile.avatarUrl;
   }
 
-  /** A user first seen through an unbound app learns its unionId, unless another user has it. */
-  private async claimUnionId(em: EntityManager, user: User, unionId: string): Promise<void> {
-    const holder = await em.count(User, { unionId });
-    if (holder === 0) {
-      user.unionId = unionId;
-    } else {
-      this.logger.warn({ userId: user.id }, 'unionid already belongs to another user: accounts not merged');
+  /**
+   * Whether a user other than `user` holds this unionId. Nothing is merged: the person may merge
+   * by linking. A concurrent claim of the same unionId by two users fails one of them at flush
+   * (unique violation); its retry finds the other one here.
+   */
+  private async heldByAnother(em: EntityManager, user: User, unionId: string): Promise<boolean> {
+    const held = (await em.count(User, { unionId, id: { $ne: user.id } })) > 0;
+    if (held) {
+      this.logger.info({ userId: user.id }, 'unionid held by another user: not merged (otherAccountExists)');
     }
+    return held;
   }
 }

@@ -8,9 +8,14 @@ export type UserRow = Record<string, unknown>;
 
 /**
  * The returning-user login in ONE statement (atomic on its own): refresh the login method, open
- * the session, write its refresh token, read the user. It matches only when nothing else has to
- * change (same unionId, profile fresh enough or not asked for); otherwise it writes nothing and the
- * caller takes the full find-or-register path (AccountService.findOrRegister).
+ * the session, write its refresh token, read the user and whether ANOTHER user holds this
+ * identity's unionId (`other_account_exists`: the login's unionId, else the one stored on the
+ * method). It matches only when nothing else has to change (same unionId on the method, and the
+ * user either holds a unionId or cannot claim this one because another user holds it; profile fresh
+ * enough or not asked for); otherwise it writes nothing and the caller takes the full
+ * find-or-register path (AccountService.findOrRegister), which claims a unionId nobody holds.
+ * The `"user"` rows are read through their primary key and the unique index on union_id, not
+ * locked; the subqueries run only when the login carries a unionId its user does not hold.
  */
 const RETURNING_LOGIN = sql<
   | 'now'
@@ -22,15 +27,23 @@ const RETURNING_LOGIN = sql<
   | 'sessionId'
   | 'sessionExpiresAt'
   | 'tokenHash',
-  UserRow
+  UserRow & { other_account_exists: boolean }
 >(`
 with m as (
-  update user_login_method
-     set last_login_at = :now, updated_at = :now, access_code = coalesce(:accessCode, access_code)
-   where app_id = :appId and open_id = :openId
-     and (:unionId::text is null or union_id = :unionId)
-     and (:profileFreshAfter::timestamptz is null or profile_refreshed_at > :profileFreshAfter)
-  returning user_id
+  update user_login_method lm
+     set last_login_at = :now, updated_at = :now, access_code = coalesce(:accessCode, lm.access_code)
+    from "user" u
+   where lm.app_id = :appId and lm.open_id = :openId and u.id = lm.user_id
+     and (:unionId::text is null
+          or (lm.union_id = :unionId::text
+              and (u.union_id is not null
+                   or exists (select 1 from "user" h where h.union_id = :unionId::text))))
+     and (:profileFreshAfter::timestamptz is null or lm.profile_refreshed_at > :profileFreshAfter)
+  returning lm.user_id,
+    (coalesce(:unionId::text, lm.union_id) is distinct from u.union_id
+      and exists (select 1 from "user" o
+                   where o.union_id = coalesce(:unionId::text, lm.union_id) and o.id <> u.id))
+      as other_account_exists
 ), s as (
   insert into session (id, created_at, updated_at, user_id, expires_at)
   select :sessionId, :now, :now, m.user_id, :sessionExpiresAt from m
@@ -39,7 +52,7 @@ with m as (
   insert into refresh_token (token_hash, session_id, created_at)
   select :tokenHash, s.id, :now from s
 )
-select u.* from s join "user" u on u.id = s.user_id`);
+select u.*, m.other_account_exists from s join m on m.user_id = s.user_id join "user" u on u.id = s.user_id`);
 
 /** A user's phone number, in one statement; the user, or nothing when they no longer exist. */
 const SET_PHONE_NUMBER = sql<'userId' | 'phoneNumber' | 'now', UserRow>(`
@@ -59,8 +72,14 @@ export interface ReturningLogin {
 
 /** Users and their login methods: the SQL of the identity concern. */
 export const UserRepository = {
-  /** See RETURNING_LOGIN: the user, or null when this login needs the full path. */
-  async loginReturning(em: EntityManager, login: ReturningLogin): Promise<User | null> {
+  /**
+   * See RETURNING_LOGIN: the user and whether another user holds this identity's unionId, or null
+   * when this login needs the full path.
+   */
+  async loginReturning(
+    em: EntityManager,
+    login: ReturningLogin,
+  ): Promise<{ user: User; otherAccountExists: boolean } | null> {
     const rows = await execute(em, RETURNING_LOGIN, {
       now: login.now,
       accessCode: login.sealedAccessCode,
@@ -72,7 +91,9 @@ export const UserRepository = {
       sessionExpiresAt: login.session.expiresAt,
       tokenHash: login.session.tokenHash,
     });
-    return rows[0] ? em.map(User, rows[0]) : null;
+    if (!rows[0]) return null;
+    const { other_account_exists: otherAccountExists, ...user } = rows[0];
+    return { user: em.map(User, user), otherAccountExists };
   },
 
   /** Stores a user's phone number (E.164); null when the user no longer exists. */

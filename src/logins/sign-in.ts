@@ -12,6 +12,8 @@ import { DuplicateLogins } from './duplicate-logins.js';
 export interface LoginResult extends IssuedTokens {
   user: User;
   isNewUser: boolean;
+  /** Another user holds this person's unionId (docs/architecture.md, "Identity"). */
+  otherAccountExists: boolean;
 }
 
 /** Attempts of a login transaction that lost a race on a unique constraint. */
@@ -52,7 +54,12 @@ export class SignIn {
     const tokens = await em
       .fork()
       .transactional((tx) => this.deps.sessions.create(tx, tx.getReference(User, result.user.id)));
-    return { ...tokens, user: result.user, isNewUser: result.isNewUser };
+    return {
+      ...tokens,
+      user: result.user,
+      isNewUser: result.isNewUser,
+      otherAccountExists: result.otherAccountExists,
+    };
   }
 
   /** Counts a login of this WeChat identity (across IPs), once WeChat has said who it is. */
@@ -62,7 +69,7 @@ export class SignIn {
 
   /**
    * The one-statement returning-user login, or null when the full path is needed (new identity,
-   * a unionId to record, a profile to store or older than `profileFreshAfter`).
+   * a unionId to record or claim, a profile to store or older than `profileFreshAfter`).
    */
   async returning(
     em: EntityManager,
@@ -71,9 +78,15 @@ export class SignIn {
   ): Promise<LoginResult | null> {
     const now = new Date();
     const session = this.deps.sessions.prepare(now);
-    const user = await this.deps.accounts.loginReturning(em, identity, session, now, profileFreshAfter);
-    if (!user) return null;
-    return { ...(await this.deps.sessions.issue(user.id, session, now)), user, isNewUser: false };
+    const found = await this.deps.accounts.loginReturning(em, identity, session, now, profileFreshAfter);
+    if (!found) return null;
+    const { user, otherAccountExists } = found;
+    return {
+      ...(await this.deps.sessions.issue(user.id, session, now)),
+      user,
+      isNewUser: false,
+      otherAccountExists,
+    };
   }
 
   /**
@@ -86,9 +99,9 @@ export class SignIn {
       try {
         return await fork.transactional(async (tx) => {
           const now = new Date();
-          const { user, isNewUser } = await this.deps.accounts.findOrRegister(tx, identity, now);
-          const tokens = await this.deps.sessions.create(tx, user, now);
-          return { ...tokens, user, isNewUser };
+          const found = await this.deps.accounts.findOrRegister(tx, identity, now);
+          const tokens = await this.deps.sessions.create(tx, found.user, now);
+          return { ...tokens, ...found };
         });
       } catch (error) {
         if (error instanceof UniqueConstraintViolationException && attempt < RACE_ATTEMPTS) continue;

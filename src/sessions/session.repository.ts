@@ -5,12 +5,16 @@ import type { UserRow } from '../identity/user.repository.js';
 
 /**
  * Rotates a refresh token in one statement: the old one dies, the new one is written, the user is
- * read. A token rotated after `graceStart` still matches (it keeps its first rotation time, so the
+ * read, with whether another user holds the unionId of one of its login methods (AuthPayload's
+ * otherAccountExists). A token rotated after `graceStart` still matches (it keeps its first rotation time, so the
  * window does not stretch): a client that lost the answer, or two tabs refreshing at once, get
  * fresh tokens for the same session. Two concurrent uses: the second waits for the first's row
  * lock, then matches the rotated row within the window.
  */
-const ROTATE = sql<'now' | 'graceStart' | 'presentedHash' | 'newHash', UserRow & { session_id: string }>(`
+const ROTATE = sql<
+  'now' | 'graceStart' | 'presentedHash' | 'newHash',
+  UserRow & { session_id: string; other_account_exists: boolean }
+>(`
 with t as (
   update refresh_token set rotated_at = coalesce(rotated_at, :now)
    where token_hash = :presentedHash and (rotated_at is null or rotated_at > :graceStart)
@@ -21,7 +25,10 @@ with t as (
 ), n as (
   insert into refresh_token (token_hash, session_id, created_at) select :newHash, s.id, :now from s
 )
-select s.id as session_id, u.* from s join "user" u on u.id = s.user_id`);
+select s.id as session_id, u.*,
+       exists (select 1 from user_login_method lm join "user" o on o.union_id = lm.union_id
+                where lm.user_id = u.id and o.id <> u.id) as other_account_exists
+  from s join "user" u on u.id = s.user_id`);
 
 /** A rotated refresh token presented again: its session is revoked (theft detection). */
 const REVOKE_ON_REUSE = sql<'now' | 'presentedHash'>(`
@@ -56,11 +63,11 @@ export const SessionRepository = {
     newHash: string,
     now: Date,
     graceStart: Date,
-  ): Promise<{ sessionId: string; user: User } | null> {
+  ): Promise<{ sessionId: string; user: User; otherAccountExists: boolean } | null> {
     const [row] = await execute(em, ROTATE, { now, graceStart, presentedHash, newHash });
     if (!row) return null;
-    const { session_id: sessionId, ...user } = row;
-    return { sessionId, user: em.map(User, user) };
+    const { session_id: sessionId, other_account_exists: otherAccountExists, ...user } = row;
+    return { sessionId, user: em.map(User, user), otherAccountExists };
   },
 
   async revokeOnReuse(em: EntityManager, presentedHash: string, now: Date): Promise<void> {

@@ -101,7 +101,7 @@ export class SessionService {
     em: EntityManager,
     presented: string,
     clientIp: string,
-  ): Promise<IssuedTokens & { user: User }> {
+  ): Promise<IssuedTokens & { user: User; otherAccountExists: boolean }> {
     const hash = await this.admitRefreshToken(em, presented, clientIp);
     const now = new Date();
     const { refreshToken, tokenHash } = newRefreshToken();
@@ -111,9 +111,9 @@ export class SessionService {
       await SessionRepository.revokeOnReuse(em, hash, now);
       throw refreshFailed();
     }
-    const { user, sessionId } = rotated;
+    const { user, sessionId, otherAccountExists } = rotated;
     const access = await this.deps.accessTokens.sign({ userId: user.id, sessionId }, now);
-    return { ...access, refreshToken, user };
+    return { ...access, refreshToken, user, otherAccountExists };
   }
 
   /**

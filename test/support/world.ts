@@ -100,7 +100,7 @@ export async function startWorld(
   };
 }
 
-export const LOGIN_FIELDS = `accessToken refreshToken expiresAt isNewUser
+export const LOGIN_FIELDS = `accessToken refreshToken expiresAt isNewUser otherAccountExists
   user { id nickname avatarUrl createdAt loginMethods { kind appId openId unionId lastLoginAt } }`;
 
 export const MINI_LOGIN = `mutation ($input: WechatMiniLoginInput!) { wechatMiniLogin(input: $input) { ${LOGIN_FIELDS} } }`;
@@ -117,6 +117,7 @@ export interface LoginPayload {
   refreshToken: string;
   expiresAt: string;
   isNewUser: boolean;
+  otherAccountExists: boolean;
   user: {
     id: string;
     nickname: string | null;

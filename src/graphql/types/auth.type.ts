@@ -15,6 +15,13 @@ export class AuthPayload {
   @Field(() => Boolean, { description: 'True only when this login registered the user.' })
   isNewUser!: boolean;
 
+  @Field(() => Boolean, {
+    description:
+      'Another user holds this person’s unionid (an app bound to the Open Platform after the person ' +
+      'used it, two unbound apps): nothing was merged; offer to merge the accounts by linking.',
+  })
+  otherAccountExists!: boolean;
+
   @Field(() => UserType)
   user!: UserType;
 }

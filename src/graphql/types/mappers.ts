@@ -22,13 +22,17 @@ export function toUserType(user: User, viewer: Viewer): UserType {
 
 /** A login's or refresh's answer: its caller has just proved to be this user, so sees it as its owner. */
 export function toAuthPayload(
-  result: Pick<LoginResult, 'accessToken' | 'refreshToken' | 'expiresAt' | 'isNewUser' | 'user'>,
+  result: Pick<
+    LoginResult,
+    'accessToken' | 'refreshToken' | 'expiresAt' | 'isNewUser' | 'otherAccountExists' | 'user'
+  >,
 ): AuthPayload {
   return {
     accessToken: result.accessToken,
     refreshToken: result.refreshToken,
     expiresAt: result.expiresAt,
     isNewUser: result.isNewUser,
+    otherAccountExists: result.otherAccountExists,
     user: toUserType(result.user, { userId: result.user.id }),
   };
 }
