@@ -188,6 +188,37 @@ describe('webhooks', () => {
     ]);
   });
 
+  it('give up a delivery still failing a day after its event, logged at warn without secrets, and go on with the next', async () => {
+    receiver.answer = (event) => (event.type === 'user.created' ? 500 : 204);
+    const login = await miniLogin('gus');
+    await eventually(async () => expect(of(login.user.id).length).toBeGreaterThan(0));
+    // A day later (its event's clock moved back): the next failure is the last.
+    await w.t.server.database.orm.em
+      .getConnection()
+      .execute(
+        `update webhook_delivery set created_at = created_at - interval '25 hours' where user_id = ?`,
+        [login.user.id],
+      );
+    await eventually(async () =>
+      expect(await outboxRows(login.user.id)).toEqual([expect.objectContaining({ state: 'failed' })]),
+    );
+    const [row] = await outboxRows(login.user.id);
+    const line = w.t.log.lines.find((l) => l.includes('delivery given up') && l.includes(row!.message_id));
+    expect(JSON.parse(line!)).toMatchObject({ level: 40, type: 'user.created', error: 'HTTP 500' });
+    const log = w.t.log.text();
+    expect(log).not.toContain(SECRET.slice('whsec_'.length));
+    expect(log).not.toContain('v1,');
+    // The user's next event is not held back by the one given up.
+    await w.gql(UPDATE_PROFILE, { input: { nickname: 'Gus' } }, bearer(login.accessToken));
+    await eventually(async () =>
+      expect(
+        of(login.user.id)
+          .filter((r) => r.answer === 204)
+          .map((r) => r.event.type),
+      ).toEqual(['user.updated']),
+    );
+  });
+
   it('never send the event of a login whose transaction rolled back', async () => {
     const connection = w.t.server.database.orm.em.getConnection();
     await connection.execute(`
