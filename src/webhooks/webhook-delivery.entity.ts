@@ -7,10 +7,11 @@ export type DeliveryState = 'pending' | 'delivered' | 'failed';
  * of, sent by whichever instance claims it first (docs/webhooks.md). Its id orders a user's events.
  */
 @Entity({ tableName: 'webhook_delivery' })
+// The claim walks pending rows in id order: delivered and failed rows, which pile up, stay out of it.
 @Index({
   name: 'webhook_delivery_due_index',
   expression:
-    'create index "webhook_delivery_due_index" on "webhook_delivery" ("next_attempt_at") where "state" = \'pending\'',
+    'create index "webhook_delivery_due_index" on "webhook_delivery" ("id") where "state" = \'pending\'',
 })
 @Index({
   name: 'webhook_delivery_order_index',

@@ -10,7 +10,7 @@ export class Migration20261121232234 extends Migration {
       `create index "webhook_delivery_order_index" on "webhook_delivery" ("endpoint", "user_id", "id") where "state" = 'pending';`,
     );
     this.addSql(
-      `create index "webhook_delivery_due_index" on "webhook_delivery" ("next_attempt_at") where "state" = 'pending';`,
+      `create index "webhook_delivery_due_index" on "webhook_delivery" ("id") where "state" = 'pending';`,
     );
   }
 
