@@ -83,6 +83,8 @@ export const EnvSchema = z.object({
   CORS_ORIGINS: z.string().optional(),
   EMULATOR_PORT: port.default(4100),
   EMULATOR_HOST: nonEmpty.default('127.0.0.1'),
+  WEBHOOK_URLS: z.string().optional(),
+  WEBHOOK_SECRET: z.string().optional(),
 });
 
 type Env = z.output<typeof EnvSchema>;
@@ -294,6 +296,44 @@ function isHttpsOrLoopback(url: string): boolean {
   );
 }
 
+/** Standard Webhooks' secret: `whsec_` + base64 of 24 to 64 random bytes. */
+const WEBHOOK_SECRET = /^whsec_([A-Za-z0-9+/]+={0,2})$/;
+
+/**
+ * WEBHOOK_URLS and WEBHOOK_SECRET: the endpoints that receive account events (docs/webhooks.md),
+ * none when unset. Production takes https, or plain http to this machine only.
+ */
+function webhooks(env: Env, ctx: z.RefinementCtx, isProduction: boolean) {
+  const urls = commaList(env.WEBHOOK_URLS) ?? [];
+  // Entries are named by position, never shown: a URL may carry a token in its path or query.
+  const bad = urls.findIndex((u) => !URL.canParse(u) || !/^https?:$/.test(new URL(u).protocol));
+  if (bad >= 0) return refuse(ctx, 'WEBHOOK_URLS', `entry ${bad + 1} is not an http(s):// URL`);
+  const plain = isProduction ? urls.findIndex((u) => !isHttpsOrLoopback(u)) : -1;
+  if (plain >= 0) {
+    return refuse(
+      ctx,
+      'WEBHOOK_URLS',
+      `entry ${plain + 1} must be https:// when NODE_ENV=production (plain http only on loopback)`,
+    );
+  }
+  const secret = env.WEBHOOK_SECRET;
+  if (secret !== undefined) {
+    const base64 = WEBHOOK_SECRET.exec(secret)?.[1];
+    const bytes = base64 === undefined || base64.length % 4 !== 0 ? 0 : Buffer.from(base64, 'base64').length;
+    if (bytes < 24 || bytes > 64) {
+      return refuse(
+        ctx,
+        'WEBHOOK_SECRET',
+        'must be whsec_ followed by the base64 of 24 to 64 random bytes (Standard Webhooks)',
+      );
+    }
+  }
+  if (urls.length > 0 && secret === undefined) {
+    return refuse(ctx, 'WEBHOOK_SECRET', 'required when WEBHOOK_URLS is set (whsec_ + base64)');
+  }
+  return { urls, secret: secret ?? '' };
+}
+
 /** The environment, checked as a whole and shaped into the config the code reads. */
 const ConfigSchema = EnvSchema.transform((env, ctx) => {
   const isProduction = env.NODE_ENV === 'production';
@@ -352,6 +392,7 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
     }
   }
   const origins = corsOrigins(ctx, env.CORS_ORIGINS);
+  const hooks = webhooks(env, ctx, isProduction);
 
   const publicUrl = env.PUBLIC_URL ?? `http://localhost:${env.PORT}`;
   if (isProduction && !isHttpsOrLoopback(publicUrl)) {
@@ -422,6 +463,13 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
        * http://localhost:* and http://127.0.0.1:* (the development default; production: none).
        */
       corsOrigins: origins ?? (isProduction ? [] : ('localhost' as const)),
+    },
+    /** Signed account events (Standard Webhooks), sent by every instance from the outbox. */
+    webhooks: {
+      /** Every endpoint receives every event; none: no events are written. */
+      urls: hooks.urls,
+      /** `whsec_…`; empty when there are no endpoints. Never logged. */
+      secret: hooks.secret,
     },
     emulator: {
       enabled: emulator,

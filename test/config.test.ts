@@ -237,6 +237,48 @@ describe('config', () => {
     );
   });
 
+  it('reads WEBHOOK_URLS and WEBHOOK_SECRET, the secret required with the URLs, in development too', () => {
+    const secret = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
+    expect(loadConfig({}).webhooks).toEqual({ urls: [], secret: '' });
+    const config = loadConfig({
+      WEBHOOK_URLS: 'https://a.example/hooks, http://10.0.0.5/in',
+      WEBHOOK_SECRET: secret,
+    });
+    expect(config.webhooks).toEqual({ urls: ['https://a.example/hooks', 'http://10.0.0.5/in'], secret });
+    expect(configError({ WEBHOOK_URLS: 'https://a.example/hooks' })).toMatch(
+      /^WEBHOOK_SECRET: required when WEBHOOK_URLS is set/,
+    );
+    expect(configError({ WEBHOOK_URLS: 'https://a.example/h?token=hunter5, ftp://b' })).toBe(
+      'WEBHOOK_URLS: entry 2 is not an http(s):// URL',
+    );
+    for (const bad of [
+      'hunter4',
+      'whsec_hunter4',
+      `whsec_${Buffer.alloc(8).toString('base64')}`,
+      'whsec_!!!!',
+    ]) {
+      const message = configError({ WEBHOOK_URLS: 'https://a.example/hooks', WEBHOOK_SECRET: bad });
+      expect(message).toMatch(/^WEBHOOK_SECRET: must be whsec_ followed by the base64/);
+      expect(message).not.toContain('hunter4');
+      expect(message).not.toContain('\n');
+    }
+    const plain = configError({
+      ...PRODUCTION,
+      WEBHOOK_URLS: 'http://127.0.0.1:9000/hooks,http://hooks.example/in?token=hunter6',
+      WEBHOOK_SECRET: secret,
+    });
+    expect(plain).toBe(
+      'WEBHOOK_URLS: entry 2 must be https:// when NODE_ENV=production (plain http only on loopback)',
+    );
+    expect(
+      loadConfig({ ...PRODUCTION, WEBHOOK_URLS: 'http://127.0.0.1:9000/hooks', WEBHOOK_SECRET: secret })
+        .webhooks.urls,
+    ).toEqual(['http://127.0.0.1:9000/hooks']);
+    expect(configError({ ...PRODUCTION, WEBHOOK_URLS: 'https://hooks.example/in' })).toMatch(
+      /^WEBHOOK_SECRET: required/,
+    );
+  });
+
   it('lets production talk plain http to a proxy on this machine only', () => {
     for (const url of ['http://127.0.0.1:3128', 'http://localhost:8080', 'http://[::1]:3128']) {
       expect(loadConfig({ ...PRODUCTION, WECHAT_API_BASE_URL: url }).wechat.apiBaseUrl).toBe(url);

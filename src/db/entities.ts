@@ -6,6 +6,7 @@ import { WebLoginState } from '../logins/web-login-state.entity.js';
 import { RateLimitBucket } from '../rate-limits/rate-limit-bucket.entity.js';
 import { RefreshToken } from '../sessions/refresh-token.entity.js';
 import { Session } from '../sessions/session.entity.js';
+import { WebhookDelivery } from '../webhooks/webhook-delivery.entity.js';
 
 /** Every entity the ORM knows, from every concern, in one list (no folder scanning). */
 export const entities = [
@@ -17,4 +18,5 @@ export const entities = [
   RateLimitBucket,
   SigningKey,
   AppAccessToken,
+  WebhookDelivery,
 ];

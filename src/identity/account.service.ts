@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import type { SecretBox } from '../crypto/secret-box.js';
+import type { WebhookOutbox } from '../webhooks/outbox.js';
 import { UserLoginMethod } from './user-login-method.entity.js';
 import { User } from './user.entity.js';
 import { UserRepository } from './user.repository.js';
@@ -23,6 +24,7 @@ export class AccountService {
   constructor(
     private readonly box: SecretBox,
     private readonly logger: Logger,
+    private readonly outbox: WebhookOutbox,
   ) {}
 
   /**
@@ -85,7 +87,7 @@ export class AccountService {
     }
     this.applyProfile(user, identity.profile);
     if (identity.phoneNumber) user.phoneNumber = identity.phoneNumber;
-    em.create(UserLoginMethod, {
+    const created = em.create(UserLoginMethod, {
       user,
       kind: identity.kind,
       appId: identity.appId,
@@ -97,6 +99,14 @@ export class AccountService {
       createdAt: now,
       updatedAt: now,
     });
+    if (isNewUser) {
+      this.outbox.emit(
+        em,
+        'user.created',
+        { userId: user.id, loginMethod: { id: created.id, kind: created.kind, appId: created.appId } },
+        now,
+      );
+    }
     return { user, isNewUser, otherAccountExists: false };
   }
 

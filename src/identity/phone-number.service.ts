@@ -5,6 +5,7 @@ import { checkCode } from '../logins/login-input.js';
 import { credentialsFor } from '../logins/platform.js';
 import type { RateLimiter } from '../rate-limits/rate-limiter.js';
 import type { PhoneNumberClient } from '../wechat/phone-number.client.js';
+import type { WebhookOutbox } from '../webhooks/outbox.js';
 import { UserLoginMethod } from './user-login-method.entity.js';
 import type { User } from './user.entity.js';
 import { UserRepository } from './user.repository.js';
@@ -13,6 +14,7 @@ export interface PhoneNumberServiceDeps {
   config: Config;
   client: PhoneNumberClient;
   rateLimiter: RateLimiter;
+  outbox: WebhookOutbox;
 }
 
 /**
@@ -25,7 +27,8 @@ export class PhoneNumberService {
   /**
    * bindWechatPhoneNumber: checks the code (BAD_USER_INPUT before any I/O), counts the client IP,
    * exchanges the code with the mini program's app access token, then stores the number on the
-   * user in one statement. `appId` names the mini program when a client sends it. The user's
+   * user in one statement, in one transaction with its `user.updated` event (which names the
+   * field, never the number). `appId` names the mini program when a client sends it. The user's
    * openid in that mini program goes with the code, so WeChat refuses another person's code; a user
    * who never logged in to it (no openid to send) gets the number WeChat gives for the code.
    */
@@ -45,8 +48,12 @@ export class PhoneNumberService {
       { fields: ['openId'], orderBy: { lastLoginAt: 'desc' } },
     );
     const phoneNumber = await this.deps.client.phoneNumber(em, app, code, 'code', method?.openId);
-    const user = await UserRepository.setPhoneNumber(em, userId, phoneNumber, new Date());
-    if (!user) throw new UnauthenticatedError('The signed-in user no longer exists: sign in again');
-    return user;
+    return em.transactional(async (tx) => {
+      const now = new Date();
+      const user = await UserRepository.setPhoneNumber(tx, userId, phoneNumber, now);
+      if (!user) throw new UnauthenticatedError('The signed-in user no longer exists: sign in again');
+      this.deps.outbox.emit(tx, 'user.updated', { userId, changed: ['phoneNumber'] }, now);
+      return user;
+    });
   }
 }

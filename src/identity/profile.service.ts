@@ -2,6 +2,7 @@ import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { BadUserInputError, UnauthenticatedError } from '../errors.js';
 import { ANONYMOUS_NICKNAME } from '../wechat/endpoints.js';
+import type { WebhookOutbox } from '../webhooks/outbox.js';
 import { User } from './user.entity.js';
 
 /** What a person may set about themselves; null or absent leaves a field as it is. */
@@ -40,9 +41,15 @@ const INVISIBLE = /[\p{Z}\p{Cf}\u115F\u1160\u3164\uFFA0]/gu;
  * button, the `nickname` input), since WeChat's profile APIs answer "微信用户" and a grey avatar.
  */
 export class ProfileService {
-  constructor(private readonly rules: ProfileRules) {}
+  constructor(
+    private readonly rules: ProfileRules,
+    private readonly outbox: WebhookOutbox,
+  ) {}
 
-  /** Checks everything first, then stores it in one transaction; the updated user. */
+  /**
+   * Checks everything first, then stores it in one transaction with its `user.updated` event
+   * (the fields given, with their new values: a profile is what other apps show); the updated user.
+   */
   async update(em: EntityManager, userId: string, input: ProfileInput): Promise<User> {
     const nickname = input.nickname == null ? undefined : checkNickname(input.nickname);
     const avatarUrl =
@@ -58,6 +65,11 @@ export class ProfileService {
       if (nickname !== undefined) user.nickname = nickname;
       if (avatarUrl !== undefined) user.avatarUrl = avatarUrl;
       user.profileChosenAt = new Date();
+      const changed = {
+        ...(nickname !== undefined && { nickname }),
+        ...(avatarUrl !== undefined && { avatarUrl }),
+      };
+      this.outbox.emit(tx, 'user.updated', { userId: user.id, changed: Object.keys(changed), ...changed });
       return user;
     });
   }

@@ -18,6 +18,12 @@ import { requestChildLogger } from './logger.js';
 import { registerRequestIds, requestIdOf } from './request-id.js';
 import { createServices } from './services.js';
 import { registerWellKnownRoutes } from './well-known.js';
+import { WebhookOutbox } from '../webhooks/outbox.js';
+import {
+  DEFAULT_WEBHOOK_SETTINGS,
+  WebhookWorker,
+  type WebhookWorkerSettings,
+} from '../webhooks/webhook-worker.js';
 
 /** Production's answer to a browser opening /graphql: one plain page, nothing loaded from elsewhere. */
 function plainLandingPage(): ApolloServerPlugin<Context> {
@@ -46,10 +52,17 @@ export interface AppDeps {
   config: Config;
   database: Database;
   logger: Logger;
+  /** Tests shorten the retry schedule and the timeout; the defaults are docs/webhooks.md's. */
+  webhookSettings?: Partial<Omit<WebhookWorkerSettings, 'secret'>>;
 }
 
 /** Fastify with Apollo at /graphql, /healthz and the keys at /.well-known/; not listening yet. */
-export async function buildApp({ config, database, logger }: AppDeps): Promise<FastifyInstance> {
+export async function buildApp({
+  config,
+  database,
+  logger,
+  webhookSettings,
+}: AppDeps): Promise<FastifyInstance> {
   // First: a database whose keys this AUTH_SECRET cannot open stops the start before anything else.
   const box = new SecretBox(config.authSecret);
   const signingKeys = await SigningKeys.start(
@@ -136,8 +149,21 @@ export async function buildApp({ config, database, logger }: AppDeps): Promise<F
     });
   }
 
-  const services = createServices(config, logger, { box, signingKeys });
+  const outbox = new WebhookOutbox(config.webhooks.urls);
+  const services = createServices(config, logger, { box, signingKeys, outbox });
+  // Every instance sends the outbox; one without endpoints has nothing to send.
+  const webhooks =
+    config.webhooks.urls.length > 0
+      ? new WebhookWorker(
+          database.orm,
+          outbox,
+          { ...DEFAULT_WEBHOOK_SETTINGS, ...webhookSettings, secret: config.webhooks.secret },
+          logger.child({ component: 'webhooks' }),
+        )
+      : undefined;
+  webhooks?.start();
   app.addHook('onClose', async () => {
+    await webhooks?.close();
     services.close();
     await signingKeys.close();
   });

@@ -21,6 +21,7 @@ import { WeChatHttp } from '../wechat/http.js';
 import { MiniProgramClient } from '../wechat/mini-program.client.js';
 import { OAuthClient } from '../wechat/oauth.client.js';
 import { PhoneNumberClient } from '../wechat/phone-number.client.js';
+import type { WebhookOutbox } from '../webhooks/outbox.js';
 
 /** What resolvers and routes call: one instance of each per process. */
 export interface Services {
@@ -39,10 +40,16 @@ export interface Services {
 export interface ServiceDeps {
   box: SecretBox;
   signingKeys: SigningKeys;
+  /** Where changes write their webhook events (a no-op without WEBHOOK_URLS). */
+  outbox: WebhookOutbox;
 }
 
 /** Builds every service once per process, from the config: the one place they are wired. */
-export function createServices(config: Config, logger: Logger, { box, signingKeys }: ServiceDeps): Services {
+export function createServices(
+  config: Config,
+  logger: Logger,
+  { box, signingKeys, outbox }: ServiceDeps,
+): Services {
   const http = new WeChatHttp({
     baseUrl: config.wechat.apiBaseUrl,
     timeoutMs: config.wechat.timeoutMs,
@@ -59,7 +66,7 @@ export function createServices(config: Config, logger: Logger, { box, signingKey
     refreshReuseGraceSeconds: config.session.refreshReuseGraceSeconds,
   });
   const signIn = new SignIn({
-    accounts: new AccountService(box, logger),
+    accounts: new AccountService(box, logger, outbox),
     sessions,
     rateLimiter,
   });
@@ -85,10 +92,10 @@ export function createServices(config: Config, logger: Logger, { box, signingKey
       signIn,
       logger,
     }),
-    phoneNumbers: new PhoneNumberService({ config, client: phoneNumberClient, rateLimiter }),
+    phoneNumbers: new PhoneNumberService({ config, client: phoneNumberClient, rateLimiter, outbox }),
     officialAccountLogin: new OfficialAccountLogin(config, webState, oauthLogin, signIn),
     sessions,
-    profiles: new ProfileService({ allowLoopbackHttpAvatars: !config.isProduction }),
+    profiles: new ProfileService({ allowLoopbackHttpAvatars: !config.isProduction }, outbox),
     close: () => http.close(),
   };
 }

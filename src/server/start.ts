@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { openDatabase, type Database } from '../db/database.js';
 import type { Emulator } from '../emulator/emulator.js';
-import { buildApp } from './app.js';
+import { buildApp, type AppDeps } from './app.js';
 
 export interface RunningServer {
   /** Base URL, e.g. http://localhost:4000 */
@@ -24,7 +24,11 @@ export interface RunningServer {
  * Starts the emulator when it is on, opens the database (migrating it), builds the app and listens
  * on config.host:config.port.
  */
-export async function startServer(baseConfig: Config, logger: Logger): Promise<RunningServer> {
+export async function startServer(
+  baseConfig: Config,
+  logger: Logger,
+  options: Pick<AppDeps, 'webhookSettings'> = {},
+): Promise<RunningServer> {
   let config = baseConfig;
   let emulator: Emulator | undefined;
   let emulatorUrl: string | undefined;
@@ -37,7 +41,7 @@ export async function startServer(baseConfig: Config, logger: Logger): Promise<R
   let app: FastifyInstance;
   try {
     database = await openDatabase(config.database, logger);
-    app = await buildApp({ config, database, logger });
+    app = await buildApp({ config, database, logger, ...options });
     await app.listen({ host: config.host, port: config.port });
   } catch (error) {
     await database?.close();

@@ -1,5 +1,6 @@
 import { loadConfig } from '../../src/config.js';
 import { startServer, type RunningServer } from '../../src/server/start.js';
+import type { AppDeps } from '../../src/server/app.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import { postGraphQL, type GraphQLBody } from './graphql.js';
 import { captureLog, type CapturedLog } from './logger.js';
@@ -19,7 +20,10 @@ export interface TestServer {
 }
 
 /** The real server on a fresh database and an OS-picked port, its log captured. */
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+export async function startTestServer(
+  env: Record<string, string> = {},
+  options: Pick<AppDeps, 'webhookSettings'> = {},
+): Promise<TestServer> {
   const db = await createTestDatabase();
   const log = captureLog();
   const config = loadConfig({
@@ -33,7 +37,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
   });
   let server: RunningServer;
   try {
-    server = await startServer(config, log.logger);
+    server = await startServer(config, log.logger, options);
   } catch (error) {
     await db.drop();
     throw error;

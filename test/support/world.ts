@@ -2,6 +2,7 @@ import type { EmulatorApp } from '../../src/emulator/apps.js';
 import { createEmulator, type Emulator } from '../../src/emulator/emulator.js';
 import { emulatorControl } from './emulator.js';
 import type { GraphQLBody } from './graphql.js';
+import type { AppDeps } from '../../src/server/app.js';
 import { startTestServer, type TestServer } from './server.js';
 
 export const AUTH_SECRET = 'test-auth-secret-0123456789-abcdefghijklmnop';
@@ -60,15 +61,20 @@ export async function startWorld(
     /** More apps the emulator plays (a second mini program, …), beside the four. */
     extraApps?: EmulatorApp[];
     env?: Record<string, string>;
+    /** Shorter webhook retries and timeout than production's. */
+    webhookSettings?: AppDeps['webhookSettings'];
   } = {},
 ): Promise<World> {
   const apps = { ...APPS, ...options.apps };
   const emulator = await createEmulator({ apps: [...Object.values(apps), ...(options.extraApps ?? [])] });
-  const t = await startTestServer({
-    ...wechatEnv(apps, emulator.url),
-    WECHAT_TIMEOUT_MS: '2000',
-    ...options.env,
-  }).catch(async (error: unknown) => {
+  const t = await startTestServer(
+    {
+      ...wechatEnv(apps, emulator.url),
+      WECHAT_TIMEOUT_MS: '2000',
+      ...options.env,
+    },
+    { webhookSettings: options.webhookSettings },
+  ).catch(async (error: unknown) => {
     await emulator.close();
     throw error;
   });

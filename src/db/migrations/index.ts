@@ -6,6 +6,7 @@ import { Migration20261121202955 } from './Migration20261121202955.js';
 import { Migration20261121222819 } from './Migration20261121222819.js';
 import { Migration20261121223521 } from './Migration20261121223521.js';
 import { Migration20261121223700 } from './Migration20261121223700.js';
+import { Migration20261121232234 } from './Migration20261121232234.js';
 import { Migration20261121233000 } from './Migration20261121233000.js';
 
 /** Checked-in migrations in the order they apply; `npm run migration:create` appends to this list. */
@@ -17,5 +18,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261121222819', class: Migration20261121222819 },
   { name: 'Migration20261121223521', class: Migration20261121223521 },
   { name: 'Migration20261121223700', class: Migration20261121223700 },
+  { name: 'Migration20261121232234', class: Migration20261121232234 },
   { name: 'Migration20261121233000', class: Migration20261121233000 },
 ];

@@ -1,0 +1,51 @@
+import { randomBytes } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { WebhookDelivery } from './webhook-delivery.entity.js';
+import type { WebhookBody, WebhookEventData, WebhookEventType } from './webhook-events.js';
+
+/** A Standard Webhooks message id: `msg_` and 128 random bits. */
+export function newMessageId(): string {
+  return `msg_${randomBytes(16).toString('base64url')}`;
+}
+
+/**
+ * Writes events to the outbox: one row per endpoint, through the caller's entity manager, so
+ * they commit or roll back with the change they tell of. Nothing is written when no endpoint is
+ * configured.
+ */
+export class WebhookOutbox {
+  /** True from an emit until the next commit anywhere in this process: worth a nudge then. */
+  private written = false;
+
+  constructor(private readonly endpoints: readonly string[]) {}
+
+  /**
+   * Queues an event for every endpoint; sent once the caller's transaction commits. `em` must be
+   * the transaction's entity manager (it flushes the rows at commit).
+   */
+  emit(em: EntityManager, type: WebhookEventType, data: WebhookEventData, now = new Date()): void {
+    if (this.endpoints.length === 0) return;
+    const body: WebhookBody = { type, timestamp: now.toISOString(), data };
+    const text = JSON.stringify(body);
+    const messageId = newMessageId();
+    for (const endpoint of this.endpoints) {
+      em.create(WebhookDelivery, {
+        messageId,
+        endpoint,
+        type,
+        userId: data.userId,
+        body: text,
+        nextAttemptAt: now,
+        createdAt: now,
+      });
+    }
+    this.written = true;
+  }
+
+  /** Whether an emit happened since the last call (the delivery worker asks after each commit). */
+  takeWritten(): boolean {
+    const written = this.written;
+    this.written = false;
+    return written;
+  }
+}
