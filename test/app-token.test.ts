@@ -1,19 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { SecretBox } from '../src/crypto/secret-box.js';
-import { createEmulator, type Emulator } from '../src/emulator/emulator.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import type { Emulator } from '../src/emulator/emulator.js';
 import { emulatorControl } from './support/emulator.js';
+import { startInstances, type Instances } from './support/instances.js';
 import { errorCode, postGraphQL } from './support/graphql.js';
-import { freePort, spawnServer, type ServerProcess } from './support/process.js';
-import {
-  APPS,
-  AUTH_SECRET,
-  MINI_LOGIN,
-  startWorld,
-  wechatEnv,
-  type LoginPayload,
-  type World,
-} from './support/world.js';
+import type { ServerProcess } from './support/process.js';
+import { APPS, AUTH_SECRET, MINI_LOGIN, startWorld, type LoginPayload, type World } from './support/world.js';
 
 const BIND = `mutation ($code: String!) { bindWechatPhoneNumber(code: $code) { id phoneNumber } }`;
 const PHONE_PATH = '/wxa/business/getuserphonenumber';
@@ -270,9 +262,9 @@ describe('refreshing ahead of expiry', () => {
 });
 
 describe('two instances on one database', () => {
-  let db: TestDatabase;
   let emulator: Emulator;
-  const servers: ServerProcess[] = [];
+  let servers: ServerProcess[] = [];
+  let instances: Instances | undefined;
   const people = Array.from({ length: 40 }, (_, i) => `twin${i}`);
   /** Each person's access token, from a login on one instance (binds go to the other). */
   const tokens = new Map<string, string>();
@@ -304,19 +296,11 @@ describe('two instances on one database', () => {
 
   beforeAll(async () => {
     // The embedded database takes one connection per process here.
-    db = await createTestDatabase({ connections: 2 });
-    emulator = await createEmulator({ apps: Object.values(APPS) });
-    const env = {
-      DATABASE_URL: db.url,
-      DATABASE_POOL_MAX: String(db.poolMax === 1 ? 1 : 5),
-      ...wechatEnv(APPS, emulator.url),
-      WECHAT_EMULATOR: 'off',
-      PUBLIC_URL: 'https://login.example.com',
-      LOG_LEVEL: 'info',
-    };
-    // One after the other: the first applies the migrations.
-    servers.push(await spawnServer(env, await freePort()));
-    servers.push(await spawnServer(env, await freePort()));
+    instances = await startInstances(
+      { PUBLIC_URL: 'https://login.example.com', LOG_LEVEL: 'info' },
+      { connections: 2 },
+    );
+    ({ emulator, servers } = instances);
     const control = emulatorControl(emulator.url);
     for (const [i, user] of people.entries()) {
       const { body } = await postGraphQL<{ wechatMiniLogin: LoginPayload }>(
@@ -331,10 +315,7 @@ describe('two instances on one database', () => {
   }, 120_000);
 
   afterAll(async () => {
-    for (const server of servers) server.child.kill('SIGTERM');
-    await Promise.all(servers.map((s) => s.exited));
-    await emulator?.close();
-    await db?.drop();
+    await instances?.stop();
   });
 
   it('fetch one stable_token for 40 concurrent binds split across them, and one again once it expired', async () => {

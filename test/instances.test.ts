@@ -1,24 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
-import { createEmulator, type Emulator } from '../src/emulator/emulator.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import type { Emulator } from '../src/emulator/emulator.js';
+import type { TestDatabase } from './support/database.js';
 import { emulatorControl } from './support/emulator.js';
+import { startInstances, type Instances } from './support/instances.js';
 import { errorCode, postGraphQL } from './support/graphql.js';
-import { freePort, spawnServer, type ServerProcess } from './support/process.js';
-import {
-  APP_LOGIN,
-  APPS,
-  wechatEnv,
-  AUTHORIZE_URL,
-  MINI_LOGIN,
-  WEB_LOGIN,
-  type LoginPayload,
-} from './support/world.js';
+import type { ServerProcess } from './support/process.js';
+import { APP_LOGIN, APPS, AUTHORIZE_URL, MINI_LOGIN, WEB_LOGIN, type LoginPayload } from './support/world.js';
 
 /** Two server processes on one PostgreSQL and one emulator, as behind a load balancer. */
 let db: TestDatabase;
 let emulator: Emulator;
-const servers: ServerProcess[] = [];
+let servers: ServerProcess[] = [];
 
 async function gql<T = Record<string, LoginPayload>>(
   server: ServerProcess,
@@ -30,31 +23,22 @@ async function gql<T = Record<string, LoginPayload>>(
 
 const code = (appid: string, user: string) => emulatorControl(emulator.url).code(appid, user);
 
+let instances: Instances | undefined;
+
 beforeAll(async () => {
   // The embedded database takes one connection per process here (plus one for this test's count).
-  db = await createTestDatabase({ connections: 3 });
-  emulator = await createEmulator({ apps: Object.values(APPS) });
-  const env = {
-    DATABASE_URL: db.url,
-    DATABASE_POOL_MAX: String(db.poolMax === 1 ? 1 : 5),
-    ...wechatEnv(APPS, emulator.url),
-    WECHAT_EMULATOR: 'off',
+  instances = await startInstances({
     // One issuer for both, as behind a load balancer: each accepts the other's access tokens.
     PUBLIC_URL: 'https://login.example.com',
     RATE_LIMIT_IDENTITY_PER_MINUTE: '1000',
     REFRESH_REUSE_GRACE_SECONDS: '1',
     LOG_LEVEL: 'warn',
-  };
-  // One after the other: the first applies the migrations.
-  servers.push(await spawnServer(env, await freePort()));
-  servers.push(await spawnServer(env, await freePort()));
+  });
+  ({ db, emulator, servers } = instances);
 }, 120_000);
 
 afterAll(async () => {
-  for (const server of servers) server.child.kill('SIGTERM');
-  await Promise.all(servers.map((s) => s.exited));
-  await emulator?.close();
-  await db?.drop();
+  await instances?.stop();
 });
 
 describe('two instances on one database', () => {

@@ -2,46 +2,39 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { Webhook } from 'standardwebhooks';
-import { createEmulator, type Emulator } from '../src/emulator/emulator.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import type { Emulator } from '../src/emulator/emulator.js';
+import type { TestDatabase } from './support/database.js';
 import { emulatorControl } from './support/emulator.js';
+import { startInstances, type Instances } from './support/instances.js';
 import { eventually } from './support/eventually.js';
 import { postGraphQL } from './support/graphql.js';
-import { freePort, spawnServer, type ServerProcess } from './support/process.js';
+import type { ServerProcess } from './support/process.js';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook-receiver.js';
-import { APPS, MINI_LOGIN, wechatEnv, type LoginPayload } from './support/world.js';
+import { APPS, MINI_LOGIN, type LoginPayload } from './support/world.js';
 
 /** Two server processes on one PostgreSQL sending one outbox to one endpoint. */
 const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
 let db: TestDatabase;
 let emulator: Emulator;
 let receiver: WebhookReceiver;
-const servers: ServerProcess[] = [];
+let servers: ServerProcess[] = [];
+
+let instances: Instances | undefined;
 
 beforeAll(async () => {
-  db = await createTestDatabase({ connections: 3 });
-  emulator = await createEmulator({ apps: Object.values(APPS) });
   receiver = await startWebhookReceiver();
-  const env = {
-    DATABASE_URL: db.url,
-    DATABASE_POOL_MAX: String(db.poolMax === 1 ? 1 : 5),
-    ...wechatEnv(APPS, emulator.url),
-    WECHAT_EMULATOR: 'off',
+  instances = await startInstances({
     RATE_LIMIT_IP_PER_MINUTE: '10000',
     WEBHOOK_URLS: receiver.url,
     WEBHOOK_SECRET: SECRET,
     LOG_LEVEL: 'warn',
-  };
-  servers.push(await spawnServer(env, await freePort()));
-  servers.push(await spawnServer(env, await freePort()));
+  });
+  ({ db, emulator, servers } = instances);
 }, 120_000);
 
 afterAll(async () => {
-  for (const server of servers) server.child.kill('SIGTERM');
-  await Promise.all(servers.map((s) => s.exited));
+  await instances?.stop();
   await receiver?.close();
-  await emulator?.close();
-  await db?.drop();
 });
 
 const percentile = (sorted: number[], p: number) =>

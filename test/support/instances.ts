@@ -1,0 +1,46 @@
+import { createEmulator, type Emulator } from '../../src/emulator/emulator.js';
+import { createTestDatabase, type TestDatabase } from './database.js';
+import { freePort, spawnServer, type ServerProcess } from './process.js';
+import { APPS, wechatEnv } from './world.js';
+
+/** Server processes on one PostgreSQL and one emulator, as behind a load balancer. */
+export interface Instances {
+  db: TestDatabase;
+  emulator: Emulator;
+  servers: ServerProcess[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `count` (2) server processes on a fresh database, each pointed at one emulator playing
+ * APPS, with `env` on top. They start one after the other: the first applies the migrations.
+ * `connections`: what the embedded database must allow (one per process, plus the test's own).
+ */
+export async function startInstances(
+  env: Record<string, string> = {},
+  options: { count?: number; connections?: number } = {},
+): Promise<Instances> {
+  const db = await createTestDatabase({ connections: options.connections ?? 3 });
+  const emulator = await createEmulator({ apps: Object.values(APPS) });
+  const servers: ServerProcess[] = [];
+  const stop = async () => {
+    for (const server of servers) server.child.kill('SIGTERM');
+    await Promise.all(servers.map((s) => s.exited));
+    await emulator.close();
+    await db.drop();
+  };
+  const shared = {
+    DATABASE_URL: db.url,
+    DATABASE_POOL_MAX: String(db.poolMax === 1 ? 1 : 5),
+    ...wechatEnv(APPS, emulator.url),
+    WECHAT_EMULATOR: 'off',
+    ...env,
+  };
+  try {
+    for (let i = 0; i < (options.count ?? 2); i++) servers.push(await spawnServer(shared, await freePort()));
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { db, emulator, servers, stop };
+}
