@@ -1,6 +1,8 @@
 import { z } from 'zod';
+import { APP_KINDS, type AppKind } from '../config.js';
 
-export type EmulatorAppKind = 'web' | 'app' | 'mini' | 'official';
+/** The emulator plays the same kinds of app the server logs in with. */
+export type EmulatorAppKind = AppKind;
 
 export interface EmulatorApp {
   readonly appid: string;
@@ -16,7 +18,7 @@ export const EmulatorAppsSchema = z
     z.object({
       appid: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'appid: letters, digits, _ or -, at most 64'),
       secret: z.string().min(1, 'secret must not be empty'),
-      kind: z.enum(['web', 'app', 'mini', 'official']),
+      kind: z.enum(APP_KINDS),
       bound: z.boolean().default(false),
     }),
   )

@@ -1,4 +1,4 @@
-import { APP_KINDS, type Config } from '../config.js';
+import type { Config } from '../config.js';
 import { DEMO_APPS, DEMO_USERS, type EmulatorApp } from './apps.js';
 import { createEmulator, type Emulator } from './emulator.js';
 import type { Logger } from 'pino';
@@ -40,11 +40,9 @@ export async function startAttachedEmulator(config: Config, logger: Logger): Pro
 
   // Kinds without an app of their own log in with the demo app of that kind (any redirect URI:
   // the emulator runs in development only).
-  const demoApps = demos
-    .filter((demo) => APP_KINDS.includes(demo.kind))
-    .map((demo) =>
-      Object.freeze({ kind: demo.kind, appId: demo.appid, secret: demo.secret, redirectUris: null }),
-    );
+  const demoApps = demos.map((demo) =>
+    Object.freeze({ kind: demo.kind, appId: demo.appid, secret: demo.secret, redirectUris: null }),
+  );
   const wechat = Object.freeze({
     ...config.wechat,
     apiBaseUrl: url,
