@@ -59,6 +59,16 @@ function expectError(body: Body, errcode: number): void {
   expect(body.errmsg).toMatch(/, rid: [0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}$/);
 }
 
+/** wxmini's stable_token, as getuserphonenumber takes it. */
+async function miniStableToken(): Promise<string> {
+  const body = await post('/cgi-bin/stable_token', {
+    grant_type: 'client_credential',
+    appid: 'wxmini',
+    secret: 'mini-secret',
+  });
+  return body.access_token as string;
+}
+
 /** getuserphonenumber with a fresh phone code of alice in wxmini and this app access token. */
 async function phoneNumber(accessToken: string, options: Record<string, unknown> = {}): Promise<Body> {
   const { code: c } = await post('/__emulator/phone-codes', { appid: 'wxmini', user: 'alice', ...options });
@@ -452,13 +462,7 @@ describe('app access tokens', () => {
   });
 
   it('gives every person an 11-digit mainland number of their own unless told one', async () => {
-    const token = (
-      await post('/cgi-bin/stable_token', {
-        grant_type: 'client_credential',
-        appid: 'wxmini',
-        secret: 'mini-secret',
-      })
-    ).access_token as string;
+    const token = await miniStableToken();
     const numbers = new Set<string>();
     for (let i = 0; i < 200; i++) {
       const { code: c } = await post('/__emulator/phone-codes', { appid: 'wxmini', user: `person-${i}` });
@@ -471,13 +475,7 @@ describe('app access tokens', () => {
   });
 
   it('gives countryCode as the phone code asked (string or number), and the watermark appid it was told', async () => {
-    const token = (
-      await post('/cgi-bin/stable_token', {
-        grant_type: 'client_credential',
-        appid: 'wxmini',
-        secret: 'mini-secret',
-      })
-    ).access_token as string;
+    const token = await miniStableToken();
     const info = async (options: Record<string, unknown>) =>
       (await phoneNumber(token, { phoneNumber: '2025550123', ...options })).phone_info as Body;
     expect(await info({ countryCode: 1 })).toMatchObject({
