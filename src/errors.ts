@@ -16,7 +16,10 @@ export type ErrorCode =
   | 'WECHAT_DECRYPT_FAILED'
   | 'WECHAT_SIGNATURE_MISMATCH'
   | 'WECHAT_SNAPSHOT_USER'
-  | 'RATE_LIMITED';
+  | 'RATE_LIMITED'
+  | 'IDENTITY_IN_USE'
+  | 'IDENTITY_CONFLICT'
+  | 'LAST_LOGIN_METHOD';
 
 /** Details a client may see beside the code (`field`, `retryAfterSeconds`, `wechatErrcode`). */
 export type ErrorDetails = Readonly<Record<string, string | number>>;

@@ -2,6 +2,7 @@ import { printSchema, type GraphQLSchema } from 'graphql';
 import { GraphQLDateTime } from 'graphql-scalars';
 import { buildSchema } from 'type-graphql';
 import { authChecker } from './auth-checker.js';
+import { AccountResolver } from './resolvers/account.resolver.js';
 import { LoginResolver } from './resolvers/login.resolver.js';
 import { ProfileResolver } from './resolvers/profile.resolver.js';
 import { PhoneNumberResolver } from './resolvers/phone-number.resolver.js';
@@ -11,7 +12,14 @@ import { UserResolver } from './resolvers/user.resolver.js';
 /** Builds the executable schema once per process; resolvers are created per build. */
 export function buildGraphQLSchema(): Promise<GraphQLSchema> {
   return buildSchema({
-    resolvers: [SessionResolver, LoginResolver, ProfileResolver, PhoneNumberResolver, UserResolver],
+    resolvers: [
+      SessionResolver,
+      LoginResolver,
+      ProfileResolver,
+      PhoneNumberResolver,
+      AccountResolver,
+      UserResolver,
+    ],
     scalarsMap: [{ type: Date, scalar: GraphQLDateTime }],
     authChecker,
     validate: false,

@@ -2,6 +2,8 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import type { SecretBox } from '../crypto/secret-box.js';
 import type { WebhookOutbox } from '../webhooks/outbox.js';
+import { LifecycleRepository } from './lifecycle.repository.js';
+import { LostRace } from './races.js';
 import { UserLoginMethod } from './user-login-method.entity.js';
 import { User } from './user.entity.js';
 import { UserRepository } from './user.repository.js';
@@ -50,16 +52,24 @@ export class AccountService {
   }
 
   /**
-   * Runs inside the caller's transaction; a concurrent first login surfaces as a unique violation
-   * at flush, and the caller retries, finding the winner.
+   * Runs inside the caller's transaction (retryingRaces): a concurrent first login surfaces as a
+   * unique violation at flush, a concurrent merge or deletion as a LostRace; the retry finds the
+   * new state.
    */
   async findOrRegister(em: EntityManager, identity: WeChatIdentity, now: Date): Promise<FoundUser> {
     const accessCode = identity.accessCode ? this.box.seal(identity.accessCode) : undefined;
-    const method = await em.findOne(
-      UserLoginMethod,
-      { appId: identity.appId, openId: identity.openId },
-      { populate: ['user'] },
-    );
+    // The user this login adds to is locked first, then read again: a merge or deletion that
+    // moved this identity or ended its user meanwhile is a lost race, retried (LostRace).
+    const ownerId = await LifecycleRepository.methodOwner(em, identity.appId, identity.openId);
+    if (ownerId) await this.lockLive(em, ownerId);
+    const method = ownerId
+      ? await em.findOne(
+          UserLoginMethod,
+          { appId: identity.appId, openId: identity.openId },
+          { populate: ['user'] },
+        )
+      : null;
+    if (ownerId && (method?.user as User | undefined)?.id !== ownerId) throw new LostRace();
     if (method) {
       method.lastLoginAt = now;
       if (accessCode) method.accessCode = accessCode;
@@ -80,7 +90,10 @@ export class AccountService {
       return { user, isNewUser: false, otherAccountExists };
     }
 
-    let user = identity.unionId ? await em.findOne(User, { unionId: identity.unionId }) : null;
+    const holderId = identity.unionId ? await LifecycleRepository.unionHolder(em, identity.unionId) : null;
+    if (holderId) await this.lockLive(em, holderId);
+    let user = holderId ? await em.findOne(User, { id: holderId, unionId: identity.unionId! }) : null;
+    if (holderId && !user) throw new LostRace();
     const isNewUser = !user;
     if (!user) {
       user = em.create(User, { unionId: identity.unionId ?? null, createdAt: now, updatedAt: now });
@@ -108,6 +121,12 @@ export class AccountService {
       );
     }
     return { user, isNewUser, otherAccountExists: false };
+  }
+
+  /** Locks a user this login adds to; a tombstone (merged or deleted meanwhile) is a lost race. */
+  private async lockLive(em: EntityManager, userId: string): Promise<void> {
+    const [row] = await LifecycleRepository.lockUsers(em, userId);
+    if (!row || row.deleted_at) throw new LostRace();
   }
 
   /**

@@ -60,7 +60,11 @@ export class ProfileService {
       throw new BadUserInputError('Give a nickname, an avatarUrl or both', 'input');
     }
     return em.fork({ clear: true }).transactional(async (tx) => {
-      const user = await tx.findOne(User, { id: userId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+      const user = await tx.findOne(
+        User,
+        { id: userId, deletedAt: null },
+        { lockMode: LockMode.PESSIMISTIC_WRITE },
+      );
       if (!user) throw new UnauthenticatedError('The user of this session no longer exists');
       if (nickname !== undefined) user.nickname = nickname;
       if (avatarUrl !== undefined) user.avatarUrl = avatarUrl;

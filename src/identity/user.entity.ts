@@ -1,11 +1,17 @@
-import { Collection, Entity, OneToMany, Property, Unique } from '@mikro-orm/core';
+import { Collection, Entity, Index, ManyToOne, OneToMany, Property, Unique, type Rel } from '@mikro-orm/core';
 import { BaseEntity } from '../db/base.entity.js';
 import { UserLoginMethod } from './user-login-method.entity.js';
 
 /** One person. Their WeChat identities hang off it as login methods. */
 @Entity({ tableName: 'user' })
+// A merge repoints the tombstones that pointed at the merged user: few rows, found by this index.
+@Index({
+  name: 'user_merged_into_id_index',
+  expression:
+    'create index "user_merged_into_id_index" on "user" ("merged_into_id") where "merged_into_id" is not null',
+})
 export class User extends BaseEntity<
-  'unionId' | 'nickname' | 'avatarUrl' | 'profileChosenAt' | 'phoneNumber'
+  'unionId' | 'nickname' | 'avatarUrl' | 'profileChosenAt' | 'phoneNumber' | 'deletedAt' | 'mergedInto'
 > {
   /** WeChat unionid shared by every app of one Open Platform account; unique, so one person is one user. */
   @Property({ type: 'text', nullable: true })
@@ -31,6 +37,18 @@ export class User extends BaseEntity<
    */
   @Property({ type: 'text', nullable: true })
   phoneNumber: string | null = null;
+
+  /**
+   * Set when the account ended: deleted (deleteAccount) or merged into another (`mergedInto`).
+   * The row stays as a tombstone, its personal data erased, so an id is never reused
+   * (docs/privacy.md); its sessions are ended and it can never sign in again.
+   */
+  @Property({ type: 'datetime', nullable: true })
+  deletedAt: Date | null = null;
+
+  /** The user this one was merged into (a tombstone's pointer to the survivor). */
+  @ManyToOne({ entity: 'User', nullable: true, deleteRule: 'set null' })
+  mergedInto: Rel<User> | null = null;
 
   @OneToMany(() => UserLoginMethod, (method) => method.user)
   loginMethods = new Collection<UserLoginMethod>(this);

@@ -54,9 +54,10 @@ with m as (
 )
 select u.*, m.other_account_exists from s join m on m.user_id = s.user_id join "user" u on u.id = s.user_id`);
 
-/** A user's phone number, in one statement; the user, or nothing when they no longer exist. */
+/** A user's phone number, in one statement; the user, or nothing when the account has ended. */
 const SET_PHONE_NUMBER = sql<'userId' | 'phoneNumber' | 'now', UserRow>(`
-update "user" set phone_number = :phoneNumber, updated_at = :now where id = :userId returning *`);
+update "user" set phone_number = :phoneNumber, updated_at = :now
+ where id = :userId and deleted_at is null returning *`);
 
 export interface ReturningLogin {
   appId: string;

@@ -58,6 +58,28 @@ export class MiniProgramLogin {
     app: PlatformCredentials,
     input: MiniLoginInput,
   ): Promise<LoginResult> {
+    const identity = await this.identityOf(em, app, input);
+    // The one-statement returning login writes neither a profile nor a number: those take the full path.
+    if (!identity.profile && !identity.phoneNumber) {
+      const returning = await this.deps.signIn.returning(em, identity, null);
+      if (returning) return returning;
+    }
+    return this.deps.signIn.register(em, identity);
+  }
+
+  /** Who the wx.login code names, for linking to a signed-in user. */
+  identify(em: EntityManager, input: { code: string; appId?: string | null }): Promise<WeChatIdentity> {
+    const app = credentialsFor(this.deps.config, 'mini', input.appId);
+    checkCode(input.code);
+    return this.identityOf(em, app, { code: input.code });
+  }
+
+  /** The code exchange, the open data checked with its session key, and the phone code last. */
+  private async identityOf(
+    em: EntityManager,
+    app: PlatformCredentials,
+    input: MiniLoginInput,
+  ): Promise<WeChatIdentity> {
     const { encryptedData, iv, rawData, signature, phoneCode } = input;
     const session = await this.deps.mini.codeToSession(app, input.code);
     await this.deps.signIn.limitIdentity(em, app.appId, session.openId);
@@ -98,7 +120,7 @@ export class MiniProgramLogin {
       phoneCode != null
         ? await this.deps.phoneNumbers.phoneNumber(em, app, phoneCode, 'phoneCode', session.openId)
         : undefined;
-    const identity: WeChatIdentity = {
+    return {
       kind: LoginMethodKind.WECHAT_MINI,
       appId: app.appId,
       openId: session.openId,
@@ -108,12 +130,6 @@ export class MiniProgramLogin {
       accessCode: session.sessionKey,
       phoneNumber,
     };
-    // The one-statement returning login writes neither a profile nor a number: those take the full path.
-    if (!profile && !phoneNumber) {
-      const returning = await this.deps.signIn.returning(em, identity, null);
-      if (returning) return returning;
-    }
-    return this.deps.signIn.register(em, identity);
   }
 }
 

@@ -45,6 +45,32 @@ export class OAuthLogin {
     app: PlatformCredentials,
     code: string,
   ): Promise<LoginResult> {
+    const { identity, mayReadProfile } = await this.exchange(em, kind, app, code);
+    // A returning user whose profile is less than a day old: one statement, no userinfo call.
+    const freshAfter = mayReadProfile ? new Date(Date.now() - PROFILE_TTL_MS) : null;
+    const returning = await this.signIn.returning(em, identity, freshAfter);
+    if (returning) return returning;
+    return this.signIn.register(em, await this.withProfile(identity, mayReadProfile));
+  }
+
+  /** Who the code names, with their profile when the scope allows it: what linking attaches. */
+  async identify(
+    em: EntityManager,
+    kind: LoginMethodKind,
+    app: PlatformCredentials,
+    code: string,
+  ): Promise<WeChatIdentity> {
+    const { identity, mayReadProfile } = await this.exchange(em, kind, app, code);
+    return this.withProfile(identity, mayReadProfile);
+  }
+
+  /** The code exchange: the identity without a profile, and whether its token may read one. */
+  private async exchange(
+    em: EntityManager,
+    kind: LoginMethodKind,
+    app: PlatformCredentials,
+    code: string,
+  ): Promise<{ identity: WeChatIdentity; mayReadProfile: boolean }> {
     const token = await this.oauth.exchangeCode(app, code);
     if (token.isSnapshotUser) throw snapshotUser();
     await this.signIn.limitIdentity(em, app.appId, token.openId);
@@ -59,16 +85,18 @@ export class OAuthLogin {
       profile: undefined,
       accessCode: token.accessToken,
     };
-    // A returning user whose profile is less than a day old: one statement, no userinfo call.
-    const freshAfter = mayReadProfile ? new Date(Date.now() - PROFILE_TTL_MS) : null;
-    const returning = await this.signIn.returning(em, identity, freshAfter);
-    if (returning) return returning;
-    const profile = mayReadProfile ? await this.profileOf(kind, token.accessToken, token.openId) : undefined;
-    return this.signIn.register(em, {
+    return { identity, mayReadProfile };
+  }
+
+  private async withProfile(identity: WeChatIdentity, mayReadProfile: boolean): Promise<WeChatIdentity> {
+    const profile = mayReadProfile
+      ? await this.profileOf(identity.kind, identity.accessCode!, identity.openId)
+      : undefined;
+    return {
       ...identity,
       unionId: identity.unionId ?? profile?.unionId,
       profile: profile && { nickname: profile.nickname, avatarUrl: profile.avatarUrl },
-    });
+    };
   }
 
   /**

@@ -1,7 +1,8 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { Config } from '../config.js';
+import type { Config, ConfiguredApp } from '../config.js';
 import { BadUserInputError } from '../errors.js';
 import type { LoginMethodKind } from '../identity/user-login-method.entity.js';
+import type { WeChatIdentity } from '../identity/wechat-identity.js';
 import { checkCode, checkCodeChallenge, checkCodeVerifier, INPUT_LIMITS } from './login-input.js';
 import type { OAuthLogin } from './oauth.login.js';
 import { credentialsFor } from './platform.js';
@@ -69,14 +70,27 @@ export class RedirectLogin {
   }
 
   login(em: EntityManager, input: RedirectLoginInput, clientIp: string): Promise<LoginResult> {
-    const app = credentialsFor(this.config, this.flow.platform, input.appId);
-    checkCode(input.code);
-    if (input.state.length > INPUT_LIMITS.state) throw new BadUserInputError('state is too long', 'state');
-    checkCodeVerifier(input.codeVerifier);
+    const app = this.checked(input);
     const { kind } = this.flow;
     return this.signIn.admit(em, kind, input, clientIp, async () => {
       await this.webState.consume(em.fork(), input.state, { ...input, app });
       return this.oauth.login(em, kind, app, input.code);
     });
+  }
+
+  /** Who the code names (the state checked and spent first), for linking to a signed-in user. */
+  async identify(em: EntityManager, input: RedirectLoginInput): Promise<WeChatIdentity> {
+    const app = this.checked(input);
+    await this.webState.consume(em.fork(), input.state, { ...input, app });
+    return this.oauth.identify(em, this.flow.kind, app, input.code);
+  }
+
+  /** The app of the input, once its fields have passed their checks. */
+  private checked(input: RedirectLoginInput): ConfiguredApp {
+    const app = credentialsFor(this.config, this.flow.platform, input.appId);
+    checkCode(input.code);
+    if (input.state.length > INPUT_LIMITS.state) throw new BadUserInputError('state is too long', 'state');
+    checkCodeVerifier(input.codeVerifier);
+    return app;
   }
 }

@@ -1,7 +1,7 @@
-import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { AccountService } from '../identity/account.service.js';
 import type { LoginMethodKind } from '../identity/user-login-method.entity.js';
+import { retryingRaces } from '../identity/races.js';
 import { User } from '../identity/user.entity.js';
 import type { WeChatIdentity } from '../identity/wechat-identity.js';
 import type { RateLimiter } from '../rate-limits/rate-limiter.js';
@@ -15,9 +15,6 @@ export interface LoginResult extends IssuedTokens {
   /** Another user holds this person's unionId (docs/architecture.md, "Identity"). */
   otherAccountExists: boolean;
 }
-
-/** Attempts of a login transaction that lost a race on a unique constraint. */
-const RACE_ATTEMPTS = 3;
 
 export interface SignInDeps {
   accounts: AccountService;
@@ -91,22 +88,15 @@ export class SignIn {
 
   /**
    * Find-or-register and a session in one transaction (new identities, profile updates, unionId
-   * claims). A lost race on a unique constraint is retried and finds the winner.
+   * claims). A lost race (a unique violation, a merge or deletion of the user meanwhile) is
+   * retried and finds the new state.
    */
   async register(em: EntityManager, identity: WeChatIdentity): Promise<LoginResult> {
-    for (let attempt = 1; ; attempt++) {
-      const fork = em.fork({ clear: true });
-      try {
-        return await fork.transactional(async (tx) => {
-          const now = new Date();
-          const found = await this.deps.accounts.findOrRegister(tx, identity, now);
-          const tokens = await this.deps.sessions.create(tx, found.user, now);
-          return { ...tokens, ...found };
-        });
-      } catch (error) {
-        if (error instanceof UniqueConstraintViolationException && attempt < RACE_ATTEMPTS) continue;
-        throw error;
-      }
-    }
+    return retryingRaces(em, async (tx) => {
+      const now = new Date();
+      const found = await this.deps.accounts.findOrRegister(tx, identity, now);
+      const tokens = await this.deps.sessions.create(tx, found.user, now);
+      return { ...tokens, ...found };
+    });
   }
 }

@@ -3,10 +3,12 @@ import { AppAccessTokens } from '../app-tokens/app-access-tokens.js';
 import type { Config } from '../config.js';
 import type { SecretBox } from '../crypto/secret-box.js';
 import type { SigningKeys } from '../keys/signing-keys.js';
+import { AccountLifecycle } from '../identity/account-lifecycle.service.js';
 import { AccountService } from '../identity/account.service.js';
 import { ProfileService } from '../identity/profile.service.js';
 import { PhoneNumberService } from '../identity/phone-number.service.js';
 import { AppLogin } from '../logins/app.login.js';
+import { LinkWechatIdentity } from '../logins/link.js';
 import { MiniProgramLogin } from '../logins/mini-program.login.js';
 import { OfficialAccountLogin } from '../logins/official-account.login.js';
 import { OAuthLogin } from '../logins/oauth.login.js';
@@ -32,6 +34,10 @@ export interface Services {
   phoneNumbers: PhoneNumberService;
   sessions: SessionService;
   profiles: ProfileService;
+  /** linkWechatIdentity: the code exchanged as its kind's login, then AccountLifecycle.link. */
+  link: LinkWechatIdentity;
+  /** Unlink and delete. */
+  lifecycle: AccountLifecycle;
   /** Frees what the services hold open (WeChat keep-alive sockets). */
   close(): void;
 }
@@ -82,20 +88,34 @@ export function createServices(
     logger: logger.child({ component: 'wechat' }),
   });
   const phoneNumberClient = new PhoneNumberClient(http, appTokens, logger.child({ component: 'wechat' }));
+  const webLogin = new WebLogin(config, webState, oauthLogin, signIn);
+  const appLogin = new AppLogin(config, oauthLogin, signIn);
+  const miniLogin = new MiniProgramLogin({
+    config,
+    mini: new MiniProgramClient(http),
+    phoneNumbers: phoneNumberClient,
+    signIn,
+    logger,
+  });
+  const officialAccountLogin = new OfficialAccountLogin(config, webState, oauthLogin, signIn);
+  const lifecycle = new AccountLifecycle(box, logger.child({ component: 'accounts' }), outbox);
   return {
-    webLogin: new WebLogin(config, webState, oauthLogin, signIn),
-    appLogin: new AppLogin(config, oauthLogin, signIn),
-    miniLogin: new MiniProgramLogin({
-      config,
-      mini: new MiniProgramClient(http),
-      phoneNumbers: phoneNumberClient,
-      signIn,
-      logger,
-    }),
+    webLogin,
+    appLogin,
+    miniLogin,
+    officialAccountLogin,
     phoneNumbers: new PhoneNumberService({ config, client: phoneNumberClient, rateLimiter, outbox }),
-    officialAccountLogin: new OfficialAccountLogin(config, webState, oauthLogin, signIn),
     sessions,
     profiles: new ProfileService({ allowLoopbackHttpAvatars: !config.isProduction }, outbox),
+    link: new LinkWechatIdentity({
+      web: webLogin,
+      official: officialAccountLogin,
+      app: appLogin,
+      mini: miniLogin,
+      lifecycle,
+      rateLimiter,
+    }),
+    lifecycle,
     close: () => http.close(),
   };
 }

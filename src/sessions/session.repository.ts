@@ -28,7 +28,7 @@ with t as (
 select s.id as session_id, u.*,
        exists (select 1 from user_login_method lm join "user" o on o.union_id = lm.union_id
                 where lm.user_id = u.id and o.id <> u.id) as other_account_exists
-  from s join "user" u on u.id = s.user_id`);
+  from s join "user" u on u.id = s.user_id and u.deleted_at is null`);
 
 /** A rotated refresh token presented again: its session is revoked (theft detection). */
 const REVOKE_ON_REUSE = sql<'now' | 'presentedHash'>(`
@@ -49,10 +49,14 @@ with t as (
 )
 select exists (select 1 from t) as known`);
 
-/** The open session of an access token and its user, in one read (what `me` answers). */
+/**
+ * The open session of an access token and its user, in one read (what `me` answers). A merge or
+ * deletion ends the user's sessions; a tombstone is refused here too, whatever raced with that.
+ */
 const OPEN_SESSION_USER = sql<'sessionId' | 'userId' | 'now', UserRow>(`
 select u.* from session s join "user" u on u.id = s.user_id
- where s.id = :sessionId and s.user_id = :userId and s.revoked_at is null and s.expires_at > :now`);
+ where s.id = :sessionId and s.user_id = :userId and s.revoked_at is null and s.expires_at > :now
+   and u.deleted_at is null`);
 
 /** Sessions and refresh tokens: the SQL of the sessions concern. */
 export const SessionRepository = {

@@ -21,9 +21,16 @@ export class WebhookOutbox {
 
   /**
    * Queues an event for every endpoint; sent once the caller's transaction commits. `em` must be
-   * the transaction's entity manager (it flushes the rows at commit).
+   * the transaction's entity manager (it flushes the rows at commit). `after`: another user whose
+   * earlier events go out first (the merged user of a `user.merged`).
    */
-  emit(em: EntityManager, type: WebhookEventType, data: WebhookEventData, now = new Date()): void {
+  emit(
+    em: EntityManager,
+    type: WebhookEventType,
+    data: WebhookEventData,
+    now = new Date(),
+    after: string | null = null,
+  ): void {
     if (this.endpoints.length === 0) return;
     const body: WebhookBody = { type, timestamp: now.toISOString(), data };
     const text = JSON.stringify(body);
@@ -34,6 +41,7 @@ export class WebhookOutbox {
         endpoint,
         type,
         userId: data.userId,
+        relatedUserId: after,
         body: text,
         nextAttemptAt: now,
         createdAt: now,

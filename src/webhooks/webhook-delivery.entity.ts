@@ -19,7 +19,7 @@ export type DeliveryState = 'pending' | 'delivered' | 'failed';
     'create index "webhook_delivery_order_index" on "webhook_delivery" ("endpoint", "user_id", "id") where "state" = \'pending\'',
 })
 export class WebhookDelivery {
-  [OptionalProps]?: 'id' | 'state' | 'attempts' | 'deliveredAt' | 'lastError';
+  [OptionalProps]?: 'id' | 'state' | 'attempts' | 'deliveredAt' | 'lastError' | 'relatedUserId';
 
   @PrimaryKey({ type: 'bigint', autoincrement: true })
   id!: string;
@@ -37,6 +37,13 @@ export class WebhookDelivery {
   /** Whose event it is: a user's events reach an endpoint in order. */
   @Property({ type: 'uuid', nullable: true })
   userId!: string | null;
+
+  /**
+   * Another user whose earlier events this one waits for: the merged user of a `user.merged`, so
+   * its `user.created` goes out before the merge that ends it (docs/webhooks.md, "Ordering").
+   */
+  @Property({ type: 'uuid', nullable: true })
+  relatedUserId: string | null = null;
 
   /** The JSON body, fixed at the change, so every attempt sends (and signs) the same bytes. */
   @Property({ type: 'text' })

@@ -18,7 +18,8 @@ export interface ClaimedDelivery {
  * attempt (its lease), so no other instance takes it while it is in flight, and a crash leaves it
  * due again once the lease lapses. SKIP LOCKED: instances claiming at once take different rows.
  * A row waits while an earlier pending row of the same user goes to the same endpoint (in flight
- * or waiting for a retry): a user's events arrive in order.
+ * or waiting for a retry): a user's events arrive in order. A `user.merged` also waits for the
+ * merged user's earlier events (related_user_id).
  */
 const CLAIM = sql<'now' | 'leaseUntil' | 'limit', ClaimedDelivery>(`
 with due as (
@@ -26,7 +27,8 @@ with due as (
    where d.state = 'pending' and d.next_attempt_at <= :now
      and not exists (
        select 1 from webhook_delivery e
-        where e.state = 'pending' and e.endpoint = d.endpoint and e.user_id = d.user_id and e.id < d.id)
+        where e.state = 'pending' and e.endpoint = d.endpoint and e.id < d.id
+          and (e.user_id = d.user_id or e.user_id = d.related_user_id))
    order by d.id
    limit :limit
    for update skip locked

@@ -1,3 +1,4 @@
+import type { EmulatorApp } from '../../src/emulator/apps.js';
 import { createEmulator, type Emulator } from '../../src/emulator/emulator.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import { freePort, spawnServer, type ServerProcess } from './process.js';
@@ -13,15 +14,21 @@ export interface Instances {
 
 /**
  * Starts `count` (2) server processes on a fresh database, each pointed at one emulator playing
- * APPS, with `env` on top. They start one after the other: the first applies the migrations.
+ * APPS (or `apps`), with `env` on top. They start one after the other: the first applies the migrations.
  * `connections`: what the embedded database must allow (one per process, plus the test's own).
  */
 export async function startInstances(
   env: Record<string, string> = {},
-  options: { count?: number; connections?: number } = {},
+  options: {
+    count?: number;
+    connections?: number;
+    /** Apps to play instead of APPS' (an unbound mini program, …). */
+    apps?: Partial<Record<keyof typeof APPS, EmulatorApp>>;
+  } = {},
 ): Promise<Instances> {
+  const apps = { ...APPS, ...options.apps };
   const db = await createTestDatabase({ connections: options.connections ?? 3 });
-  const emulator = await createEmulator({ apps: Object.values(APPS) });
+  const emulator = await createEmulator({ apps: Object.values(apps) });
   const servers: ServerProcess[] = [];
   const stop = async () => {
     for (const server of servers) server.child.kill('SIGTERM');
@@ -32,7 +39,7 @@ export async function startInstances(
   const shared = {
     DATABASE_URL: db.url,
     DATABASE_POOL_MAX: String(db.poolMax === 1 ? 1 : 5),
-    ...wechatEnv(APPS, emulator.url),
+    ...wechatEnv(apps, emulator.url),
     WECHAT_EMULATOR: 'off',
     ...env,
   };

@@ -1,0 +1,215 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Logger } from 'pino';
+import type { SecretBox } from '../crypto/secret-box.js';
+import { AppError, BadUserInputError, UnauthenticatedError } from '../errors.js';
+import type { WebhookOutbox } from '../webhooks/outbox.js';
+import { LifecycleRepository, type LockedUser, type MethodRow } from './lifecycle.repository.js';
+import { LostRace, retryingRaces } from './races.js';
+import { UserLoginMethod } from './user-login-method.entity.js';
+import { User } from './user.entity.js';
+import type { WeChatIdentity } from './wechat-identity.js';
+
+const accountEnded = () =>
+  new UnauthenticatedError('This account was deleted or merged into another: sign in again');
+
+/** A login method as events carry it: its id, kind and appId (never the openid). */
+const methodRef = (m: MethodRow) => ({ id: m.id, kind: m.kind, appId: m.app_id });
+
+/** The profile fields a merge fills on the survivor, by column, and as `user.merged` names them. */
+const FILLED_FIELDS = { nickname: 'nickname', avatar_url: 'avatarUrl', phone_number: 'phoneNumber' } as const;
+
+/** The distinct unionIds of these users and their login methods (one WeChat person has one). */
+async function unionIdsOf(em: EntityManager, users: LockedUser[]): Promise<Set<string>> {
+  const ids = new Set<string>();
+  for (const user of users) {
+    if (user.union_id) ids.add(user.union_id);
+    for (const m of await LifecycleRepository.methodsOf(em, user.id)) if (m.union_id) ids.add(m.union_id);
+  }
+  return ids;
+}
+
+/**
+ * What happens to an account after its first login (docs/architecture.md, "Account lifecycle"):
+ * linking another WeChat identity, merging the user that holds it, unlinking a login method, and
+ * deleting the account. Each is one transaction that locks the users it changes (in id order) and
+ * reads again what it decided on under those locks; a change that moved under it is retried.
+ */
+export class AccountLifecycle {
+  constructor(
+    private readonly box: SecretBox,
+    private readonly logger: Logger,
+    private readonly outbox: WebhookOutbox,
+  ) {}
+
+  /**
+   * Attaches a WeChat identity to the signed-in user. Already theirs: nothing changes. Held by
+   * another user (its login method, or its unionId): IDENTITY_IN_USE, or with `merge` that user is
+   * merged into this one. A different WeChat person (another unionId): IDENTITY_CONFLICT.
+   */
+  link(em: EntityManager, userId: string, identity: WeChatIdentity, merge: boolean): Promise<User> {
+    return retryingRaces(em, async (tx) => {
+      const now = new Date();
+      const { appId, openId, unionId } = identity;
+      const methodOwner = await LifecycleRepository.methodOwner(tx, appId, openId);
+      const unionHolder = unionId ? await LifecycleRepository.unionHolder(tx, unionId) : null;
+      const otherId = [methodOwner, unionHolder].find((id) => id !== null && id !== userId) ?? null;
+      const locked = await LifecycleRepository.lockUsers(tx, userId, otherId ?? userId);
+      const actor = locked.find((u) => u.id === userId);
+      if (!actor || actor.deleted_at) throw accountEnded();
+      const other = otherId ? locked.find((u) => u.id === otherId) : undefined;
+      // Read again under the locks: a merge, unlink or deletion that committed before them has
+      // changed who holds what.
+      if (
+        (otherId && (!other || other.deleted_at)) ||
+        (await LifecycleRepository.methodOwner(tx, appId, openId)) !== methodOwner ||
+        (unionId && (await LifecycleRepository.unionHolder(tx, unionId)) !== unionHolder)
+      ) {
+        throw new LostRace();
+      }
+      if (methodOwner === userId) return LifecycleRepository.user(tx, userId);
+
+      const persons = await unionIdsOf(tx, other ? [actor, other] : [actor]);
+      if (other && !merge) {
+        throw new AppError(
+          'IDENTITY_IN_USE',
+          'This WeChat identity belongs to another account: link it with merge: true to merge that account into this one',
+        );
+      }
+      if (unionId) persons.add(unionId);
+      if (persons.size > 1) {
+        throw new AppError(
+          'IDENTITY_CONFLICT',
+          other
+            ? 'These accounts belong to two different WeChat users: they cannot be merged'
+            : 'This WeChat identity belongs to another WeChat user than this account’s',
+        );
+      }
+      if (other) await this.mergeInto(tx, actor, other, now);
+      // The person's unionId, unless a third user holds it (then this stays otherAccountExists).
+      const claim = unionId && (unionHolder === null || unionHolder === otherId) ? unionId : null;
+      const user = await LifecycleRepository.fill(
+        tx,
+        userId,
+        {
+          unionId: claim,
+          nickname: identity.profile?.nickname ?? null,
+          avatarUrl: identity.profile?.avatarUrl ?? null,
+          phoneNumber: null,
+          profileChosenAt: null,
+        },
+        now,
+      );
+      const sealed = identity.accessCode ? this.box.seal(identity.accessCode) : null;
+      if (methodOwner === null) {
+        const method = tx.create(UserLoginMethod, {
+          user: tx.getReference(User, userId),
+          kind: identity.kind,
+          appId,
+          openId,
+          unionId: unionId ?? null,
+          accessCode: sealed,
+          lastLoginAt: now,
+          profileRefreshedAt: identity.profile ? now : null,
+          createdAt: now,
+          updatedAt: now,
+        });
+        this.outbox.emit(tx, 'login_method.linked', {
+          userId,
+          loginMethod: { id: method.id, kind: method.kind, appId },
+        });
+        await tx.flush();
+      } else {
+        // Moved by the merge: it keeps what WeChat said of it just now.
+        await tx.nativeUpdate(
+          UserLoginMethod,
+          { appId, openId },
+          { ...(sealed && { accessCode: sealed }), ...(unionId && { unionId }), updatedAt: now },
+        );
+      }
+      return user;
+    });
+  }
+
+  /**
+   * Merges `other` into `actor` (both locked): every login method moves, the survivor's empty
+   * fields are filled from the other's, the other's sessions end, and the other becomes a
+   * tombstone pointing to the survivor (so do the tombstones that pointed to it).
+   */
+  private async mergeInto(tx: EntityManager, actor: LockedUser, other: LockedUser, now: Date): Promise<void> {
+    const moved = await LifecycleRepository.moveMethods(tx, other.id, actor.id, now);
+    await LifecycleRepository.tombstone(tx, other.id, now, actor.id);
+    const filled = (Object.keys(FILLED_FIELDS) as (keyof typeof FILLED_FIELDS)[]).filter(
+      (column) => actor[column] === null && other[column] !== null,
+    );
+    await LifecycleRepository.fill(
+      tx,
+      actor.id,
+      {
+        unionId: other.union_id,
+        nickname: other.nickname,
+        avatarUrl: other.avatar_url,
+        phoneNumber: other.phone_number,
+        profileChosenAt:
+          actor.nickname === null && actor.avatar_url === null ? other.profile_chosen_at : null,
+      },
+      now,
+    );
+    await LifecycleRepository.repointTombstones(tx, other.id, actor.id);
+    await LifecycleRepository.endSessions(tx, other.id, now, 'merged');
+    const changed = filled.map((column) => FILLED_FIELDS[column]);
+    this.outbox.emit(
+      tx,
+      'user.merged',
+      { userId: actor.id, mergedUserId: other.id, loginMethods: moved.map(methodRef), changed },
+      now,
+      other.id,
+    );
+    this.logger.info({ userId: actor.id, mergedUserId: other.id }, 'accounts merged');
+  }
+
+  /** Removes one of the user's login methods, never the last (LAST_LOGIN_METHOD). */
+  unlink(em: EntityManager, userId: string, appId: string, openId: string): Promise<User> {
+    return retryingRaces(em, async (tx) => {
+      const [user] = await LifecycleRepository.lockUsers(tx, userId);
+      if (!user || user.deleted_at) throw accountEnded();
+      const methods = await LifecycleRepository.methodsOf(tx, userId);
+      const target = methods.find((m) => m.app_id === appId && m.open_id === openId);
+      if (!target)
+        throw new BadUserInputError('No login method of this account has this appId and openId', 'openId');
+      if (methods.length === 1) {
+        throw new AppError(
+          'LAST_LOGIN_METHOD',
+          'This is the only way this account can sign in: link another one first, or delete the account',
+        );
+      }
+      const now = new Date();
+      await LifecycleRepository.deleteMethod(tx, target.id);
+      // The person's unionId stays with the user only while a remaining method carries it: else
+      // the unlinked app's next login would find this user again by it.
+      const rest = methods.filter((m) => m !== target);
+      if (user.union_id && !rest.some((m) => m.union_id === user.union_id)) {
+        await LifecycleRepository.setUnionId(tx, userId, null, now);
+      }
+      this.outbox.emit(tx, 'login_method.unlinked', { userId, loginMethod: methodRef(target) }, now);
+      return LifecycleRepository.user(tx, userId);
+    });
+  }
+
+  /**
+   * Deletes the account: its login methods (with their sealed WeChat credentials) go, its
+   * personal data is erased, every session ends, and a tombstone keeps its id and the time. The
+   * same WeChat person signing in later is a new user.
+   */
+  delete(em: EntityManager, userId: string): Promise<void> {
+    return retryingRaces(em, async (tx) => {
+      const [user] = await LifecycleRepository.lockUsers(tx, userId);
+      if (!user || user.deleted_at) throw accountEnded();
+      const now = new Date();
+      await LifecycleRepository.deleteMethods(tx, userId);
+      await LifecycleRepository.tombstone(tx, userId, now, null);
+      await LifecycleRepository.endSessions(tx, userId, now, 'deleted');
+      this.outbox.emit(tx, 'user.deleted', { userId }, now);
+      this.logger.info({ userId }, 'account deleted');
+    });
+  }
+}

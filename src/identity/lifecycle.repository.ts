@@ -1,0 +1,161 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { execute, sql } from '../db/sql.js';
+import { User } from './user.entity.js';
+import type { UserRow } from './user.repository.js';
+
+/** A user row as the lifecycle statements read it (snake_case, as PostgreSQL returns it). */
+export interface LockedUser {
+  id: string;
+  union_id: string | null;
+  nickname: string | null;
+  avatar_url: string | null;
+  phone_number: string | null;
+  profile_chosen_at: Date | null;
+  deleted_at: Date | null;
+}
+
+/** A login method as events name it. */
+export interface MethodRow {
+  id: string;
+  kind: string;
+  app_id: string;
+  open_id: string;
+  union_id: string | null;
+}
+
+/**
+ * Locks users for a change of who holds what (a merge, a deletion, an unlink, a login that adds
+ * to a user), in id order, so two changes that lock the same two users never deadlock.
+ * `FOR NO KEY UPDATE`: a login's session insert (its foreign key takes a KEY SHARE lock) goes on
+ * meanwhile; the changes that move or delete login methods wait for each other.
+ */
+const LOCK_USERS = sql<'a' | 'b', LockedUser>(`
+select id, union_id, nickname, avatar_url, phone_number, profile_chosen_at, deleted_at
+  from "user" where id in (:a, :b) order by id for no key update`);
+
+const METHOD_OWNER = sql<'appId' | 'openId', { user_id: string }>(`
+select user_id from user_login_method where app_id = :appId and open_id = :openId`);
+
+const UNION_HOLDER = sql<'unionId', { id: string }>(`select id from "user" where union_id = :unionId`);
+
+const METHODS_OF = sql<'userId', MethodRow>(`
+select id, kind, app_id, open_id, union_id from user_login_method where user_id = :userId
+ order by created_at, id`);
+
+const MOVE_METHODS = sql<'from' | 'into' | 'now', MethodRow>(`
+update user_login_method set user_id = :into, updated_at = :now where user_id = :from
+returning id, kind, app_id, open_id, union_id`);
+
+/** What a tombstone keeps: its id, when it ended and, for a merge, whom it went to. */
+const TOMBSTONE = sql<'id' | 'now' | 'mergedInto'>(`
+update "user"
+   set union_id = null, nickname = null, avatar_url = null, phone_number = null,
+       profile_chosen_at = null, deleted_at = :now, merged_into_id = :mergedInto::uuid, updated_at = :now
+ where id = :id`);
+
+/** Fills the survivor's empty fields (coalesce: what it has stays). */
+const FILL = sql<
+  'id' | 'now' | 'unionId' | 'nickname' | 'avatarUrl' | 'phoneNumber' | 'profileChosenAt',
+  UserRow
+>(`
+update "user"
+   set union_id = coalesce(union_id, :unionId::text),
+       nickname = coalesce(nickname, :nickname::text),
+       avatar_url = coalesce(avatar_url, :avatarUrl::text),
+       phone_number = coalesce(phone_number, :phoneNumber::text),
+       profile_chosen_at = coalesce(profile_chosen_at, :profileChosenAt::timestamptz),
+       updated_at = :now
+ where id = :id
+returning *`);
+
+const REPOINT_TOMBSTONES = sql<'from' | 'into'>(`
+update "user" set merged_into_id = :into where merged_into_id = :from`);
+
+const END_SESSIONS = sql<'userId' | 'now' | 'reason'>(`
+update session set revoked_at = :now, revoked_reason = :reason, updated_at = :now
+ where user_id = :userId and revoked_at is null`);
+
+const DELETE_METHODS = sql<'userId'>(`delete from user_login_method where user_id = :userId`);
+
+const DELETE_METHOD = sql<'id'>(`delete from user_login_method where id = :id`);
+
+const SET_UNION_ID = sql<'id' | 'unionId' | 'now'>(`
+update "user" set union_id = :unionId::text, updated_at = :now where id = :id`);
+
+const USER = sql<'id', UserRow>(`select * from "user" where id = :id`);
+
+/** The SQL of linking, merging, unlinking and deleting (AccountLifecycle). */
+export const LifecycleRepository = {
+  /** Locks one or two users (see LOCK_USERS); the rows found, live or tombstones. */
+  lockUsers(em: EntityManager, a: string, b: string = a): Promise<LockedUser[]> {
+    return execute(em, LOCK_USERS, { a, b });
+  },
+
+  async methodOwner(em: EntityManager, appId: string, openId: string): Promise<string | null> {
+    const [row] = await execute(em, METHOD_OWNER, { appId, openId });
+    return row?.user_id ?? null;
+  },
+
+  async unionHolder(em: EntityManager, unionId: string): Promise<string | null> {
+    const [row] = await execute(em, UNION_HOLDER, { unionId });
+    return row?.id ?? null;
+  },
+
+  methodsOf(em: EntityManager, userId: string): Promise<MethodRow[]> {
+    return execute(em, METHODS_OF, { userId });
+  },
+
+  moveMethods(em: EntityManager, from: string, into: string, now: Date): Promise<MethodRow[]> {
+    return execute(em, MOVE_METHODS, { from, into, now });
+  },
+
+  async tombstone(em: EntityManager, id: string, now: Date, mergedInto: string | null): Promise<void> {
+    await execute(em, TOMBSTONE, { id, now, mergedInto });
+  },
+
+  async fill(
+    em: EntityManager,
+    id: string,
+    fields: {
+      unionId: string | null;
+      nickname: string | null;
+      avatarUrl: string | null;
+      phoneNumber: string | null;
+      profileChosenAt: Date | null;
+    },
+    now: Date,
+  ): Promise<User> {
+    const [row] = await execute(em, FILL, { id, now, ...fields });
+    return em.map(User, row!);
+  },
+
+  async repointTombstones(em: EntityManager, from: string, into: string): Promise<void> {
+    await execute(em, REPOINT_TOMBSTONES, { from, into });
+  },
+
+  async endSessions(
+    em: EntityManager,
+    userId: string,
+    now: Date,
+    reason: 'merged' | 'deleted',
+  ): Promise<void> {
+    await execute(em, END_SESSIONS, { userId, now, reason });
+  },
+
+  async deleteMethods(em: EntityManager, userId: string): Promise<void> {
+    await execute(em, DELETE_METHODS, { userId });
+  },
+
+  async deleteMethod(em: EntityManager, id: string): Promise<void> {
+    await execute(em, DELETE_METHOD, { id });
+  },
+
+  async setUnionId(em: EntityManager, id: string, unionId: string | null, now: Date): Promise<void> {
+    await execute(em, SET_UNION_ID, { id, unionId, now });
+  },
+
+  async user(em: EntityManager, id: string): Promise<User> {
+    const [row] = await execute(em, USER, { id });
+    return em.map(User, row!);
+  },
+};

@@ -1,0 +1,478 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { Webhook } from 'standardwebhooks';
+import { eventually } from './support/eventually.js';
+import { errorCode } from './support/graphql.js';
+import { startWebhookReceiver, type Received, type WebhookReceiver } from './support/webhook-receiver.js';
+import {
+  APP_LOGIN,
+  APPS,
+  AUTHORIZE_URL,
+  LOGIN_FIELDS,
+  MINI_LOGIN,
+  OA_AUTHORIZE_URL,
+  OA_LOGIN,
+  startWorld,
+  WEB_LOGIN,
+  type LoginPayload,
+  type World,
+} from './support/world.js';
+
+/**
+ * An account after its first login: linking another WeChat identity, merging the account that
+ * holds it, unlinking, deleting; with the races that matter (a merge during logins of the merged
+ * user, two merges at once, a deletion during refreshes) and the webhook events they send. The
+ * mini program is not bound to the Open Platform here, so one person can be two users (its users
+ * have no unionId), as in a product whose mini program came first.
+ */
+const SECRET = `whsec_${Buffer.from('account-lifecycle-test-secret-32b!').toString('base64')}`;
+const REDIRECT = 'https://site.example/wechat/callback';
+const USER_FIELDS = 'id nickname avatarUrl phoneNumber loginMethods { kind appId openId unionId }';
+const LINK = `mutation ($input: LinkWechatIdentityInput!) { linkWechatIdentity(input: $input) { ${USER_FIELDS} } }`;
+const UNLINK = `mutation ($appId: String!, $openId: String!) { unlinkLoginMethod(appId: $appId, openId: $openId) { ${USER_FIELDS} } }`;
+const DELETE = 'mutation { deleteAccount }';
+const ME = `query { me { ${USER_FIELDS} } }`;
+const REFRESH = `mutation ($refreshToken: String!) { refreshSession(refreshToken: $refreshToken) { ${LOGIN_FIELDS} } }`;
+
+type Kind = 'web' | 'app' | 'mini' | 'official';
+interface UserView {
+  id: string;
+  nickname: string | null;
+  avatarUrl: string | null;
+  phoneNumber: string | null;
+  loginMethods: { kind: string; appId: string; openId: string; unionId: string | null }[];
+}
+
+let w: World;
+let receiver: WebhookReceiver;
+
+beforeAll(async () => {
+  receiver = await startWebhookReceiver();
+  w = await startWorld({
+    apps: { mini: { ...APPS.mini, bound: false } },
+    env: { WEBHOOK_URLS: receiver.url, WEBHOOK_SECRET: SECRET, RATE_LIMIT_IDENTITY_PER_MINUTE: '1000' },
+    webhookSettings: { pollMs: 200, timeoutMs: 1000, retryDelaysMs: [300, 600], giveUpAfterMs: 60_000 },
+  });
+}, 60_000);
+afterAll(async () => {
+  await w?.stop();
+  await receiver?.close();
+});
+
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+/** A state for a website or official account authorize URL (what the link's page would get). */
+async function stateFor(kind: 'web' | 'official'): Promise<string> {
+  if (kind === 'web') {
+    const body = await w.gql<{ wechatWebAuthorizeUrl: { state: string } }>(AUTHORIZE_URL, {
+      redirectUri: REDIRECT,
+    });
+    return body.data!.wechatWebAuthorizeUrl.state;
+  }
+  const body = await w.gql<{ wechatOfficialAccountAuthorizeUrl: { state: string } }>(OA_AUTHORIZE_URL, {
+    redirectUri: REDIRECT,
+  });
+  return body.data!.wechatOfficialAccountAuthorizeUrl.state;
+}
+
+const LOGINS = { web: WEB_LOGIN, app: APP_LOGIN, mini: MINI_LOGIN, official: OA_LOGIN } as const;
+
+/** What the client sends to log in, or to link, as `person` in that app. */
+async function inputFor(kind: Kind, person: string): Promise<Record<string, string>> {
+  const code = await w.code(APPS[kind].appid, person);
+  return kind === 'web' || kind === 'official' ? { code, state: await stateFor(kind) } : { code };
+}
+
+async function loginAnswer(kind: Kind, person: string) {
+  return w.gql<Record<string, LoginPayload>>(LOGINS[kind], { input: await inputFor(kind, person) });
+}
+
+async function login(kind: Kind, person: string): Promise<LoginPayload> {
+  const body = await loginAnswer(kind, person);
+  expect(body.errors).toBeUndefined();
+  return Object.values(body.data!)[0]!;
+}
+
+const KINDS = {
+  web: 'WECHAT_WEB',
+  app: 'WECHAT_APP',
+  mini: 'WECHAT_MINI',
+  official: 'WECHAT_OFFICIAL_ACCOUNT',
+};
+
+async function link(token: string, kind: Kind, person: string, merge?: boolean) {
+  const input = {
+    kind: KINDS[kind],
+    ...(await inputFor(kind, person)),
+    ...(merge !== undefined && { merge }),
+  };
+  return w.gql<{ linkWechatIdentity: UserView }>(LINK, { input }, bearer(token));
+}
+
+async function me(token: string) {
+  return w.gql<{ me: UserView | null }>(ME, {}, bearer(token));
+}
+
+async function refresh(refreshToken: string) {
+  return w.gql<{ refreshSession: LoginPayload }>(REFRESH, { refreshToken });
+}
+
+async function row(userId: string) {
+  const [found] = await w.t.server.database.orm.em.getConnection().execute<
+    Array<{
+      union_id: string | null;
+      nickname: string | null;
+      avatar_url: string | null;
+      phone_number: string | null;
+      ended: boolean;
+      merged_into_id: string | null;
+      methods: string;
+      open_sessions: string;
+    }>
+  >(
+    `select u.union_id, u.nickname, u.avatar_url, u.phone_number, u.deleted_at is not null as ended, u.merged_into_id,
+            (select count(*) from user_login_method m where m.user_id = u.id) as methods,
+            (select count(*) from session s where s.user_id = u.id and s.revoked_at is null) as open_sessions
+       from "user" u where u.id = ?`,
+    [userId],
+  );
+  const { open_sessions: openSessions, ...rest } = found!;
+  return { ...rest, methods: Number(rest.methods), openSessions: Number(openSessions) };
+}
+
+const kinds = (user: UserView) => user.loginMethods.map((m) => m.kind).sort();
+
+/** The events the receiver got about this user (as userId, or as the merged user), in arrival order. */
+const eventsOf = (userId: string) =>
+  receiver.received.filter((r) => r.event.data.userId === userId || r.event.data.mergedUserId === userId);
+
+function verified(received: Received) {
+  return new Webhook(SECRET).verify(received.body, received.headers as Record<string, string>);
+}
+
+beforeEach(() => {
+  receiver.answer = () => 204;
+});
+
+describe('linkWechatIdentity', () => {
+  it('adds an identity nobody holds, and the next login through it is the same user', async () => {
+    const ann = await login('web', 'ann');
+    const linked = await link(ann.accessToken, 'mini', 'ann');
+    expect(linked.errors).toBeUndefined();
+    expect(kinds(linked.data!.linkWechatIdentity)).toEqual(['WECHAT_MINI', 'WECHAT_WEB']);
+    expect(linked.data!.linkWechatIdentity.id).toBe(ann.user.id);
+
+    const viaMini = await login('mini', 'ann');
+    expect(viaMini).toMatchObject({ isNewUser: false, otherAccountExists: false, user: { id: ann.user.id } });
+
+    // Already this user's: no change, no event.
+    const again = await link(ann.accessToken, 'mini', 'ann');
+    expect(again.errors).toBeUndefined();
+    expect(kinds(again.data!.linkWechatIdentity)).toEqual(['WECHAT_MINI', 'WECHAT_WEB']);
+
+    await eventually(async () => {
+      expect(eventsOf(ann.user.id).map((r) => r.event.type)).toEqual(['user.created', 'login_method.linked']);
+    });
+    const event = verified(eventsOf(ann.user.id)[1]!) as Received['event'];
+    expect(event.data).toEqual({
+      userId: ann.user.id,
+      loginMethod: { id: expect.any(String), kind: 'WECHAT_MINI', appId: APPS.mini.appid },
+    });
+  });
+
+  it('links a website identity with its state, spent once, and takes its unionId', async () => {
+    const bea = await login('mini', 'bea');
+    expect(bea.user.loginMethods[0]!.unionId).toBeNull();
+    const code = await w.code(APPS.web.appid, 'bea');
+    const state = await stateFor('web');
+    const input = { kind: 'WECHAT_WEB', code, state };
+    const linked = await w.gql<{ linkWechatIdentity: UserView }>(LINK, { input }, bearer(bea.accessToken));
+    expect(linked.errors).toBeUndefined();
+    const web = linked.data!.linkWechatIdentity.loginMethods.find((m) => m.kind === 'WECHAT_WEB')!;
+    expect(web.unionId).toBeTruthy();
+    expect((await row(bea.user.id)).union_id).toBe(web.unionId);
+
+    // The state is spent: the same input again is refused before WeChat is asked.
+    const replay = await w.gql(LINK, { input }, bearer(bea.accessToken));
+    expect(errorCode(replay)).toBe('INVALID_STATE');
+    // The mobile app knows her by that unionId: the same user.
+    expect((await login('app', 'bea')).user.id).toBe(bea.user.id);
+  });
+
+  it('answers clear errors for a missing state, a stray field and no session', async () => {
+    const cal = await login('mini', 'cal');
+    const code = await w.code(APPS.web.appid, 'cal');
+    const noState = await w.gql(LINK, { input: { kind: 'WECHAT_WEB', code } }, bearer(cal.accessToken));
+    expect(errorCode(noState)).toBe('BAD_USER_INPUT');
+    expect(noState.errors![0]!.extensions!.field).toBe('state');
+
+    const miniCode = await w.code(APPS.mini.appid, 'cal');
+    const stray = await w.gql(
+      LINK,
+      { input: { kind: 'WECHAT_MINI', code: miniCode, state: 'x' } },
+      bearer(cal.accessToken),
+    );
+    expect(errorCode(stray)).toBe('BAD_USER_INPUT');
+    expect(stray.errors![0]!.extensions!.field).toBe('state');
+
+    const anonymous = await w.gql(LINK, { input: { kind: 'WECHAT_MINI', code: miniCode } });
+    expect(errorCode(anonymous)).toBe('UNAUTHENTICATED');
+    expect((await row(cal.user.id)).methods).toBe(1);
+  });
+
+  it('refuses another account’s identity (IDENTITY_IN_USE), then merges it with merge: true', async () => {
+    const onWeb = await login('web', 'cyd');
+    const onMini = await login('mini', 'cyd');
+    expect(onMini.user.id).not.toBe(onWeb.user.id);
+    expect(onWeb.user.nickname).toBeTruthy();
+    expect(onMini.user.nickname).toBeNull();
+
+    // The mobile app is nobody's yet, but its unionId is the website user's.
+    const refused = await link(onMini.accessToken, 'app', 'cyd');
+    expect(errorCode(refused)).toBe('IDENTITY_IN_USE');
+    expect((await row(onMini.user.id)).methods).toBe(1);
+
+    const merged = await link(onMini.accessToken, 'app', 'cyd', true);
+    expect(merged.errors).toBeUndefined();
+    const survivor = merged.data!.linkWechatIdentity;
+    expect(survivor.id).toBe(onMini.user.id);
+    expect(kinds(survivor)).toEqual(['WECHAT_APP', 'WECHAT_MINI', 'WECHAT_WEB']);
+    expect(survivor.nickname).toBe(onWeb.user.nickname);
+
+    // The merged account is a tombstone pointing at the survivor; its sessions ended at once.
+    expect(await row(onWeb.user.id)).toMatchObject({
+      union_id: null,
+      nickname: null,
+      avatar_url: null,
+      merged_into_id: onMini.user.id,
+      ended: true,
+      methods: 0,
+      openSessions: 0,
+    });
+    expect(errorCode(await me(onWeb.accessToken))).toBe('UNAUTHENTICATED');
+    expect(errorCode(await refresh(onWeb.refreshToken))).toBe('UNAUTHENTICATED');
+    expect((await me(onMini.accessToken)).data!.me!.id).toBe(onMini.user.id);
+
+    // Every app now signs the person in as the survivor, with nothing left to merge.
+    for (const kind of ['web', 'mini', 'app'] as const) {
+      expect(await login(kind, 'cyd')).toMatchObject({
+        isNewUser: false,
+        otherAccountExists: false,
+        user: { id: onMini.user.id },
+      });
+    }
+
+    await eventually(async () => {
+      const types = eventsOf(onWeb.user.id).map((r) => r.event.type);
+      expect(types).toEqual(['user.created', 'user.merged']);
+    });
+    const event = verified(eventsOf(onWeb.user.id)[1]!) as Received['event'];
+    expect(event.data).toEqual({
+      userId: onMini.user.id,
+      mergedUserId: onWeb.user.id,
+      loginMethods: [{ id: expect.any(String), kind: 'WECHAT_WEB', appId: APPS.web.appid }],
+      changed: ['nickname', 'avatarUrl'],
+    });
+    await eventually(async () => {
+      expect(eventsOf(onMini.user.id).map((r) => r.event.type)).toContain('login_method.linked');
+    });
+  });
+
+  it('never merges two WeChat persons (IDENTITY_CONFLICT), and changes nothing', async () => {
+    const dee = await login('app', 'dee');
+    const eli = await login('web', 'eli');
+    expect(errorCode(await link(dee.accessToken, 'web', 'eli'))).toBe('IDENTITY_IN_USE');
+    expect(errorCode(await link(dee.accessToken, 'web', 'eli', true))).toBe('IDENTITY_CONFLICT');
+    // Someone nobody knows yet, but another WeChat person than Dee.
+    expect(errorCode(await link(dee.accessToken, 'official', 'fox'))).toBe('IDENTITY_CONFLICT');
+    expect(await row(dee.user.id)).toMatchObject({ methods: 1, ended: false });
+    expect(await row(eli.user.id)).toMatchObject({ methods: 1, ended: false, openSessions: 1 });
+    expect((await me(eli.accessToken)).data!.me!.id).toBe(eli.user.id);
+  });
+});
+
+describe('unlinkLoginMethod', () => {
+  it('removes a method, never the last, and lets the unlinked app go its own way', async () => {
+    const gil = await login('web', 'gil');
+    const withMini = (await link(gil.accessToken, 'mini', 'gil')).data!.linkWechatIdentity;
+    const webMethod = withMini.loginMethods.find((m) => m.kind === 'WECHAT_WEB')!;
+    const miniMethod = withMini.loginMethods.find((m) => m.kind === 'WECHAT_MINI')!;
+
+    const unknown = await w.gql(
+      UNLINK,
+      { appId: APPS.web.appid, openId: 'o-nobody' },
+      bearer(gil.accessToken),
+    );
+    expect(errorCode(unknown)).toBe('BAD_USER_INPUT');
+    // Someone else's method is not this user's to remove.
+    const other = await login('web', 'hal');
+    const foreign = await w.gql(
+      UNLINK,
+      { appId: APPS.web.appid, openId: other.user.loginMethods[0]!.openId },
+      bearer(gil.accessToken),
+    );
+    expect(errorCode(foreign)).toBe('BAD_USER_INPUT');
+
+    const unlinked = await w.gql<{ unlinkLoginMethod: UserView }>(
+      UNLINK,
+      { appId: webMethod.appId, openId: webMethod.openId },
+      bearer(gil.accessToken),
+    );
+    expect(unlinked.errors).toBeUndefined();
+    expect(kinds(unlinked.data!.unlinkLoginMethod)).toEqual(['WECHAT_MINI']);
+    // No remaining method carries the website's unionId, so the user gives it up: the website
+    // login is a new user now, not this one again.
+    expect((await row(gil.user.id)).union_id).toBeNull();
+    expect(await login('web', 'gil')).toMatchObject({ isNewUser: true });
+
+    const last = await w.gql(
+      UNLINK,
+      { appId: miniMethod.appId, openId: miniMethod.openId },
+      bearer(gil.accessToken),
+    );
+    expect(errorCode(last)).toBe('LAST_LOGIN_METHOD');
+    expect((await row(gil.user.id)).methods).toBe(1);
+
+    await eventually(async () => {
+      expect(eventsOf(gil.user.id).map((r) => r.event.type)).toEqual([
+        'user.created',
+        'login_method.linked',
+        'login_method.unlinked',
+      ]);
+    });
+    expect(eventsOf(gil.user.id)[2]!.event.data).toEqual({
+      userId: gil.user.id,
+      loginMethod: { id: expect.any(String), kind: 'WECHAT_WEB', appId: APPS.web.appid },
+    });
+  });
+});
+
+describe('deleteAccount', () => {
+  it('erases the person, ends every session at once, and a later login is a new user', async () => {
+    const first = await login('web', 'ida');
+    const second = await login('web', 'ida');
+    await link(first.accessToken, 'mini', 'ida');
+    const { code } = await w.emulatorPost<{ code: string }>('/__emulator/phone-codes', {
+      appid: APPS.mini.appid,
+      user: 'ida',
+      phoneNumber: '13900139000',
+    });
+    const bound = await w.gql(
+      'mutation ($code: String!) { bindWechatPhoneNumber(code: $code) { phoneNumber } }',
+      { code },
+      bearer(first.accessToken),
+    );
+    expect(bound.errors).toBeUndefined();
+
+    const deleted = await w.gql<{ deleteAccount: boolean }>(DELETE, {}, bearer(first.accessToken));
+    expect(deleted).toEqual({ data: { deleteAccount: true } });
+
+    expect(await row(first.user.id)).toEqual({
+      union_id: null,
+      nickname: null,
+      avatar_url: null,
+      phone_number: null,
+      ended: true,
+      merged_into_id: null,
+      methods: 0,
+      openSessions: 0,
+    });
+    const sealed = await w.t.server.database.orm.em
+      .getConnection()
+      .execute<Array<{ n: string }>>(`select count(*) as n from user_login_method where user_id = ?`, [
+        first.user.id,
+      ]);
+    expect(Number(sealed[0]!.n)).toBe(0);
+    for (const session of [first, second]) {
+      expect(errorCode(await me(session.accessToken))).toBe('UNAUTHENTICATED');
+      expect(errorCode(await refresh(session.refreshToken))).toBe('UNAUTHENTICATED');
+    }
+    expect(errorCode(await w.gql(DELETE, {}, bearer(second.accessToken)))).toBe('UNAUTHENTICATED');
+
+    const again = await login('web', 'ida');
+    expect(again).toMatchObject({ isNewUser: true, otherAccountExists: false });
+    expect(again.user.id).not.toBe(first.user.id);
+    expect(again.user.nickname).toBeTruthy();
+
+    await eventually(async () => {
+      expect(eventsOf(first.user.id).map((r) => r.event.type)).toEqual([
+        'user.created',
+        'login_method.linked',
+        'user.updated',
+        'user.deleted',
+      ]);
+    });
+    expect(verified(eventsOf(first.user.id)[3]!)).toMatchObject({ data: { userId: first.user.id } });
+  });
+
+  it('needs a session', async () => {
+    expect(errorCode(await w.gql(DELETE))).toBe('UNAUTHENTICATED');
+  });
+});
+
+describe('races', () => {
+  it('a merge during logins of the merged user: every login succeeds, none leaves it a way in', async () => {
+    const merged = await login('web', 'jan');
+    const survivor = await login('mini', 'jan');
+    // Returning logins of the merged user (the one-statement path) and first logins through the
+    // official account, which find it by its unionId (the full path), all during the merge.
+    const logins = Array.from({ length: 8 }, (_, i) => loginAnswer(i % 2 ? 'web' : 'official', 'jan'));
+    const merging = link(survivor.accessToken, 'app', 'jan', true);
+    const [mergeAnswer, ...answers] = await Promise.all([merging, ...logins]);
+    expect(mergeAnswer.errors).toBeUndefined();
+
+    for (const answer of answers) {
+      expect(answer.errors).toBeUndefined();
+      const payload = Object.values(answer.data!)[0]!;
+      expect([merged.user.id, survivor.user.id]).toContain(payload.user.id);
+      const now = await me(payload.accessToken);
+      if (payload.user.id === survivor.user.id) expect(now.data!.me!.id).toBe(survivor.user.id);
+      else expect(errorCode(now)).toBe('UNAUTHENTICATED');
+    }
+    expect(await row(merged.user.id)).toMatchObject({
+      methods: 0,
+      openSessions: 0,
+      merged_into_id: survivor.user.id,
+    });
+    const after = (await me(survivor.accessToken)).data!.me!;
+    expect(kinds(after)).toEqual(['WECHAT_APP', 'WECHAT_MINI', 'WECHAT_OFFICIAL_ACCOUNT', 'WECHAT_WEB']);
+    expect(await login('official', 'jan')).toMatchObject({ user: { id: survivor.user.id } });
+  });
+
+  it('two merges at once of two accounts into each other: one wins, the other finds its account gone', async () => {
+    const onWeb = await login('web', 'kai');
+    const onMini = await login('mini', 'kai');
+    const [a, b] = await Promise.all([
+      link(onWeb.accessToken, 'mini', 'kai', true),
+      link(onMini.accessToken, 'web', 'kai', true),
+    ]);
+    const answers = [a, b];
+    const won = answers.filter((x) => !x.errors);
+    expect(won).toHaveLength(1);
+    expect(answers.map(errorCode).filter(Boolean)).toEqual(['UNAUTHENTICATED']);
+    const survivorId = won[0]!.data!.linkWechatIdentity.id;
+    const goneId = survivorId === onWeb.user.id ? onMini.user.id : onWeb.user.id;
+    expect(kinds(won[0]!.data!.linkWechatIdentity)).toEqual(['WECHAT_MINI', 'WECHAT_WEB']);
+    expect(await row(goneId)).toMatchObject({ merged_into_id: survivorId, methods: 0, openSessions: 0 });
+    expect(await row(survivorId)).toMatchObject({ ended: false, methods: 2 });
+  });
+
+  it('a deletion during refreshes: whatever the refreshes got, no session survives', async () => {
+    const sessions = await Promise.all([login('mini', 'lou'), login('mini', 'lou'), login('mini', 'lou')]);
+    const userId = sessions[0]!.user.id;
+    const [deleted, ...refreshes] = await Promise.all([
+      w.gql(DELETE, {}, bearer(sessions[0]!.accessToken)),
+      ...sessions.flatMap((s) => [refresh(s.refreshToken), refresh(s.refreshToken)]),
+    ]);
+    expect(deleted).toEqual({ data: { deleteAccount: true } });
+    for (const answer of refreshes) {
+      if (answer.errors) {
+        expect(errorCode(answer)).toBe('UNAUTHENTICATED');
+        continue;
+      }
+      const tokens = answer.data!.refreshSession;
+      expect(errorCode(await me(tokens.accessToken))).toBe('UNAUTHENTICATED');
+      expect(errorCode(await refresh(tokens.refreshToken))).toBe('UNAUTHENTICATED');
+    }
+    expect(await row(userId)).toMatchObject({ methods: 0, openSessions: 0, ended: true });
+  });
+});
