@@ -3,7 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import { Webhook } from 'standardwebhooks';
 import { eventually } from './support/eventually.js';
 import { startWebhookReceiver, type Received, type WebhookReceiver } from './support/webhook-receiver.js';
-import { APPS, MINI_LOGIN, startWorld, type LoginPayload, type World } from './support/world.js';
+import { APP_LOGIN, APPS, MINI_LOGIN, startWorld, type LoginPayload, type World } from './support/world.js';
 
 const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
 const UPDATE_PROFILE = `mutation ($input: UpdateProfileInput!) { updateProfile(input: $input) { id nickname } }`;
@@ -127,6 +127,50 @@ describe('webhooks', () => {
     for (const text of [updated.body, JSON.stringify(updated.headers), stored, w.t.log.text()]) {
       expect(text).not.toContain('12345678');
     }
+  });
+
+  it('send login_method.linked when a login adds an app by unionId, and user.updated when a login stores a number', async () => {
+    const first = await miniLogin('lin');
+    const viaApp = await w.gql<{ wechatAppLogin: LoginPayload }>(APP_LOGIN, {
+      input: { code: await w.code(APPS.app.appid, 'lin') },
+    });
+    expect(viaApp.data!.wechatAppLogin).toMatchObject({ isNewUser: false, user: { id: first.user.id } });
+    const phoneCode = async () =>
+      (
+        await w.emulatorPost<{ code: string }>('/__emulator/phone-codes', {
+          appid: APPS.mini.appid,
+          user: 'lin',
+          phoneNumber: '13787654321',
+        })
+      ).code;
+    for (let i = 0; i < 2; i++) {
+      const withPhone = await w.gql(MINI_LOGIN, {
+        input: { code: await w.code(APPS.mini.appid, 'lin'), phoneCode: await phoneCode() },
+      });
+      expect(withPhone.errors).toBeUndefined();
+    }
+    // The app's login also stored the WeChat profile the mini program never gave. The second
+    // phone login stored the same number again: nothing changed, nothing sent.
+    await eventually(async () => expect(of(first.user.id)).toHaveLength(4));
+    const events = of(first.user.id).map((r) => verify(r) as Received['event']);
+    expect(events.map((e) => e.type)).toEqual([
+      'user.created',
+      'login_method.linked',
+      'user.updated',
+      'user.updated',
+    ]);
+    expect(events[1]!.data).toEqual({
+      userId: first.user.id,
+      loginMethod: { id: expect.any(String), kind: 'WECHAT_APP', appId: APPS.app.appid },
+    });
+    expect(events[2]!.data).toEqual({
+      userId: first.user.id,
+      changed: ['nickname', 'avatarUrl'],
+      nickname: 'lin',
+      avatarUrl: expect.stringContaining('/__emulator/avatars/lin'),
+    });
+    expect(events[3]!.data).toEqual({ userId: first.user.id, changed: ['phoneNumber'] });
+    expect(JSON.stringify(await outboxRows(first.user.id))).not.toContain('87654321');
   });
 
   it('send an event again, with the same webhook-id, after an endpoint answers 500', async () => {

@@ -9,6 +9,8 @@ import { User } from './user.entity.js';
 import { UserRepository } from './user.repository.js';
 import type { WeChatIdentity } from './wechat-identity.js';
 
+type ChangedField = 'nickname' | 'avatarUrl' | 'phoneNumber';
+
 export interface FoundUser {
   user: User;
   isNewUser: boolean;
@@ -85,8 +87,7 @@ export class AccountService {
         // A user first seen through an unbound app learns its unionId, unless another user holds it.
         if (!otherAccountExists && identity.unionId && !user.unionId) user.unionId = identity.unionId;
       }
-      this.applyProfile(user, identity.profile);
-      if (identity.phoneNumber) user.phoneNumber = identity.phoneNumber;
+      this.emitUpdated(em, user, this.applyWeChatData(user, identity), now);
       return { user, isNewUser: false, otherAccountExists };
     }
 
@@ -98,8 +99,7 @@ export class AccountService {
     if (!user) {
       user = em.create(User, { unionId: identity.unionId ?? null, createdAt: now, updatedAt: now });
     }
-    this.applyProfile(user, identity.profile);
-    if (identity.phoneNumber) user.phoneNumber = identity.phoneNumber;
+    const changed = this.applyWeChatData(user, identity);
     const created = em.create(UserLoginMethod, {
       user,
       kind: identity.kind,
@@ -112,14 +112,15 @@ export class AccountService {
       createdAt: now,
       updatedAt: now,
     });
-    if (isNewUser) {
-      this.outbox.emit(
-        em,
-        'user.created',
-        { userId: user.id, loginMethod: { id: created.id, kind: created.kind, appId: created.appId } },
-        now,
-      );
-    }
+    // A new user, or an app of the person's Open Platform account linked to them by its unionId.
+    const loginMethod = { id: created.id, kind: created.kind, appId: created.appId };
+    this.outbox.emit(
+      em,
+      isNewUser ? 'user.created' : 'login_method.linked',
+      { userId: user.id, loginMethod },
+      now,
+    );
+    if (!isNewUser) this.emitUpdated(em, user, changed, now);
     return { user, isNewUser, otherAccountExists: false };
   }
 
@@ -130,13 +131,40 @@ export class AccountService {
   }
 
   /**
-   * WeChat's profile onto the user: it replaces the stored one, unless the person chose theirs
-   * (updateProfile, `profileChosenAt`): then it only fills a field that is still empty.
+   * WeChat's profile and phone number onto the user; the fields that changed. The profile replaces
+   * the stored one, unless the person chose theirs (updateProfile, `profileChosenAt`): then it only
+   * fills a field that is still empty.
    */
-  private applyProfile(user: User, profile: WeChatIdentity['profile']): void {
+  private applyWeChatData(user: User, identity: WeChatIdentity): ChangedField[] {
+    const { profile, phoneNumber } = identity;
     const open = (current: string | null) => user.profileChosenAt === null || current === null;
-    if (profile?.nickname && open(user.nickname)) user.nickname = profile.nickname;
-    if (profile?.avatarUrl && open(user.avatarUrl)) user.avatarUrl = profile.avatarUrl;
+    const changed: ChangedField[] = [];
+    if (profile?.nickname && open(user.nickname) && user.nickname !== profile.nickname) {
+      user.nickname = profile.nickname;
+      changed.push('nickname');
+    }
+    if (profile?.avatarUrl && open(user.avatarUrl) && user.avatarUrl !== profile.avatarUrl) {
+      user.avatarUrl = profile.avatarUrl;
+      changed.push('avatarUrl');
+    }
+    if (phoneNumber && user.phoneNumber !== phoneNumber) {
+      user.phoneNumber = phoneNumber;
+      changed.push('phoneNumber');
+    }
+    return changed;
+  }
+
+  /**
+   * `user.updated` for what a login changed on an existing user, as updateProfile and
+   * bindWechatPhoneNumber send it: the new nickname and avatar, the phone number only named.
+   */
+  private emitUpdated(em: EntityManager, user: User, changed: ChangedField[], now: Date): void {
+    if (changed.length === 0) return;
+    const values = {
+      ...(changed.includes('nickname') && { nickname: user.nickname }),
+      ...(changed.includes('avatarUrl') && { avatarUrl: user.avatarUrl }),
+    };
+    this.outbox.emit(em, 'user.updated', { userId: user.id, changed, ...values }, now);
   }
 
   /**
