@@ -16,7 +16,7 @@ export class Session extends BaseEntity<'revokedAt' | 'revokedReason'> {
   @Property({ type: 'datetime', nullable: true })
   revokedAt: Date | null = null;
 
-  /** `logout` or `refresh_token_reuse` (theft detection). */
+  /** `logout`, `refresh_token_reuse` (theft detection), `merged` or `deleted` (the account ended). */
   @Property({ type: 'text', nullable: true })
   revokedReason: string | null = null;
 }
