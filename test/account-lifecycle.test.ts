@@ -145,6 +145,16 @@ const kinds = (user: UserView) => user.loginMethods.map((m) => m.kind).sort();
 const eventsOf = (userId: string) =>
   receiver.received.filter((r) => r.event.data.userId === userId || r.event.data.mergedUserId === userId);
 
+/** The events written for this user, from the outbox itself: what any later delivery would send. */
+async function written(userId: string): Promise<string[]> {
+  const rows = await w.t.server.database.orm.em
+    .getConnection()
+    .execute<Array<{ type: string }>>(`select type from webhook_delivery where user_id = ? order by id`, [
+      userId,
+    ]);
+  return rows.map((r) => r.type);
+}
+
 function verified(received: Received) {
   return new Webhook(SECRET).verify(received.body, received.headers as Record<string, string>);
 }
@@ -172,6 +182,7 @@ describe('linkWechatIdentity', () => {
     await eventually(async () => {
       expect(eventsOf(ann.user.id).map((r) => r.event.type)).toEqual(['user.created', 'login_method.linked']);
     });
+    expect(await written(ann.user.id)).toEqual(['user.created', 'login_method.linked']);
     const event = verified(eventsOf(ann.user.id)[1]!) as Received['event'];
     expect(event.data).toEqual({
       userId: ann.user.id,
@@ -194,8 +205,16 @@ describe('linkWechatIdentity', () => {
     // The state is spent: the same input again is refused before WeChat is asked.
     const replay = await w.gql(LINK, { input }, bearer(bea.accessToken));
     expect(errorCode(replay)).toBe('INVALID_STATE');
-    // The mobile app knows her by that unionId: the same user.
+    // The mobile app knows her by that unionId: the same user, and its method is linked.
     expect((await login('app', 'bea')).user.id).toBe(bea.user.id);
+    // The website's WeChat profile filled her empty nickname and avatar, and said so.
+    expect(linked.data!.linkWechatIdentity.nickname).toBe('bea');
+    expect(await written(bea.user.id)).toEqual([
+      'user.created',
+      'login_method.linked',
+      'user.updated',
+      'login_method.linked',
+    ]);
   });
 
   it('answers clear errors for a missing state, a stray field and no session', async () => {
@@ -297,6 +316,13 @@ describe('unlinkLoginMethod', () => {
     const webMethod = withMini.loginMethods.find((m) => m.kind === 'WECHAT_WEB')!;
     const miniMethod = withMini.loginMethods.find((m) => m.kind === 'WECHAT_MINI')!;
 
+    const tooLong = await w.gql(
+      UNLINK,
+      { appId: APPS.web.appid, openId: 'o'.repeat(200) },
+      bearer(gil.accessToken),
+    );
+    expect(errorCode(tooLong)).toBe('BAD_USER_INPUT');
+    expect(tooLong.errors![0]!.extensions!.field).toBe('openId');
     const unknown = await w.gql(
       UNLINK,
       { appId: APPS.web.appid, openId: 'o-nobody' },
@@ -376,12 +402,6 @@ describe('deleteAccount', () => {
       methods: 0,
       openSessions: 0,
     });
-    const sealed = await w.t.server.database.orm.em
-      .getConnection()
-      .execute<Array<{ n: string }>>(`select count(*) as n from user_login_method where user_id = ?`, [
-        first.user.id,
-      ]);
-    expect(Number(sealed[0]!.n)).toBe(0);
     for (const session of [first, second]) {
       expect(errorCode(await me(session.accessToken))).toBe('UNAUTHENTICATED');
       expect(errorCode(await refresh(session.refreshToken))).toBe('UNAUTHENTICATED');

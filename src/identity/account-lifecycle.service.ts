@@ -9,6 +9,9 @@ import { UserLoginMethod } from './user-login-method.entity.js';
 import { User } from './user.entity.js';
 import type { WeChatIdentity } from './wechat-identity.js';
 
+/** WeChat's appids and openids are far shorter; anything longer is no login method of ours. */
+const MAX_ID_LENGTH = 128;
+
 const accountEnded = () =>
   new UnauthenticatedError('This account was deleted or merged into another: sign in again');
 
@@ -46,8 +49,10 @@ export class AccountLifecycle {
    * another user (its login method, or its unionId): IDENTITY_IN_USE, or with `merge` that user is
    * merged into this one. A different WeChat person (another unionId): IDENTITY_CONFLICT.
    */
-  link(em: EntityManager, userId: string, identity: WeChatIdentity, merge: boolean): Promise<User> {
-    return retryingRaces(em, async (tx) => {
+  async link(em: EntityManager, userId: string, identity: WeChatIdentity, merge: boolean): Promise<User> {
+    let mergedUserId: string | null = null;
+    const user = await retryingRaces(em, async (tx) => {
+      mergedUserId = null;
       const now = new Date();
       const { appId, openId, unionId } = identity;
       const methodOwner = await LifecycleRepository.methodOwner(tx, appId, openId);
@@ -84,9 +89,15 @@ export class AccountLifecycle {
             : 'This WeChat identity belongs to another WeChat user than this account’s',
         );
       }
-      if (other) await this.mergeInto(tx, actor, other, now);
+      if (other) {
+        await this.mergeInto(tx, actor, other, now);
+        mergedUserId = other.id;
+      }
       // The person's unionId, unless a third user holds it (then this stays otherAccountExists).
       const claim = unionId && (unionHolder === null || unionHolder === otherId) ? unionId : null;
+      // Values, not the entity: the fill below maps its row onto the same managed instance.
+      const current = identity.profile ? await LifecycleRepository.user(tx, userId) : null;
+      const before = current && { nickname: current.nickname, avatarUrl: current.avatarUrl };
       const user = await LifecycleRepository.fill(
         tx,
         userId,
@@ -99,6 +110,10 @@ export class AccountLifecycle {
         },
         now,
       );
+      // Empty fields filled from the linked identity's WeChat profile: told like a login's.
+      const changed = before
+        ? (['nickname', 'avatarUrl'] as const).filter((field) => before[field] !== user[field])
+        : [];
       const sealed = identity.accessCode ? this.box.seal(identity.accessCode) : null;
       if (methodOwner === null) {
         const method = tx.create(UserLoginMethod, {
@@ -126,8 +141,14 @@ export class AccountLifecycle {
           { ...(sealed && { accessCode: sealed }), ...(unionId && { unionId }), updatedAt: now },
         );
       }
+      if (changed.length > 0) {
+        const values = Object.fromEntries(changed.map((field) => [field, user[field]]));
+        this.outbox.emit(tx, 'user.updated', { userId, changed, ...values }, now);
+      }
       return user;
     });
+    if (mergedUserId) this.logger.info({ userId, mergedUserId }, 'accounts merged');
+    return user;
   }
 
   /**
@@ -149,8 +170,8 @@ export class AccountLifecycle {
         nickname: other.nickname,
         avatarUrl: other.avatar_url,
         phoneNumber: other.phone_number,
-        profileChosenAt:
-          actor.nickname === null && actor.avatar_url === null ? other.profile_chosen_at : null,
+        // A nickname or avatar the other chose stays chosen here: later WeChat logins keep it.
+        profileChosenAt: filled.some((f) => f !== 'phone_number') ? other.profile_chosen_at : null,
       },
       now,
     );
@@ -164,11 +185,18 @@ export class AccountLifecycle {
       now,
       other.id,
     );
-    this.logger.info({ userId: actor.id, mergedUserId: other.id }, 'accounts merged');
   }
 
   /** Removes one of the user's login methods, never the last (LAST_LOGIN_METHOD). */
   unlink(em: EntityManager, userId: string, appId: string, openId: string): Promise<User> {
+    for (const [field, value] of [
+      ['appId', appId],
+      ['openId', openId],
+    ] as const) {
+      if (value.length === 0 || value.length > MAX_ID_LENGTH) {
+        throw new BadUserInputError(`${field} must be 1-${MAX_ID_LENGTH} characters`, field);
+      }
+    }
     return retryingRaces(em, async (tx) => {
       const [user] = await LifecycleRepository.lockUsers(tx, userId);
       if (!user || user.deleted_at) throw accountEnded();
@@ -200,8 +228,8 @@ export class AccountLifecycle {
    * personal data is erased, every session ends, and a tombstone keeps its id and the time. The
    * same WeChat person signing in later is a new user.
    */
-  delete(em: EntityManager, userId: string): Promise<void> {
-    return retryingRaces(em, async (tx) => {
+  async delete(em: EntityManager, userId: string): Promise<void> {
+    await retryingRaces(em, async (tx) => {
       const [user] = await LifecycleRepository.lockUsers(tx, userId);
       if (!user || user.deleted_at) throw accountEnded();
       const now = new Date();
@@ -209,7 +237,7 @@ export class AccountLifecycle {
       await LifecycleRepository.tombstone(tx, userId, now, null);
       await LifecycleRepository.endSessions(tx, userId, now, 'deleted');
       this.outbox.emit(tx, 'user.deleted', { userId }, now);
-      this.logger.info({ userId }, 'account deleted');
     });
+    this.logger.info({ userId }, 'account deleted');
   }
 }

@@ -1,6 +1,8 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { AccountService } from '../identity/account.service.js';
 import type { LoginMethodKind } from '../identity/user-login-method.entity.js';
+import { UnauthenticatedError } from '../errors.js';
+import { LifecycleRepository } from '../identity/lifecycle.repository.js';
 import { retryingRaces } from '../identity/races.js';
 import { User } from '../identity/user.entity.js';
 import type { WeChatIdentity } from '../identity/wechat-identity.js';
@@ -48,9 +50,15 @@ export class SignIn {
       return run();
     });
     if (!joined) return result;
-    const tokens = await em
-      .fork()
-      .transactional((tx) => this.deps.sessions.create(tx, tx.getReference(User, result.user.id)));
+    const tokens = await em.fork().transactional(async (tx) => {
+      // The user may have been merged or deleted since the login it joins: locked and checked,
+      // so no session opens on an account that ended (a merge or deletion ends them all).
+      const [user] = await LifecycleRepository.lockUsers(tx, result.user.id);
+      if (!user || user.deleted_at) {
+        throw new UnauthenticatedError('This account was merged or deleted during the login: sign in again');
+      }
+      return this.deps.sessions.create(tx, tx.getReference(User, result.user.id));
+    });
     return {
       ...tokens,
       user: result.user,

@@ -20,6 +20,8 @@ export class AccountResolver {
   ): Promise<UserType> {
     const auth = (await ctx.auth())!;
     const user = await ctx.services.link.link(ctx.em, auth.userId, input, ctx.clientIp);
+    // A later field of this request reads the methods as they are now, not as loaded before.
+    ctx.loaders.loginMethods.clear(auth.userId);
     return toUserType(user, auth);
   }
 
@@ -36,6 +38,7 @@ export class AccountResolver {
   ): Promise<UserType> {
     const auth = (await ctx.auth())!;
     const user = await ctx.services.lifecycle.unlink(ctx.em, auth.userId, appId, openId);
+    ctx.loaders.loginMethods.clear(auth.userId);
     return toUserType(user, auth);
   }
 
