@@ -192,6 +192,142 @@ describe('the example web page, in Chromium, against npm start’s defaults', ()
   });
 });
 
+interface GraphQLAnswer<T> {
+  data?: T;
+  errors?: { message: string; extensions: { code: string } }[];
+}
+
+/** A GraphQL request from the test itself (not the page), with a bearer token the page had. */
+async function gql<T>(
+  query: string,
+  variables: Record<string, unknown> = {},
+  accessToken?: string,
+): Promise<GraphQLAnswer<T>> {
+  const response = await fetch(`${server.url}/graphql`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      ...(accessToken ? { authorization: `Bearer ${accessToken}` } : {}),
+    },
+    body: JSON.stringify({ query, variables }),
+  });
+  return (await response.json()) as GraphQLAnswer<T>;
+}
+
+const ME = 'query { me { id loginMethods { kind } } }';
+
+/** The session the page keeps in sessionStorage (null once it forgot it). */
+function storedSession(page: Page): Promise<{ accessToken: string; refreshToken: string } | null> {
+  return page.evaluate(() => JSON.parse(sessionStorage.getItem('wechat-login:session') ?? 'null'));
+}
+
+/** Logs `user` (any emulator person, made on first use) in through the page; returns the user id. */
+async function loginAs(page: Page, user: string): Promise<string> {
+  await toQrPage(page);
+  await page.goto(await confirmWithoutFollowing(page, user));
+  await page.locator('#user-id').waitFor({ state: 'visible' });
+  return (await page.locator('#user-id').textContent())!;
+}
+
+describe('the example page’s account buttons: unlink and delete', () => {
+  it('unlinks a login method, and says why the only one stays', async () => {
+    const page = await openExample();
+    const userId = await loginAs(page, 'carol');
+    await page.locator('#status', { hasText: 'Welcome! Your account was created.' }).waitFor();
+
+    // The only login method: the server refuses, the page says what to do instead.
+    await page.locator('#methods tr').getByRole('button', { name: 'Unlink' }).click();
+    await page.locator('#status.error').waitFor();
+    expect(await page.locator('#status').textContent()).toBe(
+      'This is your only way to sign in: link another one first, or delete the account.',
+    );
+    expect(await page.locator('#methods tr').count()).toBe(1);
+
+    // A second one, linked over the API (a mini program login code of the same person); the page
+    // shows it after a reload (`me`), and its Unlink removes exactly that one.
+    const { accessToken } = (await storedSession(page))!;
+    const { code } = (await (
+      await fetch(`${emulatorUrl}/__emulator/codes`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ appid: 'wxdemomini000000001', user: 'carol' }),
+      })
+    ).json()) as { code: string };
+    const linked = await gql<{ linkWechatIdentity: { id: string } }>(
+      'mutation ($input: LinkWechatIdentityInput!) { linkWechatIdentity(input: $input) { id } }',
+      { input: { kind: 'WECHAT_MINI', code } },
+      accessToken,
+    );
+    expect(linked.errors).toBeUndefined();
+    expect(linked.data!.linkWechatIdentity.id).toBe(userId);
+    await page.reload();
+    await page.locator('#methods tr', { hasText: 'WECHAT_MINI' }).waitFor();
+    expect(await page.locator('#methods tr').count()).toBe(2);
+
+    await page
+      .locator('#methods tr', { hasText: 'WECHAT_MINI' })
+      .getByRole('button', { name: 'Unlink' })
+      .click();
+    await page.locator('#status', { hasText: 'Unlinked wxdemomini000000001.' }).waitFor();
+    expect(await page.locator('#methods td:first-child').allTextContents()).toEqual(['WECHAT_WEB']);
+    const me = await gql<{ me: { id: string; loginMethods: { kind: string }[] } }>(
+      ME,
+      {},
+      (await storedSession(page))!.accessToken,
+    );
+    expect(me.data!.me).toEqual({ id: userId, loginMethods: [{ kind: 'WECHAT_WEB' }] });
+    await page.context().close();
+  });
+
+  it('deletes the account only once confirmed, ends its session, and the next login is a new user', async () => {
+    const page = await openExample();
+    const failures = watchFailures(page);
+    const userId = await loginAs(page, 'dave');
+    const confirm = page.getByRole('button', { name: 'Yes, delete my account for good' });
+
+    // Asked, then cancelled: nothing happened, in the page or on the server.
+    await page.getByRole('button', { name: 'Delete my account' }).click();
+    await confirm.waitFor();
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await confirm.waitFor({ state: 'hidden' });
+    expect(await page.locator('#profile').isVisible()).toBe(true);
+    expect(await page.locator('#user-id').textContent()).toBe(userId);
+    const before = await gql<{ me: { id: string } }>(ME, {}, (await storedSession(page))!.accessToken);
+    expect(before.data!.me.id).toBe(userId);
+
+    // Asked again, confirmed. The session as the page had it just before.
+    await page.getByRole('button', { name: 'Delete my account' }).click();
+    const session = (await storedSession(page))!;
+    await confirm.click();
+    await page.locator('#status', { hasText: 'Your account was deleted.' }).waitFor();
+    expect(await page.locator('#profile').isHidden()).toBe(true);
+    expect(await page.getByRole('button', { name: 'Log in with WeChat' }).isVisible()).toBe(true);
+    expect(await storedSession(page)).toBeNull();
+
+    // Ended on the server: the access token is refused before it expires (it lives 6 s here)...
+    const after = await gql<{ me: unknown }>(ME, {}, session.accessToken);
+    const { exp } = JSON.parse(Buffer.from(session.accessToken.split('.')[1]!, 'base64url').toString()) as {
+      exp: number;
+    };
+    expect(Date.now()).toBeLessThan(exp * 1000);
+    expect(after.errors?.[0]?.extensions.code).toBe('UNAUTHENTICATED');
+    // ...and so is the refresh token.
+    const refresh = await gql<unknown>(
+      'mutation ($t: String!) { refreshSession(refreshToken: $t) { accessToken } }',
+      { t: session.refreshToken },
+    );
+    expect(refresh.errors?.[0]?.extensions.code).toBe('UNAUTHENTICATED');
+
+    // The same WeChat person again: a new account.
+    const newId = await loginAs(page, 'dave');
+    await page.locator('#status', { hasText: 'Welcome! Your account was created.' }).waitFor();
+    expect(newId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(newId).not.toBe(userId);
+    expect(failures).toEqual([]);
+    await page.context().close();
+  });
+});
+
 /**
  * The example page as a separate frontend would serve it: from its own origin
  * (http://localhost:<port>), calling the API on another (http://127.0.0.1:<port>) through CORS.

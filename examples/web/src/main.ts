@@ -11,19 +11,24 @@
  *    the verifier. Login CSRF (a URL made by someone else must not log this browser in) is refused
  *    twice: here, and on the server, which accepts the state only with its verifier.
  * 3. Show the user, refresh the session a minute before the access token expires, log out.
+ * 4. Unlink one of the user's login methods (never the last: the server answers LAST_LOGIN_METHOD),
+ *    or delete the account, after a second, in-page confirmation: every session ends with it.
  *
  * Tokens live in sessionStorage to keep the example short; a real app may prefer memory plus a
  * refresh token in an httpOnly cookie set by its own backend.
  */
 import {
+  DeleteAccountDocument,
   LogoutDocument,
   MeDocument,
   RefreshSessionDocument,
+  UnlinkLoginMethodDocument,
   WechatOfficialAccountAuthorizeUrlDocument,
   WechatOfficialAccountLoginDocument,
   WechatWebAuthorizeUrlDocument,
   WechatWebLoginDocument,
   type SessionFragment,
+  type SessionUserFragment,
   type TypedDocumentString,
 } from './gql/graphql.js';
 
@@ -96,7 +101,11 @@ function show(session: SessionFragment | null): void {
   $('login').hidden = Boolean(session);
   $('profile').hidden = !session;
   window.clearTimeout(refreshTimer);
-  if (!session) return;
+  if (!session) {
+    // The next login starts without the delete question open.
+    $('delete-confirm').hidden = true;
+    return;
+  }
   const { user } = session;
   $('nickname').textContent = user.nickname ?? '(no nickname)';
   $<HTMLImageElement>('avatar').src = user.avatarUrl ?? '';
@@ -109,6 +118,15 @@ function show(session: SessionFragment | null): void {
       td.textContent = value;
       tr.append(td);
     }
+    // Offered on every row, the last one too: the server says why it stays (LAST_LOGIN_METHOD).
+    const unlinkButton = document.createElement('button');
+    unlinkButton.type = 'button';
+    unlinkButton.className = 'unlink';
+    unlinkButton.textContent = 'Unlink';
+    unlinkButton.addEventListener('click', () => void unlink(m).catch(fail));
+    const td = document.createElement('td');
+    td.append(unlinkButton);
+    tr.append(td);
     return tr;
   });
   $('methods').replaceChildren(...rows);
@@ -120,11 +138,15 @@ function show(session: SessionFragment | null): void {
 async function refresh(): Promise<void> {
   const session = loadSession();
   if (!session) return;
+  // Logged out or deleted while the refresh was on its way: the page stays as that left it.
+  const signedOut = () => loadSession()?.refreshToken !== session.refreshToken;
   try {
     const { refreshSession } = await request(RefreshSessionDocument, { refreshToken: session.refreshToken });
+    if (signedOut()) return;
     saveSession(refreshSession);
     show(refreshSession);
   } catch (error) {
+    if (signedOut()) return;
     saveSession(null);
     show(null);
     say(`Session ended (${(error as ApiError).code ?? 'ERROR'}): log in again.`, true);
@@ -214,26 +236,74 @@ async function finishLogin(params: URLSearchParams): Promise<void> {
   say(session.isNewUser ? 'Welcome! Your account was created.' : 'Welcome back!');
 }
 
+/** The signed-in user changed (unlink, or `me` on a reload): keep the session, show the new user. */
+function showUser(user: SessionUserFragment): void {
+  const session = loadSession();
+  if (!session) return;
+  const updated = { ...session, user };
+  saveSession(updated);
+  show(updated);
+}
+
+/** Removes one login method; the server refuses the last one (the account would be unreachable). */
+async function unlink(method: { appId: string; openId: string }): Promise<void> {
+  const session = loadSession();
+  if (!session) return;
+  try {
+    const { unlinkLoginMethod } = await request(
+      UnlinkLoginMethodDocument,
+      { appId: method.appId, openId: method.openId },
+      session.accessToken,
+    );
+    showUser(unlinkLoginMethod);
+    say(`Unlinked ${method.appId}.`);
+  } catch (error) {
+    if ((error as ApiError).code === 'LAST_LOGIN_METHOD') {
+      say('This is your only way to sign in: link another one first, or delete the account.', true);
+      return;
+    }
+    throw error;
+  }
+}
+
+/** Forgets the session in this browser and shows the signed-out page. */
+function signOut(message: string): void {
+  saveSession(null);
+  show(null);
+  say(message);
+}
+
 async function logout(): Promise<void> {
   const session = loadSession();
   // The refresh token ends the session even when the access token has expired.
   if (session) await request(LogoutDocument, { refreshToken: session.refreshToken }).catch(() => undefined);
-  saveSession(null);
-  show(null);
-  say('Logged out.');
+  signOut('Logged out.');
+}
+
+/** After the in-page confirmation: the server erases the account and ends all its sessions. */
+async function deleteAccount(): Promise<void> {
+  const session = loadSession();
+  if (!session) return;
+  await request(DeleteAccountDocument, {}, session.accessToken);
+  signOut('Your account was deleted.');
 }
 
 async function main(): Promise<void> {
   $('login').addEventListener('click', () => void startLogin().catch(fail));
   $('logout').addEventListener('click', () => void logout().catch(fail));
+  // "Delete my account" only asks; the account goes with "Yes, delete my account for good".
+  $('delete').addEventListener('click', () => ($('delete-confirm').hidden = false));
+  $('delete-cancel').addEventListener('click', () => ($('delete-confirm').hidden = true));
+  $('delete-yes').addEventListener('click', () => void deleteAccount().catch(fail));
   const params = new URLSearchParams(location.search);
   if (params.has('state') || params.has('code')) return finishLogin(params);
   const session = loadSession();
   if (!session) return show(null);
-  // Still signed in? `me` says so (or UNAUTHENTICATED once the session was revoked).
+  // Still signed in? `me` says so (or UNAUTHENTICATED once the session was revoked), with the user
+  // as they are now: login methods linked or unlinked since the session was kept.
   try {
-    await request(MeDocument, {}, session.accessToken);
-    show(session);
+    const { me } = await request(MeDocument, {}, session.accessToken);
+    showUser(me ?? session.user);
   } catch {
     await refresh();
   }
