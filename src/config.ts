@@ -85,6 +85,12 @@ export const EnvSchema = z.object({
   EMULATOR_HOST: nonEmpty.default('127.0.0.1'),
   WEBHOOK_URLS: z.string().optional(),
   WEBHOOK_SECRET: z.string().optional(),
+  HOUSEKEEPING_INTERVAL_SECONDS: nonNegativeInt
+    .refine((n) => n <= 7 * 24 * 3600, 'must be at most 604800 (a week); 0 turns it off')
+    .default(3600),
+  SESSION_RETENTION_DAYS: positiveInt.default(30),
+  WEBHOOK_RETENTION_DAYS: positiveInt.default(7),
+  SHUTDOWN_DRAIN_SECONDS: nonNegativeInt.refine((n) => n <= 60, 'must be at most 60 (seconds)').default(0),
 });
 
 type Env = z.output<typeof EnvSchema>;
@@ -471,6 +477,17 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
       /** `whsec_…`; empty when there are no endpoints. Never logged. */
       secret: hooks.secret,
     },
+    /** The in-process job that deletes expired rows (src/housekeeping/), one instance at a time. */
+    housekeeping: {
+      /** Seconds between passes; 0: never (run `npm run prune` from a scheduler instead). */
+      intervalSeconds: env.HOUSEKEEPING_INTERVAL_SECONDS,
+      /** Revoked sessions (and their refresh tokens) are deleted this long after their revocation. */
+      sessionRetentionDays: env.SESSION_RETENTION_DAYS,
+      /** Delivered and given-up webhook deliveries are deleted this long after their event. */
+      webhookRetentionDays: env.WEBHOOK_RETENTION_DAYS,
+    },
+    /** On SIGTERM, /readyz answers 503 this long before the server stops accepting requests. */
+    shutdownDrainSeconds: env.SHUTDOWN_DRAIN_SECONDS,
     emulator: {
       enabled: emulator,
       /** An emulator already running there (`npm run emulator`) is used instead of starting one. */

@@ -102,21 +102,32 @@ function shutdown(signal: NodeJS.Signals): void {
   // short, or the embedded database could be left half-written.
   if (stopping) return;
   stopping = true;
-  logger.info({ signal }, 'stopping: finishing requests in flight');
+  // First /readyz says 503, so a load balancer stops sending; requests still get answers meanwhile.
+  server.drain();
+  const drainMs = config.shutdownDrainSeconds * 1000;
+  logger.info(
+    { signal, drainSeconds: config.shutdownDrainSeconds },
+    drainMs > 0
+      ? 'stopping: not ready, serving until the drain ends'
+      : 'stopping: finishing requests in flight',
+  );
   setTimeout(() => {
     logger.error('shutdown took longer than 10 s: exiting');
     process.exit(1);
-  }, SHUTDOWN_DEADLINE_MS).unref();
-  server.close().then(
-    () => {
-      logger.info('stopped');
-      process.exit(0);
-    },
-    (error: unknown) => {
-      logger.error({ err: error }, 'error while stopping');
-      process.exit(1);
-    },
-  );
+  }, drainMs + SHUTDOWN_DEADLINE_MS).unref();
+  setTimeout(() => {
+    if (drainMs > 0) logger.info('stopping: finishing requests in flight');
+    server.close().then(
+      () => {
+        logger.info('stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  }, drainMs);
 }
 process.on('SIGINT', shutdown);
 process.on('SIGTERM', shutdown);

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { emulatorControl } from './support/emulator.js';
+import { eventually } from './support/eventually.js';
 import { postGraphQL } from './support/graphql.js';
 import { freePort, spawnServer } from './support/process.js';
 
@@ -72,5 +73,38 @@ describe('graceful shutdown', () => {
     if (exit !== 0) throw new Error(server.output().slice(-3000));
     // New connections are refused once it has stopped.
     await expect(fetch(`${server.url}/healthz`)).rejects.toThrow();
+  }, 60_000);
+});
+
+describe('readiness on SIGTERM', () => {
+  it('answers 503 on /readyz at once, keeps serving for SHUTDOWN_DRAIN_SECONDS, then exits 0', async () => {
+    const server = await spawnServer(
+      {
+        EMBEDDED_DB_DIR: 'memory://',
+        WECHAT_EMULATOR: 'off',
+        LOG_LEVEL: 'info',
+        SHUTDOWN_DRAIN_SECONDS: '3',
+      },
+      await freePort(),
+    );
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+    const signalled = Date.now();
+    server.child.kill('SIGTERM');
+    await eventually(async () => {
+      const ready = await fetch(`${server.url}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(await ready.json()).toEqual({ status: 'stopping' });
+    }, 2000);
+    // Draining: not ready, but alive and still answering requests.
+    expect(Date.now() - signalled).toBeLessThan(2500);
+    const live = await fetch(`${server.url}/livez`);
+    expect(live.status).toBe(200);
+    expect(await (await fetch(`${server.url}/healthz`)).json()).toEqual({ status: 'stopping' });
+    const me = await postGraphQL(server.url, '{ me { id } }');
+    expect(me).toMatchObject({ status: 200, body: { data: { me: null } } });
+    const exit = await server.exited;
+    if (exit !== 0) throw new Error(server.output().slice(-3000));
+    expect(Date.now() - signalled).toBeGreaterThanOrEqual(3000);
+    expect(server.output()).toContain('"msg":"stopped"');
   }, 60_000);
 });

@@ -17,10 +17,16 @@ export interface Database {
   /** Where the data lives, for the banner: a URL without password, or the embedded directory and socket. */
   readonly description: string;
   readonly embedded: boolean;
-  /** Resolves true when the database answers a query within the timeout. */
+  /**
+   * Resolves true when the database answers a query within the timeout (2 s). Concurrent calls
+   * share one query: probes cannot pile up on a slow database.
+   */
   ping(timeoutMs?: number): Promise<boolean>;
   close(): Promise<void>;
 }
+
+/** A readiness query still unanswered after this long is no longer waited for. */
+const STALE_PING_MS = 10_000;
 
 /** Connects the ORM to a real or the embedded PostgreSQL and applies pending migrations. */
 export async function openDatabase(settings: DatabaseSettings, logger?: Logger): Promise<Database> {
@@ -54,25 +60,34 @@ export async function openDatabase(settings: DatabaseSettings, logger?: Logger):
     ? `embedded PostgreSQL (PGlite) in ${settings.embeddedDir}, socket ${embedded.socketPath}`
     : redactUrl(clientUrl);
   let closing: Promise<void> | undefined;
+  let pinging: { started: number; query: Promise<boolean> } | undefined;
   return {
     orm,
     description,
     embedded: Boolean(embedded),
-    async ping(timeoutMs = 2000) {
+    ping(timeoutMs = 2000) {
+      // One query in flight at a time: probes that arrive meanwhile wait for its answer. A query
+      // that hangs (a silent network) is given up after STALE_PING_MS so the next probe may try a
+      // new connection; until then probes answer false at their timeout.
+      if (pinging && performance.now() - pinging.started > STALE_PING_MS) pinging = undefined;
+      const current = (pinging ??= {
+        started: performance.now(),
+        query: orm.em
+          .getConnection()
+          .execute('select 1')
+          .then(
+            () => true,
+            () => false,
+          )
+          .finally(() => {
+            if (pinging === current) pinging = undefined;
+          }),
+      });
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<boolean>((resolve) => {
         timer = setTimeout(() => resolve(false), timeoutMs);
       });
-      const query = orm.em
-        .getConnection()
-        .execute('select 1')
-        .then(() => true)
-        .catch(() => false);
-      try {
-        return await Promise.race([query, timeout]);
-      } finally {
-        clearTimeout(timer);
-      }
+      return Promise.race([current.query, timeout]).finally(() => clearTimeout(timer));
     },
     close() {
       closing ??= (async () => {

@@ -1,11 +1,12 @@
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import fastifyApollo, { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { SecretBox } from '../crypto/secret-box.js';
 import type { Database } from '../db/database.js';
 import { createContext, type Context } from '../graphql/context.js';
+import { DEFAULT_BATCH_SIZE, HousekeepingJob, type PruneResult } from '../housekeeping/housekeeping.js';
 import { createFormatError } from '../graphql/format-error.js';
 import { QUERY_LIMITS, queryLimitRule } from '../graphql/query-limits.js';
 import { buildGraphQLSchema } from '../graphql/schema.js';
@@ -54,14 +55,28 @@ export interface AppDeps {
   logger: Logger;
   /** Tests shorten the retry schedule and the timeout; the defaults are docs/webhooks.md's. */
   webhookSettings?: Partial<Omit<WebhookWorkerSettings, 'secret'>>;
+  /** Set `draining` to make /readyz answer 503 while the server still serves (SIGTERM). */
+  readiness?: Readiness;
+  /** Told what each housekeeping pass of this instance deleted (for metrics). */
+  onHousekeepingPass?: (result: PruneResult) => void;
 }
 
-/** Fastify with Apollo at /graphql, /healthz and the keys at /.well-known/; not listening yet. */
+/** Whether this instance wants traffic: false from the moment it begins to shut down. */
+export interface Readiness {
+  draining: boolean;
+}
+
+/** The longest /readyz waits for the database before answering 503. */
+const READINESS_TIMEOUT_MS = 2000;
+
+/** Fastify with Apollo at /graphql, /livez, /readyz (/healthz) and the keys at /.well-known/; not listening yet. */
 export async function buildApp({
   config,
   database,
   logger,
   webhookSettings,
+  readiness = { draining: false },
+  onHousekeepingPass,
 }: AppDeps): Promise<FastifyInstance> {
   // First: a database whose keys this AUTH_SECRET cannot open stops the start before anything else.
   const box = new SecretBox(config.authSecret);
@@ -129,11 +144,17 @@ export async function buildApp({
 
   registerHttpErrorHandler(app);
 
-  // Probes poll this often: its request lines only at warn level.
-  app.get('/healthz', { logLevel: 'warn' }, async (_request, reply) => {
-    const ok = await database.ping();
+  // Probes poll these often: their request lines only at warn level.
+  // Liveness: the process is up and its event loop turns; the database is not asked.
+  app.get('/livez', { logLevel: 'warn' }, async (_request, reply) => reply.send({ status: 'ok' }));
+  // Readiness: send traffic here? Not while shutting down, nor while the database does not answer.
+  const ready = async (_request: unknown, reply: FastifyReply) => {
+    if (readiness.draining || closing) return reply.code(503).send({ status: 'stopping' });
+    const ok = await database.ping(READINESS_TIMEOUT_MS);
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable' });
-  });
+  };
+  app.get('/readyz', { logLevel: 'warn' }, ready);
+  app.get('/healthz', { logLevel: 'warn' }, ready);
 
   registerWellKnownRoutes(app, { publicUrl: config.publicUrl, signingKeys });
 
@@ -162,7 +183,16 @@ export async function buildApp({
         )
       : undefined;
   webhooks?.start();
+  // Every instance runs it; an advisory lock lets one pass run at a time.
+  const housekeeping = new HousekeepingJob(
+    database.orm,
+    { ...config.housekeeping, batchSize: DEFAULT_BATCH_SIZE },
+    logger.child({ component: 'housekeeping' }),
+    onHousekeepingPass,
+  );
+  housekeeping.start();
   app.addHook('onClose', async () => {
+    await housekeeping.close();
     await webhooks?.close();
     services.close();
     await signingKeys.close();

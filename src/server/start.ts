@@ -16,6 +16,8 @@ export interface RunningServer {
   readonly emulatorUrl: string | undefined;
   /** The config in force: with the emulator on, its URLs and demo apps. */
   readonly config: Config;
+  /** /readyz answers 503 from now on (a load balancer stops sending); everything else still works. */
+  drain(): void;
   /** Stops accepting, finishes requests in flight, closes the ORM and the embedded database. */
   close(): Promise<void>;
 }
@@ -27,7 +29,7 @@ export interface RunningServer {
 export async function startServer(
   baseConfig: Config,
   logger: Logger,
-  options: Pick<AppDeps, 'webhookSettings'> = {},
+  options: Pick<AppDeps, 'webhookSettings' | 'onHousekeepingPass'> = {},
 ): Promise<RunningServer> {
   let config = baseConfig;
   let emulator: Emulator | undefined;
@@ -39,9 +41,10 @@ export async function startServer(
   }
   let database: Database | undefined;
   let app: FastifyInstance;
+  const readiness = { draining: false };
   try {
     database = await openDatabase(config.database, logger);
-    app = await buildApp({ config, database, logger, ...options });
+    app = await buildApp({ config, database, logger, readiness, ...options });
     await app.listen({ host: config.host, port: config.port });
   } catch (error) {
     await database?.close();
@@ -59,7 +62,11 @@ export async function startServer(
     emulator,
     emulatorUrl,
     config,
+    drain() {
+      readiness.draining = true;
+    },
     close() {
+      readiness.draining = true;
       closing ??= (async () => {
         try {
           await app.close();

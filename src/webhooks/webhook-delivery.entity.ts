@@ -18,6 +18,12 @@ export type DeliveryState = 'pending' | 'delivered' | 'failed';
   expression:
     'create index "webhook_delivery_order_index" on "webhook_delivery" ("endpoint", "user_id", "id") where "state" = \'pending\'',
 })
+// Housekeeping deletes delivered and given-up rows some days after their event (src/housekeeping/).
+@Index({
+  name: 'webhook_delivery_done_created_at_index',
+  expression:
+    'create index "webhook_delivery_done_created_at_index" on "webhook_delivery" ("created_at") where "state" <> \'pending\'',
+})
 export class WebhookDelivery {
   [OptionalProps]?: 'id' | 'state' | 'attempts' | 'deliveredAt' | 'lastError' | 'relatedUserId';
 

@@ -22,22 +22,26 @@ export interface TestServer {
 /** The real server on a fresh database and an OS-picked port, its log captured. */
 export async function startTestServer(
   env: Record<string, string> = {},
-  options: Pick<AppDeps, 'webhookSettings'> = {},
+  options: Pick<AppDeps, 'webhookSettings' | 'onHousekeepingPass'> & {
+    /** The server reaches the database at this URL instead (a proxy in front of it). */
+    through?: (databaseUrl: string) => Promise<string>;
+  } = {},
 ): Promise<TestServer> {
+  const { through, ...appOptions } = options;
   const db = await createTestDatabase();
   const log = captureLog();
   const config = loadConfig({
     NODE_ENV: 'test',
     HOST: '127.0.0.1',
     PORT: '0',
-    DATABASE_URL: db.url,
+    DATABASE_URL: through ? await through(db.url) : db.url,
     DATABASE_POOL_MAX: String(db.poolMax),
     WECHAT_EMULATOR: 'off',
     ...env,
   });
   let server: RunningServer;
   try {
-    server = await startServer(config, log.logger, options);
+    server = await startServer(config, log.logger, appOptions);
   } catch (error) {
     await db.drop();
     throw error;

@@ -9,6 +9,7 @@ import { Migration20261121223700 } from './Migration20261121223700.js';
 import { Migration20261121232234 } from './Migration20261121232234.js';
 import { Migration20261121233000 } from './Migration20261121233000.js';
 import { Migration20261122001143 } from './Migration20261122001143.js';
+import { Migration20261122002407 } from './Migration20261122002407.js';
 
 /** Checked-in migrations in the order they apply; `npm run migration:create` appends to this list. */
 export const migrationsList: MigrationObject[] = [
@@ -22,4 +23,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261121232234', class: Migration20261121232234 },
   { name: 'Migration20261121233000', class: Migration20261121233000 },
   { name: 'Migration20261122001143', class: Migration20261122001143 },
+  { name: 'Migration20261122002407', class: Migration20261122002407 },
 ];

@@ -1,0 +1,209 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Logger } from 'pino';
+
+/** What one pass deletes, and how much of it at a time. */
+export interface HousekeepingSettings {
+  /** Revoked sessions (with their refresh tokens) go this many days after their revocation. */
+  sessionRetentionDays: number;
+  /** Delivered and given-up webhook deliveries go this many days after their event was made. */
+  webhookRetentionDays: number;
+  /** Rows per DELETE statement: each statement is its own short transaction. */
+  batchSize: number;
+}
+
+export const DEFAULT_BATCH_SIZE = 5000;
+
+/** Rows deleted by one pass, per table (refresh tokens go with their sessions, by cascade). */
+export interface PruneCounts {
+  session: number;
+  web_login_state: number;
+  rate_limit_bucket: number;
+  webhook_delivery: number;
+}
+
+/** One pass: what it deleted, or `skipped` when another process held the lock. */
+export type PruneResult =
+  | { skipped: false; deleted: PruneCounts; durationMs: number }
+  | { skipped: true; deleted?: undefined; durationMs: number };
+
+/**
+ * The one lock every instance (and `npm run prune`) takes for a pass: a session-level advisory
+ * lock, held on one connection for the pass, released at its end (or when that connection ends).
+ * Single-bigint key space; the other locks of this server use other keys.
+ */
+export const HOUSEKEEPING_LOCK = 0x5167_486b; // "QgHk"
+
+/**
+ * Each statement deletes at most `$1` rows. `ctid = any(array(…))` finds them once through the
+ * index of the condition; the condition is repeated outside so that a row changed meanwhile (a
+ * failed delivery sent again by an operator) is re-checked under its new version, not deleted.
+ * Times are the database's clock, the same for every instance.
+ */
+const DELETES: {
+  table: keyof PruneCounts;
+  text: string;
+  /** $1 is always the batch size; $2, when used, a retention in days. */
+  retention?: (settings: HousekeepingSettings) => number;
+}[] = [
+  {
+    // Past its end no refresh token of it works; its tokens cascade (refresh_token.session_id).
+    table: 'session',
+    text: `delete from session where ctid = any(array(
+  select ctid from session where expires_at < now() limit $1
+)) and expires_at < now()`,
+  },
+  {
+    // Kept a while after revocation: a rotated token presented again is still recognised as reuse.
+    table: 'session',
+    text: `delete from session where ctid = any(array(
+  select ctid from session where revoked_at < now() - make_interval(days => $2) limit $1
+)) and revoked_at < now() - make_interval(days => $2)`,
+    retention: (settings) => settings.sessionRetentionDays,
+  },
+  {
+    // A row is a used state; it must stay until the state expires, or the state could be used again.
+    table: 'web_login_state',
+    text: `delete from web_login_state where ctid = any(array(
+  select ctid from web_login_state where expires_at < now() limit $1
+)) and expires_at < now()`,
+  },
+  {
+    // One-minute windows; one that ended more than two minutes ago counts for nothing.
+    table: 'rate_limit_bucket',
+    text: `delete from rate_limit_bucket where ctid = any(array(
+  select ctid from rate_limit_bucket where window_start < now() - interval '3 minutes' limit $1
+)) and window_start < now() - interval '3 minutes'`,
+  },
+  {
+    // Never a pending one: it may still be sent.
+    table: 'webhook_delivery',
+    text: `delete from webhook_delivery where ctid = any(array(
+  select ctid from webhook_delivery
+  where state <> 'pending' and created_at < now() - make_interval(days => $2) limit $1
+)) and state <> 'pending' and created_at < now() - make_interval(days => $2)`,
+    retention: (settings) => settings.webhookRetentionDays,
+  },
+];
+
+/** The node-postgres client knex lends for a pass (only what is used of it). */
+interface PgClient {
+  query(
+    text: string,
+    values?: unknown[],
+  ): Promise<{ rowCount: number | null; rows: Record<string, unknown>[] }>;
+}
+
+/**
+ * Runs one pass, unless another process is running one (then `skipped`): takes the advisory lock
+ * with pg_try_advisory_lock on one connection of the pool, deletes batch after batch, table after
+ * table, then unlocks and gives the connection back. `signal` stops it between two batches.
+ */
+export async function prune(
+  orm: MikroORM,
+  settings: HousekeepingSettings,
+  signal?: AbortSignal,
+): Promise<PruneResult> {
+  const started = performance.now();
+  const knex = orm.em.getConnection().getKnex();
+  const client = knex.client as {
+    acquireConnection(): Promise<PgClient>;
+    releaseConnection(connection: PgClient): Promise<void>;
+  };
+  const connection = await client.acquireConnection();
+  try {
+    const { rows } = await connection.query('select pg_try_advisory_lock($1) as locked', [HOUSEKEEPING_LOCK]);
+    if (rows[0]?.locked !== true) return { skipped: true, durationMs: performance.now() - started };
+    try {
+      const deleted: PruneCounts = {
+        session: 0,
+        web_login_state: 0,
+        rate_limit_bucket: 0,
+        webhook_delivery: 0,
+      };
+      for (const { table, text, retention } of DELETES) {
+        const values = retention ? [settings.batchSize, retention(settings)] : [settings.batchSize];
+        for (;;) {
+          if (signal?.aborted) break;
+          const { rowCount } = await connection.query(text, values);
+          deleted[table] += rowCount ?? 0;
+          if ((rowCount ?? 0) < settings.batchSize) break;
+        }
+      }
+      return { skipped: false, deleted, durationMs: performance.now() - started };
+    } finally {
+      await connection.query('select pg_advisory_unlock($1)', [HOUSEKEEPING_LOCK]);
+    }
+  } finally {
+    await client.releaseConnection(connection);
+  }
+}
+
+/** Total rows a pass deleted. */
+export function totalDeleted(counts: PruneCounts): number {
+  return Object.values(counts).reduce((sum, n) => sum + n, 0);
+}
+
+export interface HousekeepingJobSettings extends HousekeepingSettings {
+  /** Seconds between passes (0: the job never runs). */
+  intervalSeconds: number;
+  /** Before the first pass, after the start (ms); default: the interval, at most a minute. */
+  firstDelayMs?: number;
+}
+
+/**
+ * The in-process job: a pass now and then (`intervalSeconds`), on a timer that never holds up a
+ * request or the process. Every instance runs it; the lock lets one pass run at a time. Each pass
+ * that ran is logged at info with its counts and handed to `onPass` (for metrics).
+ */
+export class HousekeepingJob {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private readonly stopping = new AbortController();
+
+  constructor(
+    private readonly orm: MikroORM,
+    private readonly settings: HousekeepingJobSettings,
+    private readonly logger: Logger,
+    private readonly onPass?: (result: PruneResult) => void,
+  ) {}
+
+  start(): void {
+    if (this.settings.intervalSeconds <= 0) return;
+    this.schedule(this.settings.firstDelayMs ?? Math.min(this.settings.intervalSeconds, 60) * 1000);
+  }
+
+  /** Stops the timer and waits for a pass under way to end (it stops after its current batch). */
+  async close(): Promise<void> {
+    this.stopping.abort();
+    clearTimeout(this.timer);
+    await this.running;
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopping.signal.aborted) return;
+    this.timer = setTimeout(() => {
+      this.running = this.runOnce().finally(() => {
+        this.running = undefined;
+        this.schedule(this.settings.intervalSeconds * 1000);
+      });
+    }, ms);
+    this.timer.unref();
+  }
+
+  private async runOnce(): Promise<void> {
+    try {
+      const result = await prune(this.orm, this.settings, this.stopping.signal);
+      if (result.skipped) {
+        this.logger.debug('housekeeping: another instance is running a pass: skipped');
+      } else {
+        this.logger.info(
+          { deleted: result.deleted, durationMs: Math.round(result.durationMs) },
+          `housekeeping: deleted ${totalDeleted(result.deleted)} expired rows`,
+        );
+      }
+      this.onPass?.(result);
+    } catch (error) {
+      this.logger.warn({ err: error }, 'housekeeping: the pass failed; trying again at the next one');
+    }
+  }
+}
