@@ -78,6 +78,10 @@ export const EnvSchema = z.object({
   RATE_LIMIT: z.enum(['on', 'off']).default('on'),
   RATE_LIMIT_IP_PER_MINUTE: positiveInt.default(300),
   RATE_LIMIT_IDENTITY_PER_MINUTE: positiveInt.default(30),
+  REDIS_URL: z
+    .string()
+    .refine((v) => /^rediss?:\/\/./.test(v), 'must be a redis:// or rediss:// URL')
+    .optional(),
   TRUST_PROXY: nonEmpty.default('false'),
   REQUEST_TIMEOUT_MS: positiveInt.default(30_000),
   CORS_ORIGINS: z.string().optional(),
@@ -453,11 +457,12 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
       /** Every app logins may come from; logins of a kind with several name their appId. */
       apps,
     },
-    /** Per-minute limits on logins and refreshes, shared by every instance (PostgreSQL). */
+    /** Per-minute limits on logins and refreshes, shared by every instance (PostgreSQL, or Redis). */
     rateLimit: {
       enabled: env.RATE_LIMIT === 'on',
       perIpPerMinute: env.RATE_LIMIT_IP_PER_MINUTE,
       perIdentityPerMinute: env.RATE_LIMIT_IDENTITY_PER_MINUTE,
+      redisUrl: env.REDIS_URL,
     },
     http: {
       /** Which X-Forwarded-For entries to believe (the client IP of rate limits), as Fastify's trustProxy. */
@@ -533,7 +538,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     const issue = parsed.error.issues[0]!;
     const name = String(issue.path[0] ?? 'environment');
     const hidden =
-      /SECRET|DATABASE_URL|WECHAT_APPS/.test(name) ||
+      /SECRET|DATABASE_URL|REDIS_URL|WECHAT_APPS|WEBHOOK_URLS/.test(name) ||
       (issue.code === 'custom' && issue.params?.hideValue === true);
     const shown = typeof raw[name] === 'string' && !hidden ? ` (got "${raw[name]}")` : '';
     throw new ConfigError(`${name}: ${issue.message}${shown}`);

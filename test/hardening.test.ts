@@ -9,7 +9,7 @@ import {
   type LoginPayload,
   type World,
 } from './support/world.js';
-import { roomInRateLimitWindow } from './support/rate-limits.js';
+import { startTestRedis, type TestRedis } from './support/rate-limits.js';
 import { errorCode } from './support/graphql.js';
 
 describe('duplicate submissions', () => {
@@ -77,9 +77,8 @@ describe('duplicate submissions', () => {
 describe('rate limits', () => {
   let w: World;
   beforeAll(async () => {
+    // A window opens at a key's first hit and lasts a minute: the tests below share these windows.
     w = await startWorld({ env: { RATE_LIMIT_IP_PER_MINUTE: '5', RATE_LIMIT_IDENTITY_PER_MINUTE: '3' } });
-    // Both tests below spend one window's budget together.
-    await roomInRateLimitWindow();
   }, 60_000);
   afterAll(async () => {
     await w?.stop();
@@ -119,6 +118,24 @@ describe('rate limits', () => {
     ]);
   });
 
+  it('refuse a flood from memory once a key is over: its count in PostgreSQL stops at the first refusal', async () => {
+    const counted = async () =>
+      (
+        await w.t.server.database.orm.em
+          .getConnection()
+          .execute<Array<{ points: number }>>(`select points from rate_limit where key like 'login:%'`)
+      ).map((r) => r.points);
+    // The IP's login budget (5) is spent and its sixth login refused above: 6 counted.
+    expect(await counted()).toEqual([6]);
+    const flood = await Promise.all(
+      Array.from({ length: 30 }, async () =>
+        errorCode(await w.gql(MINI_LOGIN, { input: { code: 'flood-code-never-exchanged' } })),
+      ),
+    );
+    expect(new Set(flood)).toEqual(new Set(['RATE_LIMITED']));
+    expect(await counted()).toEqual([6]);
+  });
+
   it('are off with RATE_LIMIT=off', async () => {
     const off = await startWorld({
       env: { RATE_LIMIT: 'off', RATE_LIMIT_IP_PER_MINUTE: '1', RATE_LIMIT_IDENTITY_PER_MINUTE: '1' },
@@ -131,6 +148,57 @@ describe('rate limits', () => {
       }
     } finally {
       await off.stop();
+    }
+  });
+});
+
+describe('rate limits in Redis (REDIS_URL)', () => {
+  let redis: TestRedis;
+  beforeAll(async () => {
+    redis = await startTestRedis();
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  it('hold the same limits and answers, counted in Redis and not in PostgreSQL', async () => {
+    const w = await startWorld({ env: { REDIS_URL: redis.url, RATE_LIMIT_IDENTITY_PER_MINUTE: '2' } });
+    try {
+      const answers = [];
+      for (let i = 0; i < 3; i++)
+        answers.push(
+          await w.gql<{ wechatMiniLogin: LoginPayload }>(MINI_LOGIN, {
+            input: { code: await w.code(APPS.mini.appid, 'red') },
+          }),
+        );
+      expect(answers.slice(0, 2).map((a) => a.errors)).toEqual([undefined, undefined]);
+      expect(errorCode(answers[2]!)).toBe('RATE_LIMITED');
+      expect(answers[2]!.errors![0]!.extensions!.retryAfterSeconds as number).toBeGreaterThan(0);
+      const keys = await redis.client.keys('identity:*');
+      expect(keys).toEqual([
+        `identity:${APPS.mini.appid}:${answers[0]!.data!.wechatMiniLogin.user.loginMethods[0]!.openId}`,
+      ]);
+      const rows = await w.t.server.database.orm.em
+        .getConnection()
+        .execute<Array<{ n: string }>>('select count(*) as n from rate_limit');
+      expect(Number(rows[0]!.n)).toBe(0);
+    } finally {
+      await w.stop();
+    }
+  });
+
+  it('go on counting in memory when Redis does not answer, rather than refusing everyone', async () => {
+    const w = await startWorld({
+      env: { REDIS_URL: 'redis://127.0.0.1:1/0', RATE_LIMIT_IDENTITY_PER_MINUTE: '2' },
+    });
+    try {
+      const answers = [];
+      for (let i = 0; i < 3; i++)
+        answers.push(await w.gql(MINI_LOGIN, { input: { code: await w.code(APPS.mini.appid, 'blue') } }));
+      expect(answers.slice(0, 2).map((a) => a.errors)).toEqual([undefined, undefined]);
+      expect(errorCode(answers[2]!)).toBe('RATE_LIMITED');
+    } finally {
+      await w.stop();
     }
   });
 });

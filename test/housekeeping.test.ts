@@ -50,6 +50,7 @@ describe('housekeeping', () => {
     await q('delete from session');
     await q('delete from web_login_state');
     await q('delete from rate_limit_bucket');
+    await q('delete from rate_limit');
     await q('delete from webhook_delivery');
   });
 
@@ -91,6 +92,12 @@ describe('housekeeping', () => {
       ('ip:login:192.0.2.1', date_trunc('minute', now()) - interval '6 minutes', 3),
       ('ip:login:192.0.2.2', date_trunc('minute', now()) - interval '2 minutes', 3),
       ('ip:login:192.0.2.3', date_trunc('minute', now()), 3)`);
+    // rate-limiter-flexible's windows end at `expire` (epoch ms): ended 3 min ago (goes), ended
+    // 1 min ago (stays a little), current.
+    await q(`insert into rate_limit (key, points, expire) values
+      ('login:192.0.2.1', 3, (extract(epoch from now()) * 1000)::bigint - 180000),
+      ('login:192.0.2.2', 3, (extract(epoch from now()) * 1000)::bigint - 60000),
+      ('login:192.0.2.3', 3, (extract(epoch from now()) * 1000)::bigint + 30000)`);
     await delivery('msg_delivered_old', 'delivered', '8 days');
     await delivery('msg_failed_old', 'failed', '8 days');
     await delivery('msg_pending_old', 'pending', '8 days');
@@ -100,7 +107,7 @@ describe('housekeeping', () => {
 
     expect(result).toMatchObject({
       skipped: false,
-      deleted: { session: 2, web_login_state: 1, rate_limit_bucket: 1, webhook_delivery: 2 },
+      deleted: { session: 2, web_login_state: 1, rate_limit: 1, rate_limit_bucket: 1, webhook_delivery: 2 },
     });
     expect((await q('select id from session order by id')).map((r) => r.id)).toEqual([
       S.live,
@@ -117,6 +124,10 @@ describe('housekeeping', () => {
       'ip:login:192.0.2.2',
       'ip:login:192.0.2.3',
     ]);
+    expect((await q('select key from rate_limit order by 1')).map((r) => r.key)).toEqual([
+      'login:192.0.2.2',
+      'login:192.0.2.3',
+    ]);
     expect((await q('select message_id from webhook_delivery order by 1')).map((r) => r.message_id)).toEqual([
       'msg_delivered_recent',
       'msg_pending_old',
@@ -124,7 +135,7 @@ describe('housekeeping', () => {
 
     // A second pass finds nothing more.
     expect(await prune(first.orm, SETTINGS)).toMatchObject({
-      deleted: { session: 0, web_login_state: 0, rate_limit_bucket: 0, webhook_delivery: 0 },
+      deleted: { session: 0, web_login_state: 0, rate_limit: 0, rate_limit_bucket: 0, webhook_delivery: 0 },
     });
   });
 
@@ -197,7 +208,7 @@ describe('housekeeping', () => {
     const code = await new Promise((resolve) => child.on('exit', resolve));
     if (code !== 0) throw new Error(stdout + stderr);
     expect(stdout).toMatch(
-      /^session: 1 deleted\nweb_login_state: 0 deleted\nrate_limit_bucket: 0 deleted\nwebhook_delivery: 1 deleted\n2 rows in \d+\.\d s\n$/,
+      /^session: 1 deleted\nweb_login_state: 0 deleted\nrate_limit: 0 deleted\nrate_limit_bucket: 0 deleted\nwebhook_delivery: 1 deleted\n2 rows in \d+\.\d s\n$/,
     );
     expect((await q('select id from session')).map((r) => r.id)).toEqual([S.live]);
   }, 60_000);
@@ -229,7 +240,7 @@ describe('the housekeeping job in the server', () => {
         .find((l) => l.component === 'housekeeping' && (l.deleted as { session?: number })?.session === 1);
       expect(line).toMatchObject({
         level: 30,
-        deleted: { session: 1, web_login_state: 0, rate_limit_bucket: 0, webhook_delivery: 0 },
+        deleted: { session: 1, web_login_state: 0, rate_limit: 0, rate_limit_bucket: 0, webhook_delivery: 0 },
       });
     } finally {
       await client.end();

@@ -4,6 +4,7 @@ import { User } from '../identity/user.entity.js';
 import { SigningKey } from '../keys/signing-key.entity.js';
 import { WebLoginState } from '../logins/web-login-state.entity.js';
 import { RateLimitBucket } from '../rate-limits/rate-limit-bucket.entity.js';
+import { RateLimitEntry } from '../rate-limits/rate-limit.entity.js';
 import { RefreshToken } from '../sessions/refresh-token.entity.js';
 import { Session } from '../sessions/session.entity.js';
 import { WebhookDelivery } from '../webhooks/webhook-delivery.entity.js';
@@ -16,6 +17,7 @@ export const entities = [
   RefreshToken,
   WebLoginState,
   RateLimitBucket,
+  RateLimitEntry,
   SigningKey,
   AppAccessToken,
   WebhookDelivery,

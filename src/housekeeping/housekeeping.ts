@@ -17,6 +17,7 @@ export const DEFAULT_BATCH_SIZE = 5000;
 export interface PruneCounts {
   session: number;
   web_login_state: number;
+  rate_limit: number;
   rate_limit_bucket: number;
   webhook_delivery: number;
 }
@@ -68,7 +69,15 @@ const DELETES: {
 )) and expires_at < now()`,
   },
   {
-    // One-minute windows; one that ended more than two minutes ago counts for nothing.
+    // rate-limiter-flexible's windows (expire: epoch milliseconds); one that ended more than two
+    // minutes ago counts for nothing.
+    table: 'rate_limit',
+    text: `delete from rate_limit where ctid = any(array(
+  select ctid from rate_limit where expire < (extract(epoch from now()) * 1000 - 120000)::bigint limit $1
+)) and expire < (extract(epoch from now()) * 1000 - 120000)::bigint`,
+  },
+  {
+    // The previous release's one-minute windows (kept one release for rolling upgrades).
     table: 'rate_limit_bucket',
     text: `delete from rate_limit_bucket where ctid = any(array(
   select ctid from rate_limit_bucket where window_start < now() - interval '3 minutes' limit $1
@@ -117,6 +126,7 @@ export async function prune(
       const deleted: PruneCounts = {
         session: 0,
         web_login_state: 0,
+        rate_limit: 0,
         rate_limit_bucket: 0,
         webhook_delivery: 0,
       };

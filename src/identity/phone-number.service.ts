@@ -41,7 +41,7 @@ export class PhoneNumberService {
   ): Promise<User> {
     const app = credentialsFor(this.deps.config, 'mini', appId);
     checkCode(code, 'code');
-    await this.deps.rateLimiter.ip(em, 'phone', clientIp);
+    await this.deps.rateLimiter.ip('phone', clientIp);
     const method = await em.findOne(
       UserLoginMethod,
       { user: userId, appId: app.appId },

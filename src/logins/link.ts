@@ -42,7 +42,7 @@ export class LinkWechatIdentity {
 
   async link(em: EntityManager, userId: string, input: LinkInput, clientIp: string): Promise<User> {
     const identify = this.identifier(input);
-    await this.deps.rateLimiter.ip(em, 'login', clientIp);
+    await this.deps.rateLimiter.ip('login', clientIp);
     const identity = await identify(em);
     return this.deps.lifecycle.link(em, userId, identity, input.merge === true);
   }

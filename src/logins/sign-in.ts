@@ -46,7 +46,7 @@ export class SignIn {
     run: () => Promise<LoginResult>,
   ): Promise<LoginResult> {
     const { result, joined } = await this.duplicates.join(kind, input, async () => {
-      await this.deps.rateLimiter.ip(em, 'login', clientIp);
+      await this.deps.rateLimiter.ip('login', clientIp);
       return run();
     });
     if (!joined) return result;
@@ -69,7 +69,7 @@ export class SignIn {
 
   /** Counts a login of this WeChat identity (across IPs), once WeChat has said who it is. */
   limitIdentity(em: EntityManager, appId: string, openId: string): Promise<void> {
-    return this.deps.rateLimiter.identity(em, appId, openId);
+    return this.deps.rateLimiter.identity(appId, openId);
   }
 
   /**

@@ -1,6 +1,11 @@
 import { Entity, Index, PrimaryKey, Property } from '@mikro-orm/core';
 
-/** Hits of one rate-limit key in one fixed one-minute window, shared by every instance. */
+/**
+ * The previous release's rate-limit windows (before rate-limiter-flexible: `RateLimitEntry`).
+ * Nothing writes it any more; it stays one release so instances of the previous release keep
+ * working during a rolling upgrade (docs/deployment.md), and housekeeping empties it. Drop it, and
+ * this entity, in the release after.
+ */
 @Entity({ tableName: 'rate_limit_bucket' })
 export class RateLimitBucket {
   @PrimaryKey({ type: 'text' })

@@ -1,48 +1,112 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { execute, sql } from '../db/sql.js';
+import { Redis } from 'ioredis';
+import {
+  RateLimiterMemory,
+  RateLimiterPostgres,
+  RateLimiterRedis,
+  RateLimiterRes,
+  type RateLimiterAbstract,
+} from 'rate-limiter-flexible';
 import { RateLimitedError } from '../errors.js';
 
 export interface RateLimitSettings {
   enabled: boolean;
   perIpPerMinute: number;
   perIdentityPerMinute: number;
+  /** Counts in Redis instead of PostgreSQL (larger fleets): `redis://` or `rediss://`. */
+  redisUrl?: string;
 }
 
-const WINDOW_MS = 60_000;
+/** What a limit counts: logins, refreshes and phone binds per client IP; logins per WeChat identity. */
+export type RateLimitAction = 'login' | 'refresh' | 'phone' | 'identity';
 
-const HIT = sql<'key' | 'windowStart', { hits: number }>(`
-insert into rate_limit_bucket (key, window_start, hits) values (:key, :windowStart, 1)
-on conflict (key, window_start) do update set hits = rate_limit_bucket.hits + 1
-returning hits`);
+/** The table the PostgreSQL store counts in (its schema is the library's, made by a migration). */
+export const RATE_LIMIT_TABLE = 'rate_limit';
 
-const FORGET_BEFORE = sql<'before'>(`delete from rate_limit_bucket where window_start < :before`);
+const WINDOW_SECONDS = 60;
 
 /**
- * Fixed one-minute windows counted in PostgreSQL (one upsert per check), so every instance of the
- * server shares the same counts. Checks the client IP before WeChat is called and the WeChat
- * identity once WeChat has said who it is.
+ * Per-minute limits with rate-limiter-flexible, counted where every instance sees the same
+ * counts: PostgreSQL (table `rate_limit`, through the ORM's connection pool) or, with
+ * REDIS_URL, Redis. A window opens at a key's first hit and lasts a minute. A key over
+ * its limit is also blocked in this process's memory until its window ends, so a refused flood
+ * costs no database write after its first refusal. Should the store fail (Redis down), each
+ * process goes on counting in memory rather than refusing or admitting everyone.
  */
 export class RateLimiter {
-  constructor(private readonly settings: RateLimitSettings) {}
+  private readonly limiters: Record<RateLimitAction, RateLimiterAbstract> | null;
+  private readonly redis: Redis | null = null;
+
+  /**
+   * `em`: the ORM whose PostgreSQL connection pool the store borrows (unused with Redis).
+   * `onRefused`: told of each refusal, by action (metrics).
+   */
+  constructor(
+    settings: RateLimitSettings,
+    em: EntityManager,
+    private readonly onRefused: (action: RateLimitAction) => void = () => {},
+  ) {
+    if (!settings.enabled) {
+      this.limiters = null;
+      return;
+    }
+    if (settings.redisUrl) {
+      this.redis = new Redis(settings.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+      // Errors show in the insurance limiter taking over; a log line per reconnect attempt is noise.
+      this.redis.on('error', () => {});
+    }
+    const make = (action: RateLimitAction, points: number): RateLimiterAbstract => {
+      const common = {
+        keyPrefix: action,
+        points,
+        duration: WINDOW_SECONDS,
+        // Refused once: refused from memory for the rest of the window, no store round trip.
+        inMemoryBlockOnConsumed: points + 1,
+        insuranceLimiter: new RateLimiterMemory({ keyPrefix: action, points, duration: WINDOW_SECONDS }),
+      };
+      if (this.redis) return new RateLimiterRedis({ ...common, storeClient: this.redis });
+      return new RateLimiterPostgres({
+        ...common,
+        storeClient: em.getConnection().getKnex(),
+        storeType: 'knex',
+        tableName: RATE_LIMIT_TABLE,
+        // Made by the migrations, pruned by housekeeping.
+        tableCreated: true,
+        clearExpiredByTimeout: false,
+      });
+    };
+    this.limiters = {
+      login: make('login', settings.perIpPerMinute),
+      refresh: make('refresh', settings.perIpPerMinute),
+      phone: make('phone', settings.perIpPerMinute),
+      identity: make('identity', settings.perIdentityPerMinute),
+    };
+  }
 
   /** Logins (`login`), refreshes (`refresh`) and phone-number binds (`phone`) per client IP. */
-  ip(em: EntityManager, action: 'login' | 'refresh' | 'phone', ip: string): Promise<void> {
-    return this.hit(em, `ip:${action}:${ip}`, this.settings.perIpPerMinute);
+  ip(action: 'login' | 'refresh' | 'phone', ip: string): Promise<void> {
+    return this.consume(action, ip);
   }
 
   /** Logins per WeChat identity, across IPs. */
-  identity(em: EntityManager, appId: string, openId: string): Promise<void> {
-    return this.hit(em, `wechat:${appId}:${openId}`, this.settings.perIdentityPerMinute);
+  identity(appId: string, openId: string): Promise<void> {
+    return this.consume('identity', `${appId}:${openId}`);
   }
 
-  private async hit(em: EntityManager, key: string, limit: number): Promise<void> {
-    if (!this.settings.enabled) return;
-    const now = Date.now();
-    const windowStart = Math.floor(now / WINDOW_MS) * WINDOW_MS;
-    const [row] = await execute(em, HIT, { key, windowStart: new Date(windowStart) });
-    // Now and then, drop windows that are over.
-    if (Math.random() < 0.01) await execute(em, FORGET_BEFORE, { before: new Date(windowStart - WINDOW_MS) });
-    if (Number(row!.hits) > limit)
-      throw new RateLimitedError(Math.max(1, Math.ceil((windowStart + WINDOW_MS - now) / 1000)));
+  /** Ends the Redis connection, if any. */
+  async close(): Promise<void> {
+    if (this.redis) await this.redis.quit().catch(() => this.redis!.disconnect());
+  }
+
+  private async consume(action: RateLimitAction, key: string): Promise<void> {
+    if (!this.limiters) return;
+    try {
+      await this.limiters[action].consume(key);
+    } catch (refusal) {
+      // The library rejects with its result when the limit is passed, with an Error otherwise.
+      if (!(refusal instanceof RateLimiterRes)) throw refusal;
+      this.onRefused(action);
+      throw new RateLimitedError(Math.max(1, Math.ceil(refusal.msBeforeNext / 1000)));
+    }
   }
 }

@@ -171,7 +171,7 @@ export async function buildApp({
   }
 
   const outbox = new WebhookOutbox(config.webhooks.urls);
-  const services = createServices(config, logger, { box, signingKeys, outbox });
+  const services = createServices(config, logger, { box, signingKeys, outbox, em: database.orm.em });
   // Every instance sends the outbox; one without endpoints has nothing to send.
   const webhooks =
     config.webhooks.urls.length > 0
@@ -194,7 +194,7 @@ export async function buildApp({
   app.addHook('onClose', async () => {
     await housekeeping.close();
     await webhooks?.close();
-    services.close();
+    await services.close();
     await signingKeys.close();
   });
 

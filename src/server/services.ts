@@ -1,3 +1,4 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import { AppAccessTokens } from '../app-tokens/app-access-tokens.js';
 import type { Config } from '../config.js';
@@ -38,8 +39,8 @@ export interface Services {
   link: LinkWechatIdentity;
   /** Unlink and delete. */
   lifecycle: AccountLifecycle;
-  /** Frees what the services hold open (WeChat keep-alive sockets). */
-  close(): void;
+  /** Frees what the services hold open (WeChat keep-alive sockets, a Redis connection). */
+  close(): Promise<void>;
 }
 
 /** What services share with the app that built them: the sealing box and the signing keys. */
@@ -48,20 +49,22 @@ export interface ServiceDeps {
   signingKeys: SigningKeys;
   /** Where changes write their webhook events (a no-op without WEBHOOK_URLS). */
   outbox: WebhookOutbox;
+  /** The ORM's global entity manager: the rate limiter borrows its connection pool. */
+  em: EntityManager;
 }
 
 /** Builds every service once per process, from the config: the one place they are wired. */
 export function createServices(
   config: Config,
   logger: Logger,
-  { box, signingKeys, outbox }: ServiceDeps,
+  { box, signingKeys, outbox, em }: ServiceDeps,
 ): Services {
   const http = new WeChatHttp({
     baseUrl: config.wechat.apiBaseUrl,
     timeoutMs: config.wechat.timeoutMs,
     logger: logger.child({ component: 'wechat' }),
   });
-  const rateLimiter = new RateLimiter(config.rateLimit);
+  const rateLimiter = new RateLimiter(config.rateLimit, em);
   const sessions = new SessionService({
     accessTokens: new AccessTokens(signingKeys, {
       ...config.accessTokens,
@@ -116,6 +119,9 @@ export function createServices(
       rateLimiter,
     }),
     lifecycle,
-    close: () => http.close(),
+    close: async () => {
+      http.close();
+      await rateLimiter.close();
+    },
   };
 }

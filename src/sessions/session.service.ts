@@ -148,7 +148,7 @@ export class SessionService {
    */
   private async admitRefreshToken(em: EntityManager, presented: string, clientIp: string): Promise<string> {
     if (presented.length === 0 || presented.length > MAX_REFRESH_TOKEN_LENGTH) throw refreshFailed();
-    await this.deps.rateLimiter.ip(em, 'refresh', clientIp);
+    await this.deps.rateLimiter.ip('refresh', clientIp);
     return sha256(presented);
   }
 
