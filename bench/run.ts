@@ -6,7 +6,9 @@
  *
  * Options: --wechat-latency ms (0), --connections n (100), --duration s per run (6), --rounds n of
  * the interleaved ours/baseline runs (2), --users n returning users (500), --rate-limit (leave rate
- * limits on, with limits too high to refuse anything: the cost of counting; they are off by default), --rate n requests/s offered over all
+ * limits on, with limits too high to refuse anything: the cost of counting; they are off by default;
+ * then compare the rate limiter alone with the hand-written one it replaced, bench/rate-limit.ts),
+ * --rate-limit-only (that comparison alone), --rate n requests/s offered over all
  * connections (0, the default: saturation), --think-ms t: clients that wait t ms after each answer
  * (people using an app) instead of autocannon's back-to-back requests.
  */
@@ -19,6 +21,7 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import { Pool } from 'undici';
 import { WebStateService } from '../src/logins/web-state.service.js';
+import { compareRateLimiters } from './rate-limit.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -28,6 +31,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '2' },
     users: { type: 'string', default: '500' },
     'rate-limit': { type: 'boolean', default: false },
+    'rate-limit-only': { type: 'boolean', default: false },
     rate: { type: 'string', default: '0' },
     'think-ms': { type: 'string', default: '0' },
   },
@@ -198,6 +202,10 @@ async function main(): Promise<void> {
   const dbUrl = dbUrlObject.toString();
 
   try {
+    if (args['rate-limit-only']) {
+      await compareRateLimiters(dbUrl, out);
+      return;
+    }
     const emulatorPort = await freePort();
     const emulatorUrl = `http://127.0.0.1:${emulatorPort}`;
     const emulator = await start(
@@ -532,6 +540,12 @@ async function main(): Promise<void> {
     out(errors === 0 ? 'errors: 0' : `errors: ${errors} (must be 0)`);
     void emulator;
     if (errors !== 0) process.exitCode = 1;
+    if (args['rate-limit']) {
+      // The limiter alone, once the servers are gone (they would share the CPUs).
+      for (const child of children) child.kill('SIGTERM');
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      await compareRateLimiters(dbUrl, out);
+    }
   } finally {
     for (const child of children) child.kill('SIGTERM');
     await new Promise((resolve) => setTimeout(resolve, 1500));
