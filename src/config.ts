@@ -85,6 +85,8 @@ export const EnvSchema = z.object({
   EMULATOR_HOST: nonEmpty.default('127.0.0.1'),
   WEBHOOK_URLS: z.string().optional(),
   WEBHOOK_SECRET: z.string().optional(),
+  METRICS_PORT: port.refine((n) => n > 0, 'must be a port number (1-65535)').optional(),
+  METRICS_HOST: nonEmpty.default('127.0.0.1'),
 });
 
 type Env = z.output<typeof EnvSchema>;
@@ -394,6 +396,10 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
   const origins = corsOrigins(ctx, env.CORS_ORIGINS);
   const hooks = webhooks(env, ctx, isProduction);
 
+  if (env.METRICS_PORT !== undefined && env.METRICS_PORT === env.PORT) {
+    return refuse(ctx, 'METRICS_PORT', 'must differ from PORT (metrics are never served on the public port)');
+  }
+
   const publicUrl = env.PUBLIC_URL ?? `http://localhost:${env.PORT}`;
   if (isProduction && !isHttpsOrLoopback(publicUrl)) {
     return refuse(
@@ -470,6 +476,11 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
       urls: hooks.urls,
       /** `whsec_…`; empty when there are no endpoints. Never logged. */
       secret: hooks.secret,
+    },
+    /** Prometheus metrics at /metrics on a listener of their own; undefined port: none (still counted). */
+    metrics: {
+      port: env.METRICS_PORT,
+      host: env.METRICS_HOST,
     },
     emulator: {
       enabled: emulator,

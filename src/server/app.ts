@@ -18,7 +18,10 @@ import { requestChildLogger } from './logger.js';
 import { registerRequestIds, requestIdOf } from './request-id.js';
 import { createServices } from './services.js';
 import { registerWellKnownRoutes } from './well-known.js';
+import { graphqlMetricsPlugin } from '../metrics/graphql-plugin.js';
+import { Metrics } from '../metrics/metrics.js';
 import { WebhookOutbox } from '../webhooks/outbox.js';
+import { WebhookDeliveryRepository } from '../webhooks/webhook-delivery.repository.js';
 import {
   DEFAULT_WEBHOOK_SETTINGS,
   WebhookWorker,
@@ -54,6 +57,28 @@ export interface AppDeps {
   logger: Logger;
   /** Tests shorten the retry schedule and the timeout; the defaults are docs/webhooks.md's. */
   webhookSettings?: Partial<Omit<WebhookWorkerSettings, 'secret'>>;
+  /** This instance's metrics (startServer serves them on METRICS_PORT); a fresh set when omitted. */
+  metrics?: Metrics;
+}
+
+/** The knex pool (tarn) under MikroORM's connection, if there is one to read. */
+interface TarnPool {
+  numUsed(): number;
+  numFree(): number;
+  numPendingAcquires(): number;
+}
+
+/** The gauges read at scrape time: the pool's counts and the outbox backlog. */
+function observeDatabase(metrics: Metrics, database: Database): void {
+  metrics.observe({
+    pool() {
+      const pool = (database.orm.em.getConnection().getKnex().client as { pool?: TarnPool }).pool;
+      return pool
+        ? { used: pool.numUsed(), free: pool.numFree(), pendingAcquires: pool.numPendingAcquires() }
+        : undefined;
+    },
+    outboxPending: () => WebhookDeliveryRepository.pending(database.orm.em.fork()),
+  });
 }
 
 /** Fastify with Apollo at /graphql, /healthz and the keys at /.well-known/; not listening yet. */
@@ -62,6 +87,7 @@ export async function buildApp({
   database,
   logger,
   webhookSettings,
+  metrics = new Metrics(),
 }: AppDeps): Promise<FastifyInstance> {
   // First: a database whose keys this AUTH_SECRET cannot open stops the start before anything else.
   const box = new SecretBox(config.authSecret);
@@ -111,6 +137,7 @@ export async function buildApp({
     parseOptions: { maxTokens: QUERY_LIMITS.maxTokens },
     formatError: createFormatError(logger),
     plugins: [
+      graphqlMetricsPlugin<Context>(metrics),
       fastifyApolloDrainPlugin(app),
       config.isProduction ? plainLandingPage() : sandboxLandingPage<Context>(),
     ],
@@ -150,7 +177,8 @@ export async function buildApp({
   }
 
   const outbox = new WebhookOutbox(config.webhooks.urls);
-  const services = createServices(config, logger, { box, signingKeys, outbox });
+  const services = createServices(config, logger, { box, signingKeys, outbox, metrics });
+  observeDatabase(metrics, database);
   // Every instance sends the outbox; one without endpoints has nothing to send.
   const webhooks =
     config.webhooks.urls.length > 0
@@ -159,6 +187,7 @@ export async function buildApp({
           outbox,
           { ...DEFAULT_WEBHOOK_SETTINGS, ...webhookSettings, secret: config.webhooks.secret },
           logger.child({ component: 'webhooks' }),
+          (outcome) => metrics.webhookDeliveries.inc({ outcome }),
         )
       : undefined;
   webhooks?.start();
