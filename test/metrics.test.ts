@@ -2,7 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { eventually } from './support/eventually.js';
 import { errorCode } from './support/graphql.js';
-import { freePort, parseMetrics, sumOf, type Sample } from './support/metrics.js';
+import { parseMetrics, sumOf, type Sample } from './support/metrics.js';
+import { freePort } from './support/process.js';
+import { createServer } from 'node:net';
+import { startTestServer } from './support/server.js';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook-receiver.js';
 import { APPS, MINI_LOGIN, startWorld, type LoginPayload, type World } from './support/world.js';
 
@@ -235,5 +238,45 @@ describe('metrics', () => {
     const labelValues = new Set(parseMetrics(text).flatMap((s) => Object.values(s.labels)));
     // Every label value is short and of a fixed vocabulary: no free text.
     for (const value of labelValues) expect(value).toMatch(/^[A-Za-z0-9_.:/+()-]{1,64}$/);
+  });
+});
+
+describe('the metrics listener', () => {
+  it('closes with the server', async () => {
+    const t = await startTestServer({ METRICS_PORT: String(await freePort()) });
+    const url = `${t.server.metricsUrl!}/metrics`;
+    try {
+      expect((await fetch(url)).status).toBe(200);
+    } finally {
+      await t.stop();
+    }
+    await expect(fetch(url)).rejects.toThrow();
+    await expect(fetch(`${t.url}/healthz`)).rejects.toThrow();
+  });
+
+  it('is not started without METRICS_PORT', async () => {
+    const t = await startTestServer();
+    try {
+      expect(t.server.metricsUrl).toBeUndefined();
+      expect(t.server.config.metrics.port).toBeUndefined();
+      expect((await fetch(`${t.url}/metrics`)).status).toBe(404);
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('stops the start when its port is taken, leaving nothing listening', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as { port: number }).port;
+    const publicPort = await freePort();
+    try {
+      await expect(startTestServer({ METRICS_PORT: String(port), PORT: String(publicPort) })).rejects.toThrow(
+        /EADDRINUSE/,
+      );
+      await expect(fetch(`http://127.0.0.1:${publicPort}/healthz`)).rejects.toThrow();
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
   });
 });

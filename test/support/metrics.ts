@@ -1,18 +1,3 @@
-import { createServer } from 'node:net';
-
-/** A TCP port free on 127.0.0.1 a moment ago (METRICS_PORT may not be 0). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (typeof address !== 'object' || address === null) throw new Error('no port');
-  return address.port;
-}
-
 /** One sample of Prometheus' text format. */
 export interface Sample {
   name: string;
