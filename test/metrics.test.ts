@@ -110,6 +110,23 @@ describe('metrics', () => {
     expect(delta(`${P}wechat_requests_total`, { ...jscode2session, errcode })).toBe(1);
   });
 
+  it('label transport failures by their kind (http_5xx, network)', async () => {
+    const before = await scrape();
+    await w.emulatorPost('/__emulator/faults', { path: '/sns/jscode2session', status: 502, times: 1 });
+    const body = await w.gql(MINI_LOGIN, { input: { code: await w.code(APPS.mini.appid, 'una') } });
+    expect(errorCode(body)).toBe('WECHAT_UNAVAILABLE');
+    await w.emulatorPost('/__emulator/faults', { path: '/sns/jscode2session', drop: true, times: 1 });
+    const dropped = await w.gql(MINI_LOGIN, { input: { code: await w.code(APPS.mini.appid, 'una') } });
+    expect(errorCode(dropped)).toBe('WECHAT_UNAVAILABLE');
+    const after = await scrape();
+    const delta = (name: string, labels: Record<string, string>) =>
+      sumOf(after, name, labels) - sumOf(before, name, labels);
+    expect(delta(`${P}wechat_requests_total`, { ...jscode2session, errcode: 'http_5xx' })).toBe(1);
+    expect(delta(`${P}wechat_requests_total`, { ...jscode2session, errcode: 'network' })).toBe(1);
+    expect(delta(`${P}wechat_requests_total`, jscode2session)).toBe(2);
+    expect(delta(`${P}logins_total`, miniLogins('WECHAT_UNAVAILABLE'))).toBe(2);
+  });
+
   it('time GraphQL operations by root field and type; a document that does not validate gets one label', async () => {
     const login = await miniLogin('meg');
     const before = await scrape();
