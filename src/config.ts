@@ -399,6 +399,13 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
   if (env.METRICS_PORT !== undefined && env.METRICS_PORT === env.PORT) {
     return refuse(ctx, 'METRICS_PORT', 'must differ from PORT (metrics are never served on the public port)');
   }
+  if (emulator && env.WECHAT_EMULATOR_URL === undefined && env.METRICS_PORT === env.EMULATOR_PORT) {
+    return refuse(
+      ctx,
+      'METRICS_PORT',
+      'must differ from EMULATOR_PORT (the built-in WeChat emulator listens there)',
+    );
+  }
 
   const publicUrl = env.PUBLIC_URL ?? `http://localhost:${env.PORT}`;
   if (isProduction && !isHttpsOrLoopback(publicUrl)) {

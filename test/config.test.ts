@@ -252,6 +252,10 @@ describe('config', () => {
       'METRICS_PORT: must differ from PORT (metrics are never served on the public port)',
     );
     expect(configError({ METRICS_PORT: '4000' })).toMatch(/^METRICS_PORT: must differ from PORT/);
+    expect(configError({ METRICS_PORT: '4100' })).toBe(
+      'METRICS_PORT: must differ from EMULATOR_PORT (the built-in WeChat emulator listens there)',
+    );
+    expect(loadConfig({ METRICS_PORT: '4100', WECHAT_EMULATOR: 'off' }).metrics.port).toBe(4100);
   });
 
   it('reads WEBHOOK_URLS and WEBHOOK_SECRET, the secret required with the URLs, in development too', () => {
