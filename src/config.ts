@@ -95,6 +95,8 @@ export const EnvSchema = z.object({
   SESSION_RETENTION_DAYS: positiveInt.default(30),
   WEBHOOK_RETENTION_DAYS: positiveInt.default(7),
   SHUTDOWN_DRAIN_SECONDS: nonNegativeInt.refine((n) => n <= 60, 'must be at most 60 (seconds)').default(0),
+  METRICS_PORT: port.refine((n) => n > 0, 'must be a port number (1-65535)').optional(),
+  METRICS_HOST: nonEmpty.default('127.0.0.1'),
 });
 
 type Env = z.output<typeof EnvSchema>;
@@ -404,6 +406,17 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
   const origins = corsOrigins(ctx, env.CORS_ORIGINS);
   const hooks = webhooks(env, ctx, isProduction);
 
+  if (env.METRICS_PORT !== undefined && env.METRICS_PORT === env.PORT) {
+    return refuse(ctx, 'METRICS_PORT', 'must differ from PORT (metrics are never served on the public port)');
+  }
+  if (emulator && env.WECHAT_EMULATOR_URL === undefined && env.METRICS_PORT === env.EMULATOR_PORT) {
+    return refuse(
+      ctx,
+      'METRICS_PORT',
+      'must differ from EMULATOR_PORT (the built-in WeChat emulator listens there)',
+    );
+  }
+
   const publicUrl = env.PUBLIC_URL ?? `http://localhost:${env.PORT}`;
   if (isProduction && !isHttpsOrLoopback(publicUrl)) {
     return refuse(
@@ -493,6 +506,11 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
     },
     /** On SIGTERM, /readyz answers 503 this long before the server stops accepting requests. */
     shutdownDrainSeconds: env.SHUTDOWN_DRAIN_SECONDS,
+    /** Prometheus metrics at /metrics on a listener of their own; undefined port: none (still counted). */
+    metrics: {
+      port: env.METRICS_PORT,
+      host: env.METRICS_HOST,
+    },
     emulator: {
       enabled: emulator,
       /** An emulator already running there (`npm run emulator`) is used instead of starting one. */

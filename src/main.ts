@@ -74,7 +74,7 @@ if (server.emulatorUrl) {
  * EADDRINUSE / EACCES on one of our ports, as one line: which port, the variable that moves it and,
  * for the emulator's, how to use the emulator that already holds it.
  */
-function portInUse(error: unknown, { port, emulator }: Config): string | undefined {
+function portInUse(error: unknown, { port, emulator, metrics }: Config): string | undefined {
   const { code, port: taken } = (error ?? {}) as NodeJS.ErrnoException & { port?: number };
   if ((code !== 'EADDRINUSE' && code !== 'EACCES') || taken === undefined) return undefined;
   const problem = code === 'EADDRINUSE' ? 'is already in use' : 'needs privileges this user lacks';
@@ -83,6 +83,9 @@ function portInUse(error: unknown, { port, emulator }: Config): string | undefin
       `Port ${taken} (EMULATOR_PORT, the built-in WeChat emulator) ${problem}: set EMULATOR_PORT to a free ` +
       `port, or, if it is \`npm run emulator\`, use it: WECHAT_EMULATOR_URL=http://127.0.0.1:${taken} npm start`
     );
+  }
+  if (taken === metrics.port && taken !== port) {
+    return `Port ${taken} (METRICS_PORT, the metrics listener) ${problem}: set METRICS_PORT to a free port, or unset it`;
   }
   if (taken === port && code === 'EACCES') {
     return `Port ${taken} (PORT) ${problem}: set PORT to one above 1023 (PORT=4000 npm start)`;

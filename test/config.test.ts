@@ -242,6 +242,27 @@ describe('config', () => {
     );
   });
 
+  it('reads METRICS_PORT (unset: no listener; not 0, not PORT) and METRICS_HOST (default 127.0.0.1)', () => {
+    expect(loadConfig({}).metrics).toEqual({ port: undefined, host: '127.0.0.1' });
+    expect(loadConfig({ METRICS_PORT: '9464', METRICS_HOST: '0.0.0.0' }).metrics).toEqual({
+      port: 9464,
+      host: '0.0.0.0',
+    });
+    expect(configError({ METRICS_PORT: '0' })).toBe(
+      'METRICS_PORT: must be a port number (1-65535) (got "0")',
+    );
+    expect(configError({ METRICS_PORT: 'http' })).toMatch(/^METRICS_PORT: must be a port number/);
+    expect(configError({ METRICS_PORT: '70000' })).toMatch(/^METRICS_PORT: must be a port number/);
+    expect(configError({ PORT: '4000', METRICS_PORT: '4000' })).toBe(
+      'METRICS_PORT: must differ from PORT (metrics are never served on the public port)',
+    );
+    expect(configError({ METRICS_PORT: '4000' })).toMatch(/^METRICS_PORT: must differ from PORT/);
+    expect(configError({ METRICS_PORT: '4100' })).toBe(
+      'METRICS_PORT: must differ from EMULATOR_PORT (the built-in WeChat emulator listens there)',
+    );
+    expect(loadConfig({ METRICS_PORT: '4100', WECHAT_EMULATOR: 'off' }).metrics.port).toBe(4100);
+  });
+
   it('reads WEBHOOK_URLS and WEBHOOK_SECRET, the secret required with the URLs, in development too', () => {
     const secret = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
     expect(loadConfig({}).webhooks).toEqual({ urls: [], secret: '' });

@@ -140,6 +140,25 @@ describe('a port already in use', () => {
     }
   }, 60_000);
 
+  it('METRICS_PORT: one line naming it', async () => {
+    const held = await occupy();
+    try {
+      const result = runToExit({
+        EMBEDDED_DB_DIR: 'memory://',
+        WECHAT_EMULATOR: 'off',
+        PORT: String(await freePort()),
+        METRICS_PORT: String(held.port),
+      });
+      expect(result.status).toBe(1);
+      expect(result.stderr.trim()).toBe(
+        `Port ${held.port} (METRICS_PORT, the metrics listener) is already in use: set METRICS_PORT to a ` +
+          'free port, or unset it',
+      );
+    } finally {
+      await held.close();
+    }
+  }, 60_000);
+
   it('EMULATOR_PORT: one line naming it and how to use the emulator already there', async () => {
     const held = await occupy();
     try {

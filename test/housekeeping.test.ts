@@ -235,6 +235,10 @@ describe('the housekeeping job in the server', () => {
         expect(rows.map((r: { id: string }) => r.id)).toEqual([S.live]);
       });
       await eventually(async () => expect(passes.some((p) => p.deleted?.session === 1)).toBe(true));
+      // Its work shows in the instance's metrics.
+      const scraped = await t.server.metrics.registry.metrics();
+      expect(scraped).toMatch(/^wechat_login_housekeeping_deleted_rows_total\{table="session"\} 1$/m);
+      expect(scraped).toMatch(/^wechat_login_housekeeping_passes_total\{result="done"\} [1-9]/m);
       const line = t.log.lines
         .map((l) => JSON.parse(l) as Record<string, unknown>)
         .find((l) => l.component === 'housekeeping' && (l.deleted as { session?: number })?.session === 1);

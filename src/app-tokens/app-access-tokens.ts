@@ -24,6 +24,8 @@ export interface AppAccessTokensDeps {
   box: SecretBox;
   client: AppTokenClient;
   logger: Logger;
+  /** Told of every token fetched from WeChat (the metrics); `forced`: a force_refresh. */
+  onFetched?: (forced: boolean) => void;
 }
 
 /** The token this process holds for an app, and when (performance.now()) it must look again. */
@@ -125,6 +127,7 @@ export class AppAccessTokens {
         expiresInSeconds: fetched.expiresInSeconds,
         forced: force,
       });
+      this.deps.onFetched?.(force);
       this.deps.logger.info(
         { appId: app.appId, forceRefresh: force, expiresInSeconds: fetched.expiresInSeconds },
         'WeChat app access token fetched',

@@ -19,7 +19,10 @@ import { requestChildLogger } from './logger.js';
 import { registerRequestIds, requestIdOf } from './request-id.js';
 import { createServices } from './services.js';
 import { registerWellKnownRoutes } from './well-known.js';
+import { graphqlMetricsPlugin } from '../metrics/graphql-plugin.js';
+import { Metrics } from '../metrics/metrics.js';
 import { WebhookOutbox } from '../webhooks/outbox.js';
+import { WebhookDeliveryRepository } from '../webhooks/webhook-delivery.repository.js';
 import {
   DEFAULT_WEBHOOK_SETTINGS,
   WebhookWorker,
@@ -59,6 +62,28 @@ export interface AppDeps {
   readiness?: Readiness;
   /** Told what each housekeeping pass of this instance deleted (for metrics). */
   onHousekeepingPass?: (result: PruneResult) => void;
+  /** This instance's metrics (startServer serves them on METRICS_PORT); a fresh set when omitted. */
+  metrics?: Metrics;
+}
+
+/** The knex pool (tarn) under MikroORM's connection, if there is one to read. */
+interface TarnPool {
+  numUsed(): number;
+  numFree(): number;
+  numPendingAcquires(): number;
+}
+
+/** The gauges read at scrape time: the pool's counts and the outbox backlog. */
+function observeDatabase(metrics: Metrics, database: Database): void {
+  metrics.observe({
+    pool() {
+      const pool = (database.orm.em.getConnection().getKnex().client as { pool?: TarnPool }).pool;
+      return pool
+        ? { used: pool.numUsed(), free: pool.numFree(), pendingAcquires: pool.numPendingAcquires() }
+        : undefined;
+    },
+    outboxPending: () => WebhookDeliveryRepository.pending(database.orm.em.fork()),
+  });
 }
 
 /** Whether this instance wants traffic: false from the moment it begins to shut down. */
@@ -77,6 +102,7 @@ export async function buildApp({
   webhookSettings,
   readiness = { draining: false },
   onHousekeepingPass,
+  metrics = new Metrics(),
 }: AppDeps): Promise<FastifyInstance> {
   // First: a database whose keys this AUTH_SECRET cannot open stops the start before anything else.
   const box = new SecretBox(config.authSecret);
@@ -126,6 +152,7 @@ export async function buildApp({
     parseOptions: { maxTokens: QUERY_LIMITS.maxTokens },
     formatError: createFormatError(logger),
     plugins: [
+      graphqlMetricsPlugin<Context>(metrics),
       fastifyApolloDrainPlugin(app),
       config.isProduction ? plainLandingPage() : sandboxLandingPage<Context>(),
     ],
@@ -171,7 +198,8 @@ export async function buildApp({
   }
 
   const outbox = new WebhookOutbox(config.webhooks.urls);
-  const services = createServices(config, logger, { box, signingKeys, outbox, em: database.orm.em });
+  const services = createServices(config, logger, { box, signingKeys, outbox, em: database.orm.em, metrics });
+  observeDatabase(metrics, database);
   // Every instance sends the outbox; one without endpoints has nothing to send.
   const webhooks =
     config.webhooks.urls.length > 0
@@ -180,6 +208,7 @@ export async function buildApp({
           outbox,
           { ...DEFAULT_WEBHOOK_SETTINGS, ...webhookSettings, secret: config.webhooks.secret },
           logger.child({ component: 'webhooks' }),
+          (outcome) => metrics.webhookDeliveries.inc({ outcome }),
         )
       : undefined;
   webhooks?.start();
@@ -188,7 +217,13 @@ export async function buildApp({
     database.orm,
     { ...config.housekeeping, batchSize: DEFAULT_BATCH_SIZE },
     logger.child({ component: 'housekeeping' }),
-    onHousekeepingPass,
+    (result) => {
+      metrics.housekeepingPasses.inc({ result: result.skipped ? 'skipped' : 'done' });
+      for (const [table, rows] of Object.entries(result.deleted ?? {})) {
+        metrics.housekeepingDeleted.inc({ table }, rows);
+      }
+      onHousekeepingPass?.(result);
+    },
   );
   housekeeping.start();
   app.addHook('onClose', async () => {

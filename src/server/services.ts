@@ -10,6 +10,8 @@ import { ProfileService } from '../identity/profile.service.js';
 import { PhoneNumberService } from '../identity/phone-number.service.js';
 import { AppLogin } from '../logins/app.login.js';
 import { LinkWechatIdentity } from '../logins/link.js';
+import { LoginMethodKind } from '../identity/user-login-method.entity.js';
+import { outcomeOf, type Metrics } from '../metrics/metrics.js';
 import { MiniProgramLogin } from '../logins/mini-program.login.js';
 import { OfficialAccountLogin } from '../logins/official-account.login.js';
 import { OAuthLogin } from '../logins/oauth.login.js';
@@ -51,20 +53,62 @@ export interface ServiceDeps {
   outbox: WebhookOutbox;
   /** The ORM's global entity manager: the rate limiter borrows its connection pool. */
   em: EntityManager;
+  /** This instance's metrics: services get narrow hooks into it, never the registry. */
+  metrics: Metrics;
+}
+
+/** `run`, telling `count` how each call ended: `success`, an AppError's code or INTERNAL. */
+function counted<A extends unknown[], R>(
+  run: (...args: A) => Promise<R>,
+  count: (outcome: string, ...args: A) => void,
+): (...args: A) => Promise<R> {
+  return async (...args) => {
+    try {
+      const result = await run(...args);
+      count('success', ...args);
+      return result;
+    } catch (error) {
+      count(outcomeOf(error), ...args);
+      throw error;
+    }
+  };
+}
+
+const KINDS = new Set<string>(Object.values(LoginMethodKind));
+
+/** Counts each login service's logins under its kind, and links under the kind linked. */
+function countLogins(
+  metrics: Metrics,
+  logins: Record<LoginMethodKind, { login: (...args: never[]) => Promise<unknown> }>,
+  link: LinkWechatIdentity,
+): void {
+  for (const kind of Object.values(LoginMethodKind)) {
+    const service = logins[kind];
+    service.login = counted(service.login.bind(service), (outcome) => metrics.logins.inc({ kind, outcome }));
+  }
+  link.link = counted(link.link.bind(link), (outcome, _em, _userId, input) =>
+    metrics.links.inc({ kind: KINDS.has(input.kind) ? input.kind : 'UNKNOWN', outcome }),
+  );
 }
 
 /** Builds every service once per process, from the config: the one place they are wired. */
 export function createServices(
   config: Config,
   logger: Logger,
-  { box, signingKeys, outbox, em }: ServiceDeps,
+  { box, signingKeys, outbox, em, metrics }: ServiceDeps,
 ): Services {
   const http = new WeChatHttp({
     baseUrl: config.wechat.apiBaseUrl,
     timeoutMs: config.wechat.timeoutMs,
     logger: logger.child({ component: 'wechat' }),
+    onAttempt: (endpoint, errcode, seconds) => {
+      metrics.wechatRequests.inc({ endpoint, errcode });
+      metrics.wechatDuration.observe({ endpoint }, seconds);
+    },
   });
-  const rateLimiter = new RateLimiter(config.rateLimit, em);
+  const rateLimiter = new RateLimiter(config.rateLimit, em, (action) =>
+    metrics.rateLimitRefusals.inc({ action }),
+  );
   const sessions = new SessionService({
     accessTokens: new AccessTokens(signingKeys, {
       ...config.accessTokens,
@@ -89,6 +133,7 @@ export function createServices(
     box,
     client: new AppTokenClient(http),
     logger: logger.child({ component: 'wechat' }),
+    onFetched: (forced) => metrics.appTokenFetches.inc({ mode: forced ? 'forced' : 'normal' }),
   });
   const phoneNumberClient = new PhoneNumberClient(http, appTokens, logger.child({ component: 'wechat' }));
   const webLogin = new WebLogin(config, webState, oauthLogin, signIn);
@@ -102,6 +147,24 @@ export function createServices(
   });
   const officialAccountLogin = new OfficialAccountLogin(config, webState, oauthLogin, signIn);
   const lifecycle = new AccountLifecycle(box, logger.child({ component: 'accounts' }), outbox);
+  const link = new LinkWechatIdentity({
+    web: webLogin,
+    official: officialAccountLogin,
+    app: appLogin,
+    mini: miniLogin,
+    lifecycle,
+    rateLimiter,
+  });
+  countLogins(
+    metrics,
+    {
+      [LoginMethodKind.WECHAT_WEB]: webLogin,
+      [LoginMethodKind.WECHAT_APP]: appLogin,
+      [LoginMethodKind.WECHAT_MINI]: miniLogin,
+      [LoginMethodKind.WECHAT_OFFICIAL_ACCOUNT]: officialAccountLogin,
+    },
+    link,
+  );
   return {
     webLogin,
     appLogin,
@@ -110,14 +173,7 @@ export function createServices(
     phoneNumbers: new PhoneNumberService({ config, client: phoneNumberClient, rateLimiter, outbox }),
     sessions,
     profiles: new ProfileService({ allowLoopbackHttpAvatars: !config.isProduction }, outbox),
-    link: new LinkWechatIdentity({
-      web: webLogin,
-      official: officialAccountLogin,
-      app: appLogin,
-      mini: miniLogin,
-      lifecycle,
-      rateLimiter,
-    }),
+    link,
     lifecycle,
     close: async () => {
       http.close();

@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { openDatabase, type Database } from '../db/database.js';
 import type { Emulator } from '../emulator/emulator.js';
+import { listenMetrics, type MetricsListener } from '../metrics/metrics-server.js';
+import { Metrics } from '../metrics/metrics.js';
 import { buildApp, type AppDeps } from './app.js';
 
 export interface RunningServer {
@@ -18,6 +20,10 @@ export interface RunningServer {
   readonly config: Config;
   /** /readyz answers 503 from now on (a load balancer stops sending); everything else still works. */
   drain(): void;
+  /** This instance's metrics (always counted). */
+  readonly metrics: Metrics;
+  /** Where /metrics is served (METRICS_HOST:METRICS_PORT); undefined when METRICS_PORT is unset. */
+  readonly metricsUrl: string | undefined;
   /** Stops accepting, finishes requests in flight, closes the ORM and the embedded database. */
   close(): Promise<void>;
 }
@@ -40,24 +46,35 @@ export async function startServer(
     ({ emulator, config, url: emulatorUrl } = await startAttachedEmulator(config, logger));
   }
   let database: Database | undefined;
-  let app: FastifyInstance;
+  let app: FastifyInstance | undefined;
+  let metricsListener: MetricsListener | undefined;
+  const metrics = new Metrics();
   const readiness = { draining: false };
   try {
     database = await openDatabase(config.database, logger);
-    app = await buildApp({ config, database, logger, readiness, ...options });
+    app = await buildApp({ config, database, logger, readiness, metrics, ...options });
     await app.listen({ host: config.host, port: config.port });
+    if (config.metrics.port !== undefined) {
+      metricsListener = await listenMetrics(
+        metrics,
+        { host: config.metrics.host, port: config.metrics.port },
+        logger.child({ component: 'metrics' }),
+      );
+    }
   } catch (error) {
+    await app?.close();
     await database?.close();
     await emulator?.close();
     throw error;
   }
-  const address = app.server.address();
+  const listening = app;
+  const address = listening.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
   let closing: Promise<void> | undefined;
   return {
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
-    app,
+    app: listening,
     database,
     emulator,
     emulatorUrl,
@@ -65,11 +82,13 @@ export async function startServer(
     drain() {
       readiness.draining = true;
     },
+    metrics,
+    metricsUrl: metricsListener?.url,
     close() {
       readiness.draining = true;
       closing ??= (async () => {
         try {
-          await app.close();
+          await Promise.all([listening.close(), metricsListener?.close()]);
         } finally {
           await database.close();
           await emulator?.close();

@@ -52,6 +52,10 @@ update webhook_delivery set state = 'failed', last_error = :error where id = :id
 const RELEASE = sql<'id' | 'now'>(`
 update webhook_delivery set next_attempt_at = :now, attempts = attempts - 1 where id = :id`);
 
+/** The backlog, for the metrics: an index-only count on the partial index of pending rows. */
+const PENDING = sql<never, { pending: string }>(`
+select count(*) as pending from webhook_delivery where state = 'pending'`);
+
 /** The outbox's SQL (the worker's side; rows are written through the ORM by WebhookOutbox). */
 export const WebhookDeliveryRepository = {
   claim(em: EntityManager, now: Date, leaseUntil: Date, limit: number): Promise<ClaimedDelivery[]> {
@@ -68,5 +72,9 @@ export const WebhookDeliveryRepository = {
   },
   async release(em: EntityManager, id: string, now: Date): Promise<void> {
     await execute(em, RELEASE, { id, now });
+  },
+  async pending(em: EntityManager): Promise<number> {
+    const [row] = await execute(em, PENDING, {});
+    return Number(row?.pending ?? 0);
   },
 };

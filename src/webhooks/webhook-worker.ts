@@ -31,6 +31,9 @@ export const DEFAULT_WEBHOOK_SETTINGS: Omit<WebhookWorkerSettings, 'secret'> = {
   maxInFlight: 32,
 };
 
+/** What one attempt came to, for the metrics (an attempt cut short by our shutdown is none). */
+export type DeliveryOutcome = 'delivered' | 'retried' | 'failed';
+
 /** A claim lasts this much longer than the POST may: then another instance may try again. */
 const LEASE_MARGIN_MS = 30_000;
 
@@ -58,6 +61,8 @@ export class WebhookWorker {
     private readonly outbox: WebhookOutbox,
     private readonly settings: WebhookWorkerSettings,
     private readonly logger: Logger,
+    /** Told of every attempt's outcome once it is recorded (the metrics). */
+    private readonly onOutcome: (outcome: DeliveryOutcome) => void = () => undefined,
   ) {}
 
   /** Starts the loop, and looks at once after every commit that follows an emit in this process. */
@@ -142,6 +147,7 @@ export class WebhookWorker {
     const now = new Date();
     if (failure === undefined) {
       await WebhookDeliveryRepository.delivered(em, delivery.id, now);
+      this.onOutcome('delivered');
       return;
     }
     if (failure === 'shutdown') {
@@ -157,12 +163,14 @@ export class WebhookWorker {
     };
     if (now.getTime() - new Date(delivery.created_at).getTime() >= this.settings.giveUpAfterMs) {
       await WebhookDeliveryRepository.failed(em, delivery.id, failure);
+      this.onOutcome('failed');
       this.logger.warn(log, 'webhooks: endpoint kept failing: delivery given up');
       return;
     }
     const delays = this.settings.retryDelaysMs;
     const delay = delays[Math.min(delivery.attempts, delays.length) - 1] ?? this.settings.pollMs;
     await WebhookDeliveryRepository.retry(em, delivery.id, new Date(now.getTime() + delay), failure);
+    this.onOutcome('retried');
     this.logger.info({ ...log, retryInMs: delay }, 'webhooks: delivery failed, will retry');
   }
 

@@ -30,12 +30,27 @@ export interface WeChatHttpOptions {
   maxAttempts?: number;
   /** First backoff; doubles each time, plus up to the same again of random jitter (default 100 ms). */
   backoffMs?: number;
+  /** Told of every attempt: its endpoint (the path), errcode (see WeChatOutcome) and seconds. */
+  onAttempt?: (endpoint: string, errcode: string, seconds: number) => void;
 }
 
-/** What one attempt came to: the parsed body, or an error and whether another attempt may help. */
-type Outcome<T> = { ok: true; value: T } | { ok: false; retry: boolean; error: Error };
+/**
+ * What one attempt came to, for the metrics: `0`, WeChat's errcode, or a transport failure
+ * (`timeout`, `network`, `http_5xx`, `http_status` for another non-2xx, `bad_body` for an answer
+ * that is not the JSON expected).
+ */
+export type WeChatOutcome = string;
 
-const failed = (retry: boolean, error: Error): Outcome<never> => ({ ok: false, retry, error });
+/** What one attempt came to: the parsed body, or an error and whether another attempt may help. */
+type Outcome<T> =
+  { ok: true; value: T } | { ok: false; retry: boolean; error: Error; errcode: WeChatOutcome };
+
+const failed = (retry: boolean, error: Error, errcode: WeChatOutcome): Outcome<never> => ({
+  ok: false,
+  retry,
+  error,
+  errcode,
+});
 
 /**
  * The one way to WeChat: one got instance with keep-alive, an explicit timeout on every call,
@@ -47,6 +62,7 @@ export class WeChatHttp {
   private readonly logger: Logger;
   private readonly maxAttempts: number;
   private readonly backoffMs: number;
+  private readonly onAttempt: WeChatHttpOptions['onAttempt'];
   private readonly agents = {
     http: new HttpAgent({ keepAlive: true, maxSockets: 128 }),
     https: new HttpsAgent({ keepAlive: true, maxSockets: 128 }),
@@ -56,6 +72,7 @@ export class WeChatHttp {
     this.logger = options.logger;
     this.maxAttempts = options.maxAttempts ?? 3;
     this.backoffMs = options.backoffMs ?? 100;
+    this.onAttempt = options.onAttempt;
     this.got = got.extend({
       prefixUrl: options.baseUrl,
       timeout: { request: options.timeoutMs },
@@ -98,8 +115,10 @@ export class WeChatHttp {
     for (let attempt = 1; ; attempt++) {
       const started = performance.now();
       const outcome = await this.once(endpoint, request, schema, policy);
+      const elapsed = performance.now() - started;
+      this.onAttempt?.(endpoint, outcome.ok ? '0' : outcome.errcode, elapsed / 1000);
       if (outcome.ok) {
-        const ms = Math.round(performance.now() - started);
+        const ms = Math.round(elapsed);
         this.logger.debug({ wechat: `/${endpoint}`, ms, attempt }, 'WeChat call succeeded');
         return outcome.value;
       }
@@ -126,11 +145,12 @@ export class WeChatHttp {
       const retry = notSent || (policy === 'idempotent' && AFTER_SEND.has(code));
       // error.message can hold the URL with its query string (secret, code): log the code only.
       this.logger.warn({ ...log, error: code }, 'WeChat call failed');
-      return failed(retry, unavailable());
+      return failed(retry, unavailable(), code === 'ETIMEDOUT' ? 'timeout' : 'network');
     }
     if (response.statusCode >= 500 || response.statusCode < 200 || response.statusCode >= 300) {
       this.logger.warn({ ...log, status: response.statusCode }, 'WeChat answered with an HTTP error');
-      return failed(policy === 'idempotent' && response.statusCode >= 500, unavailable());
+      const server = response.statusCode >= 500;
+      return failed(policy === 'idempotent' && server, unavailable(), server ? 'http_5xx' : 'http_status');
     }
     let body: unknown;
     try {
@@ -140,18 +160,23 @@ export class WeChatHttp {
         { ...log, status: response.statusCode },
         'WeChat answered with a body that is not JSON',
       );
-      return failed(false, unavailable());
+      return failed(false, unavailable(), 'bad_body');
     }
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       this.logger.warn(log, 'WeChat answered with JSON that is not an object');
-      return failed(false, unavailable());
+      return failed(false, unavailable(), 'bad_body');
     }
     const errcode = Number((body as { errcode?: unknown }).errcode ?? 0);
     if (errcode !== 0 && Number.isFinite(errcode)) {
       const errmsg = String((body as { errmsg?: unknown }).errmsg ?? '');
       const details = CONFIG_ERRCODES.has(errcode) ? { errmsg } : {};
       this.logger.warn({ ...log, errcode, ...details }, 'WeChat answered with an error');
-      return failed(policy === 'idempotent' && UNAVAILABLE_ERRCODES.has(errcode), errorForErrcode(errcode));
+      return failed(
+        policy === 'idempotent' && UNAVAILABLE_ERRCODES.has(errcode),
+        errorForErrcode(errcode),
+        // WeChat's codes are integers of a fixed list; anything else is one label, not its value.
+        Number.isSafeInteger(errcode) && Math.abs(errcode) < 1e6 ? String(errcode) : 'other',
+      );
     }
     const parsed = schema.safeParse(body);
     if (!parsed.success) {
@@ -160,7 +185,7 @@ export class WeChatHttp {
         { ...log, fields: parsed.error.issues.map((i) => i.path.join('.')) },
         'WeChat answered with an unexpected body',
       );
-      return failed(false, unavailable());
+      return failed(false, unavailable(), 'bad_body');
     }
     return { ok: true, value: parsed.data };
   }
