@@ -35,11 +35,17 @@ export type PruneResult =
 export const HOUSEKEEPING_LOCK = 0x5167_486b; // "QgHk"
 
 /**
- * Each statement deletes at most `$1` rows. `ctid = any(array(…))` finds them once through the
- * index of the condition; the condition is repeated outside so that a row changed meanwhile (a
+ * A DELETE of at most `$1` rows of `table` meeting `condition`. `ctid = any(array(…))` finds
+ * them once through the index of the condition; the condition is repeated outside so that a row changed meanwhile (a
  * failed delivery sent again by an operator) is re-checked under its new version, not deleted.
  * Times are the database's clock, the same for every instance.
  */
+function batched(table: keyof PruneCounts, condition: string): string {
+  return `delete from ${table} where ctid = any(array(
+  select ctid from ${table} where ${condition} limit $1
+)) and ${condition}`;
+}
+
 const DELETES: {
   table: keyof PruneCounts;
   text: string;
@@ -49,47 +55,37 @@ const DELETES: {
   {
     // Past its end no refresh token of it works; its tokens cascade (refresh_token.session_id).
     table: 'session',
-    text: `delete from session where ctid = any(array(
-  select ctid from session where expires_at < now() limit $1
-)) and expires_at < now()`,
+    text: batched('session', 'expires_at < now()'),
   },
   {
     // Kept a while after revocation: a rotated token presented again is still recognised as reuse.
     table: 'session',
-    text: `delete from session where ctid = any(array(
-  select ctid from session where revoked_at < now() - make_interval(days => $2) limit $1
-)) and revoked_at < now() - make_interval(days => $2)`,
+    text: batched('session', 'revoked_at < now() - make_interval(days => $2)'),
     retention: (settings) => settings.sessionRetentionDays,
   },
   {
     // A row is a used state; it must stay until the state expires, or the state could be used again.
     table: 'web_login_state',
-    text: `delete from web_login_state where ctid = any(array(
-  select ctid from web_login_state where expires_at < now() limit $1
-)) and expires_at < now()`,
+    text: batched('web_login_state', 'expires_at < now()'),
   },
   {
     // rate-limiter-flexible's windows (expire: epoch milliseconds); one that ended more than two
     // minutes ago counts for nothing.
     table: 'rate_limit',
-    text: `delete from rate_limit where ctid = any(array(
-  select ctid from rate_limit where expire < (extract(epoch from now()) * 1000 - 120000)::bigint limit $1
-)) and expire < (extract(epoch from now()) * 1000 - 120000)::bigint`,
+    text: batched('rate_limit', 'expire < (extract(epoch from now()) * 1000 - 120000)::bigint'),
   },
   {
     // The previous release's one-minute windows (kept one release for rolling upgrades).
     table: 'rate_limit_bucket',
-    text: `delete from rate_limit_bucket where ctid = any(array(
-  select ctid from rate_limit_bucket where window_start < now() - interval '3 minutes' limit $1
-)) and window_start < now() - interval '3 minutes'`,
+    text: batched('rate_limit_bucket', "window_start < now() - interval '3 minutes'"),
   },
   {
     // Never a pending one: it may still be sent.
     table: 'webhook_delivery',
-    text: `delete from webhook_delivery where ctid = any(array(
-  select ctid from webhook_delivery
-  where state <> 'pending' and created_at < now() - make_interval(days => $2) limit $1
-)) and state <> 'pending' and created_at < now() - make_interval(days => $2)`,
+    text: batched(
+      'webhook_delivery',
+      "state <> 'pending' and created_at < now() - make_interval(days => $2)",
+    ),
     retention: (settings) => settings.webhookRetentionDays,
   },
 ];
