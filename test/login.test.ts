@@ -85,6 +85,41 @@ describe('one account per person', () => {
     expect(second.accessToken).not.toBe(first.accessToken);
   });
 
+  it('writes a first login in one statement after the returning check: user, login method, session, refresh token', async () => {
+    const knex = w.t.server.database.orm.em.getConnection().getKnex();
+    const queries: string[] = [];
+    const onQuery = (query: { sql: string }) => queries.push(query.sql);
+    knex.on('query', onQuery);
+    let first;
+    try {
+      first = (await miniLogin('abe')).data!.wechatMiniLogin;
+    } finally {
+      knex.off('query', onQuery);
+    }
+    expect(first.isNewUser).toBe(true);
+    // The returning-user statement finds nobody, then one statement writes everything (the
+    // answer's loginMethods are a read of their own).
+    const writes = queries.filter((sql) => !/^select\b/i.test(sql.trim()));
+    expect(writes).toHaveLength(2);
+    expect(writes[0]).toMatch(/update user_login_method/);
+    expect(writes[1]).toMatch(/insert into "user"/);
+    const [counts] = await w.t.server.database.orm.em.getConnection().execute<{ n: string }[]>(
+      `select (select count(*) from user_login_method where user_id = ?) ||
+              '/' || (select count(*) from session where user_id = ?) ||
+              '/' || (select count(*) from refresh_token t join session s on s.id = t.session_id where s.user_id = ?) as n`,
+      [first.user.id, first.user.id, first.user.id],
+    );
+    expect(counts!.n).toBe('1/1/1');
+    // What it wrote works like any session: the refresh token rotates, the person comes back as itself.
+    const refreshed = await gql<{ refreshSession: { user: { id: string } } }>(
+      `mutation ($t: String!) { refreshSession(refreshToken: $t) { user { id } } }`,
+      { t: first.refreshToken },
+    );
+    expect(refreshed.data!.refreshSession.user.id).toBe(first.user.id);
+    const second = (await miniLogin('abe')).data!.wechatMiniLogin;
+    expect(second).toMatchObject({ isNewUser: false, user: { id: first.user.id } });
+  });
+
   it('links a mini program login to the web account with the same unionid', async () => {
     await w.emulatorPost('/__emulator/users', {
       key: 'ben',

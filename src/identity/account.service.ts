@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import type { SecretBox } from '../crypto/secret-box.js';
@@ -50,6 +51,38 @@ export class AccountService {
       profileFreshAfter,
       session,
       now,
+    });
+  }
+
+  /**
+   * A first login in one statement (UserRepository.registerNew): the new user, or null when this
+   * identity or its unionId is held already and findOrRegister must decide. A concurrent first
+   * login of the same person surfaces as a unique violation (UniqueConstraintViolationException).
+   */
+  async registerNew(
+    em: EntityManager,
+    identity: WeChatIdentity,
+    session: { sessionId: string; tokenHash: string; expiresAt: Date },
+    now: Date,
+  ): Promise<User | null> {
+    const userId = randomUUID();
+    const methodId = randomUUID();
+    const loginMethod = { id: methodId, kind: identity.kind, appId: identity.appId };
+    return UserRepository.registerNew(em, {
+      now,
+      userId,
+      methodId,
+      kind: identity.kind,
+      appId: identity.appId,
+      openId: identity.openId,
+      unionId: identity.unionId,
+      nickname: identity.profile?.nickname || null,
+      avatarUrl: identity.profile?.avatarUrl || null,
+      phoneNumber: identity.phoneNumber || null,
+      sealedAccessCode: identity.accessCode ? this.box.seal(identity.accessCode) : null,
+      profileRefreshedAt: identity.profile ? now : null,
+      session,
+      event: this.outbox.prepare('user.created', { userId, loginMethod }, now),
     });
   }
 

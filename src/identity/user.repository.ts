@@ -17,7 +17,7 @@ export type UserRow = Record<string, unknown>;
  * The `"user"` rows are read through their primary key and the unique index on union_id, not
  * locked; the subqueries run only when the login carries a unionId its user does not hold.
  */
-const RETURNING_LOGIN = sql<
+export const RETURNING_LOGIN = sql<
   | 'now'
   | 'accessCode'
   | 'appId'
@@ -54,6 +54,60 @@ with m as (
 )
 select u.*, m.other_account_exists from s join m on m.user_id = s.user_id join "user" u on u.id = s.user_id`);
 
+/**
+ * A first login in ONE statement (atomic on its own): a new user, its login method, a session, its
+ * refresh token and the `user.created` outbox rows, all or nothing. It writes only when nobody
+ * holds this (appId, openId) and nobody holds its unionId; otherwise it writes nothing (no row
+ * back) and the caller takes the full find-or-register path, which links or finds the holder. Two
+ * concurrent first logins of one person both pass the checks: the second one's insert waits for
+ * the first to commit and then fails on a unique index (the whole statement, nothing written); its
+ * retry takes the full path and finds the first one's user.
+ */
+export const NEW_USER_LOGIN = sql<
+  | 'now'
+  | 'userId'
+  | 'unionId'
+  | 'nickname'
+  | 'avatarUrl'
+  | 'phoneNumber'
+  | 'methodId'
+  | 'kind'
+  | 'appId'
+  | 'openId'
+  | 'accessCode'
+  | 'profileRefreshedAt'
+  | 'sessionId'
+  | 'sessionExpiresAt'
+  | 'tokenHash'
+  | 'messageId'
+  | 'eventBody'
+  | 'endpoints',
+  UserRow
+>(`
+with u as (
+  insert into "user" (id, created_at, updated_at, union_id, nickname, avatar_url, phone_number)
+  select :userId, :now, :now, :unionId, :nickname, :avatarUrl, :phoneNumber
+   where not exists (select 1 from user_login_method lm where lm.app_id = :appId and lm.open_id = :openId)
+     and (:unionId::text is null or not exists (select 1 from "user" h where h.union_id = :unionId::text))
+  returning *
+), m as (
+  insert into user_login_method
+    (id, created_at, updated_at, user_id, kind, app_id, open_id, union_id, access_code, last_login_at, profile_refreshed_at)
+  select :methodId, :now, :now, u.id, :kind, :appId, :openId, :unionId, :accessCode, :now, :profileRefreshedAt from u
+), s as (
+  insert into session (id, created_at, updated_at, user_id, expires_at)
+  select :sessionId, :now, :now, u.id, :sessionExpiresAt from u
+  returning id
+), r as (
+  insert into refresh_token (token_hash, session_id, created_at)
+  select :tokenHash, s.id, :now from s
+), w as (
+  insert into webhook_delivery (message_id, endpoint, type, user_id, body, next_attempt_at, created_at)
+  select :messageId, e.endpoint, 'user.created', u.id, :eventBody, :now, :now
+    from u, jsonb_array_elements_text(:endpoints::jsonb) as e(endpoint)
+)
+select * from u`);
+
 /** A user's phone number, in one statement; the user, or nothing when the account has ended. */
 const SET_PHONE_NUMBER = sql<'userId' | 'phoneNumber' | 'now', UserRow>(`
 update "user" set phone_number = :phoneNumber, updated_at = :now
@@ -69,6 +123,26 @@ export interface ReturningLogin {
   profileFreshAfter: Date | null;
   session: { sessionId: string; tokenHash: string; expiresAt: Date };
   now: Date;
+}
+
+export interface NewUserLogin {
+  now: Date;
+  /** The new user's and login method's ids, made beforehand (the event names them). */
+  userId: string;
+  methodId: string;
+  kind: string;
+  appId: string;
+  openId: string;
+  unionId: string | undefined;
+  nickname: string | null;
+  avatarUrl: string | null;
+  phoneNumber: string | null;
+  /** Sealed already. */
+  sealedAccessCode: string | null;
+  profileRefreshedAt: Date | null;
+  session: { sessionId: string; tokenHash: string; expiresAt: Date };
+  /** The `user.created` outbox rows: one per endpoint, one message id; none without endpoints. */
+  event: { messageId: string; body: string; endpoints: readonly string[] } | null;
 }
 
 /** Users and their login methods: the SQL of the identity concern. */
@@ -95,6 +169,35 @@ export const UserRepository = {
     if (!rows[0]) return null;
     const { other_account_exists: otherAccountExists, ...user } = rows[0];
     return { user: em.map(User, user), otherAccountExists };
+  },
+
+  /**
+   * See NEW_USER_LOGIN: the new user, or null when this identity or its unionId is held already
+   * (the full path's case). A concurrent first login of the same person fails it with a unique
+   * violation, for the caller to retry on the full path.
+   */
+  async registerNew(em: EntityManager, login: NewUserLogin): Promise<User | null> {
+    const rows = await execute(em, NEW_USER_LOGIN, {
+      now: login.now,
+      userId: login.userId,
+      unionId: login.unionId ?? null,
+      nickname: login.nickname,
+      avatarUrl: login.avatarUrl,
+      phoneNumber: login.phoneNumber,
+      methodId: login.methodId,
+      kind: login.kind,
+      appId: login.appId,
+      openId: login.openId,
+      accessCode: login.sealedAccessCode,
+      profileRefreshedAt: login.profileRefreshedAt,
+      sessionId: login.session.sessionId,
+      sessionExpiresAt: login.session.expiresAt,
+      tokenHash: login.session.tokenHash,
+      messageId: login.event?.messageId ?? null,
+      eventBody: login.event?.body ?? null,
+      endpoints: JSON.stringify(login.event?.endpoints ?? []),
+    });
+    return rows[0] ? em.map(User, rows[0]) : null;
   },
 
   /** Stores a user's phone number (E.164); null when the user no longer exists. */

@@ -1,3 +1,4 @@
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { AccountService } from '../identity/account.service.js';
 import type { LoginMethodKind } from '../identity/user-login-method.entity.js';
@@ -95,11 +96,28 @@ export class SignIn {
   }
 
   /**
-   * Find-or-register and a session in one transaction (new identities, profile updates, unionId
-   * claims). A lost race (a unique violation, a merge or deletion of the user meanwhile) is
-   * retried and finds the new state.
+   * A first login in one statement when this identity and its unionId are nobody's yet; otherwise
+   * (or when a concurrent first login of the same person won that race) find-or-register and a
+   * session in one transaction (unionId links, profile updates, unionId claims). A lost race there
+   * (a unique violation, a merge or deletion of the user meanwhile) is retried and finds the new state.
    */
   async register(em: EntityManager, identity: WeChatIdentity): Promise<LoginResult> {
+    const now = new Date();
+    const session = this.deps.sessions.prepare(now);
+    let user: User | null = null;
+    try {
+      user = await this.deps.accounts.registerNew(em, identity, session, now);
+    } catch (error) {
+      if (!isUniqueViolation(error)) throw error;
+    }
+    if (user) {
+      return {
+        ...(await this.deps.sessions.issue(user.id, session, now)),
+        user,
+        isNewUser: true,
+        otherAccountExists: false,
+      };
+    }
     return retryingRaces(em, async (tx) => {
       const now = new Date();
       const found = await this.deps.accounts.findOrRegister(tx, identity, now);
@@ -107,4 +125,12 @@ export class SignIn {
       return { ...tokens, ...found };
     });
   }
+}
+
+/** A unique index refused a write: PostgreSQL's 23505, as the driver or the ORM reports it. */
+function isUniqueViolation(error: unknown): boolean {
+  return (
+    error instanceof UniqueConstraintViolationException ||
+    (error as { code?: unknown } | null)?.code === '23505'
+  );
 }

@@ -31,23 +31,35 @@ export class WebhookOutbox {
     now = new Date(),
     after: string | null = null,
   ): void {
-    if (this.endpoints.length === 0) return;
-    const body: WebhookBody = { type, timestamp: now.toISOString(), data };
-    const text = JSON.stringify(body);
-    const messageId = newMessageId();
-    for (const endpoint of this.endpoints) {
+    const event = this.prepare(type, data, now);
+    if (!event) return;
+    for (const endpoint of event.endpoints) {
       em.create(WebhookDelivery, {
-        messageId,
+        messageId: event.messageId,
         endpoint,
         type,
         userId: data.userId,
         relatedUserId: after,
-        body: text,
+        body: event.body,
         nextAttemptAt: now,
         createdAt: now,
       });
     }
+  }
+
+  /**
+   * The same event for a caller that writes the outbox rows with its own SQL (the one-statement
+   * first login): its message id, body and endpoints, or null when no endpoint is configured.
+   */
+  prepare(
+    type: WebhookEventType,
+    data: WebhookEventData,
+    now = new Date(),
+  ): { messageId: string; body: string; endpoints: readonly string[] } | null {
+    if (this.endpoints.length === 0) return null;
+    const body: WebhookBody = { type, timestamp: now.toISOString(), data };
     this.written = true;
+    return { messageId: newMessageId(), body: JSON.stringify(body), endpoints: this.endpoints };
   }
 
   /** Whether an emit happened since the last call (the delivery worker asks after each commit). */
