@@ -1,16 +1,24 @@
 /**
- * `npm run bench`: logins per second and latency of the server against the hand-written baseline
- * (bench/baseline/server.ts), on real PostgreSQL, with the WeChat emulator at a fixed latency.
+ * `npm run bench`: every scenario on the server and on the hand-written baseline
+ * (bench/baseline/server.ts: the same SQL, sealing and signing with nothing in between), side by
+ * side and interleaved, on real PostgreSQL with the WeChat emulator, and the ratio ours / baseline.
  *
- *   npm run bench -- --wechat-latency 50 --connections 200 --duration 8
+ *   npm run bench
+ *   npm run bench -- --only mini,new --rounds 3
  *
- * Options: --wechat-latency ms (0), --connections n (100), --duration s per run (6), --rounds n of
- * the interleaved ours/baseline runs (2), --users n returning users (500), --rate-limit (leave rate
- * limits on, with limits too high to refuse anything: the cost of counting; they are off by default;
- * then compare the rate limiter alone with the hand-written one it replaced, bench/rate-limit.ts),
- * --rate-limit-only (that comparison alone), --rate n requests/s offered over all
- * connections (0, the default: saturation), --think-ms t: clients that wait t ms after each answer
- * (people using an app) instead of autocannon's back-to-back requests.
+ * Scenarios (--only picks some): mini (returning-user mini login), new (first mini login), tail
+ * (returning mini login at --tail-latency ms of WeChat latency with --tail-connections connections
+ * back to back), web, app (returning-user logins), me, refresh.
+ *
+ * Options: --wechat-latency ms (0) for all but tail, --connections n (32), --tail-latency ms (50),
+ * --tail-connections n (200), --duration s per run (6), --rounds n of the interleaved
+ * ours/baseline runs (2), --users n returning users (500), --rate-limit (leave rate limits on,
+ * with limits too high to refuse anything: the cost of counting; they are off by default; then
+ * compare the rate limiter alone with the hand-written one it replaced, bench/rate-limit.ts),
+ * --rate-limit-only (that comparison alone), --rate n requests/s offered over all connections (0,
+ * the default: saturation), --think-ms t: clients that wait t ms after each answer (people using an
+ * app) instead of autocannon's back-to-back requests. BENCH_CPU_PROFILE=dir writes the server's
+ * CPU profile (node --cpu-prof) there when it stops.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -26,7 +34,10 @@ import { compareRateLimiters } from './rate-limit.js';
 const { values: args } = parseArgs({
   options: {
     'wechat-latency': { type: 'string', default: '0' },
-    connections: { type: 'string', default: '100' },
+    connections: { type: 'string', default: '32' },
+    'tail-latency': { type: 'string', default: '50' },
+    'tail-connections': { type: 'string', default: '200' },
+    only: { type: 'string', default: 'mini,new,tail,web,app,me,refresh' },
     duration: { type: 'string', default: '6' },
     rounds: { type: 'string', default: '2' },
     users: { type: 'string', default: '500' },
@@ -38,6 +49,9 @@ const { values: args } = parseArgs({
 });
 const LATENCY = Number(args['wechat-latency']);
 const CONNECTIONS = Number(args.connections);
+const TAIL_LATENCY = Number(args['tail-latency']);
+const TAIL_CONNECTIONS = Number(args['tail-connections']);
+const ONLY = new Set(args.only.split(','));
 const DURATION = Number(args.duration);
 const ROUNDS = Number(args.rounds);
 const USERS = Number(args.users);
@@ -82,20 +96,21 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Clients with think time (see THINK_MS), over keep-alive connections; latency per request. */
 async function thinkLoad(
+  connections: number,
   url: string,
   path: string,
   headers: Record<string, string>,
   next: () => string,
 ): Promise<Load> {
-  const pool = new Pool(url, { connections: CONNECTIONS });
+  const pool = new Pool(url, { connections });
   const latencies: number[] = [];
   let errors = 0;
   let sent = 0;
   const started = Date.now();
   const end = started + DURATION * 1000;
   await Promise.all(
-    Array.from({ length: CONNECTIONS }, async (_, i) => {
-      await sleep((THINK_MS * i) / CONNECTIONS);
+    Array.from({ length: connections }, async (_, i) => {
+      await sleep((THINK_MS * i) / connections);
       while (Date.now() < end) {
         const body = next();
         sent += 1;
@@ -170,7 +185,6 @@ async function post<T>(url: string, body: unknown, headers: Record<string, strin
 }
 
 interface Figures {
-  name: string;
   rps: number;
   p50: number;
   p99: number;
@@ -261,6 +275,12 @@ async function main(): Promise<void> {
         WECHAT_API_BASE_URL: emulatorUrl,
         MINI_APPID: APPS.mini.appid,
         MINI_SECRET: APPS.mini.secret,
+        APP_APPID: APPS.app.appid,
+        APP_SECRET: APPS.app.secret,
+        WEB_APPID: APPS.web.appid,
+        WEB_SECRET: APPS.web.secret,
+        WEB_REDIRECT: REDIRECT,
+        // The server's pool: DATABASE_POOL_MAX's default.
         POOL_MAX: '10',
       },
       `http://127.0.0.1:${baselinePort}/`,
@@ -307,13 +327,13 @@ async function main(): Promise<void> {
       }
     }
 
-    /** One autocannon run; `next()` gives each request its body (a fresh code every time). */
+    /** One run; `next()` gives each request its body (a fresh code every time). */
     async function run(
-      name: string,
       target: { url: string; pid: number },
       path: string,
       next: () => string,
-      headers: Record<string, string> = {},
+      headers: Record<string, string>,
+      connections: number,
     ): Promise<Figures> {
       const statsBefore = (await (await fetch(`${emulatorUrl}/__emulator/stats`)).json()) as {
         calls: Record<string, number>;
@@ -323,12 +343,12 @@ async function main(): Promise<void> {
       const allHeaders = { 'content-type': 'application/json', ...headers };
       let load: Load;
       if (THINK_MS > 0) {
-        load = await thinkLoad(target.url, path, allHeaders, next);
+        load = await thinkLoad(connections, target.url, path, allHeaders, next);
       } else {
         let errors = 0;
         const result = await autocannon({
           url: target.url,
-          connections: CONNECTIONS,
+          connections,
           duration: DURATION,
           ...(RATE > 0 ? { overallRate: RATE } : {}),
           requests: [
@@ -362,7 +382,6 @@ async function main(): Promise<void> {
         Object.values(statsBefore.calls).reduce((a, b) => a + b, 0);
       const requests = load.completed;
       return {
-        name,
         rps: load.rps,
         p50: load.p50,
         p99: load.p99,
@@ -380,39 +399,201 @@ async function main(): Promise<void> {
     const o = { url: oursUrl, pid: ours.pid! };
     const b = { url: baselineUrl, pid: baseline.pid! };
     const gqlBody = (query: string, variables: unknown) => JSON.stringify({ query, variables });
+    const cycle = (list: string[], make: (item: string) => string) => {
+      let i = 0;
+      return () => make(list[i++ % list.length]!);
+    };
+    /** Codes of returning users, round robin over them. */
     const returning = (app: keyof typeof APPS) =>
       codes(
         app,
         Array.from({ length: budget }, (_, i) => users[i % USERS]!),
       );
-    const cycle = (list: string[], make: (item: string) => string) => {
-      let i = 0;
-      return () => make(list[i++ % list.length]!);
+    let fresh = 0;
+    /** Codes of people never seen before. */
+    const newcomers = () =>
+      codes(
+        'mini',
+        Array.from({ length: budget }, () => `new${fresh++}`),
+      );
+
+    // Bearer tokens for `me`, each server its own (the baseline signs with its own key).
+    const [oursCode, baseCode] = await codes('mini', ['u0', 'u0']);
+    const oursToken = (
+      await post<{ data: { wechatMiniLogin: { accessToken: string } } }>(`${oursUrl}/graphql`, {
+        query: Q.mini,
+        variables: { input: { code: oursCode } },
+      })
+    ).data.wechatMiniLogin.accessToken;
+    const baseToken = (
+      await post<{ data: { accessToken: string } }>(`${baselineUrl}/login/mini`, { code: baseCode })
+    ).data.accessToken;
+
+    // Refresh tokens are single use: plant enough of them, by hash, for every run.
+    let planted = 0;
+    const plantRefreshTokens = async (): Promise<string[]> => {
+      const from = planted;
+      planted += budget;
+      const client = new pg.Client({ connectionString: dbUrl });
+      await client.connect();
+      await client.query(
+        `with u as (select user_id from user_login_method where open_id is not null limit 1),
+              s as (insert into session (id, created_at, updated_at, user_id, expires_at)
+                    select gen_random_uuid(), now(), now(), u.user_id, now() + interval '1 day' from u, generate_series(1, $1)
+                    returning id)
+         insert into refresh_token (token_hash, session_id, created_at)
+         select rtrim(translate(encode(sha256(convert_to('rt_bench_' || ($2 + row_number() over ()), 'UTF8')), 'base64'), '+/', '-_'), '='), id, now()
+         from s`,
+        [budget, from],
+      );
+      await client.end();
+      return Array.from({ length: budget }, (_, i) => `rt_bench_${from + i + 1}`);
     };
 
-    const results: Figures[] = [];
-    const oursMini: Figures[] = [];
-    const baseMini: Figures[] = [];
+    /** A scenario: each server's path and request bodies (made fresh for each run). */
+    interface Scenario {
+      key: string;
+      name: string;
+      latency: number;
+      connections: number;
+      ours: () => Promise<{ path: string; next: () => string; headers?: Record<string, string> }>;
+      baseline: () => Promise<{ path: string; next: () => string; headers?: Record<string, string> }>;
+    }
+    const miniReturning = (latency: number, connections: number, key: string, name: string): Scenario => ({
+      key,
+      name,
+      latency,
+      connections,
+      ours: async () => ({
+        path: '/graphql',
+        next: cycle(await returning('mini'), (code) => gqlBody(Q.mini, { input: { code } })),
+      }),
+      baseline: async () => ({
+        path: '/login/mini',
+        next: cycle(await returning('mini'), (code) => JSON.stringify({ code })),
+      }),
+    });
+    const webInput = (code: string) => ({
+      code,
+      state: states.issue(webApp, REDIRECT),
+      redirectUri: REDIRECT,
+    });
+    const scenarios: Scenario[] = [
+      miniReturning(LATENCY, CONNECTIONS, 'mini', 'mini login, returning'),
+      {
+        key: 'new',
+        name: 'mini login, new user',
+        latency: LATENCY,
+        connections: CONNECTIONS,
+        ours: async () => ({
+          path: '/graphql',
+          next: cycle(await newcomers(), (code) => gqlBody(Q.mini, { input: { code } })),
+        }),
+        baseline: async () => ({
+          path: '/login/mini',
+          next: cycle(await newcomers(), (code) => JSON.stringify({ code })),
+        }),
+      },
+      miniReturning(
+        TAIL_LATENCY,
+        TAIL_CONNECTIONS,
+        'tail',
+        `mini login, returning, ${TAIL_LATENCY} ms WeChat, ${TAIL_CONNECTIONS} conns`,
+      ),
+      {
+        key: 'web',
+        name: 'web login, returning',
+        latency: LATENCY,
+        connections: CONNECTIONS,
+        ours: async () => ({
+          path: '/graphql',
+          next: cycle(await returning('web'), (code) => gqlBody(Q.web, { input: webInput(code) })),
+        }),
+        baseline: async () => ({
+          path: '/login/web',
+          next: cycle(await returning('web'), (code) => JSON.stringify(webInput(code))),
+        }),
+      },
+      {
+        key: 'app',
+        name: 'app login, returning',
+        latency: LATENCY,
+        connections: CONNECTIONS,
+        ours: async () => ({
+          path: '/graphql',
+          next: cycle(await returning('app'), (code) => gqlBody(Q.app, { input: { code } })),
+        }),
+        baseline: async () => ({
+          path: '/login/app',
+          next: cycle(await returning('app'), (code) => JSON.stringify({ code })),
+        }),
+      },
+      {
+        key: 'me',
+        name: 'me (with a token)',
+        latency: LATENCY,
+        connections: CONNECTIONS,
+        ours: async () => ({
+          path: '/graphql',
+          next: () => gqlBody(Q.me, {}),
+          headers: { authorization: `Bearer ${oursToken}` },
+        }),
+        baseline: async () => ({
+          path: '/me',
+          next: () => '{}',
+          headers: { authorization: `Bearer ${baseToken}` },
+        }),
+      },
+      {
+        key: 'refresh',
+        name: 'refreshSession',
+        latency: LATENCY,
+        connections: CONNECTIONS,
+        ours: async () => ({
+          path: '/graphql',
+          next: cycle(await plantRefreshTokens(), (t) => gqlBody(Q.refresh, { t })),
+        }),
+        baseline: async () => ({
+          path: '/refresh',
+          next: cycle(await plantRefreshTokens(), (t) => JSON.stringify({ refreshToken: t })),
+        }),
+      },
+    ].filter((scenario) => ONLY.has(scenario.key));
+
+    // A short warm-up of every scenario on both (JIT, pools, keep-alive connections), not counted.
+    for (const scenario of scenarios) {
+      await post(`${emulatorUrl}/__emulator/latency`, { ms: scenario.latency });
+      for (const side of ['ours', 'baseline'] as const) {
+        const { path, next, headers = {} } = await scenario[side]();
+        await autocannon({
+          url: side === 'ours' ? oursUrl : baselineUrl,
+          connections: scenario.connections,
+          duration: 1,
+          requests: [
+            {
+              method: 'POST',
+              path,
+              headers: { 'content-type': 'application/json', ...headers },
+              setupRequest: (request) => ({ ...request, body: next() }),
+            },
+          ],
+        });
+      }
+    }
+
     // Interleaved: ours, baseline, ours, baseline… on the same database, emulator and machine.
+    const figures = new Map<Scenario, { ours: Figures[]; baseline: Figures[] }>(
+      scenarios.map((scenario) => [scenario, { ours: [], baseline: [] }]),
+    );
     for (let round = 0; round < ROUNDS; round++) {
-      const list = await returning('mini');
-      oursMini.push(
-        await run(
-          'mini login, returning (ours)',
-          o,
-          '/graphql',
-          cycle(list, (code) => gqlBody(Q.mini, { input: { code } })),
-        ),
-      );
-      const list2 = await returning('mini');
-      baseMini.push(
-        await run(
-          'mini login, returning (baseline)',
-          b,
-          '/login',
-          cycle(list2, (code) => JSON.stringify({ code })),
-        ),
-      );
+      for (const scenario of scenarios) {
+        await post(`${emulatorUrl}/__emulator/latency`, { ms: scenario.latency });
+        for (const side of ['ours', 'baseline'] as const) {
+          const target = side === 'ours' ? o : b;
+          const { path, next, headers = {} } = await scenario[side]();
+          figures.get(scenario)![side].push(await run(target, path, next, headers, scenario.connections));
+        }
+      }
     }
     const mean = (runs: Figures[]): Figures => ({
       ...runs[0]!,
@@ -425,74 +606,6 @@ async function main(): Promise<void> {
       errors: runs.reduce((sum, r) => sum + r.errors, 0),
       peakRssMiB: Math.max(...runs.map((r) => r.peakRssMiB)),
     });
-    const oursMean = mean(oursMini);
-    const baseMean = mean(baseMini);
-    results.push(oursMean, baseMean);
-
-    const fresh = await codes(
-      'mini',
-      Array.from({ length: budget }, (_, i) => `new${i}`),
-    );
-    results.push(
-      await run(
-        'mini login, new user',
-        o,
-        '/graphql',
-        cycle(fresh, (code) => gqlBody(Q.mini, { input: { code } })),
-      ),
-    );
-
-    const webCodes = await returning('web');
-    results.push(
-      await run(
-        'web login, returning',
-        o,
-        '/graphql',
-        cycle(webCodes, (code) =>
-          gqlBody(Q.web, { input: { code, state: states.issue(webApp, REDIRECT), redirectUri: REDIRECT } }),
-        ),
-      ),
-    );
-    const appCodes = await returning('app');
-    results.push(
-      await run(
-        'app login, returning',
-        o,
-        '/graphql',
-        cycle(appCodes, (code) => gqlBody(Q.app, { input: { code } })),
-      ),
-    );
-
-    const [login] = await codes('mini', ['u0']);
-    const session = await post<{ data: { wechatMiniLogin: { accessToken: string } } }>(`${oursUrl}/graphql`, {
-      query: Q.mini,
-      variables: { input: { code: login } },
-    });
-    const token = session.data.wechatMiniLogin.accessToken;
-    results.push(
-      await run('me (with a token)', o, '/graphql', () => gqlBody(Q.me, {}), {
-        authorization: `Bearer ${token}`,
-      }),
-    );
-
-    // Refresh tokens are single use: plant enough of them, by hash, for the run.
-    const client = new pg.Client({ connectionString: dbUrl });
-    await client.connect();
-    await client.query(
-      `with u as (select user_id from user_login_method where open_id is not null limit 1),
-            s as (insert into session (id, created_at, updated_at, user_id, expires_at)
-                  select gen_random_uuid(), now(), now(), u.user_id, now() + interval '1 day' from u, generate_series(1, $1)
-                  returning id)
-       insert into refresh_token (token_hash, session_id, created_at)
-       select rtrim(translate(encode(sha256(convert_to('rt_bench_' || row_number() over (), 'UTF8')), 'base64'), '+/', '-_'), '='), id, now()
-       from s`,
-      [budget],
-    );
-    await client.end();
-    let n = 0;
-    results.push(
-      await run('refreshSession', o, '/graphql', () => gqlBody(Q.refresh, { t: `rt_bench_${++n}` })),
-    );
 
     // The table.
     out();
@@ -500,43 +613,58 @@ async function main(): Promise<void> {
       `WeChat login server benchmark: ${os.cpus().length} cores, Node ${process.version}, PostgreSQL at ${new URL(adminUrl).host}`,
     );
     out(
-      `WeChat latency ${LATENCY} ms, ${CONNECTIONS} ${THINK_MS > 0 ? `clients thinking ${THINK_MS} ms between requests` : `connections, ${RATE > 0 ? `${RATE} req/s offered` : 'saturation'}`}, ` +
-        `${DURATION} s per run, ${ROUNDS} interleaved rounds ours/baseline, rate limits ${args['rate-limit'] ? 'on' : 'off'}`,
+      `WeChat latency ${LATENCY} ms (tail: ${TAIL_LATENCY} ms), ${CONNECTIONS} ${THINK_MS > 0 ? `clients thinking ${THINK_MS} ms between requests` : `connections (tail: ${TAIL_CONNECTIONS}), ${RATE > 0 ? `${RATE} req/s offered` : 'saturation'}`}, ` +
+        `${DURATION} s per run, ${ROUNDS} interleaved rounds ours/baseline (means), rate limits ${args['rate-limit'] ? 'on' : 'off'}`,
     );
     out();
     const header = [
       'scenario',
-      'req/s',
-      'p50 ms',
-      'p99 ms',
-      'requests',
+      'ours req/s',
+      'base req/s',
+      'ratio',
+      'ours p50',
+      'ours p99',
+      'base p50',
+      'base p99',
+      'p99 ratio',
       'errors',
-      'CPU ms/req',
-      'peak RSS MiB',
-      'WeChat calls/req',
-      'WeChat conns',
+      'ours CPU ms',
+      'base CPU ms',
+      'WeChat calls',
     ];
-    const rows = results.map((r) => [
-      r.name,
-      r.rps.toFixed(0),
-      r.p50.toFixed(1),
-      r.p99.toFixed(1),
-      String(r.requests),
-      String(r.errors),
-      r.cpuMsPerRequest.toFixed(2),
-      String(r.peakRssMiB),
-      r.wechatCallsPerRequest.toFixed(2),
-      r.wechatConnections.toFixed(0),
-    ]);
+    const rows: string[][] = [];
+    let errors = 0;
+    for (const [scenario, runs] of figures) {
+      const us = mean(runs.ours);
+      const them = mean(runs.baseline);
+      errors += us.errors + them.errors;
+      rows.push([
+        scenario.name,
+        us.rps.toFixed(0),
+        them.rps.toFixed(0),
+        (us.rps / them.rps).toFixed(2),
+        us.p50.toFixed(1),
+        us.p99.toFixed(1),
+        them.p50.toFixed(1),
+        them.p99.toFixed(1),
+        (us.p99 / them.p99).toFixed(2),
+        `${us.errors}/${them.errors}`,
+        us.cpuMsPerRequest.toFixed(2),
+        them.cpuMsPerRequest.toFixed(2),
+        us.wechatCallsPerRequest.toFixed(2),
+      ]);
+    }
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
     for (const row of [header, ...rows])
       out(row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  '));
     out();
-    out('ours / baseline, returning-user mini login:');
     out(
-      `  req/s ${(oursMean.rps / baseMean.rps).toFixed(2)}   p50 ${(oursMean.p50 / baseMean.p50).toFixed(2)}   p99 ${(oursMean.p99 / baseMean.p99).toFixed(2)}   CPU/login ${(oursMean.cpuMsPerRequest / baseMean.cpuMsPerRequest).toFixed(2)}`,
+      'ratio: ours / baseline req/s; p99 ratio: ours / baseline p99; latencies in ms; CPU ms: CPU time per request; ' +
+        'WeChat calls: ours, per request sent',
     );
-    const errors = results.reduce((sum, r) => sum + r.errors, 0);
+    out(
+      `peak RSS under load (VmHWM): ours ${usage(o.pid).peakRssMiB} MiB, baseline ${usage(b.pid).peakRssMiB} MiB`,
+    );
     out(errors === 0 ? 'errors: 0' : `errors: ${errors} (must be 0)`);
     void emulator;
     if (errors !== 0) process.exitCode = 1;

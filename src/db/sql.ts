@@ -1,17 +1,26 @@
+import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 
 /** A raw SQL statement with `:name` parameters, parsed once when the module loads. */
 export interface Statement<Params extends string, Row> {
+  /** With `?` placeholders, for the ORM's connection (knex numbers them). */
   readonly text: string;
+  /** With `$1…$n` placeholders, for the driver itself. */
+  readonly numbered: string;
+  /**
+   * The name of the server-side prepared statement: PostgreSQL parses and plans it once per
+   * connection, not on every call. Derived from the text, so one text is one name everywhere.
+   */
+  readonly preparedName: string;
   readonly names: readonly Params[];
   /** Type only: the shape of one row the statement returns. */
   readonly row?: Row;
 }
 
 /**
- * Raw SQL with named parameters, for the few statements the ORM can't express as one round trip
- * (the login fast path, refresh rotation). `:name` is a parameter and may repeat; `::type` casts
- * are left alone. The statement is rewritten to positional `?` once, at module load.
+ * Raw SQL with named parameters, for the statements the ORM can't express as one round trip
+ * (the login fast paths, refresh rotation, locks). `:name` is a parameter and may repeat; `::type`
+ * casts are left alone. The statement is rewritten to positional parameters once, at module load.
  */
 export function sql<Params extends string, Row = never>(text: string): Statement<Params, Row> {
   const names: Params[] = [];
@@ -19,21 +28,79 @@ export function sql<Params extends string, Row = never>(text: string): Statement
     names.push(name);
     return '?';
   });
-  return { text: positional, names };
+  let n = 0;
+  const numbered = positional.replace(/\?/g, () => `$${++n}`);
+  const preparedName = `q_${createHash('sha256').update(numbered).digest('hex').slice(0, 24)}`;
+  return { text: positional, numbered, preparedName, names };
+}
+
+/** The parameters of a statement, in its order. */
+export function valuesOf<Params extends string>(
+  statement: Statement<Params, unknown>,
+  params: Readonly<Record<Params, unknown>>,
+): unknown[] {
+  return statement.names.map((name) => {
+    if (!(name in params)) throw new Error(`SQL parameter :${name} has no value`);
+    return params[name];
+  });
+}
+
+/** What a `pg` client (or pool) offers: a query with a name, text and values. */
+export interface PgQueryable {
+  query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[] }>;
+}
+
+/** Runs a statement as a named prepared statement on a `pg` client or pool. */
+export async function runPrepared<Params extends string, Row>(
+  client: PgQueryable,
+  statement: Statement<Params, Row>,
+  params: Readonly<Record<Params, unknown>>,
+): Promise<Row[]> {
+  const result = await client.query({
+    name: statement.preparedName,
+    text: statement.numbered,
+    values: valuesOf(statement, params),
+  });
+  return result.rows as Row[];
+}
+
+/** The parts of knex's client this module uses: its pool of `pg` clients and its event emitter. */
+interface KnexClient {
+  acquireConnection(): Promise<PgQueryable>;
+  releaseConnection(connection: PgQueryable): Promise<unknown>;
 }
 
 /**
- * Runs a statement with its parameters by name, inside the entity manager's transaction when it
- * has one. Returns the rows as PostgreSQL gives them (snake_case columns).
+ * Runs a statement with its parameters by name. Returns the rows as PostgreSQL gives them
+ * (snake_case columns).
+ *
+ * Inside a transaction of the entity manager it goes through the ORM's connection of that
+ * transaction. Outside one (the hot paths: logins, refresh, `me`) it borrows a connection from
+ * the ORM's own pool and runs the statement there as a named prepared statement, without the
+ * ORM's and knex's per-query work (formatting values into the text, query objects, events):
+ * the same pool, the same limits, and a driver error converted as the ORM converts it
+ * (UniqueConstraintViolationException…). Each such statement is atomic on its own.
  */
-export function execute<Params extends string, Row>(
+export async function execute<Params extends string, Row>(
   em: EntityManager,
   statement: Statement<Params, Row>,
   params: Readonly<Record<Params, unknown>>,
 ): Promise<Row[]> {
-  const values = statement.names.map((name) => {
-    if (!(name in params)) throw new Error(`SQL parameter :${name} has no value`);
-    return params[name];
-  });
-  return em.getConnection().execute<Row[]>(statement.text, values, 'all', em.getTransactionContext());
+  const connection = em.getConnection();
+  const transaction = em.getTransactionContext();
+  if (transaction) {
+    return connection.execute<Row[]>(statement.text, valuesOf(statement, params), 'all', transaction);
+  }
+  const knex = connection.getKnex();
+  const client = knex.client as unknown as KnexClient;
+  const pg = await client.acquireConnection();
+  try {
+    // Seen by whoever listens to knex's queries (tests counting statements).
+    if (knex.listenerCount('query') > 0) knex.emit('query', { sql: statement.text, bindings: [] });
+    return await runPrepared(pg, statement, params);
+  } catch (error) {
+    throw error instanceof Error && 'code' in error ? em.getDriver().convertException(error) : error;
+  } finally {
+    await client.releaseConnection(pg);
+  }
 }

@@ -2,8 +2,14 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { ConfiguredApp } from '../config.js';
 import { deriveKey, sha256 } from '../crypto/keys.js';
+import { execute, sql } from '../db/sql.js';
 import { AppError } from '../errors.js';
 import { WebLoginState } from './web-login-state.entity.js';
+
+/** Records a state's nonce as used; a row back only when it was not used before. */
+export const SPEND_STATE = sql<'nonce' | 'expiresAt' | 'usedAt', { nonce: string }>(`
+insert into web_login_state (nonce, expires_at, used_at) values (:nonce, :expiresAt, :usedAt)
+on conflict (nonce) do nothing returning nonce`);
 
 export class InvalidStateError extends AppError {
   constructor(reason: string) {
@@ -76,8 +82,8 @@ export class WebStateService {
 
   /**
    * Checks signature, expiry, the app, the redirect URI (when given) and the PKCE verifier, then
-   * marks the state used in its own short transaction, before WeChat is called: a state is spent
-   * even if the login then fails.
+   * marks the state used in its own statement, before WeChat is called: a state is spent even if
+   * the login then fails.
    */
   async consume(
     em: EntityManager,
@@ -85,6 +91,22 @@ export class WebStateService {
     check: { app: ConfiguredApp; redirectUri?: string | null; codeVerifier?: string | null },
     now = Date.now(),
   ): Promise<void> {
+    const spend = this.verify(state, check, now);
+    const [row] = await execute(em, SPEND_STATE, spend);
+    if (!row) throw new InvalidStateError('it has already been used');
+    // Now and then, forget states that would be expired anyway.
+    if (Math.random() < 0.01) await em.nativeDelete(WebLoginState, { expiresAt: { $lt: new Date(now) } });
+  }
+
+  /**
+   * Everything consume() checks but the spending: the nonce to record (SPEND_STATE's parameters),
+   * or INVALID_STATE.
+   */
+  verify(
+    state: string,
+    check: { app: ConfiguredApp; redirectUri?: string | null; codeVerifier?: string | null },
+    now = Date.now(),
+  ): { nonce: string; expiresAt: Date; usedAt: Date } {
     const fields = LAYOUT.exec(state);
     if (!fields) throw new InvalidStateError('not a state this server issued');
     const [, nonce, expiryField, stateAppTag, redirectTag, challengeTag, mac] = fields as unknown as string[];
@@ -109,15 +131,7 @@ export class WebStateService {
     if (codeVerifier != null && tag(sha256(codeVerifier)) !== challengeTag) {
       throw new InvalidStateError('the codeVerifier does not match its codeChallenge');
     }
-    const inserted = await em
-      .createQueryBuilder(WebLoginState)
-      .insert({ nonce: nonce!, expiresAt: new Date(expiry), usedAt: new Date(now) })
-      .onConflict('nonce')
-      .ignore()
-      .execute('run');
-    if (inserted.affectedRows !== 1) throw new InvalidStateError('it has already been used');
-    // Now and then, forget states that would be expired anyway.
-    if (Math.random() < 0.01) await em.nativeDelete(WebLoginState, { expiresAt: { $lt: new Date(now) } });
+    return { nonce: nonce!, expiresAt: new Date(expiry), usedAt: new Date(now) };
   }
 
   /** 128 bits of HMAC-SHA256, in hex. */

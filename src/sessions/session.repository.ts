@@ -11,7 +11,7 @@ import type { UserRow } from '../identity/user.repository.js';
  * fresh tokens for the same session. Two concurrent uses: the second waits for the first's row
  * lock, then matches the rotated row within the window.
  */
-const ROTATE = sql<
+export const ROTATE = sql<
   'now' | 'graceStart' | 'presentedHash' | 'newHash',
   UserRow & { session_id: string; other_account_exists: boolean }
 >(`
@@ -53,7 +53,7 @@ select exists (select 1 from t) as known`);
  * The open session of an access token and its user, in one read (what `me` answers). A merge or
  * deletion ends the user's sessions; a tombstone is refused here too, whatever raced with that.
  */
-const OPEN_SESSION_USER = sql<'sessionId' | 'userId' | 'now', UserRow>(`
+export const OPEN_SESSION_USER = sql<'sessionId' | 'userId' | 'now', UserRow>(`
 select u.* from session s join "user" u on u.id = s.user_id
  where s.id = :sessionId and s.user_id = :userId and s.revoked_at is null and s.expires_at > :now
    and u.deleted_at is null`);
