@@ -24,9 +24,9 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
   {
-    // Plain Node scripts that run before anything is compiled.
-    files: ['scripts/**/*.mjs'],
-    languageOptions: { globals: { process: 'readonly', performance: 'readonly' } },
+    // Plain Node scripts: run before anything is compiled, or measure the compiled server.
+    files: ['scripts/**/*.mjs', 'bench/**/*.mjs'],
+    languageOptions: { globals: { process: 'readonly', performance: 'readonly', URL: 'readonly' } },
   },
   {
     rules: {

@@ -1,5 +1,5 @@
 import { spawn, type SpawnOptions } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, stat, chmod } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, chmod, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -171,6 +171,57 @@ describe('the embedded database', () => {
     } finally {
       await embedded.close();
     }
+  }, 60_000);
+
+  it('creates a new data directory in another process, then opens it here with its data kept across starts', async () => {
+    const dataDir = path.join(scratch, 'new');
+    const first = await startEmbeddedPostgres(dataDir);
+    try {
+      // The lock is ours, not the creating process's, and the settings given at start apply.
+      expect(await readFile(path.join(dataDir, 'server.lock'), 'utf8')).toBe(String(process.pid));
+      expect(await readFile(path.join(dataDir, 'PG_VERSION'), 'utf8')).toMatch(/^\d+/);
+      const client = new pg.Client({ connectionString: first.url });
+      await client.connect();
+      try {
+        expect((await client.query('show shared_buffers')).rows).toEqual([{ shared_buffers: '16MB' }]);
+        await client.query('create table kept (note text)');
+        await client.query("insert into kept values ('from the first start')");
+      } finally {
+        await client.end();
+      }
+    } finally {
+      await first.close();
+    }
+
+    const second = await startEmbeddedPostgres(dataDir);
+    try {
+      const client = new pg.Client({ connectionString: second.url });
+      await client.connect();
+      try {
+        expect((await client.query('select note from kept')).rows).toEqual([
+          { note: 'from the first start' },
+        ]);
+      } finally {
+        await client.end();
+      }
+    } finally {
+      await second.close();
+    }
+  }, 60_000);
+
+  it('reports a database that could not be created, naming the directory, and leaves no lock or socket', async () => {
+    const dataDir = path.join(scratch, 'unusable');
+    await mkdir(dataDir, { recursive: true });
+    // A file where initdb must make a directory.
+    await writeFile(path.join(dataDir, 'global'), 'not a directory');
+    await expect(startEmbeddedPostgres(dataDir)).rejects.toThrow(
+      new RegExp(
+        `^creating the embedded database in ${dataDir} failed: the process running initdb exited with code 1:\\n\\S`,
+      ),
+    );
+    const left = await readdir(dataDir);
+    expect(left).not.toContain('server.lock');
+    expect(left).not.toContain('.s.PGSQL.5432');
   }, 60_000);
 
   it('puts the socket in a private temporary directory when the data directory is too deep for one', async () => {

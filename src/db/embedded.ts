@@ -1,6 +1,9 @@
+import { spawn } from 'node:child_process';
 import { chmod, link, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 
@@ -20,6 +23,18 @@ const SOCKET_PORT = 5432;
 const SOCKET_FILE = `.s.PGSQL.${SOCKET_PORT}`;
 /** sun_path holds 108 bytes on Linux and 104 on macOS, its closing NUL included. */
 const MAX_SOCKET_PATH = process.platform === 'linux' ? 107 : 103;
+
+/**
+ * PGlite's own start parameters plus a smaller buffer cache. WebAssembly memory never shrinks, so
+ * what PostgreSQL allocates at start stays resident: initdb writes `shared_buffers = 128MB` into
+ * postgresql.conf, which costs about 90 MiB more than this for a database of a few megabytes whose
+ * files the operating system caches anyway. Given on the command line, so the file is left as it is.
+ */
+export const EMBEDDED_START_PARAMS: readonly string[] = [
+  ...PGlite.defaultStartParams,
+  '-c',
+  'shared_buffers=16MB',
+];
 
 /**
  * PGlite (PostgreSQL compiled to WebAssembly) served over the PostgreSQL wire protocol, so the same
@@ -48,6 +63,8 @@ export async function startEmbeddedPostgres(
       await mkdir(dataDir, { recursive: true, mode: 0o700 });
       undo.push(await lockDataDir(dataDir));
       socketDir = await makePrivate(dataDir);
+      // Under our lock: nobody else creates it meanwhile.
+      if (!(await exists(path.join(dataDir, 'PG_VERSION')))) await createInChild(dataDir);
     }
     if (!socketDir) {
       socketDir = await privateTempDir();
@@ -59,7 +76,9 @@ export async function startEmbeddedPostgres(
     await rm(socketPath, { force: true });
     undo.push(() => rm(socketPath, { force: true }));
 
-    const db = await PGlite.create(inMemory ? 'memory://' : dataDir);
+    const db = await PGlite.create(inMemory ? 'memory://' : dataDir, {
+      startParams: [...EMBEDDED_START_PARAMS],
+    });
     undo.push(() => db.close());
     const server = new PGLiteSocketServer({
       db,
@@ -84,6 +103,60 @@ export async function startEmbeddedPostgres(
     await undoAll();
     throw error;
   }
+}
+
+/**
+ * Creates a new database in `dataDir` in a short-lived Node process. PGlite runs initdb inside the
+ * process that opens a new directory: a second PostgreSQL instance, a copy of its heap, initdb's own
+ * WebAssembly instance and a tar archive of the result, which together take the process to about
+ * 850 MiB, and most of that stays resident. In a child the peak goes when it exits; the server then
+ * opens the directory as it would on any later start.
+ */
+async function createInChild(dataDir: string): Promise<void> {
+  const pglite = pathToFileURL(createRequire(import.meta.url).resolve('@electric-sql/pglite')).href;
+  // Emscripten's file system errors carry only a number: say so rather than print an empty object.
+  const script = `
+    const [moduleUrl, dataDir, params] = process.argv.slice(1);
+    try {
+      const { PGlite } = await import(moduleUrl);
+      const db = await PGlite.create(dataDir, { startParams: JSON.parse(params) });
+      await db.close();
+    } catch (error) {
+      process.stderr.write(error?.message ? String(error.stack ?? error.message)
+        : \`\${error?.name ?? 'error'} (errno \${error?.errno ?? 'unknown'})\`);
+      process.exit(1);
+    }`;
+  const child = spawn(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      script,
+      pglite,
+      path.resolve(dataDir),
+      JSON.stringify(EMBEDDED_START_PARAMS),
+    ],
+    { env: { PATH: process.env.PATH ?? '', NODE_OPTIONS: '' }, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-4000)));
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (exitCode, exitSignal) => resolve([exitCode, exitSignal]));
+  });
+  if (code === 0) return;
+  const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+  throw new Error(
+    `creating the embedded database in ${dataDir} failed: the process running initdb ${how}` +
+      (stderr.trim() ? `:\n${stderr.trim()}` : ''),
+  );
+}
+
+async function exists(file: string): Promise<boolean> {
+  return stat(file).then(
+    () => true,
+    () => false,
+  );
 }
 
 /**
