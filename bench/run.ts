@@ -17,13 +17,17 @@
  * compare the rate limiter alone with the hand-written one it replaced, bench/rate-limit.ts),
  * --rate-limit-only (that comparison alone), --rate n requests/s offered over all connections (0,
  * the default: saturation), --think-ms t: clients that wait t ms after each answer (people using an
- * app) instead of autocannon's back-to-back requests. BENCH_CPU_PROFILE=dir writes the server's
+ * app) instead of autocannon's back-to-back requests, --ours-dir dir: run the server of another
+ * built checkout as "ours" (before/after: `git worktree add ../before <commit>`, `npm ci && npm run
+ * build` there, then `npm run bench -- --ours-dir ../before`). BENCH_NODE_FLAGS: extra node flags
+ * for the server (V8 tuning experiments). BENCH_CPU_PROFILE=dir writes the server's
  * CPU profile (node --cpu-prof) there when it stops.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
@@ -38,6 +42,7 @@ const { values: args } = parseArgs({
     'tail-latency': { type: 'string', default: '50' },
     'tail-connections': { type: 'string', default: '200' },
     only: { type: 'string', default: 'mini,new,tail,web,app,me,refresh' },
+    'ours-dir': { type: 'string', default: '.' },
     duration: { type: 'string', default: '6' },
     rounds: { type: 'string', default: '2' },
     users: { type: 'string', default: '500' },
@@ -52,6 +57,8 @@ const CONNECTIONS = Number(args.connections);
 const TAIL_LATENCY = Number(args['tail-latency']);
 const TAIL_CONNECTIONS = Number(args['tail-connections']);
 const ONLY = new Set(args.only.split(','));
+/** A built checkout whose server runs as "ours" (an earlier commit, for before/after figures). */
+const OURS_DIR = resolve(args['ours-dir']);
 const DURATION = Number(args.duration);
 const ROUNDS = Number(args.rounds);
 const USERS = Number(args.users);
@@ -194,6 +201,42 @@ interface Figures {
   peakRssMiB: number;
   wechatCallsPerRequest: number;
   wechatConnections: number;
+  /** Ours only (its /metrics, read every 250 ms): the most queries ever waiting for a pool connection. */
+  poolWaitingMax: number;
+  /** Ours only: the worst event-loop delay p99 of any 250 ms window, ms. */
+  loopLagP99Ms: number;
+}
+
+/** Reads our server's /metrics every 250 ms while `work` runs: where requests wait. */
+async function sampleQueues<T>(
+  metricsUrl: string | undefined,
+  work: () => Promise<T>,
+): Promise<{ result: T; poolWaitingMax: number; loopLagP99Ms: number }> {
+  let poolWaitingMax = 0;
+  let loopLagP99Ms = 0;
+  let running = true;
+  const value = (text: string, name: string) =>
+    Number(new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? 0);
+  const sampler = (async () => {
+    while (metricsUrl && running) {
+      await sleep(250);
+      const text = await fetch(metricsUrl).then(
+        (r) => r.text(),
+        () => '',
+      );
+      poolWaitingMax = Math.max(poolWaitingMax, value(text, 'wechat_login_db_pool_pending_acquires'));
+      loopLagP99Ms = Math.max(
+        loopLagP99Ms,
+        1000 * value(text, 'wechat_login_nodejs_eventloop_lag_p99_seconds'),
+      );
+    }
+  })();
+  try {
+    return { result: await work(), poolWaitingMax, loopLagP99Ms };
+  } finally {
+    running = false;
+    await sampler;
+  }
 }
 
 const Q = {
@@ -231,13 +274,15 @@ async function main(): Promise<void> {
     await post(`${emulatorUrl}/__emulator/latency`, { ms: LATENCY });
 
     const oursPort = await freePort();
+    const metricsPort = await freePort();
     const ours = await start(
       'server',
       [
         ...(process.env.BENCH_CPU_PROFILE
           ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE}`]
           : []),
-        'dist/src/main.js',
+        ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
+        join(OURS_DIR, 'dist/src/main.js'),
       ],
       {
         NODE_ENV: 'production',
@@ -259,6 +304,7 @@ async function main(): Promise<void> {
         RATE_LIMIT_IP_PER_MINUTE: '100000000',
         RATE_LIMIT_IDENTITY_PER_MINUTE: '100000000',
         LOG_LEVEL: 'warn',
+        METRICS_PORT: String(metricsPort),
       },
       `http://127.0.0.1:${oursPort}/healthz`,
     );
@@ -329,7 +375,7 @@ async function main(): Promise<void> {
 
     /** One run; `next()` gives each request its body (a fresh code every time). */
     async function run(
-      target: { url: string; pid: number },
+      target: { url: string; pid: number; metricsUrl?: string },
       path: string,
       next: () => string,
       headers: Record<string, string>,
@@ -341,10 +387,8 @@ async function main(): Promise<void> {
       };
       const before = usage(target.pid);
       const allHeaders = { 'content-type': 'application/json', ...headers };
-      let load: Load;
-      if (THINK_MS > 0) {
-        load = await thinkLoad(connections, target.url, path, allHeaders, next);
-      } else {
+      const drive = async (): Promise<Load> => {
+        if (THINK_MS > 0) return thinkLoad(connections, target.url, path, allHeaders, next);
         let errors = 0;
         const result = await autocannon({
           url: target.url,
@@ -363,7 +407,7 @@ async function main(): Promise<void> {
             },
           ],
         });
-        load = {
+        return {
           rps: result.requests.average,
           p50: result.latency.p50,
           p99: result.latency.p99,
@@ -371,7 +415,9 @@ async function main(): Promise<void> {
           sent: result.requests.sent,
           errors: errors + result.errors + result.timeouts + result.non2xx,
         };
-      }
+      };
+      const sampled = await sampleQueues(target.metricsUrl, drive);
+      const load = sampled.result;
       const after = usage(target.pid);
       const statsAfter = (await (await fetch(`${emulatorUrl}/__emulator/stats`)).json()) as {
         calls: Record<string, number>;
@@ -392,11 +438,13 @@ async function main(): Promise<void> {
         // Per request sent: requests still in flight when the run stops made their calls too.
         wechatCallsPerRequest: calls / Math.max(1, load.sent),
         wechatConnections: statsAfter.connections - statsBefore.connections,
+        poolWaitingMax: sampled.poolWaitingMax,
+        loopLagP99Ms: sampled.loopLagP99Ms,
       };
     }
 
     const budget = DURATION * 6000; // codes per run: more than this machine can use
-    const o = { url: oursUrl, pid: ours.pid! };
+    const o = { url: oursUrl, pid: ours.pid!, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` };
     const b = { url: baselineUrl, pid: baseline.pid! };
     const gqlBody = (query: string, variables: unknown) => JSON.stringify({ query, variables });
     const cycle = (list: string[], make: (item: string) => string) => {
@@ -598,13 +646,22 @@ async function main(): Promise<void> {
     const mean = (runs: Figures[]): Figures => ({
       ...runs[0]!,
       ...Object.fromEntries(
-        (['rps', 'p50', 'p99', 'cpuMsPerRequest', 'wechatCallsPerRequest', 'wechatConnections'] as const).map(
-          (k) => [k, runs.reduce((sum, r) => sum + r[k], 0) / runs.length],
-        ),
+        (
+          [
+            'rps',
+            'p50',
+            'p99',
+            'cpuMsPerRequest',
+            'wechatCallsPerRequest',
+            'wechatConnections',
+            'loopLagP99Ms',
+          ] as const
+        ).map((k) => [k, runs.reduce((sum, r) => sum + r[k], 0) / runs.length]),
       ),
       requests: runs.reduce((sum, r) => sum + r.requests, 0),
       errors: runs.reduce((sum, r) => sum + r.errors, 0),
       peakRssMiB: Math.max(...runs.map((r) => r.peakRssMiB)),
+      poolWaitingMax: Math.max(...runs.map((r) => r.poolWaitingMax)),
     });
 
     // The table.
@@ -631,6 +688,8 @@ async function main(): Promise<void> {
       'ours CPU ms',
       'base CPU ms',
       'WeChat calls',
+      'pool wait',
+      'loop lag p99',
     ];
     const rows: string[][] = [];
     let errors = 0;
@@ -652,6 +711,8 @@ async function main(): Promise<void> {
         us.cpuMsPerRequest.toFixed(2),
         them.cpuMsPerRequest.toFixed(2),
         us.wechatCallsPerRequest.toFixed(2),
+        String(us.poolWaitingMax),
+        us.loopLagP99Ms.toFixed(1),
       ]);
     }
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
@@ -660,7 +721,8 @@ async function main(): Promise<void> {
     out();
     out(
       'ratio: ours / baseline req/s; p99 ratio: ours / baseline p99; latencies in ms; CPU ms: CPU time per request; ' +
-        'WeChat calls: ours, per request sent',
+        'WeChat calls: ours, per request sent; pool wait: the most queries ours ever had waiting for a ' +
+        'database connection; loop lag p99: ours, worst event-loop delay p99 of a 250 ms window, ms',
     );
     out(
       `peak RSS under load (VmHWM): ours ${usage(o.pid).peakRssMiB} MiB, baseline ${usage(b.pid).peakRssMiB} MiB`,

@@ -1,4 +1,5 @@
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import fastifyApollo, { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
@@ -28,6 +29,14 @@ import {
   WebhookWorker,
   type WebhookWorkerSettings,
 } from '../webhooks/webhook-worker.js';
+
+/** Tokens and personal data: no GraphQL answer may be stored by a browser or a proxy. */
+function noStore(): ApolloServerPlugin<Context> {
+  const willSendResponse = async ({ response }: { response: { http: { headers: Map<string, string> } } }) => {
+    response.http.headers.set('cache-control', 'no-store');
+  };
+  return { requestDidStart: async () => ({ willSendResponse }) };
+}
 
 /** Production's answer to a browser opening /graphql: one plain page, nothing loaded from elsewhere. */
 function plainLandingPage(): ApolloServerPlugin<Context> {
@@ -152,6 +161,10 @@ export async function buildApp({
     parseOptions: { maxTokens: QUERY_LIMITS.maxTokens },
     formatError: createFormatError(logger),
     plugins: [
+      // Apollo's cache-control plugin hooks every field of every operation to compute a policy
+      // this API never has (nothing here is cacheable): off, and every answer says no-store.
+      ApolloServerPluginCacheControlDisabled(),
+      noStore(),
       graphqlMetricsPlugin<Context>(metrics),
       fastifyApolloDrainPlugin(app),
       config.isProduction ? plainLandingPage() : sandboxLandingPage<Context>(),
