@@ -51,6 +51,7 @@ export const EnvSchema = z.object({
   EMBEDDED_DB_DIR: nonEmpty.default('.data/pglite'),
   MIGRATE_ON_START: boolean.default(true),
   DATABASE_POOL_MAX: positiveInt.default(10),
+  DATABASE_NAMED_STATEMENTS: z.enum(['on', 'off']).default('on'),
   AUTH_SECRET: z.string().optional(),
   ACCESS_TOKEN_TTL_SECONDS: positiveInt.default(900),
   TOKEN_AUDIENCE: nonEmpty.optional(),
@@ -441,6 +442,8 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
       migrateOnStart: env.MIGRATE_ON_START,
       /** Pool size for a real server; the embedded database always gets exactly 1. */
       poolMax: env.DATABASE_POOL_MAX,
+      /** The hot paths' statements as named prepared statements (off: for PgBouncer before 1.21). */
+      namedStatements: env.DATABASE_NAMED_STATEMENTS === 'on',
     },
     authSecret,
     /**

@@ -91,6 +91,17 @@ describe('CORS in development (any localhost origin by default)', () => {
     expect(csp).toMatch(/script-src [^;]*https:\/\/embeddable-sandbox\.cdn\.apollographql\.com/);
     expect(csp).toMatch(/frame-src [^;]*https:\/\/sandbox\.embed\.apollographql\.com/);
   });
+
+  it('tells browsers and proxies to store no GraphQL answer, data or error', async () => {
+    for (const query of ['{ __typename }', '{ me { id } }', '{ nope }']) {
+      const response = await fetch(`${t.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query }),
+      });
+      expect(response.headers.get('cache-control')).toBe('no-store');
+    }
+  });
 });
 
 describe('CORS_ORIGINS', () => {

@@ -1,6 +1,7 @@
 import { MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import { createOrmConfig } from '../../mikro-orm.config.js';
+import { nameStatements } from './sql.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.js';
 
 export interface DatabaseSettings {
@@ -10,6 +11,8 @@ export interface DatabaseSettings {
   readonly migrateOnStart: boolean;
   /** Pool size for a real server (the embedded one always gets exactly 1). */
   readonly poolMax?: number;
+  /** Raw statements as named prepared statements (default true; see src/db/sql.ts). */
+  readonly namedStatements?: boolean;
 }
 
 export interface Database {
@@ -47,6 +50,7 @@ export async function openDatabase(settings: DatabaseSettings, logger?: Logger):
         warn: (message) => logger?.warn(`database: ${message}`),
       }),
     );
+    nameStatements(orm.em, settings.namedStatements ?? true);
     if (settings.migrateOnStart) {
       const applied = await orm.getMigrator().up();
       if (applied.length > 0) logger?.info({ migrations: applied.map((m) => m.name) }, 'applied migrations');

@@ -50,18 +50,36 @@ export interface PgQueryable {
   query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[] }>;
 }
 
-/** Runs a statement as a named prepared statement on a `pg` client or pool. */
+/**
+ * Runs a statement on a `pg` client or pool: as a named prepared statement (parsed and planned
+ * once per connection), or unnamed (parsed and planned on every call) when `named` is false.
+ */
 export async function runPrepared<Params extends string, Row>(
   client: PgQueryable,
   statement: Statement<Params, Row>,
   params: Readonly<Record<Params, unknown>>,
+  named = true,
 ): Promise<Row[]> {
-  const result = await client.query({
-    name: statement.preparedName,
-    text: statement.numbered,
-    values: valuesOf(statement, params),
-  });
+  const values = valuesOf(statement, params);
+  const result = await client.query(
+    named
+      ? { name: statement.preparedName, text: statement.numbered, values }
+      : ({ text: statement.numbered, values } as { name: string; text: string; values: unknown[] }),
+  );
   return result.rows as Row[];
+}
+
+/** ORM connections (by their knex instance) whose statements go unnamed (DATABASE_NAMED_STATEMENTS=off). */
+const unnamed = new WeakSet<object>();
+
+/**
+ * Whether execute() names its statements on this ORM's connections: on by default; off for a
+ * pooler that cannot track named statements (PgBouncer before 1.21 in transaction mode).
+ */
+export function nameStatements(em: EntityManager, named: boolean): void {
+  const knex = em.getConnection().getKnex();
+  if (named) unnamed.delete(knex);
+  else unnamed.add(knex);
 }
 
 /** The parts of knex's client this module uses: its pool of `pg` clients and its event emitter. */
@@ -76,7 +94,7 @@ interface KnexClient {
  *
  * Inside a transaction of the entity manager it goes through the ORM's connection of that
  * transaction. Outside one (the hot paths: logins, refresh, `me`) it borrows a connection from
- * the ORM's own pool and runs the statement there as a named prepared statement, without the
+ * the ORM's own pool and runs the statement there, named (see nameStatements), without the
  * ORM's and knex's per-query work (formatting values into the text, query objects, events):
  * the same pool, the same limits, and a driver error converted as the ORM converts it
  * (UniqueConstraintViolationException…). Each such statement is atomic on its own.
@@ -97,7 +115,7 @@ export async function execute<Params extends string, Row>(
   try {
     // Seen by whoever listens to knex's queries (tests counting statements).
     if (knex.listenerCount('query') > 0) knex.emit('query', { sql: statement.text, bindings: [] });
-    return await runPrepared(pg, statement, params);
+    return await runPrepared(pg, statement, params, !unnamed.has(knex));
   } catch (error) {
     throw error instanceof Error && 'code' in error ? em.getDriver().convertException(error) : error;
   } finally {
