@@ -108,7 +108,8 @@ export class SignIn {
     try {
       user = await this.deps.accounts.registerNew(em, identity, session, now);
     } catch (error) {
-      if (!isUniqueViolation(error)) throw error;
+      // A concurrent first login of the same person won (execute converts the driver's error).
+      if (!(error instanceof UniqueConstraintViolationException)) throw error;
     }
     if (user) {
       return {
@@ -125,12 +126,4 @@ export class SignIn {
       return { ...tokens, ...found };
     });
   }
-}
-
-/** A unique index refused a write: PostgreSQL's 23505, as the driver or the ORM reports it. */
-function isUniqueViolation(error: unknown): boolean {
-  return (
-    error instanceof UniqueConstraintViolationException ||
-    (error as { code?: unknown } | null)?.code === '23505'
-  );
 }
