@@ -45,9 +45,9 @@ export function valuesOf<Params extends string>(
   });
 }
 
-/** What a `pg` client (or pool) offers: a query with a name, text and values. */
+/** What a `pg` client (or pool) offers: a query with text, values and, to prepare it, a name. */
 export interface PgQueryable {
-  query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[] }>;
+  query(config: { name?: string; text: string; values: unknown[] }): Promise<{ rows: unknown[] }>;
 }
 
 /**
@@ -61,11 +61,11 @@ export async function runPrepared<Params extends string, Row>(
   named = true,
 ): Promise<Row[]> {
   const values = valuesOf(statement, params);
-  const result = await client.query(
-    named
-      ? { name: statement.preparedName, text: statement.numbered, values }
-      : ({ text: statement.numbered, values } as { name: string; text: string; values: unknown[] }),
-  );
+  const result = await client.query({
+    ...(named && { name: statement.preparedName }),
+    text: statement.numbered,
+    values,
+  });
   return result.rows as Row[];
 }
 
