@@ -7,7 +7,7 @@ import { LifecycleRepository } from './lifecycle.repository.js';
 import { LostRace } from './races.js';
 import { UserLoginMethod } from './user-login-method.entity.js';
 import { User } from './user.entity.js';
-import { UserRepository } from './user.repository.js';
+import { UserRepository, type UserSummary } from './user.repository.js';
 import type { WeChatIdentity } from './wechat-identity.js';
 
 type ChangedField = 'nickname' | 'avatarUrl' | 'phoneNumber';
@@ -42,7 +42,7 @@ export class AccountService {
     session: { sessionId: string; tokenHash: string; expiresAt: Date },
     now: Date,
     profileFreshAfter: Date | null,
-  ): Promise<{ user: User; otherAccountExists: boolean } | null> {
+  ): Promise<{ user: UserSummary; otherAccountExists: boolean } | null> {
     return UserRepository.loginReturning(em, {
       appId: identity.appId,
       openId: identity.openId,
@@ -64,7 +64,7 @@ export class AccountService {
     identity: WeChatIdentity,
     session: { sessionId: string; tokenHash: string; expiresAt: Date },
     now: Date,
-  ): Promise<User | null> {
+  ): Promise<UserSummary | null> {
     const userId = randomUUID();
     const methodId = randomUUID();
     const loginMethod = { id: methodId, kind: identity.kind, appId: identity.appId };

@@ -7,6 +7,33 @@ import { UserLoginMethod } from './user-login-method.entity.js';
 export type UserRow = Record<string, unknown>;
 
 /**
+ * What a login, a refresh and `me` answer of a user (the fields of its GraphQL face): a plain
+ * object read straight from the row, not an entity managed by the ORM (nothing changes it).
+ */
+export type UserSummary = Pick<User, 'id' | 'nickname' | 'avatarUrl' | 'phoneNumber' | 'createdAt'>;
+
+/** The columns of a UserSummary, as the hot statements select them. */
+export interface UserSummaryRow {
+  id: string;
+  nickname: string | null;
+  avatar_url: string | null;
+  phone_number: string | null;
+  /** The ORM's driver leaves timestamps as PostgreSQL's text; its platform parses them. */
+  created_at: string;
+}
+
+/** A UserSummary from its row. */
+export function userSummaryOf(em: EntityManager, row: UserSummaryRow): UserSummary {
+  return {
+    id: row.id,
+    nickname: row.nickname,
+    avatarUrl: row.avatar_url,
+    phoneNumber: row.phone_number,
+    createdAt: em.getPlatform().parseDate(row.created_at) as Date,
+  };
+}
+
+/**
  * The returning-user login in ONE statement (atomic on its own): refresh the login method, open
  * the session, write its refresh token, read the user and whether ANOTHER user holds this
  * identity's unionId (`other_account_exists`: the login's unionId, else the one stored on the
@@ -27,7 +54,7 @@ export const RETURNING_LOGIN = sql<
   | 'sessionId'
   | 'sessionExpiresAt'
   | 'tokenHash',
-  UserRow & { other_account_exists: boolean }
+  UserSummaryRow & { other_account_exists: boolean }
 >(`
 with m as (
   update user_login_method lm
@@ -52,7 +79,8 @@ with m as (
   insert into refresh_token (token_hash, session_id, created_at)
   select :tokenHash, s.id, :now from s
 )
-select u.*, m.other_account_exists from s join m on m.user_id = s.user_id join "user" u on u.id = s.user_id`);
+select u.id, u.nickname, u.avatar_url, u.phone_number, u.created_at, m.other_account_exists
+  from s join m on m.user_id = s.user_id join "user" u on u.id = s.user_id`);
 
 /**
  * A first login in ONE statement (atomic on its own): a new user, its login method, a session, its
@@ -82,14 +110,14 @@ export const NEW_USER_LOGIN = sql<
   | 'messageId'
   | 'eventBody'
   | 'endpoints',
-  UserRow
+  UserSummaryRow
 >(`
 with u as (
   insert into "user" (id, created_at, updated_at, union_id, nickname, avatar_url, phone_number)
   select :userId, :now, :now, :unionId, :nickname, :avatarUrl, :phoneNumber
    where not exists (select 1 from user_login_method lm where lm.app_id = :appId and lm.open_id = :openId)
      and (:unionId::text is null or not exists (select 1 from "user" h where h.union_id = :unionId::text))
-  returning *
+  returning id, nickname, avatar_url, phone_number, created_at
 ), m as (
   insert into user_login_method
     (id, created_at, updated_at, user_id, kind, app_id, open_id, union_id, access_code, last_login_at, profile_refreshed_at)
@@ -154,7 +182,7 @@ export const UserRepository = {
   async loginReturning(
     em: EntityManager,
     login: ReturningLogin,
-  ): Promise<{ user: User; otherAccountExists: boolean } | null> {
+  ): Promise<{ user: UserSummary; otherAccountExists: boolean } | null> {
     const rows = await execute(em, RETURNING_LOGIN, {
       now: login.now,
       accessCode: login.sealedAccessCode,
@@ -168,7 +196,7 @@ export const UserRepository = {
     });
     if (!rows[0]) return null;
     const { other_account_exists: otherAccountExists, ...user } = rows[0];
-    return { user: em.map(User, user), otherAccountExists };
+    return { user: userSummaryOf(em, user), otherAccountExists };
   },
 
   /**
@@ -176,7 +204,7 @@ export const UserRepository = {
    * (the full path's case). A concurrent first login of the same person fails it with a unique
    * violation, for the caller to retry on the full path.
    */
-  async registerNew(em: EntityManager, login: NewUserLogin): Promise<User | null> {
+  async registerNew(em: EntityManager, login: NewUserLogin): Promise<UserSummary | null> {
     const rows = await execute(em, NEW_USER_LOGIN, {
       now: login.now,
       userId: login.userId,
@@ -197,7 +225,7 @@ export const UserRepository = {
       eventBody: login.event?.body ?? null,
       endpoints: JSON.stringify(login.event?.endpoints ?? []),
     });
-    return rows[0] ? em.map(User, rows[0]) : null;
+    return rows[0] ? userSummaryOf(em, rows[0]) : null;
   },
 
   /** Stores a user's phone number (E.164); null when the user no longer exists. */

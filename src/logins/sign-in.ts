@@ -6,6 +6,7 @@ import { UnauthenticatedError } from '../errors.js';
 import { LifecycleRepository } from '../identity/lifecycle.repository.js';
 import { retryingRaces } from '../identity/races.js';
 import { User } from '../identity/user.entity.js';
+import type { UserSummary } from '../identity/user.repository.js';
 import type { WeChatIdentity } from '../identity/wechat-identity.js';
 import type { RateLimiter } from '../rate-limits/rate-limiter.js';
 import type { IssuedTokens, SessionService } from '../sessions/session.service.js';
@@ -13,7 +14,7 @@ import { DuplicateLogins } from './duplicate-logins.js';
 
 /** What every login answers. */
 export interface LoginResult extends IssuedTokens {
-  user: User;
+  user: UserSummary;
   isNewUser: boolean;
   /** Another user holds this person's unionId (docs/architecture.md, "Identity"). */
   otherAccountExists: boolean;
@@ -104,7 +105,7 @@ export class SignIn {
   async register(em: EntityManager, identity: WeChatIdentity): Promise<LoginResult> {
     const now = new Date();
     const session = this.deps.sessions.prepare(now);
-    let user: User | null = null;
+    let user: UserSummary | null = null;
     try {
       user = await this.deps.accounts.registerNew(em, identity, session, now);
     } catch (error) {

@@ -1,7 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { execute, sql } from '../db/sql.js';
-import { User } from '../identity/user.entity.js';
-import type { UserRow } from '../identity/user.repository.js';
+import { userSummaryOf, type UserSummary, type UserSummaryRow } from '../identity/user.repository.js';
 
 /**
  * Rotates a refresh token in one statement: the old one dies, the new one is written, the user is
@@ -13,7 +12,7 @@ import type { UserRow } from '../identity/user.repository.js';
  */
 export const ROTATE = sql<
   'now' | 'graceStart' | 'presentedHash' | 'newHash',
-  UserRow & { session_id: string; other_account_exists: boolean }
+  UserSummaryRow & { session_id: string; other_account_exists: boolean }
 >(`
 with t as (
   update refresh_token set rotated_at = coalesce(rotated_at, :now)
@@ -25,7 +24,7 @@ with t as (
 ), n as (
   insert into refresh_token (token_hash, session_id, created_at) select :newHash, s.id, :now from s
 )
-select s.id as session_id, u.*,
+select s.id as session_id, u.id, u.nickname, u.avatar_url, u.phone_number, u.created_at,
        exists (select 1 from user_login_method lm join "user" o on o.union_id = lm.union_id
                 where lm.user_id = u.id and o.id <> u.id) as other_account_exists
   from s join "user" u on u.id = s.user_id and u.deleted_at is null`);
@@ -53,8 +52,8 @@ select exists (select 1 from t) as known`);
  * The open session of an access token and its user, in one read (what `me` answers). A merge or
  * deletion ends the user's sessions; a tombstone is refused here too, whatever raced with that.
  */
-export const OPEN_SESSION_USER = sql<'sessionId' | 'userId' | 'now', UserRow>(`
-select u.* from session s join "user" u on u.id = s.user_id
+export const OPEN_SESSION_USER = sql<'sessionId' | 'userId' | 'now', UserSummaryRow>(`
+select u.id, u.nickname, u.avatar_url, u.phone_number, u.created_at from session s join "user" u on u.id = s.user_id
  where s.id = :sessionId and s.user_id = :userId and s.revoked_at is null and s.expires_at > :now
    and u.deleted_at is null`);
 
@@ -67,11 +66,11 @@ export const SessionRepository = {
     newHash: string,
     now: Date,
     graceStart: Date,
-  ): Promise<{ sessionId: string; user: User; otherAccountExists: boolean } | null> {
+  ): Promise<{ sessionId: string; user: UserSummary; otherAccountExists: boolean } | null> {
     const [row] = await execute(em, ROTATE, { now, graceStart, presentedHash, newHash });
     if (!row) return null;
     const { session_id: sessionId, other_account_exists: otherAccountExists, ...user } = row;
-    return { sessionId, user: em.map(User, user), otherAccountExists };
+    return { sessionId, user: userSummaryOf(em, user), otherAccountExists };
   },
 
   async revokeOnReuse(em: EntityManager, presentedHash: string, now: Date): Promise<void> {
@@ -89,8 +88,8 @@ export const SessionRepository = {
     sessionId: string,
     userId: string,
     now: Date,
-  ): Promise<User | null> {
+  ): Promise<UserSummary | null> {
     const [row] = await execute(em, OPEN_SESSION_USER, { sessionId, userId, now });
-    return row ? em.map(User, row) : null;
+    return row ? userSummaryOf(em, row) : null;
   },
 };

@@ -3,6 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { sha256 } from '../crypto/keys.js';
 import { UnauthenticatedError } from '../errors.js';
 import type { User } from '../identity/user.entity.js';
+import type { UserSummary } from '../identity/user.repository.js';
 import type { RateLimiter } from '../rate-limits/rate-limiter.js';
 import type { AccessTokens } from './access-tokens.js';
 import { RefreshToken } from './refresh-token.entity.js';
@@ -28,7 +29,7 @@ export interface NewSession {
 export interface Authenticated {
   userId: string;
   sessionId: string;
-  user: User;
+  user: UserSummary;
 }
 
 export interface SessionServiceDeps {
@@ -101,7 +102,7 @@ export class SessionService {
     em: EntityManager,
     presented: string,
     clientIp: string,
-  ): Promise<IssuedTokens & { user: User; otherAccountExists: boolean }> {
+  ): Promise<IssuedTokens & { user: UserSummary; otherAccountExists: boolean }> {
     const hash = await this.admitRefreshToken(em, presented, clientIp);
     const now = new Date();
     const { refreshToken, tokenHash } = newRefreshToken();

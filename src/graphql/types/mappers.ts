@@ -1,4 +1,4 @@
-import type { User } from '../../identity/user.entity.js';
+import type { UserSummary } from '../../identity/user.repository.js';
 import type { LoginResult } from '../../logins/sign-in.js';
 import type { AuthPayload } from './auth.type.js';
 import type { UserType } from './user.type.js';
@@ -10,7 +10,7 @@ import type { UserType } from './user.type.js';
 export type Viewer = { readonly userId: string } | null;
 
 /** The GraphQL face of a user, as `viewer` may see it; loginMethods are resolved on demand by UserResolver. */
-export function toUserType(user: User, viewer: Viewer): UserType {
+export function toUserType(user: UserSummary, viewer: Viewer): UserType {
   return {
     id: user.id,
     nickname: user.nickname,
