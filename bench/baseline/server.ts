@@ -3,8 +3,9 @@
  * paths, with plain node:http, pg and undici and nothing in between (no framework, no GraphQL, no
  * ORM, no validation library, no logging). It runs the server's own SQL statements, imported from
  * src/ (the returning-user login, the first login, refresh rotation, `me`'s session read, spending a
- * web state), seals WeChat credentials with the server's SecretBox and signs the same ES256 access
- * tokens with jose (one key made at start, held in memory as the server holds its own). So the
+ * web state), seals WeChat credentials with the server's SecretBox and signs and verifies the same
+ * ES256 access tokens with the server's own functions (src/sessions/jwt.ts; one key made at start,
+ * held in memory as the server holds its own). So the
  * ratio ours / baseline is what the server's layers cost, nothing else.
  *
  *   POST /login/mini {code}                   jscode2session, then the returning or first login
@@ -15,9 +16,9 @@
  *
  * Answers `{ data }` with the fields the benchmark's GraphQL queries ask for, or `{ errors }`.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose';
+import { calculateJwkThumbprint, type JWK } from 'jose';
 import pg from 'pg';
 import { Pool } from 'undici';
 import { sha256 } from '../../src/crypto/keys.js';
@@ -25,6 +26,7 @@ import { SecretBox } from '../../src/crypto/secret-box.js';
 import { runPrepared, type PgQueryable, type Statement } from '../../src/db/sql.js';
 import { NEW_USER_LOGIN, RETURNING_LOGIN } from '../../src/identity/user.repository.js';
 import { SPEND_STATE, WebStateService } from '../../src/logins/web-state.service.js';
+import { encodedHeader, signAccessToken, verifyAccessToken } from '../../src/sessions/jwt.js';
 import { OPEN_SESSION_USER, ROTATE } from '../../src/sessions/session.repository.js';
 
 const env = process.env;
@@ -41,8 +43,9 @@ const ISSUER = env.PUBLIC_URL ?? `http://localhost:${env.PORT}`;
 const ACCESS_TTL = 900;
 const REFRESH_TTL_MS = 30 * 24 * 3600 * 1000;
 const PROFILE_TTL_MS = 24 * 3600 * 1000;
-const signing = await generateKeyPair('ES256');
-const kid = await calculateJwkThumbprint(await exportJWK(signing.publicKey));
+const signing = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const kid = await calculateJwkThumbprint(signing.publicKey.export({ format: 'jwk' }) as JWK);
+const header = encodedHeader(kid);
 const box = new SecretBox(AUTH_SECRET);
 const states = new WebStateService({ authSecret: AUTH_SECRET, ttlSeconds: 3600 });
 const webApp = {
@@ -85,17 +88,14 @@ function newSession(now: Date) {
   };
 }
 
-async function sign(userId: string, sessionId: string, now: Date) {
+function sign(userId: string, sessionId: string, now: Date) {
   const iat = Math.floor(now.getTime() / 1000);
-  const accessToken = await new SignJWT({ sid: sessionId })
-    .setProtectedHeader({ alg: 'ES256', typ: 'JWT', kid })
-    .setSubject(userId)
-    .setIssuer(ISSUER)
-    .setAudience(ISSUER)
-    .setIssuedAt(iat)
-    .setExpirationTime(iat + ACCESS_TTL)
-    .sign(signing.privateKey);
-  return { accessToken, expiresAt: new Date((iat + ACCESS_TTL) * 1000) };
+  const exp = iat + ACCESS_TTL;
+  const claims = { sid: sessionId, sub: userId, iss: ISSUER, aud: ISSUER, iat, exp };
+  return {
+    accessToken: signAccessToken(header, claims, signing.privateKey),
+    expiresAt: new Date(exp * 1000),
+  };
 }
 
 interface Identity {
@@ -157,7 +157,7 @@ async function signIn(identity: Identity, profileFreshAfter: Date | null, mayReg
     }
     if (!userId) throw new Refused('not a returning user (the baseline has no full path)');
     return {
-      ...(await sign(userId, session.sessionId, now)),
+      ...sign(userId, session.sessionId, now),
       refreshToken: session.refreshToken,
       isNewUser,
       user: { id: userId },
@@ -209,20 +209,21 @@ async function refresh(body: { refreshToken: string }) {
   });
   const row = rows[0];
   if (!row) throw new Refused('refresh token refused');
-  return { ...(await sign(row.id as string, row.session_id, now)), refreshToken };
+  return { ...sign(row.id as string, row.session_id, now), refreshToken };
 }
 
 async function me(authorization: string | undefined) {
   const token = /^Bearer (.+)$/.exec(authorization ?? '')?.[1];
   if (!token) throw new Refused('no token');
-  const { payload } = await jwtVerify(token, signing.publicKey, {
+  const claims = await verifyAccessToken(token, {
     issuer: ISSUER,
     audience: ISSUER,
-    algorithms: ['ES256'],
+    now: Math.floor(Date.now() / 1000),
+    keyFor: (tokenKid) => (tokenKid === kid ? signing.publicKey : undefined),
   });
   const { rows } = await query(OPEN_SESSION_USER, {
-    sessionId: payload.sid as string,
-    userId: payload.sub!,
+    sessionId: claims.sid,
+    userId: claims.sub,
     now: new Date(),
   });
   if (!rows[0]) throw new Refused('session ended');

@@ -1,11 +1,5 @@
-import {
-  calculateJwkThumbprint,
-  exportJWK,
-  generateKeyPair,
-  importJWK,
-  type CryptoKey,
-  type JWK,
-} from 'jose';
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 import type { PublicJwk } from './signing-key.entity.js';
 
 /** The one algorithm our access tokens are signed with. */
@@ -27,12 +21,15 @@ export async function generateSigningKeyPair(): Promise<NewKeyPair> {
   return { kid: await calculateJwkThumbprint(publicJwk), publicJwk, privateJwk };
 }
 
-/** The public key as a CryptoKey, imported once and reused for every verification. */
-export async function importPublicKey(jwk: PublicJwk): Promise<CryptoKey> {
-  return (await importJWK({ ...jwk, alg: ALGORITHM }, ALGORITHM)) as CryptoKey;
+/** The public key as Node's KeyObject, imported once and reused for every verification. */
+export function importPublicKey(jwk: PublicJwk): KeyObject {
+  return createPublicKey({ key: { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y }, format: 'jwk' });
 }
 
-/** The private key as a non-extractable CryptoKey, imported once and reused for every signature. */
-export async function importPrivateKey(jwk: JWK): Promise<CryptoKey> {
-  return (await importJWK({ ...jwk, alg: ALGORITHM }, ALGORITHM, { extractable: false })) as CryptoKey;
+/** The private key as Node's KeyObject, imported once and reused for every signature. */
+export function importPrivateKey(jwk: JWK): KeyObject {
+  return createPrivateKey({
+    key: { kty: 'EC', crv: 'P-256', x: jwk.x!, y: jwk.y!, d: jwk.d! },
+    format: 'jwk',
+  });
 }

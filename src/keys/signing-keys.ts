@@ -1,5 +1,6 @@
+import type { KeyObject } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import type { CryptoKey, JWK } from 'jose';
+import type { JWK } from 'jose';
 import type { Logger } from 'pino';
 import { ConfigError } from '../config.js';
 import type { SecretBox } from '../crypto/secret-box.js';
@@ -23,7 +24,7 @@ export interface SigningKeysSettings {
 /** The key access tokens are signed with now. */
 export interface CurrentKey {
   kid: string;
-  key: CryptoKey;
+  key: KeyObject;
 }
 
 /** A public key as the JWKS lists it. */
@@ -54,7 +55,7 @@ export class SigningKeys {
   private current: CurrentKey | undefined;
   /** The kid of a current key this AUTH_SECRET cannot open (logged once). */
   private unopenedKid: string | undefined;
-  private publicKeys = new Map<string, { jwk: PublishedJwk; key: CryptoKey }>();
+  private publicKeys = new Map<string, { jwk: PublishedJwk; key: KeyObject }>();
   private jwksBody = '{"keys":[]}';
   /** When the last successful reload started (its reads are at least this fresh). */
   private loadedAt = 0;
@@ -113,7 +114,7 @@ export class SigningKeys {
   }
 
   /** The public key of a published kid; an unknown one reloads the keys (rate-limited) before saying no. */
-  async verificationKey(kid: string | undefined): Promise<CryptoKey | undefined> {
+  async verificationKey(kid: string | undefined): Promise<KeyObject | undefined> {
     if (kid === undefined) return undefined;
     const known = this.publicKeys.get(kid);
     if (known || !KID_SHAPE.test(kid)) return known?.key;
@@ -242,12 +243,12 @@ export class SigningKeys {
     } catch {
       return undefined;
     }
-    return { kid: row.kid, key: await importPrivateKey(privateJwk) };
+    return { kid: row.kid, key: importPrivateKey(privateJwk) };
   }
 
   /** Imports the public keys not seen before, drops the unpublished ones, renders the JWKS once. */
   private async publish(rows: SigningKeyRow[]): Promise<void> {
-    const next = new Map<string, { jwk: PublishedJwk; key: CryptoKey }>();
+    const next = new Map<string, { jwk: PublishedJwk; key: KeyObject }>();
     for (const row of rows) {
       const jwk: PublishedJwk = {
         kty: 'EC',
@@ -258,7 +259,7 @@ export class SigningKeys {
         alg: ALGORITHM,
         use: 'sig',
       };
-      next.set(row.kid, this.publicKeys.get(row.kid) ?? { jwk, key: await importPublicKey(row.public_jwk) });
+      next.set(row.kid, this.publicKeys.get(row.kid) ?? { jwk, key: importPublicKey(row.public_jwk) });
     }
     this.publicKeys = next;
     this.jwksBody = JSON.stringify({ keys: [...next.values()].map((entry) => entry.jwk) });

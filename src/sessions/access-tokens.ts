@@ -1,7 +1,6 @@
-import { errors as joseErrors, jwtVerify, SignJWT, type CryptoKey, type JWTHeaderParameters } from 'jose';
 import { UnauthenticatedError } from '../errors.js';
-import { ALGORITHM } from '../keys/key-pair.js';
 import type { SigningKeys } from '../keys/signing-keys.js';
+import { encodedHeader, signAccessToken, TokenRejected, verifyAccessToken } from './jwt.js';
 
 /** What an access token says: the user (`sub`) and the session (`sid`). */
 export interface AccessClaims {
@@ -17,14 +16,14 @@ export interface AccessTokensSettings {
   ttlSeconds: number;
 }
 
-/** A key lookup failure inside jwtVerify: the token names a kid we do not publish. */
-class UnknownKid extends Error {}
-
 /**
- * Short-lived ES256 JWT access tokens with `kid`, signed with the current signing key. Any service
- * verifies them with our JWKS alone (docs/integration.md); this server looks the key up by kid.
+ * Short-lived ES256 JWT access tokens with `kid`, signed with the current signing key (src/sessions/jwt.ts).
+ * Any service verifies them with our JWKS alone (docs/integration.md); this server looks the key up by kid.
  */
 export class AccessTokens {
+  /** The current key's encoded header, made once per key. */
+  private header = { kid: '', encoded: '' };
+
   constructor(
     private readonly keys: SigningKeys,
     private readonly settings: AccessTokensSettings,
@@ -32,43 +31,39 @@ export class AccessTokens {
 
   async sign(claims: AccessClaims, now: Date): Promise<{ accessToken: string; expiresAt: Date }> {
     const { kid, key } = await this.keys.signingKey();
-    const issuedAt = Math.floor(now.getTime() / 1000);
-    const expiresAtSeconds = issuedAt + this.settings.ttlSeconds;
-    const accessToken = await new SignJWT({ sid: claims.sessionId })
-      .setProtectedHeader({ alg: ALGORITHM, typ: 'JWT', kid })
-      .setSubject(claims.userId)
-      .setIssuer(this.settings.issuer)
-      .setAudience(this.settings.audience)
-      .setIssuedAt(issuedAt)
-      .setExpirationTime(expiresAtSeconds)
-      .sign(key);
-    return { accessToken, expiresAt: new Date(expiresAtSeconds * 1000) };
+    if (this.header.kid !== kid) this.header = { kid, encoded: encodedHeader(kid) };
+    const iat = Math.floor(now.getTime() / 1000);
+    const exp = iat + this.settings.ttlSeconds;
+    const accessToken = signAccessToken(
+      this.header.encoded,
+      {
+        sid: claims.sessionId,
+        sub: claims.userId,
+        iss: this.settings.issuer,
+        aud: this.settings.audience,
+        iat,
+        exp,
+      },
+      key,
+    );
+    return { accessToken, expiresAt: new Date(exp * 1000) };
   }
 
   /** The claims of a token this server signed and that has not expired; UNAUTHENTICATED otherwise. */
   async verify(token: string): Promise<AccessClaims> {
-    let claims: { sub?: string; sid?: unknown };
     try {
-      ({ payload: claims } = await jwtVerify(token, (header) => this.key(header), {
+      const { sub, sid } = await verifyAccessToken(token, {
         issuer: this.settings.issuer,
         audience: this.settings.audience,
-        algorithms: [ALGORITHM],
-        typ: 'JWT',
-      }));
+        now: Math.floor(Date.now() / 1000),
+        keyFor: (kid) => this.keys.verificationKey(kid),
+      });
+      return { userId: sub, sessionId: sid };
     } catch (error) {
-      if (error instanceof joseErrors.JWTExpired)
-        throw new UnauthenticatedError('The access token has expired');
-      throw new UnauthenticatedError('The access token is invalid');
+      if (!(error instanceof TokenRejected)) throw error;
+      throw new UnauthenticatedError(
+        error.reason === 'expired' ? 'The access token has expired' : 'The access token is invalid',
+      );
     }
-    if (typeof claims.sub !== 'string' || typeof claims.sid !== 'string') {
-      throw new UnauthenticatedError('The access token is invalid');
-    }
-    return { userId: claims.sub, sessionId: claims.sid };
-  }
-
-  private async key(header: JWTHeaderParameters): Promise<CryptoKey> {
-    const key = header.alg === ALGORITHM ? await this.keys.verificationKey(header.kid) : undefined;
-    if (!key) throw new UnknownKid();
-    return key;
   }
 }
