@@ -80,10 +80,17 @@ describe('CORS in development (any localhost origin by default)', () => {
 
   it('sends security headers, with a CSP that lets the development Sandbox load', async () => {
     const health = await fetch(`${t.url}/healthz`);
-    expect(health.headers.get('x-content-type-options')).toBe('nosniff');
-    expect(health.headers.get('x-frame-options')).toBe('SAMEORIGIN');
-    expect(health.headers.get('strict-transport-security')).toMatch(/max-age=\d+/);
-    expect(health.headers.get('referrer-policy')).toBe('no-referrer');
+    const notFound = await fetch(`${t.url}/no-such-route`);
+    expect(notFound.status).toBe(404);
+    for (const response of [health, notFound]) {
+      expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(response.headers.get('x-frame-options')).toBe('SAMEORIGIN');
+      expect(response.headers.get('strict-transport-security')).toMatch(/max-age=\d+/);
+      expect(response.headers.get('referrer-policy')).toBe('no-referrer');
+      // Called cross-origin on purpose: CORS decides who may read an answer.
+      expect(response.headers.get('cross-origin-resource-policy')).toBe('cross-origin');
+      expect(response.headers.get('content-security-policy')).toMatch(/frame-src [^;]*sandbox\.embed/);
+    }
     const sandbox = await fetch(`${t.url}/graphql`, { headers: { accept: 'text/html' } });
     expect(sandbox.status).toBe(200);
     expect(await sandbox.text()).toContain('embeddable-sandbox.cdn.apollographql.com');

@@ -1,6 +1,6 @@
 import cors from '@fastify/cors';
-import helmet from '@fastify/helmet';
 import type { FastifyInstance } from 'fastify';
+import helmet, { type HelmetOptions } from 'helmet';
 import type { Config } from '../config.js';
 import { REQUEST_ID_HEADER } from './request-id.js';
 
@@ -26,7 +26,7 @@ const ALLOWED_HEADERS = [
  * (https) and the emulator's (http://127.0.0.1:<its port>, another origin than the page).
  * Production keeps helmet's strict default; its landing page is a plain page without scripts.
  */
-const DEVELOPMENT_CSP = {
+const DEVELOPMENT_CSP: HelmetOptions['contentSecurityPolicy'] = {
   directives: {
     scriptSrc: ["'self'", "'unsafe-inline'", 'https://embeddable-sandbox.cdn.apollographql.com'],
     styleSrc: ["'self'", "'unsafe-inline'", 'https:'],
@@ -44,7 +44,7 @@ const DEVELOPMENT_CSP = {
  * files from 'self', GraphiQL's fonts and icons as data: URLs, and the <style> elements its
  * components add (hence 'unsafe-inline' for styles, never for scripts); it talks to /graphql only.
  */
-export const LOCAL_EXPLORER_CSP = {
+export const LOCAL_EXPLORER_CSP: HelmetOptions['contentSecurityPolicy'] = {
   useDefaults: false,
   directives: {
     defaultSrc: ["'self'"],
@@ -61,18 +61,40 @@ export const LOCAL_EXPLORER_CSP = {
   },
 };
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** This route's Content-Security-Policy, instead of the server's (the local explorer's). */
+    contentSecurityPolicy?: HelmetOptions['contentSecurityPolicy'];
+  }
+}
+
 /**
  * Security headers (helmet) on every answer, and CORS for the origins in CORS_ORIGINS: a
  * preflight from an allowed origin is answered 204 with the headers and methods clients use;
  * any other origin gets no CORS header at all, so its browser keeps the answer from its page.
  * Apollo's CSRF prevention stays on behind this: a preflight never reaches it, and a cross-origin
  * request that skipped one (a form, a simple GET) is still refused.
+ *
+ * Helmet's middleware is built once per policy, here, and applied by one hook: the Fastify plugin
+ * rebuilt it (parsing every CSP directive) on every request.
  */
 export async function registerBrowserSecurity(app: FastifyInstance, config: Config): Promise<void> {
-  await app.register(helmet, {
-    contentSecurityPolicy: config.isProduction ? true : DEVELOPMENT_CSP,
+  const options: HelmetOptions = {
+    // Production: helmet's strict default.
+    ...(!config.isProduction && { contentSecurityPolicy: DEVELOPMENT_CSP }),
     // The API is called cross-origin on purpose (CORS decides who may read it).
     crossOriginResourcePolicy: { policy: 'cross-origin' },
+  };
+  const serverWide = helmet(options);
+  const perRoute = new WeakMap<object, ReturnType<typeof helmet>>();
+  const headersFor = (csp: HelmetOptions['contentSecurityPolicy']) => {
+    if (typeof csp !== 'object') return serverWide;
+    let headers = perRoute.get(csp);
+    if (!headers) perRoute.set(csp, (headers = helmet({ ...options, contentSecurityPolicy: csp })));
+    return headers;
+  };
+  app.addHook('onRequest', (request, reply, done) => {
+    headersFor(request.routeOptions.config.contentSecurityPolicy)(request.raw, reply.raw, () => done());
   });
 
   const allowed = config.http.corsOrigins;

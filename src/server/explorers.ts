@@ -283,15 +283,15 @@ export async function registerLocalExplorer(
   { resolveFrom = import.meta.url, hint = {} }: LocalExplorerOptions = {},
 ): Promise<void> {
   const explorer = await loadExplorer(resolveFrom, hint);
-  const helmet = { contentSecurityPolicy: LOCAL_EXPLORER_CSP };
+  const config = { contentSecurityPolicy: LOCAL_EXPLORER_CSP };
 
   app.get(`${LOCAL_EXPLORER_PATH}/`, (_request, reply) => reply.redirect(LOCAL_EXPLORER_PATH, 302));
-  app.get(LOCAL_EXPLORER_PATH, { helmet }, async (_request, reply) => {
+  app.get(LOCAL_EXPLORER_PATH, { config }, async (_request, reply) => {
     if ('missing' in explorer) return explainMissing(reply, explorer.missing);
     return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(explorer.html);
   });
 
-  app.get(`${ASSETS_PATH}/*`, { helmet }, async (request, reply) => {
+  app.get(`${ASSETS_PATH}/*`, { config }, async (request, reply) => {
     if ('missing' in explorer) return explainMissing(reply, explorer.missing);
     // The exact path, as sent: no joining, so no way out of the list.
     const asset = explorer.assets.get(request.url.split('?')[0]!);
