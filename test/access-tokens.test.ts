@@ -61,6 +61,18 @@ function craft(header: unknown, payload: unknown, key = privateKey): string {
   return `${input}.${sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
 }
 
+/**
+ * The same 64 bytes spelled otherwise: the last of 86 base64url characters carries 2 unused bits,
+ * flipped here (decoders ignore them; a canonical check does not).
+ */
+function respelled(signature: string): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  const last = alphabet.indexOf(signature.at(-1)!);
+  const other = signature.slice(0, -1) + alphabet[last ^ 1];
+  expect(Buffer.from(other, 'base64url').equals(Buffer.from(signature, 'base64url'))).toBe(true);
+  return other;
+}
+
 /** What `me` answers with this token: the user id, or `CODE: message`. */
 async function me(token: string): Promise<string> {
   const body = await w.gql<{ me: { id: string } | null }>(
@@ -122,17 +134,20 @@ describe('access tokens', () => {
       'payload swapped under the signature': `${head}.${b64({ ...claims, sub: 'someone-else' })}.${signature}`,
       'signature changed': `${head}.${body}.${signature.endsWith('AA') ? signature.slice(0, -2) + 'BB' : signature.slice(0, -2) + 'AA'}`,
       'signature with a character more': `${head}.${body}.${signature}A`,
+      'signature in a non-canonical spelling (same bytes)': `${head}.${body}.${respelled(signature)}`,
       'signature cut short': `${head}.${body}.${signature.slice(0, -4)}`,
       'no signature': `${head}.${body}.`,
       'alg none': `${b64({ alg: 'none', typ: 'JWT' })}.${body}.`,
       'HS256 keyed with our public key': `${hmacInput}.${createHmac('sha256', publicJwk).update(hmacInput).digest('base64url')}`,
       'another typ': craft({ ...header, typ: 'at+jwt' }, good),
+      'a lower-case typ': craft({ ...header, typ: 'jwt' }, good),
       'a crit header': craft({ ...header, crit: ['exp'] }, good),
       'an embedded key': craft({ ...header, jwk: jwks.keys[0] }, good),
       'an unknown kid': craft({ ...header, kid: 'A'.repeat(43) }, good),
       'no kid': craft({ alg: 'ES256', typ: 'JWT' }, good),
       'no exp': craft(header, noExp),
       'a string exp': craft(header, { ...good, exp: String(now + 60) }),
+      'a string iat': craft(header, { ...good, iat: String(now) }),
       'nbf in the future': craft(header, { ...good, nbf: now + 120 }),
       'another issuer': craft(header, { ...good, iss: 'https://evil.example' }),
       'another audience': craft(header, { ...good, aud: 'https://elsewhere.example' }),
@@ -147,8 +162,10 @@ describe('access tokens', () => {
     for (const [name, token] of Object.entries(refused)) {
       expect(`${name}: ${await me(token)}`).toBe(`${name}: ${INVALID}`);
     }
-    expect(await me(craft(header, { ...good, iat: now - TTL - 1, exp: now - 1 }))).toBe(
-      'UNAUTHENTICATED: The access token has expired',
-    );
+    const expired = 'UNAUTHENTICATED: The access token has expired';
+    expect(await me(craft(header, { ...good, iat: now - TTL - 1, exp: now - 1 }))).toBe(expired);
+    // exp is the first second it is no longer valid; nbf the first one it is.
+    expect(await me(craft(header, { ...good, iat: now - TTL, exp: now }))).toBe(expired);
+    expect(await me(craft(header, { ...good, nbf: now }))).toBe(login.user.id);
   });
 });

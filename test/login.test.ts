@@ -120,6 +120,29 @@ describe('one account per person', () => {
     expect(second).toMatchObject({ isNewUser: false, user: { id: first.user.id } });
   });
 
+  it('answers the user as stored, createdAt included, after a first login, a returning one, refresh and me', async () => {
+    type Answer = { id: string; createdAt: string };
+    const first = (await miniLogin('cora')).data!.wechatMiniLogin;
+    const again = (await miniLogin('cora')).data!.wechatMiniLogin;
+    expect([first.isNewUser, again.isNewUser]).toEqual([true, false]);
+    const refreshed = await gql<{ refreshSession: { user: Answer } }>(
+      `mutation ($t: String!) { refreshSession(refreshToken: $t) { user { id createdAt } } }`,
+      { t: again.refreshToken },
+    );
+    const me = await gql<{ me: Answer }>('{ me { id createdAt } }', undefined, {
+      authorization: `Bearer ${again.accessToken}`,
+    });
+    const [row] = await w.t.server.database.orm.em.getConnection().execute<{ created_at: string }[]>(
+      `select to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as created_at
+         from "user" where id = ?`,
+      [first.user.id],
+    );
+    const stored = { id: first.user.id, createdAt: row!.created_at };
+    for (const user of [first.user, again.user, refreshed.data!.refreshSession.user, me.data!.me]) {
+      expect(user).toMatchObject(stored);
+    }
+  });
+
   it('links a mini program login to the web account with the same unionid', async () => {
     await w.emulatorPost('/__emulator/users', {
       key: 'ben',

@@ -61,10 +61,14 @@ export const LOCAL_EXPLORER_CSP: HelmetOptions['contentSecurityPolicy'] = {
   },
 };
 
+type SecurityHeaders = ReturnType<typeof helmet>;
+
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** This route's Content-Security-Policy, instead of the server's (the local explorer's). */
     contentSecurityPolicy?: HelmetOptions['contentSecurityPolicy'];
+    /** Set when the route is added: helmet built for its own policy. */
+    securityHeaders?: SecurityHeaders;
   }
 }
 
@@ -86,15 +90,16 @@ export async function registerBrowserSecurity(app: FastifyInstance, config: Conf
     crossOriginResourcePolicy: { policy: 'cross-origin' },
   };
   const serverWide = helmet(options);
-  const perRoute = new WeakMap<object, ReturnType<typeof helmet>>();
-  const headersFor = (csp: HelmetOptions['contentSecurityPolicy']) => {
-    if (typeof csp !== 'object') return serverWide;
-    let headers = perRoute.get(csp);
-    if (!headers) perRoute.set(csp, (headers = helmet({ ...options, contentSecurityPolicy: csp })));
-    return headers;
-  };
+  // A route with a policy of its own gets its middleware when it is added (a bad policy stops the
+  // start, not a request).
+  app.addHook('onRoute', (route) => {
+    const csp = route.config?.contentSecurityPolicy;
+    if (csp === undefined) return;
+    route.config = { ...route.config, securityHeaders: helmet({ ...options, contentSecurityPolicy: csp }) };
+  });
   app.addHook('onRequest', (request, reply, done) => {
-    headersFor(request.routeOptions.config.contentSecurityPolicy)(request.raw, reply.raw, () => done());
+    const headers = request.routeOptions.config.securityHeaders ?? serverWide;
+    headers(request.raw, reply.raw, () => done());
   });
 
   const allowed = config.http.corsOrigins;

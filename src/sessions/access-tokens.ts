@@ -60,6 +60,7 @@ export class AccessTokens {
       });
       return { userId: sub, sessionId: sid };
     } catch (error) {
+      // Only a refusal is the client's doing; anything else is a fault of ours, not a bad token.
       if (!(error instanceof TokenRejected)) throw error;
       throw new UnauthenticatedError(
         error.reason === 'expired' ? 'The access token has expired' : 'The access token is invalid',
