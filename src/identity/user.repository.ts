@@ -12,7 +12,10 @@ export type UserRow = Record<string, unknown>;
  */
 export type UserSummary = Pick<User, 'id' | 'nickname' | 'avatarUrl' | 'phoneNumber' | 'createdAt'>;
 
-/** The columns of a UserSummary, as the hot statements select them. */
+/** The columns of a UserSummary, from the user table as `u` (the hot statements select these). */
+export const USER_SUMMARY_COLUMNS = 'u.id, u.nickname, u.avatar_url, u.phone_number, u.created_at';
+
+/** A row of USER_SUMMARY_COLUMNS. */
 export interface UserSummaryRow {
   id: string;
   nickname: string | null;
@@ -79,7 +82,7 @@ with m as (
   insert into refresh_token (token_hash, session_id, created_at)
   select :tokenHash, s.id, :now from s
 )
-select u.id, u.nickname, u.avatar_url, u.phone_number, u.created_at, m.other_account_exists
+select ${USER_SUMMARY_COLUMNS}, m.other_account_exists
   from s join m on m.user_id = s.user_id join "user" u on u.id = s.user_id`);
 
 /**
@@ -117,7 +120,7 @@ with u as (
   select :userId, :now, :now, :unionId, :nickname, :avatarUrl, :phoneNumber
    where not exists (select 1 from user_login_method lm where lm.app_id = :appId and lm.open_id = :openId)
      and (:unionId::text is null or not exists (select 1 from "user" h where h.union_id = :unionId::text))
-  returning id, nickname, avatar_url, phone_number, created_at
+  returning *
 ), m as (
   insert into user_login_method
     (id, created_at, updated_at, user_id, kind, app_id, open_id, union_id, access_code, last_login_at, profile_refreshed_at)
@@ -134,7 +137,7 @@ with u as (
   select :messageId, e.endpoint, 'user.created', u.id, :eventBody, :now, :now
     from u, jsonb_array_elements_text(:endpoints::jsonb) as e(endpoint)
 )
-select * from u`);
+select ${USER_SUMMARY_COLUMNS} from u`);
 
 /** A user's phone number, in one statement; the user, or nothing when the account has ended. */
 const SET_PHONE_NUMBER = sql<'userId' | 'phoneNumber' | 'now', UserRow>(`

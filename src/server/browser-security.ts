@@ -90,12 +90,16 @@ export async function registerBrowserSecurity(app: FastifyInstance, config: Conf
     crossOriginResourcePolicy: { policy: 'cross-origin' },
   };
   const serverWide = helmet(options);
+  const perPolicy = new Map<unknown, SecurityHeaders>();
   // A route with a policy of its own gets its middleware when it is added (a bad policy stops the
-  // start, not a request).
+  // start, not a request); routes sharing a policy share one.
   app.addHook('onRoute', (route) => {
     const csp = route.config?.contentSecurityPolicy;
     if (csp === undefined) return;
-    route.config = { ...route.config, securityHeaders: helmet({ ...options, contentSecurityPolicy: csp }) };
+    let securityHeaders = perPolicy.get(csp);
+    if (!securityHeaders)
+      perPolicy.set(csp, (securityHeaders = helmet({ ...options, contentSecurityPolicy: csp })));
+    route.config = { ...route.config, securityHeaders };
   });
   app.addHook('onRequest', (request, reply, done) => {
     const headers = request.routeOptions.config.securityHeaders ?? serverWide;

@@ -67,7 +67,10 @@ export interface VerifyOptions {
  * equal to ours (an `aud` array must contain ours), `nbf` honoured when present, `sub` and `sid`
  * strings. Throws TokenRejected.
  */
-export async function verifyAccessToken(token: string, options: VerifyOptions): Promise<AccessTokenClaims> {
+export async function verifyAccessToken(
+  token: string,
+  options: VerifyOptions,
+): Promise<Pick<AccessTokenClaims, 'sub' | 'sid'>> {
   const parts = token.split('.');
   if (parts.length !== 3) throw new TokenRejected('invalid');
   const [headerPart, payloadPart, signaturePart] = parts as [string, string, string];
@@ -107,5 +110,5 @@ export async function verifyAccessToken(token: string, options: VerifyOptions): 
     throw new TokenRejected('invalid');
   }
   if (exp <= options.now) throw new TokenRejected('expired');
-  return { sub, sid, iss, aud: options.audience, iat: iat ?? 0, exp };
+  return { sub, sid };
 }

@@ -1,6 +1,11 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { execute, sql } from '../db/sql.js';
-import { userSummaryOf, type UserSummary, type UserSummaryRow } from '../identity/user.repository.js';
+import {
+  USER_SUMMARY_COLUMNS,
+  userSummaryOf,
+  type UserSummary,
+  type UserSummaryRow,
+} from '../identity/user.repository.js';
 
 /**
  * Rotates a refresh token in one statement: the old one dies, the new one is written, the user is
@@ -24,7 +29,7 @@ with t as (
 ), n as (
   insert into refresh_token (token_hash, session_id, created_at) select :newHash, s.id, :now from s
 )
-select s.id as session_id, u.id, u.nickname, u.avatar_url, u.phone_number, u.created_at,
+select s.id as session_id, ${USER_SUMMARY_COLUMNS},
        exists (select 1 from user_login_method lm join "user" o on o.union_id = lm.union_id
                 where lm.user_id = u.id and o.id <> u.id) as other_account_exists
   from s join "user" u on u.id = s.user_id and u.deleted_at is null`);
@@ -53,7 +58,7 @@ select exists (select 1 from t) as known`);
  * deletion ends the user's sessions; a tombstone is refused here too, whatever raced with that.
  */
 export const OPEN_SESSION_USER = sql<'sessionId' | 'userId' | 'now', UserSummaryRow>(`
-select u.id, u.nickname, u.avatar_url, u.phone_number, u.created_at from session s join "user" u on u.id = s.user_id
+select ${USER_SUMMARY_COLUMNS} from session s join "user" u on u.id = s.user_id
  where s.id = :sessionId and s.user_id = :userId and s.revoked_at is null and s.expires_at > :now
    and u.deleted_at is null`);
 
