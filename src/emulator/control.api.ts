@@ -39,17 +39,24 @@ const Schemas = {
       status: z.number().int().min(400).max(599).optional(),
       delayMs: z.number().int().min(0).max(600_000).optional(),
       drop: z.boolean().optional(),
+      reset: z.boolean().optional(),
       malformed: z.boolean().optional(),
     })
     .refine(
       (f) =>
-        [f.errcode !== undefined, f.status !== undefined, f.drop, f.malformed].filter(Boolean).length <= 1,
-      'at most one of errcode, status, drop, malformed (delayMs combines with any)',
+        [f.errcode !== undefined, f.status !== undefined, f.drop, f.reset, f.malformed].filter(Boolean)
+          .length <= 1,
+      'at most one of errcode, status, drop, reset, malformed (delayMs combines with any)',
     )
     .refine(
       (f) =>
-        f.errcode !== undefined || f.status !== undefined || f.drop || f.malformed || f.delayMs !== undefined,
-      'a fault needs errcode, status, delayMs, drop or malformed',
+        f.errcode !== undefined ||
+        f.status !== undefined ||
+        f.drop ||
+        f.reset ||
+        f.malformed ||
+        f.delayMs !== undefined,
+      'a fault needs errcode, status, delayMs, drop, reset or malformed',
     ),
   latency: z.object({ ms: z.number().int().min(0).max(600_000) }),
   clock: z.object({ advanceMs: z.number().int().min(0) }),

@@ -20,6 +20,11 @@ export interface EmulatorOptions {
   now?: () => number;
   /** Seeds openids/unionids: the same key is the same person across restarts. */
   seed?: string;
+  /**
+   * How long a kept-alive connection may stay unused before the emulator closes it, announced in
+   * each answer as `Keep-Alive: timeout=N` (Node's default, 5 s, when omitted).
+   */
+  keepAliveTimeoutMs?: number;
   logger?: Logger;
 }
 
@@ -64,6 +69,7 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
   const app = Fastify({
     loggerInstance: (options.logger ?? undefined) as FastifyBaseLogger | undefined,
     forceCloseConnections: true,
+    keepAliveTimeout: options.keepAliveTimeoutMs ?? 5000,
     bodyLimit: 16 * 1024 * 1024,
   });
   app.setValidatorCompiler(zodValidatorCompiler);
@@ -94,7 +100,7 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
   await app.register(pageRoutes(core, oauth, traffic));
   await app.register(controlRoutes({ core, oauth, mini, appTokens, traffic, loginCode, reset }));
 
-  app.server.on('connection', () => traffic.connectionOpened());
+  app.server.on('connection', (socket) => traffic.connectionOpened(socket));
   await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : (options.port ?? 0);

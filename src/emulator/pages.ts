@@ -73,12 +73,15 @@ export function pageRoutes(core: EmulatorCore, oauth: OAuthApi, traffic: Traffic
     const silent =
       !problem && kind === 'official' && query.scope!.split(',').every((s) => s === 'snsapi_base');
     const remembered = silent ? rememberedUser(request) : null;
-    traffic.record({
-      method: 'GET',
-      path: request.url.split('?')[0]!,
-      appid: query.appid ?? null,
-      outcome: problem ? 'error-page' : remembered ? 'silent' : 'ok',
-    });
+    traffic.record(
+      {
+        method: 'GET',
+        path: request.url.split('?')[0]!,
+        appid: query.appid ?? null,
+        outcome: problem ? 'error-page' : remembered ? 'silent' : 'ok',
+      },
+      request.raw.socket,
+    );
     if (problem) return html(reply, errorPage(problem));
     if (remembered) {
       const code = oauth.authorize(query.appid!, remembered, query.scope);
@@ -125,12 +128,15 @@ export function pageRoutes(core: EmulatorCore, oauth: OAuthApi, traffic: Traffic
         // This person is now the browser's WeChat user: an official account's snsapi_base is silent for them.
         reply.header('set-cookie', `${USER_COOKIE}=${key.data}; Path=/; HttpOnly; SameSite=Lax`);
       }
-      traffic.record({
-        method: 'POST',
-        path: '/connect/confirm',
-        appid: known!.appid,
-        outcome: form.action ?? 'cancel',
-      });
+      traffic.record(
+        {
+          method: 'POST',
+          path: '/connect/confirm',
+          appid: known!.appid,
+          outcome: form.action ?? 'cancel',
+        },
+        request.raw.socket,
+      );
       return redirectBack(reply, form.redirect_uri!, code, form.state);
     });
     done();

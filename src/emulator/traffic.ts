@@ -1,4 +1,8 @@
-/** A fault for the next `times` calls of one path: an errcode, an HTTP status, a drop, bad JSON, a delay. */
+/**
+ * A fault for the next `times` calls of one path: an errcode, an HTTP status, a drop (the call is
+ * read, then the connection closed without an answer), a reset (the connection is reset with the
+ * call unread, as a server that closed an idle kept-alive connection does), bad JSON, a delay.
+ */
 export interface Fault {
   path: string;
   times: number;
@@ -6,6 +10,7 @@ export interface Fault {
   status?: number;
   delayMs?: number;
   drop?: boolean;
+  reset?: boolean;
   malformed?: boolean;
 }
 
@@ -15,6 +20,8 @@ export interface RequestLogEntry {
   path: string;
   appid: string | null;
   outcome: string;
+  /** Which TCP connection carried the call: 1 for the first the emulator accepted, and so on. */
+  connection: number | null;
 }
 
 const MAX_LOG = 10_000;
@@ -29,6 +36,7 @@ export class Traffic {
   /** Calls per path since the start, not trimmed like the log (benchmarks count round trips). */
   private readonly calls = new Map<string, number>();
   private connections = 0;
+  private readonly connectionIds = new WeakMap<object, number>();
   private latency = 0;
 
   constructor(private readonly now: () => number) {}
@@ -55,14 +63,16 @@ export class Traffic {
     return fault;
   }
 
-  record(entry: Omit<RequestLogEntry, 'at'>): void {
+  record(entry: Omit<RequestLogEntry, 'at' | 'connection'>, socket?: object): void {
     this.calls.set(entry.path, (this.calls.get(entry.path) ?? 0) + 1);
-    this.log.push({ at: new Date(this.now()).toISOString(), ...entry });
+    const connection = (socket && this.connectionIds.get(socket)) ?? null;
+    this.log.push({ at: new Date(this.now()).toISOString(), ...entry, connection });
     if (this.log.length > MAX_LOG) this.log.splice(0, this.log.length - MAX_LOG);
   }
 
-  connectionOpened(): void {
+  connectionOpened(socket: object): void {
     this.connections += 1;
+    this.connectionIds.set(socket, this.connections);
   }
 
   requests(): RequestLogEntry[] {

@@ -44,21 +44,30 @@ export function wechatResponder(traffic: Traffic): WeChatResponder {
     const appid = query.appid ?? (typeof body.appid === 'string' ? body.appid : null);
     if (traffic.latencyMs > 0) await sleep(traffic.latencyMs);
     const fault = traffic.takeFault(path);
+    if (fault?.reset) {
+      // Before the delay and the answer: a server closing an idle connection never acts on the call.
+      traffic.record({ method: request.method, path, appid, outcome: 'fault:reset' }, request.raw.socket);
+      request.raw.socket.resetAndDestroy();
+      return reply.hijack();
+    }
     if (fault?.delayMs) await sleep(fault.delayMs);
     if (fault?.drop) {
-      traffic.record({ method: request.method, path, appid, outcome: 'fault:drop' });
+      traffic.record({ method: request.method, path, appid, outcome: 'fault:drop' }, request.raw.socket);
       request.raw.socket.destroy();
       return reply.hijack();
     }
     if (fault?.status !== undefined) {
-      traffic.record({ method: request.method, path, appid, outcome: `fault:status:${fault.status}` });
+      traffic.record(
+        { method: request.method, path, appid, outcome: `fault:status:${fault.status}` },
+        request.raw.socket,
+      );
       return reply
         .code(fault.status)
         .type('text/html')
         .send(`<html><body><h1>${fault.status}</h1>emulated server error</body></html>`);
     }
     if (fault?.malformed) {
-      traffic.record({ method: request.method, path, appid, outcome: 'fault:malformed' });
+      traffic.record({ method: request.method, path, appid, outcome: 'fault:malformed' }, request.raw.socket);
       return reply.type('text/html').send('<html><body>emulated: this is not JSON</body></html>');
     }
     let result: WeChatBody;
@@ -70,7 +79,10 @@ export function wechatResponder(traffic: Traffic): WeChatResponder {
       result = answer();
     }
     const errcode = typeof result.errcode === 'number' && result.errcode !== 0 ? result.errcode : 0;
-    traffic.record({ method: request.method, path, appid, outcome: errcode ? `errcode:${errcode}` : 'ok' });
+    traffic.record(
+      { method: request.method, path, appid, outcome: errcode ? `errcode:${errcode}` : 'ok' },
+      request.raw.socket,
+    );
     // WeChat answers errors with HTTP 200; /sns/* bodies come as text/plain, the rest as JSON.
     return reply
       .code(200)

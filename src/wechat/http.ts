@@ -21,6 +21,16 @@ export type RetryPolicy = 'single-use' | 'idempotent';
 const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH']);
 /** Errors after the request may have been received. */
 const AFTER_SEND = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE']);
+/** A reset by the far end, as the socket reports it (read or write). */
+const CLOSED_BY_PEER = new Set(['ECONNRESET', 'EPIPE']);
+
+/**
+ * A kept-alive socket unused this long is closed by us: below the keep-alive of WeChat's servers
+ * and of common proxies (nginx 75 s, Node 5 s), so we close an idle connection before the far end
+ * does and never send a request into one it is closing. When a server announces a shorter one
+ * (`Keep-Alive: timeout=N`), Node closes ours a second before that instead.
+ */
+export const IDLE_SOCKET_MS = 4000;
 
 export interface WeChatHttpOptions {
   baseUrl: string;
@@ -41,16 +51,51 @@ export interface WeChatHttpOptions {
  */
 export type WeChatOutcome = string;
 
-/** What one attempt came to: the parsed body, or an error and whether another attempt may help. */
+/**
+ * What one attempt came to: the parsed body, or an error and whether another attempt may help
+ * (`fresh`: at once, on a new connection).
+ */
 type Outcome<T> =
-  { ok: true; value: T } | { ok: false; retry: boolean; error: Error; errcode: WeChatOutcome };
+  | { ok: true; value: T }
+  | { ok: false; retry: boolean; fresh?: boolean; error: Error; errcode: WeChatOutcome };
 
-const failed = (retry: boolean, error: Error, errcode: WeChatOutcome): Outcome<never> => ({
+const failed = (retry: boolean, error: Error, errcode: WeChatOutcome, fresh = false): Outcome<never> => ({
   ok: false,
   retry,
+  fresh,
   error,
   errcode,
 });
+
+/** One call as `once` sends it. */
+interface CallRequest {
+  method: 'GET' | 'POST';
+  searchParams: Record<string, string>;
+  json?: unknown;
+  /** The agents of a retry that must not reuse a kept-alive connection. */
+  agent?: { http: HttpAgent; https: HttpsAgent };
+}
+
+/**
+ * A request sent into a kept-alive connection that the far end had already closed: the race every
+ * keep-alive client meets, which the idle timeout above makes rare but cannot rule out (a proxy or
+ * NAT on the way may drop a connection sooner than WeChat announces). Recognised by three facts:
+ * the request reused a socket from the pool, no byte of an answer came back, and the socket was
+ * reset (a TCP RST read or written, not a plain close). A reset is the far end's kernel refusing
+ * bytes that its application never read: the socket was closed with them unread, or they arrived
+ * after its close. So WeChat never saw the request, and sending it again, on a new connection, is
+ * safe even for a single-use code. A plain close without an answer (no RST) is not taken for
+ * this: a server that read the request and then died closes the same way.
+ */
+function closedWhileIdle(error: RequestError): boolean {
+  const cause = error.cause as NodeJS.ErrnoException | undefined;
+  return (
+    error.request?.reusedSocket === true &&
+    error.response === undefined &&
+    (cause?.syscall === 'read' || cause?.syscall === 'write') &&
+    CLOSED_BY_PEER.has(cause.code ?? '')
+  );
+}
 
 /**
  * The one way to WeChat: one got instance with keep-alive, an explicit timeout on every call,
@@ -64,8 +109,13 @@ export class WeChatHttp {
   private readonly backoffMs: number;
   private readonly onAttempt: WeChatHttpOptions['onAttempt'];
   private readonly agents = {
-    http: new HttpAgent({ keepAlive: true, maxSockets: 128 }),
-    https: new HttpsAgent({ keepAlive: true, maxSockets: 128 }),
+    http: new HttpAgent({ keepAlive: true, maxSockets: 128, timeout: IDLE_SOCKET_MS }),
+    https: new HttpsAgent({ keepAlive: true, maxSockets: 128, timeout: IDLE_SOCKET_MS }),
+  };
+  /** For a request sent again after its kept-alive connection was closed: a connection of its own. */
+  private readonly freshAgents = {
+    http: new HttpAgent({ keepAlive: false }),
+    https: new HttpsAgent({ keepAlive: false }),
   };
 
   constructor(options: WeChatHttpOptions) {
@@ -101,20 +151,28 @@ export class WeChatHttp {
 
   /** Frees the keep-alive sockets (shutdown). */
   close(): void {
-    this.agents.http.destroy();
-    this.agents.https.destroy();
+    for (const agent of [this.agents, this.freshAgents]) {
+      agent.http.destroy();
+      agent.https.destroy();
+    }
   }
 
   private async call<T>(
     path: string,
-    request: { method: 'GET' | 'POST'; searchParams: Record<string, string>; json?: unknown },
+    request: CallRequest,
     schema: z.ZodType<T>,
     policy: RetryPolicy,
   ): Promise<T> {
     const endpoint = path.replace(/^\/+/, '');
+    let fresh = false;
     for (let attempt = 1; ; attempt++) {
       const started = performance.now();
-      const outcome = await this.once(endpoint, request, schema, policy);
+      const outcome: Outcome<T> = await this.once(
+        endpoint,
+        fresh ? { ...request, agent: this.freshAgents } : request,
+        schema,
+        policy,
+      );
       const elapsed = performance.now() - started;
       this.onAttempt?.(endpoint, outcome.ok ? '0' : outcome.errcode, elapsed / 1000);
       if (outcome.ok) {
@@ -123,6 +181,8 @@ export class WeChatHttp {
         return outcome.value;
       }
       if (!outcome.retry || attempt >= this.maxAttempts) throw outcome.error;
+      fresh = outcome.fresh === true;
+      if (fresh) continue;
       const delay = this.backoffMs * 2 ** (attempt - 1);
       await sleep(delay + Math.random() * delay);
     }
@@ -131,7 +191,7 @@ export class WeChatHttp {
   /** One attempt; never throws. */
   private async once<T>(
     endpoint: string,
-    request: { method: 'GET' | 'POST'; searchParams: Record<string, string>; json?: unknown },
+    request: CallRequest,
     schema: z.ZodType<T>,
     policy: RetryPolicy,
   ): Promise<Outcome<T>> {
@@ -141,6 +201,13 @@ export class WeChatHttp {
       response = await this.got(endpoint, request);
     } catch (error) {
       const code = error instanceof RequestError ? error.code : 'UNKNOWN';
+      if (error instanceof RequestError && closedWhileIdle(error)) {
+        this.logger.info(
+          { ...log, error: code },
+          'WeChat closed an idle connection as the call went out: sending it again',
+        );
+        return failed(true, unavailable(), 'network', true);
+      }
       const notSent = NOT_SENT.has(code);
       const retry = notSent || (policy === 'idempotent' && AFTER_SEND.has(code));
       // error.message can hold the URL with its query string (secret, code): log the code only.

@@ -63,10 +63,15 @@ export async function startWorld(
     env?: Record<string, string>;
     /** Shorter webhook retries and timeout than production's. */
     webhookSettings?: AppDeps['webhookSettings'];
+    /** How long the emulator keeps an idle connection open (its default: 5 s). */
+    emulatorKeepAliveMs?: number;
   } = {},
 ): Promise<World> {
   const apps = { ...APPS, ...options.apps };
-  const emulator = await createEmulator({ apps: [...Object.values(apps), ...(options.extraApps ?? [])] });
+  const emulator = await createEmulator({
+    apps: [...Object.values(apps), ...(options.extraApps ?? [])],
+    keepAliveTimeoutMs: options.emulatorKeepAliveMs,
+  });
   const t = await startTestServer(
     {
       ...wechatEnv(apps, emulator.url),
