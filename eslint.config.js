@@ -25,8 +25,10 @@ export default tseslint.config(
   },
   {
     // Plain Node scripts: run before anything is compiled, or measure the compiled server.
-    files: ['scripts/**/*.mjs', 'bench/**/*.mjs'],
-    languageOptions: { globals: { process: 'readonly', performance: 'readonly', URL: 'readonly' } },
+    files: ['scripts/**/*.mjs', 'bench/**/*.mjs', 'test/setup/**/*.mjs'],
+    languageOptions: {
+      globals: { process: 'readonly', performance: 'readonly', URL: 'readonly', fetch: 'readonly' },
+    },
   },
   {
     rules: {

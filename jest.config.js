@@ -21,6 +21,10 @@ export default {
     ],
   },
   setupFiles: ['<rootDir>/test/setup/env.ts'],
+  // On the embedded database: one migrated database that every test file starts from a copy of.
+  globalSetup: '<rootDir>/test/setup/embedded-template.mjs',
+  // Prints why tests were skipped (only those that need a PostgreSQL server may be).
+  reporters: ['default', '<rootDir>/test/setup/skip-reporter.mjs'],
   testTimeout: 30000,
   maxWorkers: 2,
 };

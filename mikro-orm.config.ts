@@ -7,6 +7,8 @@ export interface OrmSettings {
   clientUrl: string;
   /** Connection pool size; exactly 1 for the embedded database. */
   poolMax: number;
+  /** A connection unused this long is closed (default 30, knex's). */
+  poolIdleSeconds?: number;
   /** Receives the ORM's progress messages (migrator); silent when omitted. */
   log?: (message: string) => void;
   /** Receives the driver's warnings (lost connections); silent when omitted. */
@@ -17,12 +19,12 @@ export interface OrmSettings {
  * The one MikroORM configuration, for the server, the migration commands and the tests.
  * Entities and migrations are listed explicitly: no folder scanning, the same in `src/` (tests) and `dist/`.
  */
-export function createOrmConfig({ clientUrl, poolMax, log, warn }: OrmSettings): Options {
+export function createOrmConfig({ clientUrl, poolMax, poolIdleSeconds, log, warn }: OrmSettings): Options {
   const report = (message: unknown) => warn?.(String(message));
   return defineConfig({
     clientUrl,
     entities,
-    pool: { min: 0, max: poolMax },
+    pool: { min: 0, max: poolMax, idleTimeoutMillis: (poolIdleSeconds ?? 30) * 1000 },
     discovery: { warnWhenNoEntities: true },
     allowGlobalContext: false,
     forceUtcTimezone: true,

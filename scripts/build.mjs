@@ -128,7 +128,7 @@ async function checkConfig() {
   try {
     loadConfig(process.env);
   } catch (error) {
-    if (error instanceof ConfigError) fail(`Configuration error: ${error.message}`);
+    if (error instanceof ConfigError) fail(error.report);
     throw error;
   }
 }

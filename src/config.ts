@@ -2,9 +2,20 @@ import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 
-/** A configuration problem that stops the start: one line, naming the variable. */
+/**
+ * A configuration problem that stops the start: a line per problem, each naming the variable (so
+ * one run lists everything to fix).
+ */
 export class ConfigError extends Error {
   override name = 'ConfigError';
+
+  /** What a person reads: `Configuration error: VARIABLE: problem`, a line per problem. */
+  get report(): string {
+    return this.message
+      .split('\n')
+      .map((line) => `Configuration error: ${line}`)
+      .join('\n');
+  }
 }
 
 const boolean = z
@@ -51,6 +62,7 @@ export const EnvSchema = z.object({
   EMBEDDED_DB_DIR: nonEmpty.default('.data/pglite'),
   MIGRATE_ON_START: boolean.default(true),
   DATABASE_POOL_MAX: positiveInt.default(10),
+  DATABASE_POOL_IDLE_SECONDS: positiveInt.default(30),
   DATABASE_NAMED_STATEMENTS: z.enum(['on', 'off']).default('on'),
   AUTH_SECRET: z.string().optional(),
   ACCESS_TOKEN_TTL_SECONDS: positiveInt.default(900),
@@ -354,11 +366,11 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
   let authSecret = env.AUTH_SECRET;
   const authSecretGenerated = authSecret === undefined;
   if (authSecret !== undefined && authSecret.length < 32) {
-    return refuse(ctx, 'AUTH_SECRET', 'must be at least 32 characters');
+    refuse(ctx, 'AUTH_SECRET', 'must be at least 32 characters');
   }
   if (authSecret === undefined) {
     if (isProduction)
-      return refuse(ctx, 'AUTH_SECRET', 'required when NODE_ENV=production (at least 32 characters)');
+      refuse(ctx, 'AUTH_SECRET', 'required when NODE_ENV=production (at least 32 characters)');
     authSecret = randomBytes(32).toString('base64url');
   }
 
@@ -366,12 +378,12 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
   const anyCredentials = apps.length > 0;
 
   if (env.WECHAT_EMULATOR === 'on' && isProduction) {
-    return refuse(ctx, 'WECHAT_EMULATOR', 'cannot be on when NODE_ENV=production');
+    refuse(ctx, 'WECHAT_EMULATOR', 'cannot be on when NODE_ENV=production');
   }
   if (env.WECHAT_EMULATOR_URL !== undefined) {
-    if (isProduction) return refuse(ctx, 'WECHAT_EMULATOR_URL', 'cannot be set when NODE_ENV=production');
+    if (isProduction) refuse(ctx, 'WECHAT_EMULATOR_URL', 'cannot be set when NODE_ENV=production');
     if (env.WECHAT_EMULATOR === 'off') {
-      return refuse(ctx, 'WECHAT_EMULATOR_URL', 'cannot be set with WECHAT_EMULATOR=off');
+      refuse(ctx, 'WECHAT_EMULATOR_URL', 'cannot be set with WECHAT_EMULATOR=off');
     }
   }
   const emulator =
@@ -380,14 +392,14 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
     (env.WECHAT_EMULATOR === 'auto' && !anyCredentials && !isProduction);
 
   if (isProduction && !anyCredentials) {
-    return refuse(
+    refuse(
       ctx,
       'WECHAT_*_APPID',
       'NODE_ENV=production needs at least one app (WECHAT_WEB_, WECHAT_APP_, WECHAT_MINI_ or WECHAT_OA_APPID and _SECRET, or WECHAT_APPS)',
     );
   }
   if (isProduction && env.DATABASE_URL === undefined) {
-    return refuse(
+    refuse(
       ctx,
       'DATABASE_URL',
       'required when NODE_ENV=production (the embedded database is for development)',
@@ -396,11 +408,7 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
   if (isProduction) {
     for (const name of ['WECHAT_API_BASE_URL', 'WECHAT_OPEN_BASE_URL'] as const) {
       if (!isHttpsOrLoopback(env[name])) {
-        return refuse(
-          ctx,
-          name,
-          'must be https:// when NODE_ENV=production (plain http only to a loopback proxy)',
-        );
+        refuse(ctx, name, 'must be https:// when NODE_ENV=production (plain http only to a loopback proxy)');
       }
     }
   }
@@ -408,10 +416,18 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
   const hooks = webhooks(env, ctx, isProduction);
 
   if (env.METRICS_PORT !== undefined && env.METRICS_PORT === env.PORT) {
-    return refuse(ctx, 'METRICS_PORT', 'must differ from PORT (metrics are never served on the public port)');
+    refuse(ctx, 'METRICS_PORT', 'must differ from PORT (metrics are never served on the public port)');
+  }
+  if (emulator && env.WECHAT_EMULATOR_URL === undefined && env.EMULATOR_PORT === env.PORT && env.PORT !== 0) {
+    refuse(
+      ctx,
+      'EMULATOR_PORT',
+      `must differ from PORT (both are ${env.PORT}): the server listens on PORT and the built-in WeChat emulator on ` +
+        'EMULATOR_PORT, each needs its own (unset EMULATOR_PORT for its default, 4100)',
+    );
   }
   if (emulator && env.WECHAT_EMULATOR_URL === undefined && env.METRICS_PORT === env.EMULATOR_PORT) {
-    return refuse(
+    refuse(
       ctx,
       'METRICS_PORT',
       'must differ from EMULATOR_PORT (the built-in WeChat emulator listens there)',
@@ -420,11 +436,7 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
 
   const publicUrl = env.PUBLIC_URL ?? `http://localhost:${env.PORT}`;
   if (isProduction && !isHttpsOrLoopback(publicUrl)) {
-    return refuse(
-      ctx,
-      'PUBLIC_URL',
-      'must be https:// when NODE_ENV=production (plain http only on loopback)',
-    );
+    refuse(ctx, 'PUBLIC_URL', 'must be https:// when NODE_ENV=production (plain http only on loopback)');
   }
 
   return {
@@ -444,6 +456,8 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
       poolMax: env.DATABASE_POOL_MAX,
       /** The hot paths' statements as named prepared statements (off: for PgBouncer before 1.21). */
       namedStatements: env.DATABASE_NAMED_STATEMENTS === 'on',
+      /** A pool connection unused this long is closed (and opened again when needed). */
+      poolIdleSeconds: env.DATABASE_POOL_IDLE_SECONDS,
     },
     authSecret,
     /**
@@ -524,6 +538,34 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
   };
 });
 
+/**
+ * Every problem with the environment, a line each, in the schema's order. A variable that fails its
+ * own check hides the checks that read it (its value is unknown), so the checks across variables
+ * are run again without it, and their problems with the other variables are added.
+ */
+function problemsOf(raw: Record<string, string | undefined>, issues: readonly z.core.$ZodIssue[]): string[] {
+  let all = [...issues];
+  const invalid = new Set(issues.map((issue) => String(issue.path[0] ?? '')));
+  const lenient = Object.fromEntries(Object.entries(raw).filter(([name]) => !invalid.has(name)));
+  if (
+    issues.some((issue) => issue.code !== 'custom') &&
+    Object.keys(lenient).length < Object.keys(raw).length
+  ) {
+    const again = ConfigSchema.safeParse(lenient);
+    if (!again.success)
+      all = [...all, ...again.error.issues.filter((i) => !invalid.has(String(i.path[0] ?? '')))];
+  }
+  const lines = all.map((issue) => {
+    const name = String(issue.path[0] ?? 'environment');
+    const hidden =
+      /SECRET|DATABASE_URL|REDIS_URL|WECHAT_APPS|WEBHOOK_URLS/.test(name) ||
+      (issue.code === 'custom' && issue.params?.hideValue === true);
+    const shown = typeof raw[name] === 'string' && !hidden ? ` (got "${raw[name]}")` : '';
+    return `${name}: ${issue.message}${shown}`;
+  });
+  return [...new Set(lines)];
+}
+
 type DeepReadonly<T> = T extends (infer E)[]
   ? readonly DeepReadonly<E>[]
   : T extends object
@@ -548,21 +590,13 @@ function deepFreeze<T>(value: T): T {
 }
 
 /**
- * Turns the environment into the config. Throws ConfigError with a single line naming the
- * variable and the problem; a secret's value is never shown.
+ * Turns the environment into the config. Throws ConfigError naming every problem at once, a line
+ * each: the variable and what is wrong with it; a secret's value is never shown.
  */
 export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   // Empty strings count as unset, as in most .env tooling.
   const raw = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = ConfigSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const name = String(issue.path[0] ?? 'environment');
-    const hidden =
-      /SECRET|DATABASE_URL|REDIS_URL|WECHAT_APPS|WEBHOOK_URLS/.test(name) ||
-      (issue.code === 'custom' && issue.params?.hideValue === true);
-    const shown = typeof raw[name] === 'string' && !hidden ? ` (got "${raw[name]}")` : '';
-    throw new ConfigError(`${name}: ${issue.message}${shown}`);
-  }
+  if (!parsed.success) throw new ConfigError(problemsOf(raw, parsed.error.issues).join('\n'));
   return deepFreeze(parsed.data);
 }

@@ -4,7 +4,9 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import { keepDevelopmentSecret } from './development-secret.js';
 import { LOCAL_EXPLORER_PATH } from './server/explorers.js';
 import { createLogger } from './server/logger.js';
+import { alreadyRunning, portInUse, whyNotStart } from './server/preflight.js';
 import { startServer } from './server/start.js';
+import { announceServerUrl, DataDirInUseError } from './db/embedded.js';
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n`);
@@ -15,9 +17,13 @@ let config: Config;
 try {
   config = loadConfig();
 } catch (error) {
-  if (error instanceof ConfigError) fail(`Configuration error: ${error.message}`);
+  if (error instanceof ConfigError) fail(error.report);
   throw error;
 }
+
+// A server already running, a port taken: said in one line before anything slow starts.
+const refusal = await whyNotStart(config);
+if (refusal) fail(refusal);
 
 const logger = createLogger({ level: config.logLevel });
 try {
@@ -34,18 +40,26 @@ try {
     );
   }
 } catch (error) {
-  if (error instanceof ConfigError) fail(`Configuration error: ${error.message}`);
+  if (error instanceof ConfigError) fail(error.report);
   fail(`Start failed: ${error instanceof Error ? error.message : String(error)}`);
 }
 
-const server = await startServer(config, logger).catch((error: unknown) => {
+const server = await startServer(config, logger).catch(async (error: unknown) => {
   // A refusal found only at start (signing keys sealed with another AUTH_SECRET): one line, as above.
-  if (error instanceof ConfigError) fail(`Configuration error: ${error.message}`);
-  const busy = portInUse(error, config);
+  if (error instanceof ConfigError) fail(error.report);
+  // Started in between the check above and ours: the same lines.
+  if (error instanceof DataDirInUseError) fail(alreadyRunning(error.dataDir, error.pid, error.url));
+  const busy = await portInUse(error, config);
   if (busy) fail(busy);
+  // Something unforeseen: the line for a person first, then the details (stack) for a bug report.
+  process.stderr.write(`Start failed: ${error instanceof Error ? error.message : String(error)}\n`);
   logger.fatal({ err: error }, 'the server could not start');
-  fail(`Start failed: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
 });
+if (server.database.embedded && !config.database.embeddedDir.startsWith('memory://')) {
+  // A second `npm start` on this directory can then say where this one answers.
+  await announceServerUrl(config.database.embeddedDir, server.url).catch(() => {});
+}
 
 logger.info(
   {
@@ -68,32 +82,6 @@ if (server.emulatorUrl) {
         ? '(no WeChat credentials set). Set WECHAT_*_APPID/SECRET for real WeChat.'
         : '(WECHAT_EMULATOR_URL). Unset it for real WeChat.'),
   );
-}
-
-/**
- * EADDRINUSE / EACCES on one of our ports, as one line: which port, the variable that moves it and,
- * for the emulator's, how to use the emulator that already holds it.
- */
-function portInUse(error: unknown, { port, emulator, metrics }: Config): string | undefined {
-  const { code, port: taken } = (error ?? {}) as NodeJS.ErrnoException & { port?: number };
-  if ((code !== 'EADDRINUSE' && code !== 'EACCES') || taken === undefined) return undefined;
-  const problem = code === 'EADDRINUSE' ? 'is already in use' : 'needs privileges this user lacks';
-  if (emulator.enabled && emulator.url === undefined && taken === emulator.port) {
-    return (
-      `Port ${taken} (EMULATOR_PORT, the built-in WeChat emulator) ${problem}: set EMULATOR_PORT to a free ` +
-      `port, or, if it is \`npm run emulator\`, use it: WECHAT_EMULATOR_URL=http://127.0.0.1:${taken} npm start`
-    );
-  }
-  if (taken === metrics.port && taken !== port) {
-    return `Port ${taken} (METRICS_PORT, the metrics listener) ${problem}: set METRICS_PORT to a free port, or unset it`;
-  }
-  if (taken === port && code === 'EACCES') {
-    return `Port ${taken} (PORT) ${problem}: set PORT to one above 1023 (PORT=4000 npm start)`;
-  }
-  if (taken === port) {
-    return `Port ${taken} (PORT) ${problem}: is another server running? Stop it, or set PORT to a free port (PORT=${taken + 1} npm start)`;
-  }
-  return undefined;
 }
 
 /** A shutdown that takes longer than this is stuck: exit non-zero rather than hang. */

@@ -295,11 +295,7 @@ describe('two instances on one database', () => {
     servers.flatMap((s) => s.output().split('\n')).filter((line) => line.includes('token fetched')).length;
 
   beforeAll(async () => {
-    // The embedded database takes one connection per process here.
-    instances = await startInstances(
-      { PUBLIC_URL: 'https://login.example.com', LOG_LEVEL: 'info' },
-      { connections: 2 },
-    );
+    instances = await startInstances({ PUBLIC_URL: 'https://login.example.com', LOG_LEVEL: 'info' });
     ({ emulator, servers } = instances);
     const control = emulatorControl(emulator.url);
     for (const [i, user] of people.entries()) {

@@ -116,10 +116,29 @@ describe('config', () => {
       { ...PRODUCTION, WECHAT_EMULATOR_URL: 'http://127.0.0.1:4100' },
       /^WECHAT_EMULATOR_URL: cannot be set when NODE_ENV=production$/,
     ],
-  ])('rejects %j with one line naming the variable', (env, pattern) => {
-    const message = configError(env);
-    expect(message).toMatch(pattern);
-    expect(message).not.toContain('\n');
+  ])('rejects %j with a line naming the variable, first', (env, pattern) => {
+    const lines = configError(env).split('\n');
+    expect(lines[0]).toMatch(pattern);
+    // Any other problem of the same environment: a line each, each naming its variable.
+    for (const line of lines) expect(line).toMatch(/^[A-Z_*]+: \S/);
+  });
+
+  it('lists every problem in one go: bad values and what they hide from the checks across variables', () => {
+    expect(
+      configError({
+        NODE_ENV: 'production',
+        PORT: 'abc',
+        RATE_LIMIT: 'maybe',
+        WEBHOOK_URLS: 'http://hooks.example.com/in',
+      }).split('\n'),
+    ).toEqual([
+      'PORT: must be a port number (0-65535) (got "abc")',
+      'RATE_LIMIT: Invalid option: expected one of "on"|"off" (got "maybe")',
+      'AUTH_SECRET: required when NODE_ENV=production (at least 32 characters)',
+      'WECHAT_*_APPID: NODE_ENV=production needs at least one app (WECHAT_WEB_, WECHAT_APP_, WECHAT_MINI_ or WECHAT_OA_APPID and _SECRET, or WECHAT_APPS)',
+      'DATABASE_URL: required when NODE_ENV=production (the embedded database is for development)',
+      'WEBHOOK_URLS: entry 1 must be https:// when NODE_ENV=production (plain http only on loopback)',
+    ]);
   });
 
   it('never echoes a secret value or a database password in its error', () => {

@@ -84,7 +84,7 @@ describe('the embedded database', () => {
   });
 
   it('listens on no TCP port but a Unix socket in an owner-only directory: we connect, another local user is refused', async () => {
-    const embedded = await startEmbeddedPostgres('memory://', { maxConnections: 2 });
+    const embedded = await startEmbeddedPostgres('memory://');
     const socketDir = path.dirname(embedded.socketPath);
     try {
       // The URL names the socket's directory as its host: no address, no port to reach over TCP, no password.

@@ -691,7 +691,9 @@ describe('faults, latency and the request log', () => {
       body: JSON.stringify({ path: '/sns/auth', times: 1 }),
     });
     expect(response.status).toBe(400);
-    expect(((await response.json()) as Body).error).toMatch(/errcode, status, delayMs, drop or malformed/);
+    expect(((await response.json()) as Body).error).toMatch(
+      /errcode, status, delayMs, drop, reset or malformed/,
+    );
   });
 });
 

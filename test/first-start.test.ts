@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import os from 'node:os';
@@ -35,6 +35,21 @@ function runToExit(env: Record<string, string>): { status: number | null; stderr
     timeout: 60_000,
   });
   return { status: result.status, stderr: result.stderr, stdout: result.stdout };
+}
+
+/** runToExit, without blocking this process: for a refusal that asks a server of this process. */
+async function runToExitAsync(
+  env: Record<string, string>,
+): Promise<{ status: number | null; stderr: string }> {
+  const { AUTH_SECRET: _unset, ...inherited } = process.env;
+  const child = spawn(process.execPath, ['--import', '@swc-node/register/esm-register', 'src/main.ts'], {
+    env: { ...inherited, NODE_OPTIONS: '', HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const status = await new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { status, stderr };
 }
 
 describe('development without AUTH_SECRET', () => {
@@ -159,7 +174,7 @@ describe('a port already in use', () => {
     }
   }, 60_000);
 
-  it('EMULATOR_PORT: one line naming it and how to use the emulator already there', async () => {
+  it('EMULATOR_PORT: one line naming it', async () => {
     const held = await occupy();
     try {
       const result = runToExit({
@@ -171,8 +186,7 @@ describe('a port already in use', () => {
       expect(result.status).toBe(1);
       expect(result.stderr.trim()).toBe(
         `Port ${held.port} (EMULATOR_PORT, the built-in WeChat emulator) is already in use: set EMULATOR_PORT ` +
-          'to a free port, or, if it is `npm run emulator`, use it: ' +
-          `WECHAT_EMULATOR_URL=http://127.0.0.1:${held.port} npm start`,
+          'to a free port',
       );
     } finally {
       await held.close();
@@ -200,6 +214,107 @@ describe('a port already in use', () => {
     } finally {
       await held.close();
     }
+  }, 60_000);
+});
+
+describe('a start where something is already running: one line before anything slow, no JSON', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'wls-running-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a second `npm start` on the same data directory names the running server, its pid and its address', async () => {
+    const dataDir = path.join(dir, 'pglite');
+    const ports = { PORT: String(await freePort()), EMULATOR_PORT: String(await freePort()) };
+    const env = { EMBEDDED_DB_DIR: dataDir, WECHAT_EMULATOR: 'on' };
+    const first = await spawnServer({ ...env, ...ports }, Number(ports.PORT));
+    try {
+      const line =
+        `A WeChat login server (pid ${first.child.pid}) is already running on the embedded database in ` +
+        `${dataDir}: use it at ${first.url}/graphql, or stop it (kill ${first.child.pid}); a second server ` +
+        'beside it needs its own EMBEDDED_DB_DIR and PORT';
+      // The same ports (what a newcomer does), and ports of its own: the same one line.
+      for (const own of [
+        ports,
+        { PORT: String(await freePort()), EMULATOR_PORT: String(await freePort()) },
+      ]) {
+        const second = runToExit({ ...env, ...own });
+        expect(second.status).toBe(1);
+        expect(second.stderr.trim()).toBe(line);
+        expect(second.stdout).toBe('');
+      }
+    } finally {
+      await stop(first);
+    }
+  }, 120_000);
+
+  it('a PORT held by another WeChat login server says so, before any database work', async () => {
+    const running = await spawnServer(
+      { EMBEDDED_DB_DIR: 'memory://', WECHAT_EMULATOR: 'off' },
+      await freePort(),
+    );
+    try {
+      const port = new URL(running.url).port;
+      const dataDir = path.join(dir, 'never-made');
+      const result = runToExit({ EMBEDDED_DB_DIR: dataDir, WECHAT_EMULATOR: 'off', PORT: port });
+      expect(result.status).toBe(1);
+      expect(result.stderr.trim()).toBe(
+        `Port ${port} (PORT) is in use by a WeChat login server already running, at http://localhost:${port}/graphql: ` +
+          `use that one, or stop it, or start this one on a free port (PORT=${Number(port) + 1} npm start)`,
+      );
+      // Refused before the embedded database was created or migrated.
+      await expect(stat(dataDir)).rejects.toThrow();
+    } finally {
+      await stop(running);
+    }
+  }, 120_000);
+
+  it('an EMULATOR_PORT held by a WeChat emulator offers to use it', async () => {
+    const emulator = await createEmulator({ apps: DEMO_APPS });
+    try {
+      const result = await runToExitAsync({
+        EMBEDDED_DB_DIR: 'memory://',
+        WECHAT_EMULATOR: 'on',
+        EMULATOR_PORT: String(emulator.port),
+        PORT: String(await freePort()),
+      });
+      expect(result.status).toBe(1);
+      expect(result.stderr.trim()).toBe(
+        `Port ${emulator.port} (EMULATOR_PORT) is in use by a WeChat emulator already running: use it ` +
+          `(WECHAT_EMULATOR_URL=http://127.0.0.1:${emulator.port} npm start), or set EMULATOR_PORT to a free port`,
+      );
+    } finally {
+      await emulator.close();
+    }
+  }, 60_000);
+
+  it('EMULATOR_PORT equal to PORT names both', () => {
+    const result = runToExit({
+      EMBEDDED_DB_DIR: 'memory://',
+      WECHAT_EMULATOR: 'on',
+      PORT: '4321',
+      EMULATOR_PORT: '4321',
+    });
+    expect(result.status).toBe(1);
+    expect(result.stderr.trim()).toBe(
+      'Configuration error: EMULATOR_PORT: must differ from PORT (both are 4321): the server listens on PORT ' +
+        'and the built-in WeChat emulator on EMULATOR_PORT, each needs its own (unset EMULATOR_PORT for its default, 4100)',
+    );
+  }, 60_000);
+
+  it('NODE_ENV=production lists every missing setting in one run, a line each', () => {
+    const result = runToExit({ NODE_ENV: 'production', PORT: String(4000) });
+    expect(result.status).toBe(1);
+    expect(result.stderr.trim().split('\n')).toEqual([
+      'Configuration error: AUTH_SECRET: required when NODE_ENV=production (at least 32 characters)',
+      'Configuration error: WECHAT_*_APPID: NODE_ENV=production needs at least one app (WECHAT_WEB_, WECHAT_APP_, ' +
+        'WECHAT_MINI_ or WECHAT_OA_APPID and _SECRET, or WECHAT_APPS)',
+      'Configuration error: DATABASE_URL: required when NODE_ENV=production (the embedded database is for development)',
+    ]);
+    expect(result.stdout).toBe('');
   }, 60_000);
 });
 

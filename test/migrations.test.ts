@@ -18,7 +18,7 @@ describe('migrations', () => {
   let orm: MikroORM;
 
   beforeAll(async () => {
-    db = await createTestDatabase();
+    db = await createTestDatabase({ empty: true });
     orm = await MikroORM.init(createOrmConfig({ clientUrl: db.url, poolMax: 1 }));
   });
   afterAll(async () => {

@@ -107,7 +107,7 @@ describe('the WeChat emulator in a production process', () => {
   async function modulesLoadedBy(env: Record<string, string>): Promise<string[]> {
     const dir = await mkdtemp(path.join(tmpdir(), 'module-log-'));
     const log = path.join(dir, 'modules.txt');
-    const db = await createTestDatabase({ connections: 2 });
+    const db = await createTestDatabase();
     try {
       const server = await spawnServer(
         { DATABASE_URL: db.url, DATABASE_POOL_MAX: '1', LOG_LEVEL: 'warn', MODULE_LOG: log, ...env },

@@ -85,7 +85,7 @@ function rotateKeys(
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase({ connections: 3 });
+  db = await createTestDatabase();
   emulator = await createEmulator({ apps: Object.values(APPS) });
   const port = await freePort();
   issuer = `http://127.0.0.1:${port}`;

@@ -22,7 +22,7 @@ describe('the server process', () => {
     expect(first.output()).toContain('applied migrations');
     // A second process on the same directory is refused rather than corrupting it.
     await expect(spawnServer(env, await freePort())).rejects.toThrow(
-      /exited early \(1\)[\s\S]*is in use by process/,
+      /exited early \(1\)[\s\S]*is already running on the embedded database/,
     );
     first.child.kill('SIGTERM');
     expect(await first.exited).toBe(0);

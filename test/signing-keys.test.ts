@@ -79,7 +79,7 @@ describe('two instances started at once on a fresh database', () => {
   let servers: ServerProcess[] = [];
 
   beforeAll(async () => {
-    db = await createTestDatabase({ connections: 4 });
+    db = await createTestDatabase();
     // Migrated first, so the two starts race for the first key only.
     const orm = await MikroORM.init(createOrmConfig({ clientUrl: db.url, poolMax: 1 }));
     await orm.getMigrator().up();
@@ -135,7 +135,7 @@ describe('a start with another AUTH_SECRET than the one that sealed the keys', (
   const THIRD = 'third-auth-secret-0123456789-abcdefghijklmnop';
 
   beforeAll(async () => {
-    db = await createTestDatabase({ connections: 3 });
+    db = await createTestDatabase();
   });
   afterAll(async () => {
     await db?.drop();

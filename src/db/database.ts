@@ -1,7 +1,7 @@
 import { MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import { createOrmConfig } from '../../mikro-orm.config.js';
-import { nameStatements } from './sql.js';
+import { execute, nameStatements, sql } from './sql.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.js';
 
 export interface DatabaseSettings {
@@ -13,6 +13,8 @@ export interface DatabaseSettings {
   readonly poolMax?: number;
   /** Raw statements as named prepared statements (default true; see src/db/sql.ts). */
   readonly namedStatements?: boolean;
+  /** A pool connection unused this long is closed (default 30 s, knex's). */
+  readonly poolIdleSeconds?: number;
 }
 
 export interface Database {
@@ -21,8 +23,10 @@ export interface Database {
   readonly description: string;
   readonly embedded: boolean;
   /**
-   * Resolves true when the database answers a query within the timeout (2 s). Concurrent calls
-   * share one query: probes cannot pile up on a slow database.
+   * Resolves true when the database answers a query within the timeout (2 s), asked the way the
+   * logins ask theirs (a pool connection, a named prepared statement): a pool whose statements
+   * fail fails the probe too. Concurrent calls share one query: probes cannot pile up on a slow
+   * database.
    */
   ping(timeoutMs?: number): Promise<boolean>;
   close(): Promise<void>;
@@ -30,6 +34,8 @@ export interface Database {
 
 /** A readiness query still unanswered after this long is no longer waited for. */
 const STALE_PING_MS = 10_000;
+
+const PING = sql<never, { ok: number }>('select 1 as ok');
 
 /** Connects the ORM to a real or the embedded PostgreSQL and applies pending migrations. */
 export async function openDatabase(settings: DatabaseSettings, logger?: Logger): Promise<Database> {
@@ -45,6 +51,7 @@ export async function openDatabase(settings: DatabaseSettings, logger?: Logger):
       createOrmConfig({
         clientUrl,
         poolMax: embedded ? 1 : (settings.poolMax ?? 10),
+        poolIdleSeconds: settings.poolIdleSeconds,
         // eslint-disable-next-line no-control-regex -- the migrator colours its lines
         log: (message) => logger?.debug(message.replace(/\x1b\[[0-9;]*m/g, '')),
         warn: (message) => logger?.warn(`database: ${message}`),
@@ -76,9 +83,7 @@ export async function openDatabase(settings: DatabaseSettings, logger?: Logger):
       if (pinging && performance.now() - pinging.started > STALE_PING_MS) pinging = undefined;
       const current = (pinging ??= {
         started: performance.now(),
-        query: orm.em
-          .getConnection()
-          .execute('select 1')
+        query: execute(orm.em.fork(), PING, {})
           .then(
             () => true,
             () => false,

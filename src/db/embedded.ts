@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
-import { chmod, link, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { chmod, link, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
-import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import { EmbeddedSocketServer } from './embedded-socket.js';
 
 export interface EmbeddedPostgres {
   /**
@@ -15,7 +16,17 @@ export interface EmbeddedPostgres {
   readonly url: string;
   /** The socket file, in a directory only this user may enter (0700). */
   readonly socketPath: string;
+  /** The whole database as a tar archive, for `loadDataDir` (tests start from a migrated copy). */
+  dumpDataDir(): Promise<Blob>;
   close(): Promise<void>;
+}
+
+export interface EmbeddedOptions {
+  /**
+   * For `memory://` only: start from this copy of a database (from dumpDataDir) instead of
+   * creating a new one with initdb, which takes seconds and most of a gigabyte of memory.
+   */
+  readonly loadDataDir?: Blob;
 }
 
 /** `host=/dir` with port 5432 makes the `pg` driver connect to `/dir/.s.PGSQL.5432`. */
@@ -38,20 +49,22 @@ export const EMBEDDED_START_PARAMS: readonly string[] = [
 
 /**
  * PGlite (PostgreSQL compiled to WebAssembly) served over the PostgreSQL wire protocol, so the same
- * driver and migrations serve the embedded and the real database. Use one connection: the socket
- * server's multiplexer has open deadlock bugs.
+ * driver and migrations serve the embedded and the real database. PGlite is a single session:
+ * clients take turns at it, each in a clean session of its own (src/db/embedded-socket.ts), so the
+ * server's pool uses one connection and anything else (psql, a test, a second process) may connect
+ * beside it.
  *
- * The socket server authenticates nobody (it answers every startup with AuthenticationOk, whatever
+ * PGlite authenticates nobody (it answers every startup with AuthenticationOk, whatever
  * the user and password), so it listens on a Unix socket in an owner-only directory: the file
  * system is what keeps other local users out. That directory is the data directory when it is
  * ours and short enough for a socket path, a private temporary one otherwise (and for `memory://`).
  */
 export async function startEmbeddedPostgres(
   dataDir: string,
-  /** Connections the socket accepts: 1 for the server; tests that run several processes ask for more. */
-  options: { maxConnections?: number } = {},
+  options: EmbeddedOptions = {},
 ): Promise<EmbeddedPostgres> {
   const inMemory = dataDir.startsWith('memory://');
+  if (options.loadDataDir && !inMemory) throw new Error('loadDataDir is for memory:// databases only');
   // Undone in reverse order by close(), or at once when a step fails.
   const undo: Array<() => Promise<unknown>> = [];
   const undoAll = async () => {
@@ -76,15 +89,13 @@ export async function startEmbeddedPostgres(
     await rm(socketPath, { force: true });
     undo.push(() => rm(socketPath, { force: true }));
 
+    const loadDataDir = inMemory ? (options.loadDataDir ?? (await newDatabaseArchive())) : undefined;
     const db = await PGlite.create(inMemory ? 'memory://' : dataDir, {
       startParams: [...EMBEDDED_START_PARAMS],
+      ...(loadDataDir && { loadDataDir }),
     });
     undo.push(() => db.close());
-    const server = new PGLiteSocketServer({
-      db,
-      path: socketPath,
-      maxConnections: options.maxConnections ?? 1,
-    });
+    const server = new EmbeddedSocketServer(db, socketPath);
     await server.start();
     undo.push(() => server.stop());
     // The directory already keeps others out; connecting also needs write permission on the file.
@@ -94,6 +105,7 @@ export async function startEmbeddedPostgres(
     return {
       url: `postgresql://postgres@${encodeURIComponent(socketDir)}:${SOCKET_PORT}/postgres`,
       socketPath,
+      dumpDataDir: () => db.dumpDataDir('none'),
       close() {
         closing ??= undoAll();
         return closing;
@@ -112,14 +124,21 @@ export async function startEmbeddedPostgres(
  * 850 MiB, and most of that stays resident. In a child the peak goes when it exits; the server then
  * opens the directory as it would on any later start.
  */
-async function createInChild(dataDir: string): Promise<void> {
-  const pglite = pathToFileURL(createRequire(import.meta.url).resolve('@electric-sql/pglite')).href;
+async function createInChild(dataDir: string, archive?: string): Promise<void> {
+  const pglite = pathToFileURL(PGLITE_ENTRY).href;
   // Emscripten's file system errors carry only a number: say so rather than print an empty object.
   const script = `
-    const [moduleUrl, dataDir, params] = process.argv.slice(1);
+    const [moduleUrl, dataDir, params, archive] = process.argv.slice(1);
     try {
       const { PGlite } = await import(moduleUrl);
       const db = await PGlite.create(dataDir, { startParams: JSON.parse(params) });
+      if (archive) {
+        // Written whole under another name, then renamed: a reader never sees half an archive.
+        const { rename, writeFile } = await import('node:fs/promises');
+        const draft = archive + '.' + process.pid;
+        await writeFile(draft, Buffer.from(await (await db.dumpDataDir('none')).arrayBuffer()));
+        await rename(draft, archive);
+      }
       await db.close();
     } catch (error) {
       process.stderr.write(error?.message ? String(error.stack ?? error.message)
@@ -133,8 +152,9 @@ async function createInChild(dataDir: string): Promise<void> {
       '-e',
       script,
       pglite,
-      path.resolve(dataDir),
+      dataDir.startsWith('memory://') ? dataDir : path.resolve(dataDir),
       JSON.stringify(EMBEDDED_START_PARAMS),
+      ...(archive ? [archive] : []),
     ],
     { env: { PATH: process.env.PATH ?? '', NODE_OPTIONS: '' }, stdio: ['ignore', 'ignore', 'pipe'] },
   );
@@ -150,6 +170,43 @@ async function createInChild(dataDir: string): Promise<void> {
     `creating the embedded database in ${dataDir} failed: the process running initdb ${how}` +
       (stderr.trim() ? `:\n${stderr.trim()}` : ''),
   );
+}
+
+const PGLITE_ENTRY = createRequire(import.meta.url).resolve('@electric-sql/pglite');
+
+/**
+ * A new, empty database for `memory://`, as a tar archive to load: made once by initdb in a
+ * short-lived process (as for a new data directory, so initdb's memory is never ours) and kept in
+ * node_modules/.cache, named by PGlite's version and start parameters. Every later `memory://`
+ * start loads it instead of running initdb again: about a second instead of several, and a few
+ * hundred MiB less at its peak. Where the cache cannot be written, a temporary file serves once.
+ */
+async function newDatabaseArchive(): Promise<Blob> {
+  const pgliteRoot = path.resolve(path.dirname(PGLITE_ENTRY), '..');
+  const { version } = JSON.parse(await readFile(path.join(pgliteRoot, 'package.json'), 'utf8')) as {
+    version: string;
+  };
+  const key = createHash('sha256')
+    .update(`${version}\0${EMBEDDED_START_PARAMS.join(' ')}`)
+    .digest('hex');
+  const cacheDir = path.resolve(pgliteRoot, '../../.cache/wechat-login-server');
+  const cached = path.join(cacheDir, `pglite-new-database-${key.slice(0, 16)}.tar`);
+  if (await exists(cached)) return new Blob([await readFile(cached)]);
+  const writable = await mkdir(cacheDir, { recursive: true }).then(
+    () => true,
+    () => false,
+  );
+  if (writable) {
+    await createInChild('memory://', cached);
+    return new Blob([await readFile(cached)]);
+  }
+  const scratch = await mkdtemp(path.join(tmpdir(), 'pglite-new-'));
+  try {
+    await createInChild('memory://', path.join(scratch, 'database.tar'));
+    return new Blob([await readFile(path.join(scratch, 'database.tar'))]);
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
 }
 
 async function exists(file: string): Promise<boolean> {
@@ -185,6 +242,46 @@ function fitsSocketPath(dir: string): boolean {
   return Buffer.byteLength(path.join(dir, SOCKET_FILE)) <= MAX_SOCKET_PATH;
 }
 
+/** Another process holds the embedded database's directory (a server already running on it). */
+export class DataDirInUseError extends Error {
+  override name = 'DataDirInUseError';
+  constructor(
+    readonly dataDir: string,
+    readonly pid: number,
+    /** Where that server answers, when it said so (announceServerUrl). */
+    readonly url: string | undefined,
+  ) {
+    super(
+      `the embedded database in ${dataDir} is in use by process ${pid}${url ? ` (a server at ${url})` : ''}`,
+    );
+  }
+}
+
+const LOCK_FILE = 'server.lock';
+/** Beside the lock: the pid and URL of the server holding it, so a second start can say where it is. */
+const ADDRESS_FILE = 'server.address';
+
+/**
+ * The process holding the data directory's lock, if one runs, and where it answers (when it
+ * announced it). Read without taking the lock: for a message before anything slow starts.
+ */
+export async function runningServerOn(dataDir: string): Promise<{ pid: number; url?: string } | undefined> {
+  const pid = Number((await readFile(path.join(dataDir, LOCK_FILE), 'utf8').catch(() => '')).trim());
+  if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid || !isRunning(pid)) return undefined;
+  const [announcer, url] = (await readFile(path.join(dataDir, ADDRESS_FILE), 'utf8').catch(() => '')).split(
+    '\n',
+  );
+  return Number(announcer) === pid && url ? { pid, url } : { pid };
+}
+
+/** Says, beside the lock this process holds, where its server answers (see runningServerOn). */
+export async function announceServerUrl(dataDir: string, url: string): Promise<void> {
+  const file = path.join(dataDir, ADDRESS_FILE);
+  const draft = `${file}.${process.pid}`;
+  await writeFile(draft, `${process.pid}\n${url}\n`, { mode: 0o600 });
+  await rename(draft, file);
+}
+
 /**
  * PGlite has no lock of its own: two processes on one directory would corrupt it. A lock file with
  * our pid, written whole and then linked into place (link() fails when the name exists), so a
@@ -192,21 +289,23 @@ function fitsSocketPath(dir: string): boolean {
  * runs is taken over.
  */
 async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
-  const lockFile = path.join(dataDir, 'server.lock');
+  const lockFile = path.join(dataDir, LOCK_FILE);
   const draft = `${lockFile}.${process.pid}`;
   await writeFile(draft, String(process.pid), { mode: 0o600 });
   try {
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         await link(draft, lockFile);
-        return () => rm(lockFile, { force: true });
+        return async () => {
+          await rm(path.join(dataDir, ADDRESS_FILE), { force: true });
+          await rm(lockFile, { force: true });
+        };
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
         const holder = Number(await readFile(lockFile, 'utf8').catch(() => ''));
         if (holder && holder !== process.pid && isRunning(holder)) {
-          throw new Error(`the embedded database in ${dataDir} is in use by process ${holder}`, {
-            cause: error,
-          });
+          const running = await runningServerOn(dataDir);
+          throw new DataDirInUseError(dataDir, holder, running?.url);
         }
         await rm(lockFile, { force: true });
       }

@@ -27,6 +27,6 @@ async function main(): Promise<void> {
 
 main().catch((error: unknown) => {
   const message = error instanceof Error ? error.message : String(error);
-  process.stderr.write(`${error instanceof ConfigError ? 'Configuration error' : 'prune'}: ${message}\n`);
+  process.stderr.write(`${error instanceof ConfigError ? error.report : `prune: ${message}`}\n`);
   process.exit(1);
 });

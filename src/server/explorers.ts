@@ -40,15 +40,23 @@ const SANDBOX_NOTE =
   "<p>Apollo Sandbox loads from Apollo's CDN, which this network may not reach. " +
   `The local explorer needs nothing but this server: <a href="${LOCAL_EXPLORER_PATH}">GraphiQL at ${LOCAL_EXPLORER_PATH}</a>.</p>`;
 
+/** The fallback text as the example page and GraphiQL's page set theirs: the system's own font. */
+const FALLBACK_STYLE =
+  ".fallback { font-family: system-ui, -apple-system, 'PingFang SC', 'Microsoft YaHei', sans-serif; " +
+  'max-width: 40em; margin: 10vh auto; padding: 0 1em; line-height: 1.5; color: #191919; } ' +
+  '.fallback h1 { font-size: 1.6em; font-weight: 600; } .fallback a { color: #07c160; }';
+
 /**
  * Adds the note (and so the link to /graphiql) to Apollo's Sandbox page. Sandbox's box covers the
  * whole page even while empty (its scripts did not arrive): only then, it lets clicks through to
- * the link. The page's own CSP wants its nonce on that style.
+ * the link; and the fallback text gets a readable style. The page's own CSP wants its nonce on that
+ * style.
  */
 export function withLocalExplorerNote(html: string): string {
   const nonce = /<style nonce=["']?([\w+/=-]+)/.exec(html)?.[1];
+  // The fallback text is otherwise in the browser's default serif: Apollo's font comes from Google.
   const style = nonce
-    ? `<style nonce="${nonce}">#embeddableSandbox:empty { pointer-events: none; }</style>`
+    ? `<style nonce="${nonce}">#embeddableSandbox:empty { pointer-events: none; } ${FALLBACK_STYLE}</style>`
     : '';
   if (SANDBOX_OFFLINE.test(html)) return html.replace(SANDBOX_OFFLINE, `$1\n  ${SANDBOX_NOTE}${style}`);
   // Apollo changed its page: the note still goes in, at the top.

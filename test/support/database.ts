@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../../src/db/embedded.js';
 
@@ -15,12 +16,21 @@ export interface TestDatabase {
 
 /**
  * A fresh database per test file: created in, and dropped from, the server of TEST_DATABASE_URL
- * when that is set; an in-memory embedded PostgreSQL otherwise.
+ * when that is set; an in-memory embedded PostgreSQL otherwise (a copy of one with the migrations
+ * applied, unless `empty`).
  */
-export async function createTestDatabase(options: { connections?: number } = {}): Promise<TestDatabase> {
+export async function createTestDatabase(
+  options: {
+    /** Without any migration applied, on the embedded database too (the migrations' own tests). */
+    empty?: boolean;
+  } = {},
+): Promise<TestDatabase> {
   const adminUrl = process.env.TEST_DATABASE_URL;
   if (!adminUrl) {
-    const embedded = await startEmbeddedPostgres('memory://', { maxConnections: options.connections ?? 1 });
+    // A copy of the migrated database made once per run (test/setup/embedded-template.ts).
+    const template = options.empty ? undefined : process.env.EMBEDDED_TEST_TEMPLATE;
+    const loadDataDir = template ? new Blob([await readFile(template)]) : undefined;
+    const embedded = await startEmbeddedPostgres('memory://', { loadDataDir });
     return { url: embedded.url, poolMax: 1, kill: () => embedded.close(), drop: () => embedded.close() };
   }
   const name = `wechat_test_${process.pid}_${randomBytes(4).toString('hex')}`;

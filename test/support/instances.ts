@@ -15,19 +15,17 @@ export interface Instances {
 /**
  * Starts `count` (2) server processes on a fresh database, each pointed at one emulator playing
  * APPS (or `apps`), with `env` on top. They start one after the other: the first applies the migrations.
- * `connections`: what the embedded database must allow (one per process, plus the test's own).
  */
 export async function startInstances(
   env: Record<string, string> = {},
   options: {
     count?: number;
-    connections?: number;
     /** Apps to play instead of APPS' (an unbound mini program, …). */
     apps?: Partial<Record<keyof typeof APPS, EmulatorApp>>;
   } = {},
 ): Promise<Instances> {
   const apps = { ...APPS, ...options.apps };
-  const db = await createTestDatabase({ connections: options.connections ?? 3 });
+  const db = await createTestDatabase();
   const emulator = await createEmulator({ apps: Object.values(apps) });
   const servers: ServerProcess[] = [];
   const stop = async () => {
