@@ -92,6 +92,69 @@ describe('clients of the embedded database', () => {
     }
   });
 
+  /** A raw connection that has done its startup: what a misbehaving client sends next. */
+  async function rawClient() {
+    const { connect: rawConnect } = await import('node:net');
+    const socket = rawConnect(embedded.socketPath);
+    await new Promise<void>((resolve) => socket.on('connect', () => resolve()));
+    socket.on('error', () => {});
+    const closed = new Promise<string>((resolve) => {
+      let received = '';
+      socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+      socket.on('close', () => resolve(received));
+    });
+    const body = Buffer.from('user\0postgres\0database\0postgres\0\0');
+    const startup = Buffer.alloc(8 + body.length);
+    startup.writeInt32BE(startup.length, 0);
+    startup.writeInt32BE(196608, 4);
+    body.copy(startup, 8);
+    socket.write(startup);
+    return { socket, closed };
+  }
+  const message = (type: string, body: Buffer) => {
+    const header = Buffer.alloc(5);
+    header.write(type, 0, 'latin1');
+    header.writeInt32BE(4 + body.length, 1);
+    return Buffer.concat([header, body]);
+  };
+
+  it.each([
+    ['an unknown message type', () => message('\x01', Buffer.alloc(0))],
+    ['a password message after startup', () => message('p', Buffer.from('secret\0'))],
+    ['COPY FROM STDIN', () => message('Q', Buffer.from('copy counter from stdin\0'))],
+  ])('closes a client that sends %s, and the others go on', async (_label, bad) => {
+    const bystander = await connect(embedded.url);
+    try {
+      const { socket, closed } = await rawClient();
+      socket.write(bad());
+      expect(await closed).toMatch(/not supported|unsupported/);
+      expect((await bystander.query('select 1 as one')).rows).toEqual([{ one: 1 }]);
+      const later = await connect(embedded.url);
+      expect((await later.query('select 2 as two')).rows).toEqual([{ two: 2 }]);
+      await later.end();
+    } finally {
+      await bystander.end();
+    }
+  });
+
+  it('undoes the work of a client that left between Execute and Sync (an implicit transaction)', async () => {
+    const { socket, closed } = await rawClient();
+    const text = Buffer.from('update counter set n = -7 where id = 2\0\0\0');
+    const parse = message('P', Buffer.concat([Buffer.from('\0'), text]));
+    const bind = message('B', Buffer.from([0, 0, 0, 0, 0, 0, 0, 0]));
+    const execute = message('E', Buffer.from([0, 0, 0, 0, 0]));
+    socket.write(Buffer.concat([parse, bind, execute]));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    socket.destroy();
+    await closed;
+    const other = await connect(embedded.url);
+    try {
+      expect((await other.query('select n from counter where id = 2')).rows[0].n).toBeGreaterThanOrEqual(0);
+    } finally {
+      await other.end();
+    }
+  });
+
   it('answers a client that sends nonsense by closing it, and keeps serving the others', async () => {
     const { connect: rawConnect } = await import('node:net');
     const socket = rawConnect(embedded.socketPath);
