@@ -26,14 +26,16 @@ async function occupy(): Promise<{ port: number; close(): Promise<void> }> {
   return { port, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }
 
+/** src/main.ts as a child process: its arguments and, without AUTH_SECRET, its environment. */
+const MAIN = ['--import', '@swc-node/register/esm-register', 'src/main.ts'];
+function mainEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+  const { AUTH_SECRET: _unset, ...inherited } = process.env;
+  return { ...inherited, NODE_OPTIONS: '', HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env };
+}
+
 /** src/main.ts run to its end (a refusal): exit code and what it printed. */
 function runToExit(env: Record<string, string>): { status: number | null; stderr: string; stdout: string } {
-  const { AUTH_SECRET: _unset, ...inherited } = process.env;
-  const result = spawnSync(process.execPath, ['--import', '@swc-node/register/esm-register', 'src/main.ts'], {
-    env: { ...inherited, NODE_OPTIONS: '', HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
+  const result = spawnSync(process.execPath, MAIN, { env: mainEnv(env), encoding: 'utf8', timeout: 60_000 });
   return { status: result.status, stderr: result.stderr, stdout: result.stdout };
 }
 
@@ -41,11 +43,7 @@ function runToExit(env: Record<string, string>): { status: number | null; stderr
 async function runToExitAsync(
   env: Record<string, string>,
 ): Promise<{ status: number | null; stderr: string }> {
-  const { AUTH_SECRET: _unset, ...inherited } = process.env;
-  const child = spawn(process.execPath, ['--import', '@swc-node/register/esm-register', 'src/main.ts'], {
-    env: { ...inherited, NODE_OPTIONS: '', HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawn(process.execPath, MAIN, { env: mainEnv(env), stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const status = await new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));

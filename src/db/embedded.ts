@@ -175,13 +175,11 @@ async function createInChild(dataDir: string, archive?: string): Promise<void> {
 const PGLITE_ENTRY = createRequire(import.meta.url).resolve('@electric-sql/pglite');
 
 /**
- * A new, empty database for `memory://`, as a tar archive to load: made once by initdb in a
- * short-lived process (as for a new data directory, so initdb's memory is never ours) and kept in
- * node_modules/.cache, named by PGlite's version and start parameters. Every later `memory://`
- * start loads it instead of running initdb again: about a second instead of several, and a few
- * hundred MiB less at its peak. Where the cache cannot be written, a temporary file serves once.
+ * Where the embedded database keeps what it makes once (node_modules/.cache/wechat-login-server),
+ * and a key naming what PGlite's version and start parameters make: an archive made by another
+ * version is never loaded.
  */
-async function newDatabaseArchive(): Promise<Blob> {
+export async function embeddedCache(): Promise<{ dir: string; key: string }> {
   const pgliteRoot = path.resolve(path.dirname(PGLITE_ENTRY), '..');
   const { version } = JSON.parse(await readFile(path.join(pgliteRoot, 'package.json'), 'utf8')) as {
     version: string;
@@ -189,23 +187,31 @@ async function newDatabaseArchive(): Promise<Blob> {
   const key = createHash('sha256')
     .update(`${version}\0${EMBEDDED_START_PARAMS.join(' ')}`)
     .digest('hex');
-  const cacheDir = path.resolve(pgliteRoot, '../../.cache/wechat-login-server');
-  const cached = path.join(cacheDir, `pglite-new-database-${key.slice(0, 16)}.tar`);
+  return { dir: path.resolve(pgliteRoot, '../../.cache/wechat-login-server'), key: key.slice(0, 16) };
+}
+
+/**
+ * A new, empty database for `memory://`, as a tar archive to load: made once by initdb in a
+ * short-lived process (as for a new data directory, so initdb's memory is never ours) and kept in
+ * the cache (embeddedCache). Every later `memory://` start loads it instead of running initdb
+ * again: seconds less, and a few hundred MiB less at its peak. Where the cache cannot be written,
+ * a temporary file serves once.
+ */
+async function newDatabaseArchive(): Promise<Blob> {
+  const cache = await embeddedCache();
+  const cached = path.join(cache.dir, `pglite-new-database-${cache.key}.tar`);
   if (await exists(cached)) return new Blob([await readFile(cached)]);
-  const writable = await mkdir(cacheDir, { recursive: true }).then(
+  const writable = await mkdir(cache.dir, { recursive: true }).then(
     () => true,
     () => false,
   );
-  if (writable) {
-    await createInChild('memory://', cached);
-    return new Blob([await readFile(cached)]);
-  }
-  const scratch = await mkdtemp(path.join(tmpdir(), 'pglite-new-'));
+  const scratch = writable ? undefined : await mkdtemp(path.join(tmpdir(), 'pglite-new-'));
+  const archive = scratch ? path.join(scratch, 'database.tar') : cached;
   try {
-    await createInChild('memory://', path.join(scratch, 'database.tar'));
-    return new Blob([await readFile(path.join(scratch, 'database.tar'))]);
+    await createInChild('memory://', archive);
+    return new Blob([await readFile(archive)]);
   } finally {
-    await rm(scratch, { recursive: true, force: true });
+    if (scratch) await rm(scratch, { recursive: true, force: true });
   }
 }
 
@@ -302,11 +308,8 @@ async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
         };
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-        const holder = Number(await readFile(lockFile, 'utf8').catch(() => ''));
-        if (holder && holder !== process.pid && isRunning(holder)) {
-          const running = await runningServerOn(dataDir);
-          throw new DataDirInUseError(dataDir, holder, running?.url);
-        }
+        const running = await runningServerOn(dataDir);
+        if (running) throw new DataDirInUseError(dataDir, running.pid, running.url);
         await rm(lockFile, { force: true });
       }
     }

@@ -42,32 +42,31 @@ export function wechatResponder(traffic: Traffic): WeChatResponder {
     const query = request.query as Query;
     const body = (request.body ?? {}) as Record<string, unknown>;
     const appid = query.appid ?? (typeof body.appid === 'string' ? body.appid : null);
+    const log = (outcome: string) =>
+      traffic.record({ method: request.method, path, appid, outcome }, request.raw.socket);
     if (traffic.latencyMs > 0) await sleep(traffic.latencyMs);
     const fault = traffic.takeFault(path);
     if (fault?.reset) {
       // Before the delay and the answer: a server closing an idle connection never acts on the call.
-      traffic.record({ method: request.method, path, appid, outcome: 'fault:reset' }, request.raw.socket);
+      log('fault:reset');
       request.raw.socket.resetAndDestroy();
       return reply.hijack();
     }
     if (fault?.delayMs) await sleep(fault.delayMs);
     if (fault?.drop) {
-      traffic.record({ method: request.method, path, appid, outcome: 'fault:drop' }, request.raw.socket);
+      log('fault:drop');
       request.raw.socket.destroy();
       return reply.hijack();
     }
     if (fault?.status !== undefined) {
-      traffic.record(
-        { method: request.method, path, appid, outcome: `fault:status:${fault.status}` },
-        request.raw.socket,
-      );
+      log(`fault:status:${fault.status}`);
       return reply
         .code(fault.status)
         .type('text/html')
         .send(`<html><body><h1>${fault.status}</h1>emulated server error</body></html>`);
     }
     if (fault?.malformed) {
-      traffic.record({ method: request.method, path, appid, outcome: 'fault:malformed' }, request.raw.socket);
+      log('fault:malformed');
       return reply.type('text/html').send('<html><body>emulated: this is not JSON</body></html>');
     }
     let result: WeChatBody;
@@ -79,10 +78,7 @@ export function wechatResponder(traffic: Traffic): WeChatResponder {
       result = answer();
     }
     const errcode = typeof result.errcode === 'number' && result.errcode !== 0 ? result.errcode : 0;
-    traffic.record(
-      { method: request.method, path, appid, outcome: errcode ? `errcode:${errcode}` : 'ok' },
-      request.raw.socket,
-    );
+    log(errcode ? `errcode:${errcode}` : 'ok');
     // WeChat answers errors with HTTP 200; /sns/* bodies come as text/plain, the rest as JSON.
     return reply
       .code(200)

@@ -3,7 +3,7 @@ import { mkdir, readFile, readdir, rename, stat, writeFile } from 'node:fs/promi
 import path from 'node:path';
 import 'reflect-metadata';
 import { openDatabase } from '../../src/db/database.js';
-import { EMBEDDED_START_PARAMS, startEmbeddedPostgres } from '../../src/db/embedded.js';
+import { embeddedCache, startEmbeddedPostgres } from '../../src/db/embedded.js';
 
 /**
  * One migrated embedded database, kept as a tar archive in node_modules/.cache, that every test
@@ -15,9 +15,9 @@ import { EMBEDDED_START_PARAMS, startEmbeddedPostgres } from '../../src/db/embed
  */
 async function embeddedTemplate(): Promise<string> {
   const root = path.resolve(import.meta.dirname, '../..');
-  const pglitePackage = path.join(root, 'node_modules/@electric-sql/pglite/package.json');
-  const pgliteVersion = (JSON.parse(await readFile(pglitePackage, 'utf8')) as { version: string }).version;
-  const hash = createHash('sha256').update(`${pgliteVersion}\0${EMBEDDED_START_PARAMS.join(' ')}\0`);
+  // The new-database key (PGlite's version and start parameters) and the migrations.
+  const { dir, key } = await embeddedCache();
+  const hash = createHash('sha256').update(`${key}\0`);
   const migrations = path.join(root, 'src/db/migrations');
   for (const file of (await readdir(migrations)).sort()) {
     hash
@@ -25,9 +25,7 @@ async function embeddedTemplate(): Promise<string> {
       .update(await readFile(path.join(migrations, file)))
       .update('\0');
   }
-  const dir = path.join(root, 'node_modules/.cache/wechat-login-server');
   const file = path.join(dir, `embedded-template-${hash.digest('hex').slice(0, 16)}.tar`);
-  process.env.EMBEDDED_TEST_TEMPLATE = file;
   const made = await stat(file).then(
     () => true,
     () => false,
