@@ -114,7 +114,13 @@ export async function compareRateLimiters(dbUrl: string, out: (line?: string) =>
     const open: RateLimiter[] = [];
     const flexible = (redis?: string) => (limit: number) => {
       const limiter = new RateLimiter(
-        { enabled: true, perIpPerMinute: limit, perIdentityPerMinute: limit, redisUrl: redis },
+        {
+          enabled: true,
+          perIpPerMinute: limit,
+          perIdentityPerMinute: limit,
+          perUserPerMinute: limit,
+          redisUrl: redis,
+        },
         em,
       );
       open.push(limiter);

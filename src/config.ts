@@ -91,6 +91,8 @@ export const EnvSchema = z.object({
   RATE_LIMIT: z.enum(['on', 'off']).default('on'),
   RATE_LIMIT_IP_PER_MINUTE: positiveInt.default(300),
   RATE_LIMIT_IDENTITY_PER_MINUTE: positiveInt.default(30),
+  RATE_LIMIT_USER_PER_MINUTE: positiveInt.default(20),
+  RATE_LIMIT_IPV6_PREFIX: positiveInt.refine((n) => n <= 128, 'must be 1 to 128').default(64),
   REDIS_URL: z
     .string()
     .refine((v) => /^rediss?:\/\/./.test(v), 'must be a redis:// or rediss:// URL')
@@ -492,6 +494,9 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
       enabled: env.RATE_LIMIT === 'on',
       perIpPerMinute: env.RATE_LIMIT_IP_PER_MINUTE,
       perIdentityPerMinute: env.RATE_LIMIT_IDENTITY_PER_MINUTE,
+      perUserPerMinute: env.RATE_LIMIT_USER_PER_MINUTE,
+      /** IPv6 clients are counted by this network prefix (a host usually holds a whole /64). */
+      ipv6Prefix: env.RATE_LIMIT_IPV6_PREFIX,
       redisUrl: env.REDIS_URL,
     },
     http: {

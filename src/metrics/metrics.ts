@@ -83,7 +83,7 @@ export class Metrics {
 
   readonly rateLimitRefusals = new Counter({
     name: `${METRIC_PREFIX}rate_limit_refusals_total`,
-    help: 'Requests refused with RATE_LIMITED, by action (login, refresh, phone, identity)',
+    help: 'Requests refused with RATE_LIMITED, by action (login, refresh, phone, identity, account)',
     labelNames: ['action'] as const,
     registers: [this.registry],
   });

@@ -8,17 +8,25 @@ import {
   type RateLimiterAbstract,
 } from 'rate-limiter-flexible';
 import { RateLimitedError } from '../errors.js';
+import { clientKey, DEFAULT_IPV6_PREFIX } from './client-key.js';
 
 export interface RateLimitSettings {
   enabled: boolean;
   perIpPerMinute: number;
   perIdentityPerMinute: number;
+  /** Changes to one signed-in account (profile, link, unlink, phone) per minute. */
+  perUserPerMinute: number;
+  /** IPv6 clients count by their network of this many bits (clientKey). */
+  ipv6Prefix?: number;
   /** Counts in Redis instead of PostgreSQL (larger fleets): `redis://` or `rediss://`. */
   redisUrl?: string;
 }
 
-/** What a limit counts: logins, refreshes and phone binds per client IP; logins per WeChat identity. */
-export type RateLimitAction = 'login' | 'refresh' | 'phone' | 'identity';
+/**
+ * What a limit counts: logins, refreshes and phone binds per client IP; logins per WeChat identity;
+ * changes to one account (`account`) per signed-in user.
+ */
+export type RateLimitAction = 'login' | 'refresh' | 'phone' | 'identity' | 'account';
 
 /** The table the PostgreSQL store counts in (its schema is the library's, made by a migration). */
 export const RATE_LIMIT_TABLE = 'rate_limit';
@@ -36,6 +44,7 @@ const WINDOW_SECONDS = 60;
 export class RateLimiter {
   private readonly limiters: Record<RateLimitAction, RateLimiterAbstract> | null;
   private readonly redis: Redis | null = null;
+  private readonly ipv6Prefix: number;
 
   /**
    * `em`: the ORM whose PostgreSQL connection pool the store borrows (unused with Redis).
@@ -46,6 +55,7 @@ export class RateLimiter {
     em: EntityManager,
     private readonly onRefused: (action: RateLimitAction) => void = () => {},
   ) {
+    this.ipv6Prefix = settings.ipv6Prefix ?? DEFAULT_IPV6_PREFIX;
     if (!settings.enabled) {
       this.limiters = null;
       return;
@@ -80,12 +90,21 @@ export class RateLimiter {
       refresh: make('refresh', settings.perIpPerMinute),
       phone: make('phone', settings.perIpPerMinute),
       identity: make('identity', settings.perIdentityPerMinute),
+      account: make('account', settings.perUserPerMinute),
     };
   }
 
-  /** Logins (`login`), refreshes (`refresh`) and phone-number binds (`phone`) per client IP. */
+  /**
+   * Logins (`login`), refreshes (`refresh`) and phone-number binds (`phone`) per client: an IPv4
+   * address, or an IPv6 client's network (clientKey), so a host cannot rotate through its /64.
+   */
   ip(action: 'login' | 'refresh' | 'phone', ip: string): Promise<void> {
-    return this.consume(action, ip);
+    return this.consume(action, clientKey(ip, this.ipv6Prefix));
+  }
+
+  /** Changes one signed-in person makes to their account, whatever the IP. */
+  user(userId: string): Promise<void> {
+    return this.consume('account', userId);
   }
 
   /** Logins per WeChat identity, across IPs. */

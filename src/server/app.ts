@@ -9,6 +9,7 @@ import type { Database } from '../db/database.js';
 import { createContext, type Context } from '../graphql/context.js';
 import { DEFAULT_BATCH_SIZE, HousekeepingJob, type PruneResult } from '../housekeeping/housekeeping.js';
 import { createFormatError } from '../graphql/format-error.js';
+import { mutationLimitRule } from '../graphql/mutation-limit.js';
 import { QUERY_LIMITS, queryLimitRule } from '../graphql/query-limits.js';
 import { buildGraphQLSchema } from '../graphql/schema.js';
 import { registerBrowserSecurity } from './browser-security.js';
@@ -157,7 +158,7 @@ export async function buildApp({
     includeStacktraceInErrorResponses: false,
     csrfPrevention: true,
     allowBatchedHttpRequests: false,
-    validationRules: [queryLimitRule()],
+    validationRules: [queryLimitRule(), mutationLimitRule()],
     parseOptions: { maxTokens: QUERY_LIMITS.maxTokens },
     formatError: createFormatError(logger),
     plugins: [

@@ -41,6 +41,8 @@ export interface Services {
   link: LinkWechatIdentity;
   /** Unlink and delete. */
   lifecycle: AccountLifecycle;
+  /** The per-minute limits (per client IP, WeChat identity and signed-in user). */
+  rateLimiter: RateLimiter;
   /** Frees what the services hold open (WeChat keep-alive sockets, a Redis connection). */
   close(): Promise<void>;
 }
@@ -175,6 +177,7 @@ export function createServices(
     profiles: new ProfileService({ allowLoopbackHttpAvatars: !config.isProduction }, outbox),
     link,
     lifecycle,
+    rateLimiter,
     close: async () => {
       http.close();
       await rateLimiter.close();

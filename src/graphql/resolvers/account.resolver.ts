@@ -1,4 +1,5 @@
-import { Arg, Authorized, Ctx, Mutation, Resolver } from 'type-graphql';
+import { Arg, Authorized, Ctx, Mutation, Resolver, UseMiddleware } from 'type-graphql';
+import { limitAccountChanges } from '../account-change-limit.js';
 import type { Context } from '../context.js';
 import { LinkWechatIdentityInput } from '../inputs/link.input.js';
 import { toUserType } from '../types/mappers.js';
@@ -8,6 +9,7 @@ import { UserType } from '../types/user.type.js';
 @Resolver()
 export class AccountResolver {
   @Authorized()
+  @UseMiddleware(limitAccountChanges)
   @Mutation(() => UserType, {
     description:
       'Adds a WeChat identity (another app, another platform) to the signed-in account. Already its own: ' +
@@ -26,6 +28,7 @@ export class AccountResolver {
   }
 
   @Authorized()
+  @UseMiddleware(limitAccountChanges)
   @Mutation(() => UserType, {
     description:
       'Removes one of the signed-in account’s login methods; never the last one (LAST_LOGIN_METHOD). ' +

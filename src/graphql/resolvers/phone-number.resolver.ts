@@ -1,4 +1,5 @@
-import { Arg, Authorized, Ctx, Mutation, Resolver } from 'type-graphql';
+import { Arg, Authorized, Ctx, Mutation, Resolver, UseMiddleware } from 'type-graphql';
+import { limitAccountChanges } from '../account-change-limit.js';
 import type { Context } from '../context.js';
 import { toUserType } from '../types/mappers.js';
 import { UserType } from '../types/user.type.js';
@@ -6,6 +7,7 @@ import { UserType } from '../types/user.type.js';
 @Resolver()
 export class PhoneNumberResolver {
   @Authorized()
+  @UseMiddleware(limitAccountChanges)
   @Mutation(() => UserType, {
     description:
       'Stores the phone number of a mini program’s getPhoneNumber button on the signed-in user ' +

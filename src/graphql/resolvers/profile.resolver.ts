@@ -1,4 +1,5 @@
-import { Arg, Authorized, Ctx, Mutation, Resolver } from 'type-graphql';
+import { Arg, Authorized, Ctx, Mutation, Resolver, UseMiddleware } from 'type-graphql';
+import { limitAccountChanges } from '../account-change-limit.js';
 import type { Context } from '../context.js';
 import { UpdateProfileInput } from '../inputs/profile.input.js';
 import { toUserType } from '../types/mappers.js';
@@ -7,6 +8,7 @@ import { UserType } from '../types/user.type.js';
 @Resolver()
 export class ProfileResolver {
   @Authorized()
+  @UseMiddleware(limitAccountChanges)
   @Mutation(() => UserType, {
     description:
       'Sets the signed-in person’s own nickname and/or avatar. From then on logins only fill what is ' +
