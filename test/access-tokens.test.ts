@@ -1,13 +1,23 @@
-import { createHmac, sign, type KeyObject, KeyObject as NodeKeyObject } from 'node:crypto';
+import {
+  createHmac,
+  createPublicKey,
+  sign,
+  verify,
+  type KeyObject,
+  KeyObject as NodeKeyObject,
+} from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import pg from 'pg';
 import {
   CURRENT_SIGNING_KEY,
   openSigningKey,
+  signAnyS,
   signToken,
+  withHighS,
   type TestSigningKey,
 } from './support/signing-keys.js';
+import { isLowS, lowS } from '../src/sessions/jwt.js';
 import { APPS, AUTH_SECRET, MINI_LOGIN, startWorld, type LoginPayload, type World } from './support/world.js';
 
 /**
@@ -55,10 +65,11 @@ afterAll(async () => {
 const b64 = (value: unknown) =>
   Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
 
-/** A token with exactly this header and payload, signed ES256 with our current key by the test itself. */
+/** A token with exactly this header and payload, signed ES256 (low-S) with our current key by the test itself. */
 function craft(header: unknown, payload: unknown, key = privateKey): string {
   const input = `${b64(header)}.${b64(payload)}`;
-  return `${input}.${sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
+  const signature = lowS(sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' }));
+  return `${input}.${signature.toString('base64url')}`;
 }
 
 /**
@@ -85,6 +96,8 @@ async function me(token: string): Promise<string> {
 }
 
 const INVALID = 'UNAUTHENTICATED: The access token is invalid';
+
+const publicKeyOf = (key: KeyObject): KeyObject => createPublicKey(key);
 
 describe('access tokens', () => {
   it('are ES256 JWTs that a JOSE library verifies with our JWKS alone', async () => {
@@ -116,6 +129,44 @@ describe('access tokens', () => {
     expect(await me(await signToken(testKey, { ...claims, aud: ['https://other.example', AUDIENCE] }))).toBe(
       login.user.id,
     );
+  });
+
+  it('are signed low-S, and the high-S twin of a valid signature is refused', async () => {
+    // Forty logins: with s uniform, each is high-S half the time unless normalised.
+    const signatures: Buffer[] = [];
+    for (let i = 0; i < 40; i += 1) {
+      const body = await w.gql<{ wechatMiniLogin: LoginPayload }>(MINI_LOGIN, {
+        input: { code: await w.code(APPS.mini.appid, `tess-${i}`) },
+      });
+      signatures.push(Buffer.from(body.data!.wechatMiniLogin.accessToken.split('.')[2]!, 'base64url'));
+    }
+    expect(signatures.filter((signature) => !isLowS(signature))).toEqual([]);
+
+    // The same signature re-encoded with s' = n − s verifies mathematically (Node's crypto says
+    // so) and is refused here; jose's own high-S output, when it makes one, too.
+    const twin = withHighS(login.accessToken);
+    const [head, body] = twin.split('.') as [string, string];
+    const twinSignature = Buffer.from(twin.split('.')[2]!, 'base64url');
+    expect(twin).not.toBe(login.accessToken);
+    expect(isLowS(twinSignature)).toBe(false);
+    expect(
+      verify(
+        'sha256',
+        Buffer.from(`${head}.${body}`),
+        { key: publicKeyOf(privateKey), dsaEncoding: 'ieee-p1363' },
+        twinSignature,
+      ),
+    ).toBe(true);
+    expect(await me(twin)).toBe(INVALID);
+    expect(await me(login.accessToken)).toBe(login.user.id);
+
+    const { sub, sid } = decodeJwt(login.accessToken);
+    const now = Math.floor(Date.now() / 1000);
+    const claims = { sub, sid, iss: ISSUER, aud: AUDIENCE, iat: now, exp: now + 60 };
+    const fromJose = await signAnyS(testKey, claims);
+    const joseSignature = Buffer.from(fromJose.split('.')[2]!, 'base64url');
+    expect(await me(fromJose)).toBe(isLowS(joseSignature) ? login.user.id : INVALID);
+    expect(await me(withHighS(fromJose))).toBe(INVALID);
   });
 
   it('refuse anything that is not exactly one of ours, and say when one has expired', async () => {

@@ -27,6 +27,27 @@ export class TokenRejected extends Error {
 
 const encode = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
 
+/** The order n of P-256, and n / 2 (rounded down) as the 32 big-endian bytes `s` is compared with. */
+const P256_ORDER = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+const HALF_ORDER = Buffer.from((P256_ORDER >> 1n).toString(16).padStart(64, '0'), 'hex');
+
+/**
+ * An ECDSA signature (r, s) and (r, n − s) verify alike: each token would have two encodings. We
+ * sign with the low one (s ≤ n/2, as Bitcoin's BIP 62 and libsecp256k1 do) and accept only that,
+ * so a token has exactly one valid signature. Takes and returns IEEE P1363 (r ‖ s, 64 bytes).
+ */
+export function lowS(signature: Buffer): Buffer {
+  const s = signature.subarray(32);
+  if (Buffer.compare(s, HALF_ORDER) <= 0) return signature;
+  const low = P256_ORDER - BigInt(`0x${s.toString('hex')}`);
+  return Buffer.concat([signature.subarray(0, 32), Buffer.from(low.toString(16).padStart(64, '0'), 'hex')]);
+}
+
+/** True when the P1363 signature's s is at most n/2: the one encoding we sign and accept. */
+export function isLowS(signature: Buffer): boolean {
+  return Buffer.compare(signature.subarray(32), HALF_ORDER) <= 0;
+}
+
 /** The encoded protected header of a key's tokens: the same for every token it signs. */
 export function encodedHeader(kid: string): string {
   return encode({ alg: ALGORITHM, typ: 'JWT', kid });
@@ -35,7 +56,7 @@ export function encodedHeader(kid: string): string {
 /** Signs claims with an EC P-256 private key under a header from encodedHeader. */
 export function signAccessToken(header: string, claims: AccessTokenClaims, key: KeyObject): string {
   const input = `${header}.${encode(claims)}`;
-  const signature = sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' });
+  const signature = lowS(sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' }));
   return `${input}.${signature.toString('base64url')}`;
 }
 
@@ -63,7 +84,7 @@ export interface VerifyOptions {
 /**
  * The claims of a token signed by one of our keys, for us, unexpired. Strict where our tokens are
  * fixed: header `{alg: ES256, typ: JWT, kid}` and nothing else (no `crit`, no other algorithm,
- * no embedded key), a 64-byte signature in canonical base64url, `exp` present, `iss` and `aud`
+ * no embedded key), a 64-byte low-S signature in canonical base64url, `exp` present, `iss` and `aud`
  * equal to ours (an `aud` array must contain ours), `nbf` honoured when present, `sub` and `sid`
  * strings. Throws TokenRejected.
  */
@@ -87,7 +108,7 @@ export async function verifyAccessToken(
   const key = await options.keyFor(header.kid);
   if (!key) throw new TokenRejected('invalid');
   const signature = Buffer.from(signaturePart, 'base64url');
-  if (signature.length !== 64 || signature.toString('base64url') !== signaturePart) {
+  if (signature.length !== 64 || signature.toString('base64url') !== signaturePart || !isLowS(signature)) {
     throw new TokenRejected('invalid');
   }
   const input = Buffer.from(`${headerPart}.${payloadPart}`);
