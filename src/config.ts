@@ -65,6 +65,7 @@ export const EnvSchema = z.object({
   DATABASE_POOL_IDLE_SECONDS: positiveInt.default(30),
   DATABASE_NAMED_STATEMENTS: z.enum(['on', 'off']).default('on'),
   AUTH_SECRET: z.string().optional(),
+  AUTH_SECRET_PREVIOUS: z.string().optional(),
   ACCESS_TOKEN_TTL_SECONDS: positiveInt.default(900),
   TOKEN_AUDIENCE: nonEmpty.optional(),
   SIGNING_KEY_ROTATION_DAYS: positiveInt.default(30),
@@ -375,6 +376,13 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
       refuse(ctx, 'AUTH_SECRET', 'required when NODE_ENV=production (at least 32 characters)');
     authSecret = randomBytes(32).toString('base64url');
   }
+  // Earlier secrets still open what they sealed and check what they signed; nothing new uses them.
+  const authSecretPrevious = [
+    ...new Set((env.AUTH_SECRET_PREVIOUS ?? '').split(',').map((secret) => secret.trim())),
+  ].filter((secret) => secret !== '' && secret !== authSecret);
+  if (authSecretPrevious.some((secret) => secret.length < 32)) {
+    refuse(ctx, 'AUTH_SECRET_PREVIOUS', 'each comma-separated secret must be at least 32 characters');
+  }
 
   const apps = wechatApps(env, ctx, isProduction);
   const anyCredentials = apps.length > 0;
@@ -467,6 +475,8 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
      * keepDevelopmentSecret replaces with the one kept in the data directory.
      */
     authSecretGenerated,
+    /** AUTH_SECRET_PREVIOUS: secrets that open and verify (after AUTH_SECRET), never seal or sign. */
+    authSecretPrevious,
     session: {
       accessTokenTtlSeconds: env.ACCESS_TOKEN_TTL_SECONDS,
       refreshTokenTtlSeconds: env.REFRESH_TOKEN_TTL_SECONDS,

@@ -141,6 +141,18 @@ describe('config', () => {
     ]);
   });
 
+  it('reads AUTH_SECRET_PREVIOUS as a trimmed, deduplicated list without AUTH_SECRET, each at least 32 characters', () => {
+    const old = 'o'.repeat(32);
+    const older = 'p'.repeat(40);
+    expect(loadConfig(PRODUCTION).authSecretPrevious).toEqual([]);
+    expect(
+      loadConfig({ ...PRODUCTION, AUTH_SECRET_PREVIOUS: ` ${old} , ${older},,${old},${SECRET}` })
+        .authSecretPrevious,
+    ).toEqual([old, older]);
+    const message = configError({ ...PRODUCTION, AUTH_SECRET_PREVIOUS: `${old},hunter4-short` });
+    expect(message).toBe('AUTH_SECRET_PREVIOUS: each comma-separated secret must be at least 32 characters');
+  });
+
   it('never echoes a secret value or a database password in its error', () => {
     const message = configError({ NODE_ENV: 'production', AUTH_SECRET: 'hunter2-too-short' });
     expect(message).not.toContain('hunter2');

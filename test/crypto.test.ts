@@ -7,6 +7,9 @@ import {
   rawDataSignature,
   verifyRawDataSignature,
 } from '../src/wechat/open-data.crypto.js';
+import { loadConfig } from '../src/config.js';
+import { SecretBox } from '../src/crypto/secret-box.js';
+import { InvalidStateError, WebStateService } from '../src/logins/web-state.service.js';
 
 const key = randomBytes(16).toString('base64');
 const iv = randomBytes(16);
@@ -61,5 +64,48 @@ describe('open-data crypto', () => {
     expect(verifyRawDataSignature(raw, signature.toUpperCase(), 'HyVFkGl5F5OQWJZZaNzBBg==')).toBe(true);
     expect(verifyRawDataSignature(raw + ' ', signature, 'HyVFkGl5F5OQWJZZaNzBBg==')).toBe(false);
     expect(verifyRawDataSignature(raw, 'abc', 'HyVFkGl5F5OQWJZZaNzBBg==')).toBe(false);
+  });
+});
+
+describe('an AUTH_SECRET change with the old one in AUTH_SECRET_PREVIOUS', () => {
+  const OLD = 'o'.repeat(32);
+  const NEW = 'n'.repeat(32);
+  const app = loadConfig({
+    WECHAT_WEB_APPID: 'wxweb',
+    WECHAT_WEB_SECRET: 's',
+    WECHAT_WEB_REDIRECT_URIS: 'https://app.example/cb',
+  }).wechat.apps[0]!;
+
+  it('opens what the old secret sealed, seals only with the new one, and opens nothing else', () => {
+    const sealedOld = new SecretBox(OLD).seal('session-key');
+    const box = new SecretBox(NEW, [OLD]);
+    expect(box.openWith(sealedOld)).toEqual({ plain: 'session-key', secret: 1 });
+    const sealedNew = box.seal('access-token');
+    expect(box.openWith(sealedNew)).toEqual({ plain: 'access-token', secret: 0 });
+    expect(new SecretBox(NEW).open(sealedNew)).toBe('access-token');
+    expect(() => new SecretBox(OLD).open(sealedNew)).toThrow();
+    expect(() => new SecretBox(NEW).open(sealedOld)).toThrow();
+    const tampered = `${sealedOld.slice(0, -2)}${sealedOld.endsWith('AA') ? 'BB' : 'AA'}`;
+    expect(() => box.open(tampered)).toThrow('sealed with another secret, or tampered with');
+  });
+
+  it('accepts a web login state the old secret signed, and signs new ones with the new secret', () => {
+    const settings = { ttlSeconds: 600 };
+    const issuedOld = new WebStateService({ ...settings, authSecret: OLD }).issue(
+      app,
+      'https://app.example/cb',
+    );
+    const both = new WebStateService({ ...settings, authSecret: NEW, authSecretPrevious: [OLD] });
+    expect(both.verify(issuedOld, { app }).nonce).toMatch(/^[0-9a-f]{32}$/);
+    const issuedNew = both.issue(app, 'https://app.example/cb');
+    expect(() =>
+      new WebStateService({ ...settings, authSecret: NEW }).verify(issuedNew, { app }),
+    ).not.toThrow();
+    expect(() => new WebStateService({ ...settings, authSecret: OLD }).verify(issuedNew, { app })).toThrow(
+      InvalidStateError,
+    );
+    expect(() => new WebStateService({ ...settings, authSecret: NEW }).verify(issuedOld, { app })).toThrow(
+      InvalidStateError,
+    );
   });
 });

@@ -74,6 +74,8 @@ function rotateKeys(
       DATABASE_URL: db.url,
       DATABASE_POOL_MAX: '1',
       AUTH_SECRET: secret,
+      // The servers' own: the new key signs three refresh intervals after it is published.
+      SIGNING_KEY_REFRESH_SECONDS: '1',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -172,6 +174,10 @@ describe('a resource server that trusts our JWKS alone', () => {
     expect(newKid).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(newKid).not.toBe(oldKid);
 
+    // Published at once, after the key that still signs; it signs three refresh intervals later.
+    await eventually(async () => {
+      expect((await jwks()).keys.map((k) => k.kid)).toEqual([oldKid, newKid]);
+    });
     await eventually(async () => {
       expect((await jwks()).keys.map((k) => k.kid)).toEqual([newKid, oldKid]);
     });
@@ -186,5 +192,17 @@ describe('a resource server that trusts our JWKS alone', () => {
       expect(await hello(after!.accessToken)).toMatchObject({ status: 200, body: { sub: after!.user.id } });
     });
     expect((await hello(before.accessToken)).status).toBe(200);
+
+    // --now: a suspect key is replaced at once.
+    const now = await rotateKeys(AUTH_SECRET, ['--now']);
+    expect({ code: now.code, stderr: now.stderr }).toEqual({ code: 0, stderr: '' });
+    const nowKid = now.stdout.trim();
+    await eventually(async () => {
+      expect((await jwks()).keys.map((k) => k.kid)).toEqual([nowKid, newKid, oldKid]);
+      expect(decodeProtectedHeader((await login('jon')).accessToken).kid).toBe(nowKid);
+    });
+    const unknown = await rotateKeys(AUTH_SECRET, ['--later']);
+    expect(unknown).toMatchObject({ code: 1, stdout: '' });
+    expect(unknown.stderr).toMatch(/^keys:rotate: unknown option --later/);
   });
 });

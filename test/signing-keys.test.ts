@@ -101,16 +101,30 @@ describe('two instances started at once on a fresh database', () => {
     }
   });
 
-  it('rotate once together when the current key is older than SIGNING_KEY_ROTATION_DAYS', async () => {
+  it('rotate once together, publishing the next key on both before either signs with it', async () => {
     const [old] = await query<{ kid: string }>(db, 'select kid from signing_key');
     const token = (await login(servers[0]!, 'lea')).accessToken;
+    // What a resource server sees: JWKS snapshots it may cache for their max-age, and tokens.
+    const snapshots: { at: number; until: number; kids: string[] }[] = [];
+    const tokens: { at: number; kid: string; server: number }[] = [];
+    const watch = async (seconds: number) => {
+      const end = Date.now() + seconds * 1000;
+      for (let i = 0; Date.now() < end; i++) {
+        const server = servers[i % 2]!;
+        const at = Date.now();
+        const response = await fetch(`${server.url}/.well-known/jwks.json`);
+        const maxAge = Number(/max-age=(\d+)/.exec(response.headers.get('cache-control') ?? '')?.[1]);
+        const { keys } = (await response.json()) as JSONWebKeySet;
+        snapshots.push({ at, until: at + maxAge * 1000, kids: keys.map((k) => k.kid!) });
+        const issued = decodeProtectedHeader((await login(server, `watch-${i}`)).accessToken).kid!;
+        tokens.push({ at: Date.now(), kid: issued, server: i % 2 });
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    };
     await query(db, `update signing_key set created_at = now() - interval '31 days'`);
+    // SIGNING_KEY_REFRESH_SECONDS=1: the next key is published within ~2 s and signs 3 s after.
+    await watch(8);
 
-    await eventually(async () => {
-      for (const server of servers) expect(await kids(server)).toHaveLength(2);
-    });
-    // A few more refreshes of both: nobody rotates again.
-    await new Promise((resolve) => setTimeout(resolve, 3000));
     const rows = await query<{ kid: string; current: boolean }>(
       db,
       'select kid, retired_at is null as current from signing_key order by created_at desc',
@@ -118,14 +132,29 @@ describe('two instances started at once on a fresh database', () => {
     expect(rows).toHaveLength(2);
     expect(rows.map((r) => r.current)).toEqual([true, false]);
     expect(rows[1]!.kid).toBe(old!.kid);
+    const next = rows[0]!.kid;
+    // Both keys signed during the watch, on both instances.
+    for (const server of [0, 1]) {
+      const used = new Set(tokens.filter((t) => t.server === server).map((t) => t.kid));
+      expect([...used].sort()).toEqual([next, old!.kid].sort());
+    }
+    // Every token's key is in every JWKS a verifier could still have cached when the token came.
+    const unknown = tokens.flatMap((t) =>
+      snapshots
+        .filter((s) => s.at <= t.at && t.at <= s.until && !s.kids.includes(t.kid))
+        .map((s) => ({ token: t, snapshot: s })),
+    );
+    expect(unknown).toEqual([]);
+    expect(snapshots.length).toBeGreaterThan(20);
+
     for (const server of servers) {
-      expect(await kids(server)).toEqual([rows[0]!.kid, old!.kid]);
+      expect(await kids(server)).toEqual([next, old!.kid]);
       const fresh = await login(server, 'lea');
-      expect(decodeProtectedHeader(fresh.accessToken).kid).toBe(rows[0]!.kid);
+      expect(decodeProtectedHeader(fresh.accessToken).kid).toBe(next);
       // A token of the retired key, from the other instance, still works while it is published.
       expect(await me(server, token)).toBe(fresh.user.id);
     }
-  });
+  }, 60_000);
 });
 
 describe('a start with another AUTH_SECRET than the one that sealed the keys', () => {
@@ -189,9 +218,111 @@ describe('a start with another AUTH_SECRET than the one that sealed the keys', (
     const code = await new Promise((resolve) => child.on('exit', resolve));
     expect(code).toBe(1);
     expect(stderr).toMatch(
-      /^Configuration error: AUTH_SECRET: cannot open the current signing key \(kid [\w-]+\): it was sealed with another AUTH_SECRET; .*\n$/,
+      /^Configuration error: AUTH_SECRET: cannot open the current signing key \(kid [\w-]+\), nor can AUTH_SECRET_PREVIOUS: it was sealed with another secret; .*\n$/,
     );
     expect(stdout + stderr).not.toContain(THIRD);
     expect(await query<{ kid: string }>(db, 'select kid from signing_key order by kid')).toEqual(before);
+  }, 60_000);
+});
+
+describe('an AUTH_SECRET change with the old secret in AUTH_SECRET_PREVIOUS', () => {
+  let db: TestDatabase;
+  const OLD = 'old-auth-secret-0123456789-abcdefghijklmnopqr';
+  const NEW = 'new-auth-secret-0123456789-abcdefghijklmnopqr';
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  const production = (env: Record<string, string>) =>
+    serverEnv(db, { NODE_ENV: 'production', SIGNING_KEY_REFRESH_SECONDS: '1', ...env });
+
+  /** `npm run keys:rotate`, as an operator runs it beside the servers. */
+  function rotateKeys(
+    env: Record<string, string>,
+    args: string[],
+  ): Promise<{ code: number | null; out: string }> {
+    const child = spawn('npm', ['run', '--silent', 'keys:rotate', '--', ...args], {
+      env: { ...process.env, NODE_OPTIONS: '', ...production(env) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    return new Promise((resolve) => child.on('exit', (code) => resolve({ code, out })));
+  }
+
+  it('keeps every session and key, seals anew with the new secret, and needs the old one no more after a rotation', async () => {
+    const first = await spawnServer(production({ AUTH_SECRET: OLD }), await freePort());
+    const before = await login(first, 'ola');
+    const oldKid = decodeProtectedHeader(before.accessToken).kid!;
+    await stop([first]);
+
+    // The new secret, the old one listed as previous: the key opens, tokens and refresh tokens work.
+    const both = { AUTH_SECRET: NEW, AUTH_SECRET_PREVIOUS: ` ${OLD} ,${NEW}` };
+    const second = await spawnServer(production(both), await freePort());
+    let refreshed: string;
+    try {
+      expect(await me(second, before.accessToken)).toBe(before.user.id);
+      const { body } = await postGraphQL<{ refreshSession: { refreshToken: string; user: { id: string } } }>(
+        second.url,
+        'mutation ($t: String!) { refreshSession(refreshToken: $t) { refreshToken user { id } } }',
+        { t: before.refreshToken },
+      );
+      expect(body.data?.refreshSession.user.id).toBe(before.user.id);
+      refreshed = body.data!.refreshSession.refreshToken;
+      expect(decodeProtectedHeader((await login(second, 'ola')).accessToken).kid).toBe(oldKid);
+      expect(second.output()).toContain('the current key opens with AUTH_SECRET_PREVIOUS');
+
+      // The operator rotates: the new key is sealed with the new secret and signs after its lead.
+      const rotated = await rotateKeys(both, []);
+      expect(rotated.code).toBe(0);
+      const newKid = rotated.out.trim();
+      await eventually(async () => {
+        expect(decodeProtectedHeader((await login(second, 'ola')).accessToken).kid).toBe(newKid);
+      });
+      for (const secret of [OLD, NEW]) expect(second.output() + rotated.out).not.toContain(secret);
+    } finally {
+      await stop([second]);
+    }
+
+    // The old secret dropped: production starts, old tokens still verify (their key is published).
+    const third = await spawnServer(production({ AUTH_SECRET: NEW }), await freePort());
+    try {
+      expect(await me(third, before.accessToken)).toBe(before.user.id);
+      const { body } = await postGraphQL<{ refreshSession: { user: { id: string } } }>(
+        third.url,
+        'mutation ($t: String!) { refreshSession(refreshToken: $t) { user { id } } }',
+        { t: refreshed },
+      );
+      expect(body.data?.refreshSession.user.id).toBe(before.user.id);
+      expect(third.output()).not.toContain('AUTH_SECRET_PREVIOUS');
+    } finally {
+      await stop([third]);
+    }
+  }, 120_000);
+
+  it('refuses in production when neither secret opens the current key', async () => {
+    const child = spawn(process.execPath, ['--import', '@swc-node/register/esm-register', 'src/main.ts'], {
+      env: {
+        ...process.env,
+        NODE_OPTIONS: '',
+        ...production({ AUTH_SECRET: 'x'.repeat(40), AUTH_SECRET_PREVIOUS: OLD }),
+        HOST: '127.0.0.1',
+        PORT: String(await freePort()),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    expect(await new Promise((resolve) => child.on('exit', resolve))).toBe(1);
+    expect(output).toMatch(
+      /AUTH_SECRET: cannot open the current signing key \(kid [\w-]+\), nor can AUTH_SECRET_PREVIOUS/,
+    );
+    expect(output).not.toContain(OLD);
   }, 60_000);
 });

@@ -35,11 +35,11 @@ afterAll(async () => {
 });
 
 describe('GET /.well-known/jwks.json', () => {
-  it('lists the current ES256 public key, cacheably, and nothing private', async () => {
+  it('lists the current ES256 public key, cacheable for one refresh interval, and nothing private', async () => {
     const response = await fetch(`${w.t.url}/.well-known/jwks.json`);
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/^application\/json/);
-    expect(response.headers.get('cache-control')).toBe('public, max-age=300');
+    expect(response.headers.get('cache-control')).toBe('public, max-age=1');
     const body = (await response.json()) as JSONWebKeySet;
     expect(body.keys).toEqual([
       {
@@ -104,18 +104,33 @@ describe('access tokens', () => {
 });
 
 describe('signing key rotation on one instance', () => {
-  it('rotates a key older than SIGNING_KEY_ROTATION_DAYS, publishes both, then drops the retired one after its window', async () => {
+  it('publishes the next key before it signs, signs with it after that, then drops the retired one after its window', async () => {
     const before = await login('cai');
     const [old] = (await jwks()).keys;
     await sql(`update signing_key set created_at = now() - interval '31 days'`);
 
+    // Published first, listed after the current key, while the old key still signs…
     await eventually(async () => {
       expect((await jwks()).keys.map((k) => k.kid)).toHaveLength(2);
     }, 10_000);
-    const { keys } = await jwks();
-    expect(keys[1]!.kid).toBe(old!.kid);
+    const published = (await jwks()).keys.map((k) => k.kid);
+    expect(published[0]).toBe(old!.kid);
+    const next = published[1]!;
+    const rows = await sql<{ kid: string; lead: number }>(
+      `select kid, extract(epoch from created_at - now())::float8 as lead from signing_key where kid = '${next}'`,
+    );
+    // …for three refresh intervals (SIGNING_KEY_REFRESH_SECONDS=1 here), so every cache has it.
+    expect(rows[0]!.lead).toBeGreaterThan(1);
+    expect(rows[0]!.lead).toBeLessThanOrEqual(3);
+    expect(decodeProtectedHeader((await login('cai')).accessToken).kid).toBe(old!.kid);
+
+    // Then it signs, and is listed first.
+    await eventually(async () => {
+      expect((await jwks()).keys.map((k) => k.kid)).toEqual([next, old!.kid]);
+    }, 10_000);
     const after = await login('cai');
-    expect(decodeProtectedHeader(after.accessToken).kid).toBe(keys[0]!.kid);
+    expect(decodeProtectedHeader(after.accessToken).kid).toBe(next);
+    const keys = (await jwks()).keys;
     // The old key's token still works here while its key is published.
     const ME = '{ me { id } }';
     const bearer = (token: string) => ({ authorization: `Bearer ${token}` });

@@ -9,9 +9,10 @@ export interface PublicJwk {
 }
 
 /**
- * An ES256 key that signs access tokens. The newest key without `retiredAt` is current; a retired
- * key stays published in the JWKS until every token it may have signed has expired
- * (docs/architecture.md, "Signing keys"). The private half is sealed with AUTH_SECRET.
+ * An ES256 key that signs access tokens from `createdAt` until `retiredAt`. A new key is published
+ * in the JWKS before it begins signing (upcoming); a retired key stays published until every token
+ * it may have signed has expired (docs/architecture.md, "Signing keys"). The private half is sealed
+ * with AUTH_SECRET.
  */
 @Entity({ tableName: 'signing_key' })
 export class SigningKey {
@@ -26,12 +27,12 @@ export class SigningKey {
   @Property({ type: 'text' })
   privateKey!: string;
 
-  /** When it became current. */
+  /** When it begins signing: a few minutes after it was made, so every JWKS lists it first. */
   @Property({ type: 'datetime' })
   @Index({ name: 'signing_key_created_at_index' })
   createdAt!: Date;
 
-  /** When a newer key replaced it; null while current. */
+  /** When the next key begins signing; null while no next key is planned. */
   @Property({ type: 'datetime', nullable: true })
   retiredAt: Date | null = null;
 }

@@ -2,12 +2,17 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { execute, sql } from '../db/sql.js';
 import type { PublicJwk } from './signing-key.entity.js';
 
-/** A signing key as read: `current` is the newest key not retired; `ageSeconds` by the database's clock. */
+/**
+ * A signing key as read, by the database's clock: `current` signs now (begun, not yet retired),
+ * `upcoming` is published but signs only from its `created_at` on; `ageSeconds` is negative for an
+ * upcoming key.
+ */
 export interface SigningKeyRow {
   kid: string;
   public_jwk: PublicJwk;
   private_key: string;
   current: boolean;
+  upcoming: boolean;
   age_seconds: number;
 }
 
@@ -18,59 +23,82 @@ export interface NewSigningKey {
   sealedPrivateKey: string;
 }
 
+/** The keys a rotation decides on: the newest (current or upcoming) and the current one. */
+export interface LiveKeys {
+  newest: SigningKeyRow | undefined;
+  current: SigningKeyRow | undefined;
+}
+
 /** Serialises rotations across every instance and `npm run keys:rotate` (any constant: ours). */
 const ROTATION_LOCK = 0x5167_4b65; // "QgKe"
 
-/** Keys still published: current, or retired less than `window` seconds ago. Newest first. */
-const PUBLISHED = sql<'window', SigningKeyRow>(`
-  select kid, public_jwk, private_key, retired_at is null as current,
-         extract(epoch from now() - created_at)::float8 as age_seconds
-  from signing_key
-  where retired_at is null or retired_at > now() - make_interval(secs => :window)
-  order by retired_at is null desc, created_at desc`);
+const COLUMNS = `kid, public_jwk, private_key,
+  created_at <= now() and (retired_at is null or retired_at > now()) as current,
+  created_at > now() as upcoming,
+  extract(epoch from now() - created_at)::float8 as age_seconds`;
 
-const CURRENT = sql<never, SigningKeyRow>(`
-  select kid, public_jwk, private_key, true as current,
-         extract(epoch from now() - created_at)::float8 as age_seconds
-  from signing_key where retired_at is null order by created_at desc limit 1`);
+/**
+ * Keys published: upcoming, current, or retired less than `window` seconds ago. The current key
+ * first, then the others newest first (the JWKS order).
+ */
+const PUBLISHED = sql<'window', SigningKeyRow>(`
+  select ${COLUMNS} from signing_key
+  where retired_at is null or retired_at > now() - make_interval(secs => :window)
+  order by created_at <= now() and (retired_at is null or retired_at > now()) desc, created_at desc`);
+
+/** Keys that sign now or will: the current one and any upcoming, newest first. */
+const LIVE = sql<never, SigningKeyRow>(`
+  select ${COLUMNS} from signing_key where retired_at is null or retired_at > now()
+  order by created_at desc`);
 
 const LOCK = sql<'lock'>(`select pg_advisory_xact_lock(:lock)`);
-const RETIRE = sql<never>(`update signing_key set retired_at = now() where retired_at is null`);
-const INSERT = sql<'kid' | 'jwk' | 'sealed'>(`
+/** An upcoming key that would begin no earlier than the new one never signs: it goes. */
+const DROP_OVERTAKEN = sql<'lead'>(
+  `delete from signing_key where created_at >= now() + make_interval(secs => :lead)`,
+);
+/** Every key still signing at the new key's start stops there. */
+const RETIRE = sql<'lead'>(`
+  update signing_key set retired_at = now() + make_interval(secs => :lead)
+  where retired_at is null or retired_at > now() + make_interval(secs => :lead)`);
+const INSERT = sql<'kid' | 'jwk' | 'sealed' | 'lead'>(`
   insert into signing_key (kid, public_jwk, private_key, created_at, retired_at)
-  values (:kid, :jwk::jsonb, :sealed, now(), null)`);
+  values (:kid, :jwk::jsonb, :sealed, now() + make_interval(secs => :lead), null)`);
 const FORGET = sql<'window'>(
   `delete from signing_key where retired_at < now() - make_interval(secs => :window)`,
 );
 
-/** The signing_key table: reads, and the one way a key becomes current. */
+/** The signing_key table: reads, and the one way a key is made. */
 export const SigningKeyRepository = {
   async published(em: EntityManager, windowSeconds: number): Promise<SigningKeyRow[]> {
     return execute(em, PUBLISHED, { window: windowSeconds });
   },
 
   /**
-   * Makes a new key current when `due(current)` still holds under a lock every instance takes,
-   * so concurrent callers rotate once: the others see the new key and do nothing. Retires the
-   * old key, and forgets keys retired more than `windowSeconds` ago (their tokens have expired).
-   * Returns the new kid, or null when the check no longer held.
+   * Makes a new key under a lock every instance takes, when `plan` (given the live keys as they are
+   * under the lock) says so: it returns the seconds until the new key signs (0: now), or null for
+   * no rotation. Concurrent callers rotate once: the others see the new key and do nothing. Until
+   * then the current key goes on signing; from then on it is retired (and stays published for
+   * `windowSeconds`). Forgets keys retired longer ago than that. Returns the new kid, or null.
    */
   async rotateIf(
     em: EntityManager,
-    due: (current: SigningKeyRow | undefined) => boolean,
+    plan: (keys: LiveKeys) => number | null,
     makeKey: () => Promise<NewSigningKey>,
     windowSeconds: number,
   ): Promise<string | null> {
     return em.transactional(async (tx) => {
       await execute(tx, LOCK, { lock: ROTATION_LOCK });
-      const [current] = await execute(tx, CURRENT, {});
-      if (!due(current)) return null;
+      const live = await execute(tx, LIVE, {});
+      const lead = plan({ newest: live[0], current: live.find((row) => row.current) });
+      if (lead === null) return null;
       const key = await makeKey();
-      await execute(tx, RETIRE, {});
+      await execute(tx, DROP_OVERTAKEN, { lead });
+      await execute(tx, RETIRE, { lead });
       await execute(tx, INSERT, {
         kid: key.kid,
         jwk: JSON.stringify(key.publicJwk),
         sealed: key.sealedPrivateKey,
+        lead,
       });
       await execute(tx, FORGET, { window: windowSeconds });
       return key.kid;

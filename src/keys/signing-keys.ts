@@ -6,7 +6,12 @@ import { ConfigError } from '../config.js';
 import type { SecretBox } from '../crypto/secret-box.js';
 import { ALGORITHM, generateSigningKeyPair, importPrivateKey, importPublicKey } from './key-pair.js';
 import type { PublicJwk } from './signing-key.entity.js';
-import { SigningKeyRepository, type NewSigningKey, type SigningKeyRow } from './signing-key.repository.js';
+import {
+  SigningKeyRepository,
+  type LiveKeys,
+  type NewSigningKey,
+  type SigningKeyRow,
+} from './signing-key.repository.js';
 
 /** The AUTH_SECRET cannot open the current signing key, in production: the start stops with this line. */
 export class SigningKeySecretMismatch extends ConfigError {
@@ -25,6 +30,8 @@ export interface SigningKeysSettings {
 export interface CurrentKey {
   kid: string;
   key: KeyObject;
+  /** Which secret opened it: 0 for AUTH_SECRET, 1… for AUTH_SECRET_PREVIOUS's. */
+  secret: number;
 }
 
 /** A public key as the JWKS lists it. */
@@ -32,10 +39,11 @@ export type PublishedJwk = PublicJwk & { kid: string; alg: typeof ALGORITHM; use
 
 /**
  * An instance signs with the key it last read as current until its next reload succeeds. A reload
- * is due every refreshSeconds; one that is this late happens before the next signature instead, so
- * no instance signs with a retired key longer than refreshSeconds + this after its retirement.
+ * is due every refreshSeconds; one that is this late (at most 30 s, at most refreshSeconds) happens
+ * before the next signature or JWKS answer instead, so no instance signs with a retired key, or
+ * serves a JWKS without the upcoming key, longer than refreshSeconds + this.
  */
-const STALE_GRACE_SECONDS = 30;
+const staleGraceSeconds = (refreshSeconds: number) => Math.min(30, refreshSeconds);
 /** Clocks of instances and the database may disagree by this much. */
 const CLOCK_SKEW_SECONDS = 60;
 /** A token naming a kid we do not know reloads the keys at most this often. */
@@ -55,6 +63,8 @@ export class SigningKeys {
   private current: CurrentKey | undefined;
   /** The kid of a current key this AUTH_SECRET cannot open (logged once). */
   private unopenedKid: string | undefined;
+  /** Keys whose secret this instance has already warned about. */
+  private readonly warned = new Set<string>();
   private publicKeys = new Map<string, { jwk: PublishedJwk; key: KeyObject }>();
   private jwksBody = '{"keys":[]}';
   /** When the last successful reload started (its reads are at least this fresh). */
@@ -97,14 +107,34 @@ export class SigningKeys {
     settings: Omit<SigningKeysSettings, 'isProduction' | 'rotationDays'>,
   ): number {
     return (
-      settings.refreshSeconds + STALE_GRACE_SECONDS + settings.accessTokenTtlSeconds + CLOCK_SKEW_SECONDS
+      settings.refreshSeconds +
+      staleGraceSeconds(settings.refreshSeconds) +
+      settings.accessTokenTtlSeconds +
+      CLOCK_SKEW_SECONDS
     );
+  }
+
+  /**
+   * How long the JWKS may be cached (its max-age): one refresh interval, the most our own copy can
+   * lag behind the table anyway.
+   */
+  static jwksMaxAgeSeconds(settings: Pick<SigningKeysSettings, 'refreshSeconds'>): number {
+    return settings.refreshSeconds;
+  }
+
+  /**
+   * How long a new key is published before it signs: every instance reloads (and lists it in its
+   * JWKS) within refreshSeconds plus a late reload's grace, and a JWKS cached just before then
+   * expires within its max-age; three refresh intervals cover both. A verifier that fetched the
+   * JWKS from any instance therefore knows a key before it sees a token of it.
+   */
+  static publishAheadSeconds(settings: Pick<SigningKeysSettings, 'refreshSeconds'>): number {
+    return 3 * settings.refreshSeconds;
   }
 
   /** The key to sign with now; reloads first when the last reload is overdue. */
   async signingKey(): Promise<CurrentKey> {
-    const staleAfterMs = (this.settings.refreshSeconds + STALE_GRACE_SECONDS) * 1000;
-    if (Date.now() - this.loadedAt > staleAfterMs) await this.reload({ starting: false });
+    await this.freshEnough();
     if (!this.current) {
       throw new Error(
         'no signing key to sign with: the current one was sealed with another AUTH_SECRET (see the log)',
@@ -122,9 +152,23 @@ export class SigningKeys {
     return this.publicKeys.get(kid)?.key;
   }
 
-  /** The JWKS document, ready to send: every key that may have signed a live token, current first. */
-  jwks(): string {
+  /**
+   * The JWKS document, ready to send: the current key first, then the upcoming one and every key
+   * that may have signed a live token. Reloads first when the last reload is overdue; when that
+   * fails, answers with what it has.
+   */
+  async jwks(): Promise<string> {
+    await this.freshEnough().catch((error: unknown) =>
+      this.logger.warn({ err: error }, 'signing keys: reload failed'),
+    );
     return this.jwksBody;
+  }
+
+  /** Reloads when the last successful reload is older than a refresh interval and its grace. */
+  private async freshEnough(): Promise<void> {
+    const { refreshSeconds } = this.settings;
+    const staleAfterMs = (refreshSeconds + staleGraceSeconds(refreshSeconds)) * 1000;
+    if (Date.now() - this.loadedAt > staleAfterMs) await this.reload({ starting: false });
   }
 
   /** Stops the periodic reload and waits for one in flight. */
@@ -174,16 +218,26 @@ export class SigningKeys {
     const em = this.orm.em.fork();
     const window = SigningKeys.publicationWindowSeconds(this.settings);
     const rotationSeconds = this.settings.rotationDays * 86_400;
-    const due = (current: SigningKeyRow | undefined) => !current || current.age_seconds >= rotationSeconds;
+    const publishAhead = SigningKeys.publishAheadSeconds(this.settings);
+    // The first key signs at once (nothing signs before it); a routine rotation is planned when the
+    // newest key (current, or one already upcoming) is old enough, and begins after publishAhead.
+    const plan = ({ newest, current }: LiveKeys): number | null => {
+      if (!current) return 0;
+      return newest && newest.age_seconds >= rotationSeconds ? publishAhead : null;
+    };
 
     let rows = await SigningKeyRepository.published(em, window);
     const existing = rows.find((row) => row.current);
-    // In production, an instance whose AUTH_SECRET cannot open the current key never rotates: its
-    // new key would be one every rightly configured instance cannot open.
+    const newest = rows.find((row) => row.upcoming) ?? existing;
+    // In production, an instance whose secrets cannot open the current key never rotates: its new
+    // key would be one every rightly configured instance cannot open.
     const mayRotate = !existing || !this.settings.isProduction || (await this.open(existing)) !== undefined;
-    if (mayRotate && due(existing)) {
-      const kid = await SigningKeyRepository.rotateIf(em, due, () => newSealedSigningKey(this.box), window);
-      if (kid) this.logger.info({ kid }, 'signing keys: a new key is current');
+    if (mayRotate && plan({ newest, current: existing }) !== null) {
+      const kid = await SigningKeyRepository.rotateIf(em, plan, () => newSealedSigningKey(this.box), window);
+      if (kid) {
+        const beginsInSeconds = existing ? publishAhead : 0;
+        this.logger.info({ kid, beginsInSeconds }, 'signing keys: a new key is published');
+      }
       rows = await SigningKeyRepository.published(em, window);
     }
 
@@ -192,8 +246,9 @@ export class SigningKeys {
     if (!opened && starting) {
       if (this.settings.isProduction) {
         throw new SigningKeySecretMismatch(
-          `AUTH_SECRET: cannot open the current signing key (kid ${current.kid}): it was sealed with ` +
-            'another AUTH_SECRET; start with that one, or run `npm run keys:rotate` with this one',
+          `AUTH_SECRET: cannot open the current signing key (kid ${current.kid}), nor can AUTH_SECRET_PREVIOUS: ` +
+            'it was sealed with another secret; start with that one (or list it in AUTH_SECRET_PREVIOUS), ' +
+            'or run `npm run keys:rotate -- --now --new-auth-secret` with this one',
         );
       }
       this.logger.warn(
@@ -202,9 +257,10 @@ export class SigningKeys {
           'or deleted auth-secret file, or AUTH_SECRET changed): making a new one; tokens of the old ' +
           'key stay valid until they expire',
       );
+      // Nothing here can sign with the current key: its replacement signs at once.
       await SigningKeyRepository.rotateIf(
         em,
-        (now) => now?.kid === current.kid,
+        ({ newest }) => (newest && this.canOpen(newest) ? null : 0),
         () => newSealedSigningKey(this.box),
         window,
       );
@@ -218,14 +274,15 @@ export class SigningKeys {
     if (opened) {
       this.current = opened;
       this.unopenedKid = undefined;
+      this.warnOfSecrets(rows, opened);
     } else {
-      // Running, and another instance made a key this AUTH_SECRET cannot open: sign nothing rather
+      // Running, and another instance made a key these secrets cannot open: sign nothing rather
       // than go on with a retired key nobody will publish for long.
       if (this.unopenedKid !== current.kid) {
         this.logger.error(
           { kid: current.kid },
           'signing keys: the current key was sealed with another AUTH_SECRET: this instance cannot ' +
-            'sign access tokens; give every instance the same AUTH_SECRET',
+            'sign access tokens; give every instance the same AUTH_SECRET (or list it in AUTH_SECRET_PREVIOUS)',
         );
       }
       this.unopenedKid = current.kid;
@@ -234,16 +291,53 @@ export class SigningKeys {
     this.loadedAt = startedAt;
   }
 
-  /** The current key ready to sign, or undefined when AUTH_SECRET cannot open it. */
+  /**
+   * Once per key: says so when the current key opened only with a previous secret (a rotation
+   * seals the next one with AUTH_SECRET), and, before it signs, when an upcoming key opens with
+   * none of ours (this instance will stop signing when it begins).
+   */
+  private warnOfSecrets(rows: SigningKeyRow[], current: CurrentKey): void {
+    if (current.secret > 0 && !this.warned.has(current.kid)) {
+      this.warned.add(current.kid);
+      this.logger.info(
+        { kid: current.kid },
+        'signing keys: the current key opens with AUTH_SECRET_PREVIOUS, not AUTH_SECRET; the next ' +
+          'rotation (or `npm run keys:rotate`) seals a new one with AUTH_SECRET',
+      );
+    }
+    for (const row of rows) {
+      if (!row.upcoming || this.warned.has(row.kid) || this.canOpen(row)) continue;
+      this.warned.add(row.kid);
+      this.logger.error(
+        { kid: row.kid },
+        'signing keys: the upcoming key was sealed with another AUTH_SECRET: this instance will stop ' +
+          'signing access tokens when it begins; give every instance the same AUTH_SECRET',
+      );
+    }
+  }
+
+  private canOpen(row: SigningKeyRow): boolean {
+    try {
+      this.box.open(row.private_key);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The current key ready to sign, or undefined when none of our secrets opens it. */
   private async open(row: SigningKeyRow): Promise<CurrentKey | undefined> {
     if (this.current?.kid === row.kid) return this.current;
     let privateJwk: JWK;
+    let secret: number;
     try {
-      privateJwk = JSON.parse(this.box.open(row.private_key)) as JWK;
+      const opened = this.box.openWith(row.private_key);
+      privateJwk = JSON.parse(opened.plain) as JWK;
+      secret = opened.secret;
     } catch {
       return undefined;
     }
-    return { kid: row.kid, key: importPrivateKey(privateJwk) };
+    return { kid: row.kid, key: importPrivateKey(privateJwk), secret };
   }
 
   /** Imports the public keys not seen before, drops the unpublished ones, renders the JWKS once. */

@@ -19,6 +19,8 @@ export class InvalidStateError extends AppError {
 
 export interface WebStateSettings {
   authSecret: string;
+  /** Earlier secrets (AUTH_SECRET_PREVIOUS): states they signed still check, nothing new uses them. */
+  authSecretPrevious?: readonly string[];
   ttlSeconds: number;
 }
 
@@ -51,10 +53,13 @@ const appTag = (app: ConfiguredApp) => tag(`${app.kind}\n${app.appId}`);
  * someone else started cannot finish in this browser's login.
  */
 export class WebStateService {
-  private readonly key: Buffer;
+  /** AUTH_SECRET's key first (it signs), then the previous secrets' (they only check). */
+  private readonly keys: Buffer[];
 
   constructor(private readonly settings: WebStateSettings) {
-    this.key = deriveKey(settings.authSecret, 'web-state');
+    this.keys = [settings.authSecret, ...(settings.authSecretPrevious ?? [])].map((secret) =>
+      deriveKey(secret, 'web-state'),
+    );
   }
 
   /** Throws INVALID_STATE for a redirect URI not on the app's allowlist. */
@@ -111,8 +116,9 @@ export class WebStateService {
     if (!fields) throw new InvalidStateError('not a state this server issued');
     const [, nonce, expiryField, stateAppTag, redirectTag, challengeTag, mac] = fields as unknown as string[];
     const given = Buffer.from(mac!, 'utf8');
-    const expected = Buffer.from(this.sign(state.slice(0, -32)), 'utf8');
-    if (!timingSafeEqual(given, expected)) throw new InvalidStateError('not a state this server issued');
+    const body = state.slice(0, -32);
+    const signed = this.keys.some((key) => timingSafeEqual(given, Buffer.from(this.sign(body, key), 'utf8')));
+    if (!signed) throw new InvalidStateError('not a state this server issued');
     const expiry = parseInt(expiryField!, 36) * 1000;
     if (now >= expiry) throw new InvalidStateError('it has expired');
     const { app, redirectUri, codeVerifier } = check;
@@ -135,7 +141,7 @@ export class WebStateService {
   }
 
   /** 128 bits of HMAC-SHA256, in hex. */
-  private sign(body: string): string {
-    return createHmac('sha256', this.key).update(body).digest('hex').slice(0, 32);
+  private sign(body: string, key = this.keys[0]!): string {
+    return createHmac('sha256', key).update(body).digest('hex').slice(0, 32);
   }
 }

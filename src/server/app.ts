@@ -115,7 +115,7 @@ export async function buildApp({
   metrics = new Metrics(),
 }: AppDeps): Promise<FastifyInstance> {
   // First: a database whose keys this AUTH_SECRET cannot open stops the start before anything else.
-  const box = new SecretBox(config.authSecret);
+  const box = new SecretBox(config.authSecret, config.authSecretPrevious);
   const signingKeys = await SigningKeys.start(
     database.orm,
     box,
@@ -197,7 +197,11 @@ export async function buildApp({
   app.get('/readyz', { logLevel: 'warn' }, ready);
   app.get('/healthz', { logLevel: 'warn' }, ready);
 
-  registerWellKnownRoutes(app, { publicUrl: config.publicUrl, signingKeys });
+  registerWellKnownRoutes(app, {
+    publicUrl: config.publicUrl,
+    signingKeys,
+    jwksMaxAgeSeconds: SigningKeys.jwksMaxAgeSeconds(config.signingKeys),
+  });
 
   if (!config.isProduction) {
     registerExamplePages(app);

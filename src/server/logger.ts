@@ -28,6 +28,7 @@ export const REDACT_PATHS = [
   '*.secret',
   '*.appSecret',
   '*.authSecret',
+  '*.authSecretPrevious',
   '*.session_key',
   '*.sessionKey',
   '*.access_token',

@@ -128,6 +128,7 @@ export function createServices(
   const oauthLogin = new OAuthLogin(new OAuthClient(http), signIn, logger.child({ component: 'login' }));
   const webState = new WebStateService({
     authSecret: config.authSecret,
+    authSecretPrevious: config.authSecretPrevious,
     ttlSeconds: config.session.webStateTtlSeconds,
   });
   // One per process: its memo and in-flight fetches are what keep token fetches to one.
