@@ -67,3 +67,45 @@ describe('/livez and /readyz while the database comes and goes', () => {
     });
   }, 30_000);
 });
+
+describe('the JWKS while the database is away', () => {
+  let proxy: TcpProxy;
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer(
+      { SIGNING_KEY_REFRESH_SECONDS: '1' },
+      {
+        through: async (url) => {
+          proxy = await startTcpProxy(url);
+          return proxy.url;
+        },
+      },
+    );
+  });
+  afterAll(async () => {
+    proxy?.restore();
+    await t?.stop();
+    await proxy?.close();
+  });
+
+  it('answers with the keys it has, and a flood of requests retries the database at most once a second', async () => {
+    const jwks = async () => {
+      const response = await fetch(`${t.url}/.well-known/jwks.json`);
+      return { status: response.status, body: await response.text() };
+    };
+    const before = await jwks();
+    expect(before.status).toBe(200);
+    proxy.refuse();
+    // Overdue: the last reload is older than a refresh interval and its grace (1 s + 1 s).
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    const attempts = proxy.accepted;
+    const started = Date.now();
+    for (let i = 0; i < 100; i++) expect(await jwks()).toEqual(before);
+    const seconds = (Date.now() - started) / 1000;
+    // One retry a second from the JWKS, one from the periodic reload, and some slack.
+    expect(proxy.accepted - attempts).toBeLessThanOrEqual(2 * Math.ceil(seconds) + 4);
+    expect(await get(`${t.url}/livez`)).toMatchObject({ status: 200 });
+
+    proxy.restore();
+  }, 30_000);
+});

@@ -48,6 +48,8 @@ const staleGraceSeconds = (refreshSeconds: number) => Math.min(30, refreshSecond
 const CLOCK_SKEW_SECONDS = 60;
 /** A token naming a kid we do not know reloads the keys at most this often. */
 const UNKNOWN_KID_RELOAD_MS = 5_000;
+/** An overdue JWKS answer retries a failed reload at most this often. */
+const JWKS_RETRY_MS = 1_000;
 /** Our kids are JWK thumbprints (SHA-256, base64url): anything else is not worth a reload. */
 const KID_SHAPE = /^[A-Za-z0-9_-]{43}$/;
 
@@ -158,17 +160,25 @@ export class SigningKeys {
    * fails, answers with what it has.
    */
   async jwks(): Promise<string> {
-    await this.freshEnough().catch((error: unknown) =>
-      this.logger.warn({ err: error }, 'signing keys: reload failed'),
-    );
+    // A failing database is retried at most once a second however many ask (one reload in flight
+    // is joined): a flood of JWKS requests cannot turn into a flood of queries.
+    if (this.overdue() && (this.reloading || Date.now() - this.lastReloadStart >= JWKS_RETRY_MS)) {
+      await this.reload({ starting: false }).catch((error: unknown) =>
+        this.logger.warn({ err: error }, 'signing keys: reload failed'),
+      );
+    }
     return this.jwksBody;
   }
 
-  /** Reloads when the last successful reload is older than a refresh interval and its grace. */
+  /** Reloads when overdue (see overdue()). */
   private async freshEnough(): Promise<void> {
+    if (this.overdue()) await this.reload({ starting: false });
+  }
+
+  /** The last successful reload is older than a refresh interval and its grace. */
+  private overdue(): boolean {
     const { refreshSeconds } = this.settings;
-    const staleAfterMs = (refreshSeconds + staleGraceSeconds(refreshSeconds)) * 1000;
-    if (Date.now() - this.loadedAt > staleAfterMs) await this.reload({ starting: false });
+    return Date.now() - this.loadedAt > (refreshSeconds + staleGraceSeconds(refreshSeconds)) * 1000;
   }
 
   /** Stops the periodic reload and waits for one in flight. */
