@@ -174,9 +174,9 @@ describe('a resource server that trusts our JWKS alone', () => {
     expect(newKid).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(newKid).not.toBe(oldKid);
 
-    // Published at once, after the key that still signs; it signs three refresh intervals later.
+    // Published at once; it signs three refresh intervals later, then listed first.
     await eventually(async () => {
-      expect((await jwks()).keys.map((k) => k.kid)).toEqual([oldKid, newKid]);
+      expect((await jwks()).keys.map((k) => k.kid)).toContain(newKid);
     });
     await eventually(async () => {
       expect((await jwks()).keys.map((k) => k.kid)).toEqual([newKid, oldKid]);
@@ -193,14 +193,27 @@ describe('a resource server that trusts our JWKS alone', () => {
     });
     expect((await hello(before.accessToken)).status).toBe(200);
 
-    // --now: a suspect key is replaced at once.
+    // --now: a suspect key is replaced at once, overtaking a key still waiting to sign: that one
+    // never signs, and stays published for the window (an instance may have read it as current).
+    const waiting = (await rotateKeys()).stdout.trim();
     const now = await rotateKeys(AUTH_SECRET, ['--now']);
     expect({ code: now.code, stderr: now.stderr }).toEqual({ code: 0, stderr: '' });
     const nowKid = now.stdout.trim();
     await eventually(async () => {
-      expect((await jwks()).keys.map((k) => k.kid)).toEqual([nowKid, newKid, oldKid]);
+      expect((await jwks()).keys.map((k) => k.kid)).toEqual([nowKid, waiting, newKid, oldKid]);
       expect(decodeProtectedHeader((await login('jon')).accessToken).kid).toBe(nowKid);
     });
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ never: boolean }>(
+        'select retired_at <= created_at as never from signing_key where kid = $1',
+        [waiting],
+      );
+      expect(rows).toEqual([{ never: true }]);
+    } finally {
+      await client.end();
+    }
     const unknown = await rotateKeys(AUTH_SECRET, ['--later']);
     expect(unknown).toMatchObject({ code: 1, stdout: '' });
     expect(unknown.stderr).toMatch(/^keys:rotate: unknown option --later/);

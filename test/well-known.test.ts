@@ -39,7 +39,8 @@ describe('GET /.well-known/jwks.json', () => {
     const response = await fetch(`${w.t.url}/.well-known/jwks.json`);
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/^application\/json/);
-    expect(response.headers.get('cache-control')).toBe('public, max-age=1');
+    // Cacheable until one refresh interval (SIGNING_KEY_REFRESH_SECONDS=1 here) after its reading.
+    expect(response.headers.get('cache-control')).toMatch(/^public, max-age=[01]$/);
     const body = (await response.json()) as JSONWebKeySet;
     expect(body.keys).toEqual([
       {
@@ -107,22 +108,36 @@ describe('signing key rotation on one instance', () => {
   it('publishes the next key before it signs, signs with it after that, then drops the retired one after its window', async () => {
     const before = await login('cai');
     const [old] = (await jwks()).keys;
-    await sql(`update signing_key set created_at = now() - interval '31 days'`);
+    const [{ at }] = (await sql<{ at: number }>(
+      `update signing_key set created_at = now() - interval '31 days' returning extract(epoch from now())::float8 as at`,
+    )) as [{ at: number }];
 
-    // Published first, listed after the current key, while the old key still signs…
+    // Published first, listed after the current key…
     await eventually(async () => {
       expect((await jwks()).keys.map((k) => k.kid)).toHaveLength(2);
     }, 10_000);
+    const seen = Date.now() / 1000;
     const published = (await jwks()).keys.map((k) => k.kid);
     expect(published[0]).toBe(old!.kid);
     const next = published[1]!;
-    const rows = await sql<{ kid: string; lead: number }>(
-      `select kid, extract(epoch from created_at - now())::float8 as lead from signing_key where kid = '${next}'`,
+    // …to sign three refresh intervals (SIGNING_KEY_REFRESH_SECONDS=1 here) after it was made, so
+    // every cached JWKS has it by then; the old key retires at that same moment.
+    const [row] = await sql<{ begins: number; retires: number }>(
+      `select extract(epoch from created_at)::float8 as begins,
+        (select extract(epoch from retired_at)::float8 from signing_key where kid = '${old!.kid}') as retires
+       from signing_key where kid = '${next}'`,
     );
-    // …for three refresh intervals (SIGNING_KEY_REFRESH_SECONDS=1 here), so every cache has it.
-    expect(rows[0]!.lead).toBeGreaterThan(1);
-    expect(rows[0]!.lead).toBeLessThanOrEqual(3);
+    expect(row!.begins).toBeGreaterThanOrEqual(at + 3);
+    expect(row!.begins).toBeLessThanOrEqual(seen + 3 + 1);
+    expect(row!.retires).toBe(row!.begins);
+    // Until then the old key signs (held back here, so the check does not race the clock).
+    await sql(`update signing_key set created_at = now() + interval '1 hour' where kid = '${next}'`);
+    await sql(`update signing_key set retired_at = now() + interval '1 hour' where kid = '${old!.kid}'`);
+    await new Promise((resolve) => setTimeout(resolve, 2500));
     expect(decodeProtectedHeader((await login('cai')).accessToken).kid).toBe(old!.kid);
+    expect((await jwks()).keys.map((k) => k.kid)).toEqual([old!.kid, next]);
+    await sql(`update signing_key set created_at = now(), retired_at = null where kid = '${next}'`);
+    await sql(`update signing_key set retired_at = now() where kid = '${old!.kid}'`);
 
     // Then it signs, and is listed first.
     await eventually(async () => {

@@ -29,7 +29,9 @@ async function main(): Promise<void> {
   const box = new SecretBox(config.authSecret, config.authSecretPrevious);
   const settings = { ...config.signingKeys, accessTokenTtlSeconds: config.session.accessTokenTtlSeconds };
   const window = SigningKeys.publicationWindowSeconds(settings);
-  const lead = flags.has('--now') ? 0 : SigningKeys.publishAheadSeconds(settings);
+  // A new AUTH_SECRET opens nothing the instances hold: its key must sign from their first start.
+  const now = flags.has('--now') || flags.has('--new-auth-secret');
+  const lead = now ? 0 : SigningKeys.publishAheadSeconds(settings);
   const db = await openDatabase(config.database);
   try {
     // A key sealed with the wrong secret would lock every running instance out of signing.

@@ -32,9 +32,10 @@ export interface LiveKeys {
 /** Serialises rotations across every instance and `npm run keys:rotate` (any constant: ours). */
 const ROTATION_LOCK = 0x5167_4b65; // "QgKe"
 
+/** Current: begun and not retired. Upcoming: not begun, and not overtaken by a newer key. */
 const COLUMNS = `kid, public_jwk, private_key,
   created_at <= now() and (retired_at is null or retired_at > now()) as current,
-  created_at > now() as upcoming,
+  created_at > now() and (retired_at is null or retired_at > created_at) as upcoming,
   extract(epoch from now() - created_at)::float8 as age_seconds`;
 
 /**
@@ -48,21 +49,29 @@ const PUBLISHED = sql<'window', SigningKeyRow>(`
 
 /** Keys that sign now or will: the current one and any upcoming, newest first. */
 const LIVE = sql<never, SigningKeyRow>(`
-  select ${COLUMNS} from signing_key where retired_at is null or retired_at > now()
+  select ${COLUMNS} from signing_key
+  where retired_at is null or (retired_at > now() and retired_at > created_at)
   order by created_at desc`);
 
 const LOCK = sql<'lock'>(`select pg_advisory_xact_lock(:lock)`);
-/** An upcoming key that would begin no earlier than the new one never signs: it goes. */
-const DROP_OVERTAKEN = sql<'lead'>(
-  `delete from signing_key where created_at >= now() + make_interval(secs => :lead)`,
+/**
+ * When the new key begins, read after the lock is held (not the transaction's start, which may be
+ * long before when another rotation held the lock): the lead counts from about when it commits.
+ */
+const BEGINS = sql<'lead', { begins: string }>(
+  `select (clock_timestamp() + make_interval(secs => :lead))::text as begins`,
 );
-/** Every key still signing at the new key's start stops there. */
-const RETIRE = sql<'lead'>(`
-  update signing_key set retired_at = now() + make_interval(secs => :lead)
-  where retired_at is null or retired_at > now() + make_interval(secs => :lead)`);
-const INSERT = sql<'kid' | 'jwk' | 'sealed' | 'lead'>(`
+/**
+ * Every key still signing at the new key's start stops there; an upcoming key the new one
+ * overtakes is retired before it begins (never current, still published for the window: an
+ * instance that read it as current a moment before this commits may have signed with it).
+ */
+const RETIRE = sql<'begins'>(`
+  update signing_key set retired_at = :begins::timestamptz
+  where retired_at is null or retired_at > :begins::timestamptz`);
+const INSERT = sql<'kid' | 'jwk' | 'sealed' | 'begins'>(`
   insert into signing_key (kid, public_jwk, private_key, created_at, retired_at)
-  values (:kid, :jwk::jsonb, :sealed, now() + make_interval(secs => :lead), null)`);
+  values (:kid, :jwk::jsonb, :sealed, :begins::timestamptz, null)`);
 const FORGET = sql<'window'>(
   `delete from signing_key where retired_at < now() - make_interval(secs => :window)`,
 );
@@ -76,7 +85,7 @@ export const SigningKeyRepository = {
   /**
    * Makes a new key under a lock every instance takes, when `plan` (given the live keys as they are
    * under the lock) says so: it returns the seconds until the new key signs (0: now), or null for
-   * no rotation. Concurrent callers rotate once: the others see the new key and do nothing. Until
+   * no rotation. An upcoming key it overtakes never signs. Concurrent callers rotate once: the others see the new key and do nothing. Until
    * then the current key goes on signing; from then on it is retired (and stays published for
    * `windowSeconds`). Forgets keys retired longer ago than that. Returns the new kid, or null.
    */
@@ -92,13 +101,13 @@ export const SigningKeyRepository = {
       const lead = plan({ newest: live[0], current: live.find((row) => row.current) });
       if (lead === null) return null;
       const key = await makeKey();
-      await execute(tx, DROP_OVERTAKEN, { lead });
-      await execute(tx, RETIRE, { lead });
+      const [{ begins }] = (await execute(tx, BEGINS, { lead })) as [{ begins: string }];
+      await execute(tx, RETIRE, { begins });
       await execute(tx, INSERT, {
         kid: key.kid,
         jwk: JSON.stringify(key.publicJwk),
         sealed: key.sealedPrivateKey,
-        lead,
+        begins,
       });
       await execute(tx, FORGET, { window: windowSeconds });
       return key.kid;

@@ -70,8 +70,8 @@ export class SigningKeys {
   private publicKeys = new Map<string, { jwk: PublishedJwk; key: KeyObject }>();
   private jwksBody = '{"keys":[]}';
   /** When the last successful reload started (its reads are at least this fresh). */
-  private loadedAt = 0;
-  private lastReloadStart = 0;
+  private loadedAt = Number.NEGATIVE_INFINITY;
+  private lastReloadStart = Number.NEGATIVE_INFINITY;
   private reloading: Promise<void> | undefined;
   private unknownKidReload: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -117,14 +117,6 @@ export class SigningKeys {
   }
 
   /**
-   * How long the JWKS may be cached (its max-age): one refresh interval, the most our own copy can
-   * lag behind the table anyway.
-   */
-  static jwksMaxAgeSeconds(settings: Pick<SigningKeysSettings, 'refreshSeconds'>): number {
-    return settings.refreshSeconds;
-  }
-
-  /**
    * How long a new key is published before it signs: every instance reloads (and lists it in its
    * JWKS) within refreshSeconds plus a late reload's grace, and a JWKS cached just before then
    * expires within its max-age; three refresh intervals cover both. A verifier that fetched the
@@ -155,19 +147,22 @@ export class SigningKeys {
   }
 
   /**
-   * The JWKS document, ready to send: the current key first, then the upcoming one and every key
-   * that may have signed a live token. Reloads first when the last reload is overdue; when that
-   * fails, answers with what it has.
+   * The JWKS document, ready to send (the current key first, then the upcoming one and every key
+   * that may have signed a live token), and how long it may be cached. Answered from memory: when
+   * the last reload is overdue, one starts in the background (while they fail, at most one a
+   * second however many ask). The max-age counts down from the last successful reload, so no
+   * cached copy outlives refreshSeconds past the reading it shows: a key published three refresh
+   * intervals before it signs is in every copy a verifier may still use by then.
    */
-  async jwks(): Promise<string> {
-    // A failing database is retried at most once a second however many ask (one reload in flight
-    // is joined): a flood of JWKS requests cannot turn into a flood of queries.
-    if (this.overdue() && (this.reloading || Date.now() - this.lastReloadStart >= JWKS_RETRY_MS)) {
-      await this.reload({ starting: false }).catch((error: unknown) =>
+  jwks(): { body: string; maxAgeSeconds: number } {
+    const ageMs = performance.now() - this.loadedAt;
+    if (this.overdue() && !this.reloading && performance.now() - this.lastReloadStart >= JWKS_RETRY_MS) {
+      this.reload({ starting: false }).catch((error: unknown) =>
         this.logger.warn({ err: error }, 'signing keys: reload failed'),
       );
     }
-    return this.jwksBody;
+    const maxAgeSeconds = Math.max(0, Math.floor((this.settings.refreshSeconds * 1000 - ageMs) / 1000));
+    return { body: this.jwksBody, maxAgeSeconds };
   }
 
   /** Reloads when overdue (see overdue()). */
@@ -178,7 +173,7 @@ export class SigningKeys {
   /** The last successful reload is older than a refresh interval and its grace. */
   private overdue(): boolean {
     const { refreshSeconds } = this.settings;
-    return Date.now() - this.loadedAt > (refreshSeconds + staleGraceSeconds(refreshSeconds)) * 1000;
+    return performance.now() - this.loadedAt > (refreshSeconds + staleGraceSeconds(refreshSeconds)) * 1000;
   }
 
   /** Stops the periodic reload and waits for one in flight. */
@@ -205,7 +200,9 @@ export class SigningKeys {
   private reloadForUnknownKid(): Promise<void> {
     // A reload ran a moment ago: the kid is not ours (forged, or from another issuer). Not waiting
     // keeps a flood of made-up kids from holding requests open.
-    if (Date.now() - this.lastReloadStart < UNKNOWN_KID_RELOAD_MS || this.closed) return Promise.resolve();
+    if (performance.now() - this.lastReloadStart < UNKNOWN_KID_RELOAD_MS || this.closed) {
+      return Promise.resolve();
+    }
     this.unknownKidReload ??= this.reload({ starting: false })
       .catch((error: unknown) => this.logger.warn({ err: error }, 'signing keys: reload failed'))
       .finally(() => {
@@ -223,7 +220,8 @@ export class SigningKeys {
   }
 
   private async load({ starting }: { starting: boolean }): Promise<void> {
-    const startedAt = Date.now();
+    // performance.now(): a monotonic clock, so a wall-clock step cannot make old keys look fresh.
+    const startedAt = performance.now();
     this.lastReloadStart = startedAt;
     const em = this.orm.em.fork();
     const window = SigningKeys.publicationWindowSeconds(this.settings);
@@ -258,7 +256,7 @@ export class SigningKeys {
         throw new SigningKeySecretMismatch(
           `AUTH_SECRET: cannot open the current signing key (kid ${current.kid}), nor can AUTH_SECRET_PREVIOUS: ` +
             'it was sealed with another secret; start with that one (or list it in AUTH_SECRET_PREVIOUS), ' +
-            'or run `npm run keys:rotate -- --now --new-auth-secret` with this one',
+            'or run `npm run keys:rotate -- --new-auth-secret` with this one',
         );
       }
       this.logger.warn(
@@ -267,10 +265,11 @@ export class SigningKeys {
           'or deleted auth-secret file, or AUTH_SECRET changed): making a new one; tokens of the old ' +
           'key stay valid until they expire',
       );
-      // Nothing here can sign with the current key: its replacement signs at once.
+      // Nothing here can sign with the current key: its replacement signs at once (unless another
+      // instance starting with this secret has replaced it already).
       await SigningKeyRepository.rotateIf(
         em,
-        ({ newest }) => (newest && this.canOpen(newest) ? null : 0),
+        ({ current: live }) => (live && this.canOpen(live) ? null : 0),
         () => newSealedSigningKey(this.box),
         window,
       );

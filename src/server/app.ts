@@ -197,11 +197,7 @@ export async function buildApp({
   app.get('/readyz', { logLevel: 'warn' }, ready);
   app.get('/healthz', { logLevel: 'warn' }, ready);
 
-  registerWellKnownRoutes(app, {
-    publicUrl: config.publicUrl,
-    signingKeys,
-    jwksMaxAgeSeconds: SigningKeys.jwksMaxAgeSeconds(config.signingKeys),
-  });
+  registerWellKnownRoutes(app, { publicUrl: config.publicUrl, signingKeys });
 
   if (!config.isProduction) {
     registerExamplePages(app);
