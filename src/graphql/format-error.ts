@@ -33,6 +33,19 @@ export function createFormatError(logger: Logger) {
       };
     }
     const code = formatted.extensions?.code;
+    // Apollo's own refusals of a request with an HTTP 4xx status and no code of their own (a
+    // persisted query of an unsupported version, or whose sha does not match its query), which
+    // Apollo would call INTERNAL_SERVER_ERROR: the client's mistake (found by `npm run fuzz`).
+    const { code: ownCode, http } =
+      (original as { extensions?: { code?: unknown; http?: { status?: unknown } } })?.extensions ?? {};
+    if (
+      ownCode === undefined &&
+      typeof http?.status === 'number' &&
+      http.status >= 400 &&
+      http.status < 500
+    ) {
+      return { message: formatted.message, locations, path, extensions: { code: 'BAD_REQUEST' } };
+    }
     if (typeof code === 'string' && CLIENT_ERROR_CODES.has(code)) {
       const { stacktrace: _stacktrace, ...extensions } = formatted.extensions ?? {};
       return { message: formatted.message, locations, path, extensions };

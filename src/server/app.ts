@@ -10,7 +10,7 @@ import { createContext, type Context } from '../graphql/context.js';
 import { DEFAULT_BATCH_SIZE, HousekeepingJob, type PruneResult } from '../housekeeping/housekeeping.js';
 import { createFormatError } from '../graphql/format-error.js';
 import { mutationLimitRule } from '../graphql/mutation-limit.js';
-import { QUERY_LIMITS, queryLimitRule } from '../graphql/query-limits.js';
+import { documentLimitRule, QUERY_LIMITS, queryLimitRule } from '../graphql/query-limits.js';
 import { buildGraphQLSchema } from '../graphql/schema.js';
 import { registerBrowserSecurity } from './browser-security.js';
 import { SigningKeys } from '../keys/signing-keys.js';
@@ -158,7 +158,9 @@ export async function buildApp({
     includeStacktraceInErrorResponses: false,
     csrfPrevention: true,
     allowBatchedHttpRequests: false,
-    validationRules: [queryLimitRule(), mutationLimitRule()],
+    // Apollo runs these after graphql-js's specifiedRules, in one pass; documentLimitRule swaps an
+    // oversized document for an empty one before any rule visits its operations (query-limits.ts).
+    validationRules: [documentLimitRule(), queryLimitRule(), mutationLimitRule()],
     parseOptions: { maxTokens: QUERY_LIMITS.maxTokens },
     formatError: createFormatError(logger),
     plugins: [
