@@ -3,6 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { openDatabase } from '../src/db/database.js';
+import { rateLimitStore } from '../src/db/pool.js';
 import { RateLimitedError } from '../src/errors.js';
 import { RateLimiter } from '../src/rate-limits/rate-limiter.js';
 import { FixedWindowLimiter } from './baseline/fixed-window-limiter.js';
@@ -121,7 +122,7 @@ export async function compareRateLimiters(dbUrl: string, out: (line?: string) =>
           perUserPerMinute: limit,
           redisUrl: redis,
         },
-        em,
+        rateLimitStore(em),
       );
       open.push(limiter);
       return limiterCheck(limiter);

@@ -1,7 +1,8 @@
 import { MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import { createOrmConfig } from '../../mikro-orm.config.js';
-import { execute, nameStatements, sql } from './sql.js';
+import { nameStatements } from './pool.js';
+import { execute, sql } from './sql.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.js';
 
 export interface DatabaseSettings {

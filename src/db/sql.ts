@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { namesStatements, reportStatement, withClient } from './pool.js';
 
 /** A raw SQL statement with `:name` parameters, parsed once when the module loads. */
 export interface Statement<Params extends string, Row> {
@@ -69,25 +70,6 @@ export async function runPrepared<Params extends string, Row>(
   return result.rows as Row[];
 }
 
-/** ORM connections (by their knex instance) whose statements go unnamed (DATABASE_NAMED_STATEMENTS=off). */
-const unnamed = new WeakSet<object>();
-
-/**
- * Whether execute() names its statements on this ORM's connections: on by default; off for a
- * pooler that cannot track named statements (PgBouncer before 1.21 in transaction mode).
- */
-export function nameStatements(em: EntityManager, named: boolean): void {
-  const knex = em.getConnection().getKnex();
-  if (named) unnamed.delete(knex);
-  else unnamed.add(knex);
-}
-
-/** The parts of knex's client this module uses: its pool of `pg` clients and its event emitter. */
-interface KnexClient {
-  acquireConnection(): Promise<PgQueryable>;
-  releaseConnection(connection: PgQueryable): Promise<unknown>;
-}
-
 /**
  * Runs a statement with its parameters by name. Returns the rows as PostgreSQL gives them
  * (snake_case columns).
@@ -109,16 +91,13 @@ export async function execute<Params extends string, Row>(
   if (transaction) {
     return connection.execute<Row[]>(statement.text, valuesOf(statement, params), 'all', transaction);
   }
-  const knex = connection.getKnex();
-  const client = knex.client as unknown as KnexClient;
-  const pg = await client.acquireConnection();
-  try {
-    // Seen by whoever listens to knex's queries (tests counting statements).
-    if (knex.listenerCount('query') > 0) knex.emit('query', { sql: statement.text, bindings: [] });
-    return await runPrepared(pg, statement, params, !unnamed.has(knex));
-  } catch (error) {
-    throw error instanceof Error && 'code' in error ? em.getDriver().convertException(error) : error;
-  } finally {
-    await client.releaseConnection(pg);
-  }
+  return withClient(em, async (client) => {
+    // Seen by whoever listens to the ORM's queries (tests counting statements).
+    reportStatement(em, statement.text);
+    try {
+      return await runPrepared(client, statement, params, namesStatements(em));
+    } catch (error) {
+      throw error instanceof Error && 'code' in error ? em.getDriver().convertException(error) : error;
+    }
+  });
 }

@@ -1,5 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
+import { withClient } from '../db/pool.js';
 
 /** What one pass deletes, and how much of it at a time. */
 export interface HousekeepingSettings {
@@ -90,14 +91,6 @@ const DELETES: {
   },
 ];
 
-/** The node-postgres client knex lends for a pass (only what is used of it). */
-interface PgClient {
-  query(
-    text: string,
-    values?: unknown[],
-  ): Promise<{ rowCount: number | null; rows: Record<string, unknown>[] }>;
-}
-
 /**
  * Runs one pass, unless another process is running one (then `skipped`): takes the advisory lock
  * with pg_try_advisory_lock on one connection of the pool, deletes batch after batch, table after
@@ -109,15 +102,13 @@ export async function prune(
   signal?: AbortSignal,
 ): Promise<PruneResult> {
   const started = performance.now();
-  const knex = orm.em.getConnection().getKnex();
-  const client = knex.client as {
-    acquireConnection(): Promise<PgClient>;
-    releaseConnection(connection: PgClient): Promise<void>;
-  };
-  const connection = await client.acquireConnection();
-  try {
-    const { rows } = await connection.query('select pg_try_advisory_lock($1) as locked', [HOUSEKEEPING_LOCK]);
-    if (rows[0]?.locked !== true) return { skipped: true, durationMs: performance.now() - started };
+  return withClient(orm.em, async (connection) => {
+    const { rows } = await connection.query({
+      text: 'select pg_try_advisory_lock($1) as locked',
+      values: [HOUSEKEEPING_LOCK],
+    });
+    if ((rows as { locked: boolean }[])[0]?.locked !== true)
+      return { skipped: true, durationMs: performance.now() - started };
     try {
       const deleted: PruneCounts = {
         session: 0,
@@ -130,18 +121,16 @@ export async function prune(
         const values = retention ? [settings.batchSize, retention(settings)] : [settings.batchSize];
         for (;;) {
           if (signal?.aborted) break;
-          const { rowCount } = await connection.query(text, values);
+          const { rowCount } = await connection.query({ text, values });
           deleted[table] += rowCount ?? 0;
           if ((rowCount ?? 0) < settings.batchSize) break;
         }
       }
       return { skipped: false, deleted, durationMs: performance.now() - started };
     } finally {
-      await connection.query('select pg_advisory_unlock($1)', [HOUSEKEEPING_LOCK]);
+      await connection.query({ text: 'select pg_advisory_unlock($1)', values: [HOUSEKEEPING_LOCK] });
     }
-  } finally {
-    await client.releaseConnection(connection);
-  }
+  });
 }
 
 /** Total rows a pass deleted. */

@@ -1,4 +1,3 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
 import { Redis } from 'ioredis';
 import {
   RateLimiterMemory,
@@ -41,18 +40,25 @@ const WINDOW_SECONDS = 60;
  * costs no database write after its first refusal. Should the store fail (Redis down), each
  * process goes on counting in memory rather than refusing or admitting everyone.
  */
+/** The ORM's pool as rate-limiter-flexible's PostgreSQL store takes it. */
+export interface PostgresStore {
+  storeClient: unknown;
+  storeType: 'knex';
+}
+
 export class RateLimiter {
   private readonly limiters: Record<RateLimitAction, RateLimiterAbstract> | null;
   private readonly redis: Redis | null = null;
   private readonly ipv6Prefix: number;
 
   /**
-   * `em`: the ORM whose PostgreSQL connection pool the store borrows (unused with Redis).
+   * `store`: how the PostgreSQL store reaches the ORM's connection pool (db/pool.ts's
+   * rateLimitStore; unused with Redis).
    * `onRefused`: told of each refusal, by action (metrics).
    */
   constructor(
     settings: RateLimitSettings,
-    em: EntityManager,
+    store: PostgresStore,
     private readonly onRefused: (action: RateLimitAction) => void = () => {},
   ) {
     this.ipv6Prefix = settings.ipv6Prefix ?? DEFAULT_IPV6_PREFIX;
@@ -77,8 +83,7 @@ export class RateLimiter {
       if (this.redis) return new RateLimiterRedis({ ...common, storeClient: this.redis });
       return new RateLimiterPostgres({
         ...common,
-        storeClient: em.getConnection().getKnex(),
-        storeType: 'knex',
+        ...store,
         tableName: RATE_LIMIT_TABLE,
         // Made by the migrations, pruned by housekeeping.
         tableCreated: true,

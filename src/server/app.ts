@@ -13,6 +13,7 @@ import { mutationLimitRule } from '../graphql/mutation-limit.js';
 import { documentLimitRule, QUERY_LIMITS, queryLimitRule } from '../graphql/query-limits.js';
 import { buildGraphQLSchema } from '../graphql/schema.js';
 import { registerBrowserSecurity } from './browser-security.js';
+import { poolStats } from '../db/pool.js';
 import { SigningKeys } from '../keys/signing-keys.js';
 import { registerExamplePages } from './example-pages.js';
 import { registerLocalExplorer, sandboxLandingPage } from './explorers.js';
@@ -76,22 +77,10 @@ export interface AppDeps {
   metrics?: Metrics;
 }
 
-/** The knex pool (tarn) under MikroORM's connection, if there is one to read. */
-interface TarnPool {
-  numUsed(): number;
-  numFree(): number;
-  numPendingAcquires(): number;
-}
-
 /** The gauges read at scrape time: the pool's counts and the outbox backlog. */
 function observeDatabase(metrics: Metrics, database: Database): void {
   metrics.observe({
-    pool() {
-      const pool = (database.orm.em.getConnection().getKnex().client as { pool?: TarnPool }).pool;
-      return pool
-        ? { used: pool.numUsed(), free: pool.numFree(), pendingAcquires: pool.numPendingAcquires() }
-        : undefined;
-    },
+    pool: () => poolStats(database.orm.em),
     outboxPending: () => WebhookDeliveryRepository.pending(database.orm.em.fork()),
   });
 }

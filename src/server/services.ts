@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { AppAccessTokens } from '../app-tokens/app-access-tokens.js';
 import type { Config } from '../config.js';
 import type { SecretBox } from '../crypto/secret-box.js';
+import { rateLimitStore } from '../db/pool.js';
 import type { SigningKeys } from '../keys/signing-keys.js';
 import { AccountLifecycle } from '../identity/account-lifecycle.service.js';
 import { AccountService } from '../identity/account.service.js';
@@ -108,7 +109,7 @@ export function createServices(
       metrics.wechatDuration.observe({ endpoint }, seconds);
     },
   });
-  const rateLimiter = new RateLimiter(config.rateLimit, em, (action) =>
+  const rateLimiter = new RateLimiter(config.rateLimit, rateLimitStore(em), (action) =>
     metrics.rateLimitRefusals.inc({ action }),
   );
   const sessions = new SessionService({
