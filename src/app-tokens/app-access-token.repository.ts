@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { execute, sql } from '../db/sql.js';
+import { execute, maybeOne, one, sql } from '../db/sql.js';
 
 /** An app's token row as read, its times in seconds by the database's clock (shared by every instance). */
 export interface AppAccessTokenRow {
@@ -65,8 +65,7 @@ returning ${COLUMNS}`);
 /** The app_access_token table: one row per appid, read by everyone, written under FETCH_LOCK. */
 export const AppAccessTokenRepository = {
   async read(em: EntityManager, appId: string): Promise<AppAccessTokenRow | undefined> {
-    const [row] = await execute(em, READ, { appId });
-    return row;
+    return maybeOne(em, READ, { appId });
   },
 
   /** Waits for, then holds until the transaction ends, the right to fetch this app's token. */
@@ -75,12 +74,11 @@ export const AppAccessTokenRepository = {
   },
 
   async save(tx: EntityManager, fetched: FetchedAppAccessToken): Promise<AppAccessTokenRow> {
-    const [row] = await execute(tx, SAVE, {
+    return one(tx, SAVE, {
       appId: fetched.appId,
       sealed: fetched.sealedAccessToken,
       expiresIn: fetched.expiresInSeconds,
       forced: fetched.forced,
     });
-    return row!;
   },
 };

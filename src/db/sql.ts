@@ -101,3 +101,29 @@ export async function execute<Params extends string, Row>(
     }
   });
 }
+
+/**
+ * The row of a statement that always returns exactly one (an aggregate, an upsert … returning):
+ * throws when it returns none or more, so a row count is in the type, not in a `!`.
+ */
+export async function one<Params extends string, Row>(
+  em: EntityManager,
+  statement: Statement<Params, Row>,
+  params: Readonly<Record<Params, unknown>>,
+): Promise<Row> {
+  const rows = await execute(em, statement, params);
+  if (rows.length !== 1) throw new Error(`expected one row, got ${rows.length} (${statement.preparedName})`);
+  return rows[0]!;
+}
+
+/** The row of a statement that returns at most one (a lookup by key), or undefined. */
+export async function maybeOne<Params extends string, Row>(
+  em: EntityManager,
+  statement: Statement<Params, Row>,
+  params: Readonly<Record<Params, unknown>>,
+): Promise<Row | undefined> {
+  const rows = await execute(em, statement, params);
+  if (rows.length > 1)
+    throw new Error(`expected at most one row, got ${rows.length} (${statement.preparedName})`);
+  return rows[0];
+}

@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { execute, sql } from '../db/sql.js';
+import { execute, maybeOne, one, sql } from '../db/sql.js';
 import { User } from './user.entity.js';
 import type { UserRow } from './user.repository.js';
 
@@ -92,12 +92,12 @@ export const LifecycleRepository = {
   },
 
   async methodOwner(em: EntityManager, appId: string, openId: string): Promise<string | null> {
-    const [row] = await execute(em, METHOD_OWNER, { appId, openId });
+    const row = await maybeOne(em, METHOD_OWNER, { appId, openId });
     return row?.user_id ?? null;
   },
 
   async unionHolder(em: EntityManager, unionId: string): Promise<string | null> {
-    const [row] = await execute(em, UNION_HOLDER, { unionId });
+    const row = await maybeOne(em, UNION_HOLDER, { unionId });
     return row?.id ?? null;
   },
 
@@ -125,8 +125,7 @@ export const LifecycleRepository = {
     },
     now: Date,
   ): Promise<User> {
-    const [row] = await execute(em, FILL, { id, now, ...fields });
-    return em.map(User, row!);
+    return em.map(User, await one(em, FILL, { id, now, ...fields }));
   },
 
   async repointTombstones(em: EntityManager, from: string, into: string): Promise<void> {
@@ -155,7 +154,6 @@ export const LifecycleRepository = {
   },
 
   async user(em: EntityManager, id: string): Promise<User> {
-    const [row] = await execute(em, USER, { id });
-    return em.map(User, row!);
+    return em.map(User, await one(em, USER, { id }));
   },
 };

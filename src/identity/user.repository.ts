@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { execute, sql } from '../db/sql.js';
+import { maybeOne, sql } from '../db/sql.js';
 import { User } from './user.entity.js';
 import { UserLoginMethod } from './user-login-method.entity.js';
 
@@ -186,7 +186,7 @@ export const UserRepository = {
     em: EntityManager,
     login: ReturningLogin,
   ): Promise<{ user: UserSummary; otherAccountExists: boolean } | null> {
-    const rows = await execute(em, RETURNING_LOGIN, {
+    const row = await maybeOne(em, RETURNING_LOGIN, {
       now: login.now,
       accessCode: login.sealedAccessCode,
       appId: login.appId,
@@ -197,8 +197,8 @@ export const UserRepository = {
       sessionExpiresAt: login.session.expiresAt,
       tokenHash: login.session.tokenHash,
     });
-    if (!rows[0]) return null;
-    const { other_account_exists: otherAccountExists, ...user } = rows[0];
+    if (!row) return null;
+    const { other_account_exists: otherAccountExists, ...user } = row;
     return { user: userSummaryOf(em, user), otherAccountExists };
   },
 
@@ -208,7 +208,7 @@ export const UserRepository = {
    * violation, for the caller to retry on the full path.
    */
   async registerNew(em: EntityManager, login: NewUserLogin): Promise<UserSummary | null> {
-    const rows = await execute(em, NEW_USER_LOGIN, {
+    const row = await maybeOne(em, NEW_USER_LOGIN, {
       now: login.now,
       userId: login.userId,
       unionId: login.unionId ?? null,
@@ -228,7 +228,7 @@ export const UserRepository = {
       eventBody: login.event?.body ?? null,
       endpoints: JSON.stringify(login.event?.endpoints ?? []),
     });
-    return rows[0] ? userSummaryOf(em, rows[0]) : null;
+    return row ? userSummaryOf(em, row) : null;
   },
 
   /** Stores a user's phone number (E.164); null when the user no longer exists. */
@@ -238,8 +238,8 @@ export const UserRepository = {
     phoneNumber: string,
     now: Date,
   ): Promise<User | null> {
-    const rows = await execute(em, SET_PHONE_NUMBER, { userId, phoneNumber, now });
-    return rows[0] ? em.map(User, rows[0]) : null;
+    const row = await maybeOne(em, SET_PHONE_NUMBER, { userId, phoneNumber, now });
+    return row ? em.map(User, row) : null;
   },
 
   /** The login methods of these users, oldest first, in one query. */

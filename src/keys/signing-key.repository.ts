@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { execute, sql } from '../db/sql.js';
+import { execute, one, sql } from '../db/sql.js';
 import type { PublicJwk } from './signing-key.entity.js';
 
 /**
@@ -101,7 +101,7 @@ export const SigningKeyRepository = {
       const lead = plan({ newest: live[0], current: live.find((row) => row.current) });
       if (lead === null) return null;
       const key = await makeKey();
-      const [{ begins }] = (await execute(tx, BEGINS, { lead })) as [{ begins: string }];
+      const { begins } = await one(tx, BEGINS, { lead });
       await execute(tx, RETIRE, { begins });
       await execute(tx, INSERT, {
         kid: key.kid,

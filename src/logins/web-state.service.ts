@@ -2,7 +2,7 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { ConfiguredApp } from '../config.js';
 import { deriveKey, sha256 } from '../crypto/keys.js';
-import { execute, sql } from '../db/sql.js';
+import { maybeOne, sql } from '../db/sql.js';
 import { AppError } from '../errors.js';
 import { WebLoginState } from './web-login-state.entity.js';
 
@@ -97,7 +97,7 @@ export class WebStateService {
     now = Date.now(),
   ): Promise<void> {
     const spend = this.verify(state, check, now);
-    const [row] = await execute(em, SPEND_STATE, spend);
+    const row = await maybeOne(em, SPEND_STATE, spend);
     if (!row) throw new InvalidStateError('it has already been used');
     // Now and then, forget states that would be expired anyway.
     if (Math.random() < 0.01) await em.nativeDelete(WebLoginState, { expiresAt: { $lt: new Date(now) } });

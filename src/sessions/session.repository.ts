@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { execute, sql } from '../db/sql.js';
+import { execute, maybeOne, one, sql } from '../db/sql.js';
 import {
   USER_SUMMARY_COLUMNS,
   userSummaryOf,
@@ -72,7 +72,7 @@ export const SessionRepository = {
     now: Date,
     graceStart: Date,
   ): Promise<{ sessionId: string; user: UserSummary; otherAccountExists: boolean } | null> {
-    const [row] = await execute(em, ROTATE, { now, graceStart, presentedHash, newHash });
+    const row = await maybeOne(em, ROTATE, { now, graceStart, presentedHash, newHash });
     if (!row) return null;
     const { session_id: sessionId, other_account_exists: otherAccountExists, ...user } = row;
     return { sessionId, user: userSummaryOf(em, user), otherAccountExists };
@@ -84,8 +84,7 @@ export const SessionRepository = {
 
   /** Ends a session by one of its refresh tokens; false when the token is unknown. */
   async revokeByRefreshToken(em: EntityManager, presentedHash: string, now: Date): Promise<boolean> {
-    const [row] = await execute(em, REVOKE_BY_REFRESH_TOKEN, { now, presentedHash });
-    return row!.known;
+    return (await one(em, REVOKE_BY_REFRESH_TOKEN, { now, presentedHash })).known;
   },
 
   async openSessionUser(
@@ -94,7 +93,7 @@ export const SessionRepository = {
     userId: string,
     now: Date,
   ): Promise<UserSummary | null> {
-    const [row] = await execute(em, OPEN_SESSION_USER, { sessionId, userId, now });
+    const row = await maybeOne(em, OPEN_SESSION_USER, { sessionId, userId, now });
     return row ? userSummaryOf(em, row) : null;
   },
 };

@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { execute, sql } from '../db/sql.js';
+import { execute, one, sql } from '../db/sql.js';
 
 /** A delivery claimed for one attempt. */
 export interface ClaimedDelivery {
@@ -74,7 +74,6 @@ export const WebhookDeliveryRepository = {
     await execute(em, RELEASE, { id, now });
   },
   async pending(em: EntityManager): Promise<number> {
-    const [row] = await execute(em, PENDING, {});
-    return Number(row?.pending ?? 0);
+    return Number((await one(em, PENDING, {})).pending);
   },
 };
