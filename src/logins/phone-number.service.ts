@@ -1,14 +1,14 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Config } from '../config.js';
 import { UnauthenticatedError } from '../errors.js';
-import { checkCode } from '../logins/login-input.js';
-import { credentialsFor } from '../logins/platform.js';
+import { UserLoginMethod } from '../identity/user-login-method.entity.js';
+import type { User } from '../identity/user.entity.js';
+import { UserRepository } from '../identity/user.repository.js';
 import type { RateLimiter } from '../rate-limits/rate-limiter.js';
 import type { PhoneNumberClient } from '../wechat/phone-number.client.js';
 import type { WebhookOutbox } from '../webhooks/outbox.js';
-import { UserLoginMethod } from './user-login-method.entity.js';
-import type { User } from './user.entity.js';
-import { UserRepository } from './user.repository.js';
+import { checkCode } from './login-input.js';
+import { credentialsFor } from './platform.js';
 
 export interface PhoneNumberServiceDeps {
   config: Config;
