@@ -97,7 +97,8 @@ const steps = [
 
 /**
  * The environment, checked before any build so a bad setting costs a second, not a compile:
- * src/config.ts (plain TypeScript on node and zod) transpiled by swc into node_modules/.cache.
+ * src/config.ts and src/config/ (plain TypeScript on node and zod) transpiled by swc into
+ * node_modules/.cache.
  * Skipped where swc is not installed (`npm ci --omit=dev`): the server checks it again anyway.
  */
 async function checkConfig() {
@@ -107,22 +108,25 @@ async function checkConfig() {
   } catch {
     return;
   }
-  const { code } = swc.transformFileSync(path.join(root, 'src/config.ts'), {
-    jsc: { parser: { syntax: 'typescript' }, target: 'es2022' },
-    module: { type: 'es6' },
-    sourceMaps: false,
-    swcrc: false,
-  });
-  const dir = path.join(root, 'node_modules/.cache/wechat-login-server');
-  mkdirSync(dir, { recursive: true });
-  // Per process: two starts at once must not read each other's half-written file.
-  const file = path.join(dir, `config-${process.pid}.mjs`);
-  writeFileSync(file, code);
+  // Per process: two starts at once must not read each other's half-written files.
+  const dir = path.join(root, `node_modules/.cache/wechat-login-server/config-${process.pid}`);
+  const sources = ['config.ts', ...readdirSync(path.join(root, 'src/config')).map((f) => `config/${f}`)];
   let loaded;
   try {
-    loaded = await import(pathToFileURL(file).href);
+    mkdirSync(path.join(dir, 'config'), { recursive: true });
+    writeFileSync(path.join(dir, 'package.json'), '{ "type": "module" }\n');
+    for (const source of sources.filter((f) => f.endsWith('.ts'))) {
+      const { code } = swc.transformFileSync(path.join(root, 'src', source), {
+        jsc: { parser: { syntax: 'typescript' }, target: 'es2022' },
+        module: { type: 'es6' },
+        sourceMaps: false,
+        swcrc: false,
+      });
+      writeFileSync(path.join(dir, source.replace(/\.ts$/, '.js')), code);
+    }
+    loaded = await import(pathToFileURL(path.join(dir, 'config.js')).href);
   } finally {
-    rmSync(file, { force: true });
+    rmSync(dir, { recursive: true, force: true });
   }
   const { loadConfig, ConfigError } = loaded;
   try {

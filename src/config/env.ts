@@ -1,0 +1,115 @@
+import { z } from 'zod';
+
+const boolean = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const port = z
+  .string()
+  .regex(/^\d+$/, 'must be a port number (0-65535)')
+  .transform(Number)
+  .refine((n) => n <= 65535, 'must be a port number (0-65535)');
+
+const positiveInt = z
+  .string()
+  .regex(/^\d+$/, 'must be a whole number')
+  .transform(Number)
+  .refine((n) => n > 0, 'must be greater than 0');
+
+const httpUrl = z
+  .string()
+  .refine((s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol), 'must be an http(s):// URL')
+  .transform((s) => s.replace(/\/+$/, ''));
+
+const nonNegativeInt = z.string().regex(/^\d+$/, 'must be a whole number').transform(Number);
+
+const nonEmpty = z.string().trim().min(1, 'must not be empty');
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Every environment variable the server reads, with its default (`.env.example` lists them all). */
+export const EnvSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  HOST: nonEmpty.optional(),
+  PORT: port.default(4000),
+  PUBLIC_URL: httpUrl.optional(),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  DATABASE_URL: z
+    .string()
+    .refine(
+      (s) => /^postgres(ql)?:\/\//.test(s) && URL.canParse(s),
+      'must be a postgresql:// URL (only PostgreSQL is supported)',
+    )
+    .optional(),
+  EMBEDDED_DB_DIR: nonEmpty.default('.data/pglite'),
+  MIGRATE_ON_START: boolean.default(true),
+  DATABASE_POOL_MAX: positiveInt.default(10),
+  DATABASE_POOL_IDLE_SECONDS: positiveInt.default(30),
+  DATABASE_NAMED_STATEMENTS: z.enum(['on', 'off']).default('on'),
+  AUTH_SECRET: z.string().optional(),
+  AUTH_SECRET_PREVIOUS: z.string().optional(),
+  ACCESS_TOKEN_TTL_SECONDS: positiveInt.default(900),
+  TOKEN_AUDIENCE: nonEmpty.optional(),
+  SIGNING_KEY_ROTATION_DAYS: positiveInt.default(30),
+  SIGNING_KEY_REFRESH_SECONDS: positiveInt.default(60),
+  REFRESH_TOKEN_TTL_SECONDS: positiveInt.default(30 * 24 * 3600),
+  REFRESH_REUSE_GRACE_SECONDS: nonNegativeInt.default(30),
+  WEB_STATE_TTL_SECONDS: positiveInt.default(600),
+  WECHAT_API_BASE_URL: httpUrl.default('https://api.weixin.qq.com'),
+  WECHAT_OPEN_BASE_URL: httpUrl.default('https://open.weixin.qq.com'),
+  WECHAT_TIMEOUT_MS: positiveInt.default(5000),
+  WECHAT_WEB_APPID: nonEmpty.optional(),
+  WECHAT_WEB_SECRET: nonEmpty.optional(),
+  WECHAT_APP_APPID: nonEmpty.optional(),
+  WECHAT_APP_SECRET: nonEmpty.optional(),
+  WECHAT_MINI_APPID: nonEmpty.optional(),
+  WECHAT_MINI_SECRET: nonEmpty.optional(),
+  WECHAT_OA_APPID: nonEmpty.optional(),
+  WECHAT_OA_SECRET: nonEmpty.optional(),
+  WECHAT_APPS: z.string().optional(),
+  WECHAT_WEB_REDIRECT_URIS: z.string().optional(),
+  WECHAT_OA_REDIRECT_URIS: z.string().optional(),
+  WECHAT_EMULATOR: z.enum(['auto', 'on', 'off']).default('auto'),
+  WECHAT_EMULATOR_URL: httpUrl.optional(),
+  RATE_LIMIT: z.enum(['on', 'off']).default('on'),
+  RATE_LIMIT_IP_PER_MINUTE: positiveInt.default(300),
+  RATE_LIMIT_IDENTITY_PER_MINUTE: positiveInt.default(30),
+  RATE_LIMIT_USER_PER_MINUTE: positiveInt.default(20),
+  RATE_LIMIT_IPV6_PREFIX: positiveInt.refine((n) => n <= 128, 'must be 1 to 128').default(64),
+  REDIS_URL: z
+    .string()
+    .refine((v) => /^rediss?:\/\/./.test(v), 'must be a redis:// or rediss:// URL')
+    .optional(),
+  TRUST_PROXY: nonEmpty.default('false'),
+  REQUEST_TIMEOUT_MS: positiveInt.default(30_000),
+  CORS_ORIGINS: z.string().optional(),
+  EMULATOR_PORT: port.default(4100),
+  EMULATOR_HOST: nonEmpty.default('127.0.0.1'),
+  WEBHOOK_URLS: z.string().optional(),
+  WEBHOOK_SECRET: z.string().optional(),
+  HOUSEKEEPING_INTERVAL_SECONDS: nonNegativeInt
+    .refine((n) => n <= 7 * 24 * 3600, 'must be at most 604800 (a week); 0 turns it off')
+    .default(3600),
+  SESSION_RETENTION_DAYS: positiveInt.default(30),
+  WEBHOOK_RETENTION_DAYS: positiveInt.default(7),
+  SHUTDOWN_DRAIN_SECONDS: nonNegativeInt.refine((n) => n <= 60, 'must be at most 60 (seconds)').default(0),
+  METRICS_PORT: port.refine((n) => n > 0, 'must be a port number (1-65535)').optional(),
+  METRICS_HOST: nonEmpty.default('127.0.0.1'),
+});
+
+export type Env = z.output<typeof EnvSchema>;
+
+/** A refusal that concerns more than one variable: reported on `variable`, its value not echoed. */
+export function refuse(ctx: z.RefinementCtx, variable: string, message: string): never {
+  ctx.addIssue({ code: 'custom', path: [variable], message, params: { hideValue: true } });
+  return z.NEVER;
+}
+
+/** A comma-separated variable's entries, trimmed, empty ones dropped; undefined when unset or blank. */
+export function commaList(raw: string | undefined): string[] | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined;
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}

@@ -1,0 +1,128 @@
+import { z } from 'zod';
+import { commaList, refuse, type Env } from './env.js';
+
+/** The kinds of WeChat app a login comes from: website (QR), mobile app, mini program, official account. */
+export const APP_KINDS = ['web', 'app', 'mini', 'official'] as const;
+export type AppKind = (typeof APP_KINDS)[number];
+
+/** The one-app variables' prefix of each kind: WECHAT_WEB_APPID, …, WECHAT_OA_APPID. */
+const KIND_PREFIX: Record<AppKind, string> = { web: 'WEB', app: 'APP', mini: 'MINI', official: 'OA' };
+
+/** Kinds whose logins come back to a redirect URI (an allowlist applies). */
+const REDIRECT_KINDS: readonly AppKind[] = ['web', 'official'];
+
+/** A WeChat app this server logs people in with. */
+export interface WechatApp {
+  kind: AppKind;
+  appId: string;
+  secret: string;
+  /** Allowed redirect URIs (web and official only); null: any (development only). */
+  redirectUris: string[] | null;
+}
+
+function platform(
+  env: Env,
+  ctx: z.RefinementCtx,
+  kind: AppKind,
+): { appId: string; secret: string } | undefined {
+  const name = KIND_PREFIX[kind];
+  const appId = env[`WECHAT_${name}_APPID` as keyof Env] as string | undefined;
+  const secret = env[`WECHAT_${name}_SECRET` as keyof Env] as string | undefined;
+  if (appId && !secret) refuse(ctx, `WECHAT_${name}_SECRET`, `must be set when WECHAT_${name}_APPID is set`);
+  if (secret && !appId) refuse(ctx, `WECHAT_${name}_APPID`, `must be set when WECHAT_${name}_SECRET is set`);
+  return appId && secret ? { appId, secret } : undefined;
+}
+
+/** An appid as WeChat makes them (wx + 16 hex), loosely: letters, digits, _ and -. */
+const APP_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+const AppsSchema = z.array(
+  z.preprocess(
+    // EMULATOR_APPS spells it appid: take either.
+    (v) =>
+      v && typeof v === 'object' && 'appid' in v && !('appId' in v)
+        ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k === 'appid' ? 'appId' : k, x]))
+        : v,
+    z
+      .object({
+        kind: z.enum(APP_KINDS, { error: `kind must be one of ${APP_KINDS.join(', ')}` }),
+        appId: z.string().regex(APP_ID, 'appId must be 1-64 letters, digits, _ or -'),
+        secret: z.string().trim().min(1, 'secret must not be empty'),
+        redirectUris: z.array(z.string()).optional(),
+      })
+      .strict(),
+  ),
+  { error: 'must be a JSON array of { kind, appId, secret, redirectUris? }' },
+);
+
+/**
+ * WECHAT_APPS: several apps, as JSON. Problems are reported on WECHAT_APPS with the entry's index,
+ * never with the value (it holds secrets).
+ */
+function appsList(ctx: z.RefinementCtx, raw: string | undefined): z.output<typeof AppsSchema> {
+  if (raw === undefined || raw.trim() === '') return [];
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    refuse(ctx, 'WECHAT_APPS', 'is not valid JSON');
+    return [];
+  }
+  const parsed = AppsSchema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const [index, field] = issue.path;
+    const where =
+      index === undefined ? '' : `[${String(index)}]${field === undefined ? '' : `.${String(field)}`}: `;
+    const message =
+      issue.code === 'unrecognized_keys'
+        ? // A key is shown only if it looks like a field name (a pasted secret would not).
+          `unknown field ${issue.keys.map((k) => (/^[A-Za-z_]{1,32}$/.test(k) ? k : '(not shown)')).join(', ')}`
+        : issue.message;
+    refuse(ctx, 'WECHAT_APPS', `${where}${message}`);
+    return [];
+  }
+  return parsed.data;
+}
+
+function redirectUris(ctx: z.RefinementCtx, variable: string, uris: string[] | undefined) {
+  if (uris === undefined) return undefined;
+  const bad = uris.find((uri) => !URL.canParse(uri) || !/^https?:$/.test(new URL(uri).protocol));
+  if (bad !== undefined) refuse(ctx, variable, `"${bad}" is not an http(s):// URL`);
+  return uris;
+}
+
+/**
+ * Every configured app: the one-app variables (WECHAT_WEB_/APP_/MINI_/OA_APPID and _SECRET) first,
+ * then WECHAT_APPS. An appid appears once. Redirect allowlists: the app's own `redirectUris`, else
+ * WECHAT_WEB_/OA_REDIRECT_URIS for its kind, else any in development and none in production.
+ */
+export function wechatApps(env: Env, ctx: z.RefinementCtx, isProduction: boolean): WechatApp[] {
+  const kindDefaults: Partial<Record<AppKind, string[] | undefined>> = {
+    web: redirectUris(ctx, 'WECHAT_WEB_REDIRECT_URIS', commaList(env.WECHAT_WEB_REDIRECT_URIS)),
+    official: redirectUris(ctx, 'WECHAT_OA_REDIRECT_URIS', commaList(env.WECHAT_OA_REDIRECT_URIS)),
+  };
+  const single = APP_KINDS.flatMap((kind) => {
+    const credentials = platform(env, ctx, kind);
+    return credentials ? [{ kind, ...credentials, redirectUris: undefined as string[] | undefined }] : [];
+  });
+  const listed = appsList(ctx, env.WECHAT_APPS);
+  const misplaced = listed.findIndex((app) => app.redirectUris && !REDIRECT_KINDS.includes(app.kind));
+  if (misplaced >= 0) {
+    refuse(ctx, 'WECHAT_APPS', `[${misplaced}].redirectUris: only web and official apps have redirect URIs`);
+    return [];
+  }
+  for (const app of listed) redirectUris(ctx, 'WECHAT_APPS', app.redirectUris);
+  const apps = [...single, ...listed];
+  const twice = apps.find((app, i) => apps.findIndex((other) => other.appId === app.appId) !== i);
+  if (twice) {
+    refuse(ctx, 'WECHAT_APPS', `appId ${twice.appId} is configured twice (check WECHAT_*_APPID too)`);
+    return [];
+  }
+  return apps.map((app) => ({
+    ...app,
+    redirectUris: REDIRECT_KINDS.includes(app.kind)
+      ? (app.redirectUris ?? kindDefaults[app.kind] ?? (isProduction ? [] : null))
+      : [],
+  }));
+}
