@@ -13,9 +13,9 @@
  * the server logged an error.
  */
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
 import { runFuzz } from '../test/support/fuzz.js';
+import { freePort } from '../test/support/process.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -31,15 +31,6 @@ if (!Number.isInteger(COUNT) || COUNT < 1 || !Number.isInteger(SEED)) {
 }
 
 const out = (line = '') => process.stdout.write(`${line}\n`);
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 const port = await freePort();
 const url = `http://127.0.0.1:${port}`;

@@ -36,11 +36,15 @@ export class SecretBox {
   openWith(sealed: string): { plain: string; secret: number } {
     const [version, iv, tag, data] = sealed.split('.');
     if (version !== 'v1' || !iv || !tag || data === undefined) throw new Error('not a sealed v1 value');
+    // Decoded once, tried with each secret.
+    const ivBytes = Buffer.from(iv, 'base64url');
+    const tagBytes = Buffer.from(tag, 'base64url');
+    const dataBytes = Buffer.from(data, 'base64url');
     for (const [secret, key] of this.keys.entries()) {
       try {
-        const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
-        decipher.setAuthTag(Buffer.from(tag, 'base64url'));
-        const plain = Buffer.concat([decipher.update(Buffer.from(data, 'base64url')), decipher.final()]);
+        const decipher = createDecipheriv('aes-256-gcm', key, ivBytes);
+        decipher.setAuthTag(tagBytes);
+        const plain = Buffer.concat([decipher.update(dataBytes), decipher.final()]);
         return { plain: plain.toString('utf8'), secret };
       } catch {
         // Not this secret's: try the next.
