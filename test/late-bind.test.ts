@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { UserRepository } from '../src/identity/user.repository.js';
+import { LoginRepository } from '../src/sessions/login.repository.js';
 import {
   APPS,
   AUTHORIZE_URL,
@@ -64,7 +64,7 @@ async function fastPath(openId: string, unionId: string) {
     tokenHash: randomBytes(32).toString('base64url'),
     expiresAt: new Date(Date.now() + 3_600_000),
   };
-  return UserRepository.loginReturning(em, {
+  return LoginRepository.returning(em, {
     appId: APPS.mini.appid,
     openId,
     unionId,

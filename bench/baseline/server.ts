@@ -24,7 +24,7 @@ import { Pool } from 'undici';
 import { sha256 } from '../../src/crypto/keys.js';
 import { SecretBox } from '../../src/crypto/secret-box.js';
 import { runPrepared, type PgQueryable, type Statement } from '../../src/db/sql.js';
-import { NEW_USER_LOGIN, RETURNING_LOGIN } from '../../src/identity/user.repository.js';
+import { NEW_USER_LOGIN, RETURNING_LOGIN } from '../../src/sessions/login.repository.js';
 import { SPEND_STATE, WebStateService } from '../../src/logins/web-state.service.js';
 import { encodedHeader, signAccessToken, verifyAccessToken } from '../../src/sessions/jwt.js';
 import { OPEN_SESSION_USER, ROTATE } from '../../src/sessions/session.repository.js';
@@ -209,7 +209,7 @@ async function refresh(body: { refreshToken: string }) {
   });
   const row = rows[0];
   if (!row) throw new Refused('refresh token refused');
-  return { ...sign(row.id as string, row.session_id, now), refreshToken };
+  return { ...sign(row.id as string, row.sessionId, now), refreshToken };
 }
 
 async function me(authorization: string | undefined) {

@@ -16,17 +16,17 @@ const accountEnded = () =>
   new UnauthenticatedError('This account was deleted or merged into another: sign in again');
 
 /** A login method as events carry it: its id, kind and appId (never the openid). */
-const methodRef = (m: MethodRow) => ({ id: m.id, kind: m.kind, appId: m.app_id });
+const methodRef = (m: MethodRow) => ({ id: m.id, kind: m.kind, appId: m.appId });
 
-/** The profile fields a merge fills on the survivor, by column, and as `user.merged` names them. */
-const FILLED_FIELDS = { nickname: 'nickname', avatar_url: 'avatarUrl', phone_number: 'phoneNumber' } as const;
+/** The fields a merge fills on the survivor when empty there, as `user.merged` names them. */
+const FILLED_FIELDS = ['nickname', 'avatarUrl', 'phoneNumber'] as const;
 
 /** The distinct unionIds of these users and their login methods (one WeChat person has one). */
 async function unionIdsOf(em: EntityManager, users: LockedUser[]): Promise<Set<string>> {
   const ids = new Set<string>();
   for (const user of users) {
-    if (user.union_id) ids.add(user.union_id);
-    for (const m of await LifecycleRepository.methodsOf(em, user.id)) if (m.union_id) ids.add(m.union_id);
+    if (user.unionId) ids.add(user.unionId);
+    for (const m of await LifecycleRepository.methodsOf(em, user.id)) if (m.unionId) ids.add(m.unionId);
   }
   return ids;
 }
@@ -60,12 +60,12 @@ export class AccountLifecycle {
       const otherId = [methodOwner, unionHolder].find((id) => id !== null && id !== userId) ?? null;
       const locked = await LifecycleRepository.lockUsers(tx, userId, otherId ?? userId);
       const actor = locked.find((u) => u.id === userId);
-      if (!actor || actor.deleted_at) throw accountEnded();
+      if (!actor || actor.deletedAt) throw accountEnded();
       const other = otherId ? locked.find((u) => u.id === otherId) : undefined;
       // Read again under the locks: a merge, unlink or deletion that committed before them has
       // changed who holds what.
       if (
-        (otherId && (!other || other.deleted_at)) ||
+        (otherId && (!other || other.deletedAt)) ||
         (await LifecycleRepository.methodOwner(tx, appId, openId)) !== methodOwner ||
         (unionId && (await LifecycleRepository.unionHolder(tx, unionId)) !== unionHolder)
       ) {
@@ -159,25 +159,18 @@ export class AccountLifecycle {
   private async mergeInto(tx: EntityManager, actor: LockedUser, other: LockedUser, now: Date): Promise<void> {
     const moved = await LifecycleRepository.moveMethods(tx, other.id, actor.id, now);
     await LifecycleRepository.tombstone(tx, other.id, now, actor.id);
-    const filled = (Object.keys(FILLED_FIELDS) as (keyof typeof FILLED_FIELDS)[]).filter(
-      (column) => actor[column] === null && other[column] !== null,
-    );
+    const changed = FILLED_FIELDS.filter((field) => actor[field] === null && other[field] !== null);
+    const { unionId, nickname, avatarUrl, phoneNumber } = other;
+    // A nickname or avatar the other chose stays chosen here: later WeChat logins keep it.
+    const profileChosenAt = changed.some((f) => f !== 'phoneNumber') ? other.profileChosenAt : null;
     await LifecycleRepository.fill(
       tx,
       actor.id,
-      {
-        unionId: other.union_id,
-        nickname: other.nickname,
-        avatarUrl: other.avatar_url,
-        phoneNumber: other.phone_number,
-        // A nickname or avatar the other chose stays chosen here: later WeChat logins keep it.
-        profileChosenAt: filled.some((f) => f !== 'phone_number') ? other.profile_chosen_at : null,
-      },
+      { unionId, nickname, avatarUrl, phoneNumber, profileChosenAt },
       now,
     );
     await LifecycleRepository.repointTombstones(tx, other.id, actor.id);
     await LifecycleRepository.endSessions(tx, other.id, now, 'merged');
-    const changed = filled.map((column) => FILLED_FIELDS[column]);
     this.outbox.emit(
       tx,
       'user.merged',
@@ -199,9 +192,9 @@ export class AccountLifecycle {
     }
     return retryingRaces(em, async (tx) => {
       const [user] = await LifecycleRepository.lockUsers(tx, userId);
-      if (!user || user.deleted_at) throw accountEnded();
+      if (!user || user.deletedAt) throw accountEnded();
       const methods = await LifecycleRepository.methodsOf(tx, userId);
-      const target = methods.find((m) => m.app_id === appId && m.open_id === openId);
+      const target = methods.find((m) => m.appId === appId && m.openId === openId);
       if (!target)
         throw new BadUserInputError('No login method of this account has this appId and openId', 'openId');
       if (methods.length === 1) {
@@ -215,7 +208,7 @@ export class AccountLifecycle {
       // The person's unionId stays with the user only while a remaining method carries it: else
       // the unlinked app's next login would find this user again by it.
       const rest = methods.filter((m) => m !== target);
-      if (user.union_id && !rest.some((m) => m.union_id === user.union_id)) {
+      if (user.unionId && !rest.some((m) => m.unionId === user.unionId)) {
         await LifecycleRepository.setUnionId(tx, userId, null, now);
       }
       this.outbox.emit(tx, 'login_method.unlinked', { userId, loginMethod: methodRef(target) }, now);
@@ -231,7 +224,7 @@ export class AccountLifecycle {
   async delete(em: EntityManager, userId: string): Promise<void> {
     await retryingRaces(em, async (tx) => {
       const [user] = await LifecycleRepository.lockUsers(tx, userId);
-      if (!user || user.deleted_at) throw accountEnded();
+      if (!user || user.deletedAt) throw accountEnded();
       const now = new Date();
       await LifecycleRepository.deleteMethods(tx, userId);
       await LifecycleRepository.tombstone(tx, userId, now, null);

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import type { SecretBox } from '../crypto/secret-box.js';
@@ -7,7 +6,6 @@ import { LifecycleRepository } from './lifecycle.repository.js';
 import { LostRace } from './races.js';
 import { UserLoginMethod } from './user-login-method.entity.js';
 import { User } from './user.entity.js';
-import { UserRepository, type UserSummary } from './user.repository.js';
 import type { WeChatIdentity } from './wechat-identity.js';
 
 type ChangedField = 'nickname' | 'avatarUrl' | 'phoneNumber';
@@ -31,60 +29,6 @@ export class AccountService {
     private readonly logger: Logger,
     private readonly outbox: WebhookOutbox,
   ) {}
-
-  /**
-   * The returning-user fast path, in one statement: the user, or null when this login needs
-   * findOrRegister. `profileFreshAfter`: only match if the profile was fetched after it.
-   */
-  loginReturning(
-    em: EntityManager,
-    identity: WeChatIdentity,
-    session: { sessionId: string; tokenHash: string; expiresAt: Date },
-    now: Date,
-    profileFreshAfter: Date | null,
-  ): Promise<{ user: UserSummary; otherAccountExists: boolean } | null> {
-    return UserRepository.loginReturning(em, {
-      appId: identity.appId,
-      openId: identity.openId,
-      unionId: identity.unionId,
-      sealedAccessCode: identity.accessCode ? this.box.seal(identity.accessCode) : null,
-      profileFreshAfter,
-      session,
-      now,
-    });
-  }
-
-  /**
-   * A first login in one statement (UserRepository.registerNew): the new user, or null when this
-   * identity or its unionId is held already and findOrRegister must decide. A concurrent first
-   * login of the same person surfaces as a unique violation (UniqueConstraintViolationException).
-   */
-  async registerNew(
-    em: EntityManager,
-    identity: WeChatIdentity,
-    session: { sessionId: string; tokenHash: string; expiresAt: Date },
-    now: Date,
-  ): Promise<UserSummary | null> {
-    const userId = randomUUID();
-    const methodId = randomUUID();
-    const loginMethod = { id: methodId, kind: identity.kind, appId: identity.appId };
-    return UserRepository.registerNew(em, {
-      now,
-      userId,
-      methodId,
-      kind: identity.kind,
-      appId: identity.appId,
-      openId: identity.openId,
-      unionId: identity.unionId,
-      nickname: identity.profile?.nickname || null,
-      avatarUrl: identity.profile?.avatarUrl || null,
-      phoneNumber: identity.phoneNumber || null,
-      sealedAccessCode: identity.accessCode ? this.box.seal(identity.accessCode) : null,
-      profileRefreshedAt: identity.profile ? now : null,
-      session,
-      event: this.outbox.prepare('user.created', { userId, loginMethod }, now),
-    });
-  }
 
   /**
    * Runs inside the caller's transaction (retryingRaces): a concurrent first login surfaces as a
@@ -160,7 +104,7 @@ export class AccountService {
   /** Locks a user this login adds to; a tombstone (merged or deleted meanwhile) is a lost race. */
   private async lockLive(em: EntityManager, userId: string): Promise<void> {
     const [row] = await LifecycleRepository.lockUsers(em, userId);
-    if (!row || row.deleted_at) throw new LostRace();
+    if (!row || row.deletedAt) throw new LostRace();
   }
 
   /**

@@ -1,27 +1,23 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { execute, maybeOne, one, sql } from '../db/sql.js';
 import { User } from './user.entity.js';
+import { UserLoginMethod } from './user-login-method.entity.js';
 import type { UserRow } from './user.repository.js';
 
-/** A user row as the lifecycle statements read it (snake_case, as PostgreSQL returns it). */
-export interface LockedUser {
-  id: string;
-  union_id: string | null;
-  nickname: string | null;
-  avatar_url: string | null;
-  phone_number: string | null;
-  profile_chosen_at: Date | null;
-  deleted_at: Date | null;
-}
+/**
+ * A user as the lifecycle statements lock it: what a merge or deletion decides on (its times as
+ * PostgreSQL's text: they are only tested and written back).
+ */
+export type LockedUser = Pick<User, 'id' | 'unionId' | 'nickname' | 'avatarUrl' | 'phoneNumber'> & {
+  profileChosenAt: string | null;
+  deletedAt: string | null;
+};
 
-/** A login method as events name it. */
-export interface MethodRow {
-  id: string;
-  kind: string;
-  app_id: string;
-  open_id: string;
-  union_id: string | null;
-}
+/** A login method as the lifecycle statements read it (what events name, and who holds what). */
+export type MethodRow = Pick<UserLoginMethod, 'id' | 'kind' | 'appId' | 'openId' | 'unionId'>;
+
+/** MethodRow's columns, named as MethodRow names them. */
+const METHOD_COLUMNS = 'id, kind, app_id as "appId", open_id as "openId", union_id as "unionId"';
 
 /**
  * Locks users for a change of who holds what (a merge, a deletion, an unlink, a login that adds
@@ -30,21 +26,22 @@ export interface MethodRow {
  * meanwhile; the changes that move or delete login methods wait for each other.
  */
 const LOCK_USERS = sql<'a' | 'b', LockedUser>(`
-select id, union_id, nickname, avatar_url, phone_number, profile_chosen_at, deleted_at
+select id, union_id as "unionId", nickname, avatar_url as "avatarUrl", phone_number as "phoneNumber",
+       profile_chosen_at as "profileChosenAt", deleted_at as "deletedAt"
   from "user" where id in (:a, :b) order by id for no key update`);
 
-const METHOD_OWNER = sql<'appId' | 'openId', { user_id: string }>(`
-select user_id from user_login_method where app_id = :appId and open_id = :openId`);
+const METHOD_OWNER = sql<'appId' | 'openId', { userId: string }>(`
+select user_id as "userId" from user_login_method where app_id = :appId and open_id = :openId`);
 
 const UNION_HOLDER = sql<'unionId', { id: string }>(`select id from "user" where union_id = :unionId`);
 
 const METHODS_OF = sql<'userId', MethodRow>(`
-select id, kind, app_id, open_id, union_id from user_login_method where user_id = :userId
+select ${METHOD_COLUMNS} from user_login_method where user_id = :userId
  order by created_at, id`);
 
 const MOVE_METHODS = sql<'from' | 'into' | 'now', MethodRow>(`
 update user_login_method set user_id = :into, updated_at = :now where user_id = :from
-returning id, kind, app_id, open_id, union_id`);
+returning ${METHOD_COLUMNS}`);
 
 /** What a tombstone keeps: its id, when it ended and, for a merge, whom it went to. */
 const TOMBSTONE = sql<'id' | 'now' | 'mergedInto'>(`
@@ -93,7 +90,7 @@ export const LifecycleRepository = {
 
   async methodOwner(em: EntityManager, appId: string, openId: string): Promise<string | null> {
     const row = await maybeOne(em, METHOD_OWNER, { appId, openId });
-    return row?.user_id ?? null;
+    return row?.userId ?? null;
   },
 
   async unionHolder(em: EntityManager, unionId: string): Promise<string | null> {
@@ -116,13 +113,7 @@ export const LifecycleRepository = {
   async fill(
     em: EntityManager,
     id: string,
-    fields: {
-      unionId: string | null;
-      nickname: string | null;
-      avatarUrl: string | null;
-      phoneNumber: string | null;
-      profileChosenAt: Date | null;
-    },
+    fields: Omit<LockedUser, 'id' | 'deletedAt'>,
     now: Date,
   ): Promise<User> {
     return em.map(User, await one(em, FILL, { id, now, ...fields }));

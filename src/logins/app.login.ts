@@ -1,36 +1,36 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { Config } from '../config.js';
+import type { Config, ConfiguredApp } from '../config.js';
 import { LoginMethodKind } from '../identity/user-login-method.entity.js';
-import type { WeChatIdentity } from '../identity/wechat-identity.js';
-import { checkCode } from './login-input.js';
-import type { OAuthLogin } from './oauth.login.js';
-import { credentialsFor } from './platform.js';
-import type { LoginResult, SignIn } from './sign-in.js';
+import { checkCode, codeOnly } from './login-input.js';
+import type { OAuthExchange } from './oauth-exchange.js';
+import { credentialsFor, type Exchange, type LinkFields, type Platform } from './platform.js';
+
+export interface AppLoginInput {
+  code: string;
+  /** Which mobile app, when this server has several. */
+  appId?: string | null;
+}
 
 /** Native app login: the code from the WeChat Open SDK's SendAuth, through Open Platform OAuth. */
-export class AppLogin {
+export class AppLogin implements Platform<AppLoginInput> {
+  readonly kind = LoginMethodKind.WECHAT_APP;
+
   constructor(
     private readonly config: Config,
-    private readonly oauth: OAuthLogin,
-    private readonly signIn: SignIn,
+    private readonly oauth: OAuthExchange,
   ) {}
 
-  login(
-    em: EntityManager,
-    input: { code: string; appId?: string | null },
-    clientIp: string,
-  ): Promise<LoginResult> {
+  check(input: AppLoginInput): ConfiguredApp {
     const app = credentialsFor(this.config, 'app', input.appId);
     checkCode(input.code);
-    return this.signIn.admit(em, LoginMethodKind.WECHAT_APP, input, clientIp, () =>
-      this.oauth.login(em, LoginMethodKind.WECHAT_APP, app, input.code),
-    );
+    return app;
   }
 
-  /** Who the code names, for linking to a signed-in user. */
-  identify(em: EntityManager, input: { code: string; appId?: string | null }): Promise<WeChatIdentity> {
-    const app = credentialsFor(this.config, 'app', input.appId);
-    checkCode(input.code);
-    return this.oauth.identify(em, LoginMethodKind.WECHAT_APP, app, input.code);
+  exchange(_em: EntityManager, app: ConfiguredApp, input: AppLoginInput): Promise<Exchange> {
+    return this.oauth.exchange(this.kind, app, input.code);
+  }
+
+  linkInput(fields: LinkFields): AppLoginInput {
+    return codeOnly(fields);
   }
 }

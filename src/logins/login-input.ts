@@ -1,4 +1,6 @@
 import { BadUserInputError } from '../errors.js';
+import type { LoginMethodKind } from '../identity/user-login-method.entity.js';
+import type { LinkFields } from './platform.js';
 
 /** The longest input each field of a login may have: WeChat's values are far shorter. */
 export const INPUT_LIMITS = {
@@ -38,4 +40,23 @@ export function checkCodeVerifier(codeVerifier: string | null | undefined): void
       'codeVerifier',
     );
   }
+}
+
+/** A link of a kind that has no authorize URL: the fields only redirect logins carry are refused. */
+export function codeOnly(fields: LinkFields): { code: string; appId?: string | null } {
+  for (const field of ['state', 'redirectUri', 'codeVerifier'] as const) {
+    if (fields[field] != null) {
+      throw new BadUserInputError(`${field} is only for WECHAT_WEB and WECHAT_OFFICIAL_ACCOUNT links`, field);
+    }
+  }
+  return { code: fields.code, appId: fields.appId };
+}
+
+/** A link of a redirect kind: the state of its authorize URL is required, as for its login. */
+export function withState(kind: LoginMethodKind, fields: LinkFields): LinkFields & { state: string } {
+  if (fields.state == null) {
+    throw new BadUserInputError(`A ${kind} link needs the state of its authorize URL`, 'state');
+  }
+  const { code, state, redirectUri, codeVerifier, appId } = fields;
+  return { code, state, redirectUri, codeVerifier, appId };
 }

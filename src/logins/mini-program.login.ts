@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
-import type { Config, PlatformCredentials } from '../config.js';
+import type { Config, ConfiguredApp } from '../config.js';
 import { AppError, BadUserInputError } from '../errors.js';
 import { LoginMethodKind } from '../identity/user-login-method.entity.js';
 import type { WeChatIdentity } from '../identity/wechat-identity.js';
@@ -13,9 +13,8 @@ import {
   isBase64,
   verifyRawDataSignature,
 } from '../wechat/open-data.crypto.js';
-import { checkCode, INPUT_LIMITS } from './login-input.js';
-import { credentialsFor } from './platform.js';
-import type { LoginResult, SignIn } from './sign-in.js';
+import { checkCode, codeOnly, INPUT_LIMITS } from './login-input.js';
+import { credentialsFor, type Exchange, type LinkFields, type Platform } from './platform.js';
 
 export interface MiniLoginInput {
   code: string;
@@ -33,7 +32,6 @@ export interface MiniProgramLoginDeps {
   config: Config;
   mini: MiniProgramClient;
   phoneNumbers: PhoneNumberClient;
-  signIn: SignIn;
   logger: Logger;
 }
 
@@ -41,56 +39,60 @@ export interface MiniProgramLoginDeps {
  * Mini program login: `wx.login`'s code → jscode2session (openid, unionid, session key); the
  * optional wx.getUserProfile data is checked with the session key (docs/wechat.md, "Open data");
  * an optional phone-number code gives the number stored with the login (docs/api.md, "Phone numbers").
+ * A login that brings a profile or a phone code takes the full path: the returning statement
+ * writes neither.
  */
-export class MiniProgramLogin {
+export class MiniProgramLogin implements Platform<MiniLoginInput> {
+  readonly kind = LoginMethodKind.WECHAT_MINI;
+
   constructor(private readonly deps: MiniProgramLoginDeps) {}
 
-  async login(em: EntityManager, input: MiniLoginInput, clientIp: string): Promise<LoginResult> {
+  check(input: MiniLoginInput): ConfiguredApp {
     const app = credentialsFor(this.deps.config, 'mini', input.appId);
     checkInput(input);
-    return this.deps.signIn.admit(em, LoginMethodKind.WECHAT_MINI, input, clientIp, () =>
-      this.exchange(em, app, input),
-    );
+    return app;
   }
 
-  private async exchange(
+  async exchange(em: EntityManager, app: ConfiguredApp, input: MiniLoginInput): Promise<Exchange> {
+    const session = await this.deps.mini.codeToSession(app, input.code);
+    const identity: WeChatIdentity = {
+      kind: LoginMethodKind.WECHAT_MINI,
+      appId: app.appId,
+      openId: session.openId,
+      // Only WeChat's server answer names the unionId; encryptedData is never trusted for it.
+      unionId: session.unionId,
+      profile: undefined,
+      accessCode: session.sessionKey,
+    };
+    const bringsData = input.encryptedData != null || input.rawData != null || input.phoneCode != null;
+    return {
+      identity,
+      returning: bringsData ? false : null,
+      enrich: () => this.enrich(em, app, input, identity, session.sessionKey),
+    };
+  }
+
+  linkInput(fields: LinkFields): MiniLoginInput {
+    return codeOnly(fields);
+  }
+
+  /** The open data checked with the session key, and the phone code last. */
+  private async enrich(
     em: EntityManager,
-    app: PlatformCredentials,
+    app: ConfiguredApp,
     input: MiniLoginInput,
-  ): Promise<LoginResult> {
-    const identity = await this.identityOf(em, app, input);
-    // The one-statement returning login writes neither a profile nor a number: those take the full path.
-    if (!identity.profile && !identity.phoneNumber) {
-      const returning = await this.deps.signIn.returning(em, identity, null);
-      if (returning) return returning;
-    }
-    return this.deps.signIn.register(em, identity);
-  }
-
-  /** Who the wx.login code names, for linking to a signed-in user. */
-  identify(em: EntityManager, input: { code: string; appId?: string | null }): Promise<WeChatIdentity> {
-    const app = credentialsFor(this.deps.config, 'mini', input.appId);
-    checkCode(input.code);
-    return this.identityOf(em, app, { code: input.code });
-  }
-
-  /** The code exchange, the open data checked with its session key, and the phone code last. */
-  private async identityOf(
-    em: EntityManager,
-    app: PlatformCredentials,
-    input: MiniLoginInput,
+    identity: WeChatIdentity,
+    sessionKey: string,
   ): Promise<WeChatIdentity> {
     const { encryptedData, iv, rawData, signature, phoneCode } = input;
-    const session = await this.deps.mini.codeToSession(app, input.code);
-    await this.deps.signIn.limitIdentity(em, app.appId, session.openId);
     let profile: WeChatIdentity['profile'];
-    if (rawData != null && !verifyRawDataSignature(rawData, signature!, session.sessionKey)) {
+    if (rawData != null && !verifyRawDataSignature(rawData, signature!, sessionKey)) {
       throw new AppError('WECHAT_SIGNATURE_MISMATCH', 'rawData does not match its signature');
     }
     if (encryptedData != null) {
       let data: Record<string, unknown>;
       try {
-        data = decryptUserData(session.sessionKey, encryptedData, iv!, app.appId);
+        data = decryptUserData(sessionKey, encryptedData, iv!, app.appId);
       } catch (error) {
         if (!(error instanceof DecryptError)) throw error;
         this.deps.logger.warn({ reason: error.message }, 'mini program encryptedData rejected');
@@ -98,8 +100,8 @@ export class MiniProgramLogin {
       }
       const dataUnionId = typeof data.unionId === 'string' && data.unionId ? data.unionId : undefined;
       if (
-        (data.openId !== undefined && data.openId !== session.openId) ||
-        (dataUnionId && session.unionId && dataUnionId !== session.unionId)
+        (data.openId !== undefined && data.openId !== identity.openId) ||
+        (dataUnionId && identity.unionId && dataUnionId !== identity.unionId)
       ) {
         this.deps.logger.warn('mini program encryptedData belongs to another user than the code');
         throw new AppError('WECHAT_DECRYPT_FAILED', 'encryptedData does not belong to the user of this code');
@@ -118,18 +120,9 @@ export class MiniProgramLogin {
     // number it gives), with the person's openid: WeChat refuses a code that is not theirs.
     const phoneNumber =
       phoneCode != null
-        ? await this.deps.phoneNumbers.phoneNumber(em, app, phoneCode, 'phoneCode', session.openId)
+        ? await this.deps.phoneNumbers.phoneNumber(em, app, phoneCode, 'phoneCode', identity.openId)
         : undefined;
-    return {
-      kind: LoginMethodKind.WECHAT_MINI,
-      appId: app.appId,
-      openId: session.openId,
-      // Only WeChat's server answer names the unionId; encryptedData is never trusted for it.
-      unionId: session.unionId,
-      profile,
-      accessCode: session.sessionKey,
-      phoneNumber,
-    };
+    return { ...identity, profile, phoneNumber };
   }
 }
 

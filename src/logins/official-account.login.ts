@@ -1,9 +1,8 @@
 import type { Config } from '../config.js';
 import { LoginMethodKind } from '../identity/user-login-method.entity.js';
 import { OA_AUTHORIZE_PATH } from '../wechat/endpoints.js';
-import type { OAuthLogin } from './oauth.login.js';
+import type { OAuthExchange } from './oauth-exchange.js';
 import { RedirectLogin } from './redirect.login.js';
-import type { SignIn } from './sign-in.js';
 import type { WebStateService } from './web-state.service.js';
 
 /** What the page asks WeChat for: the openid silently, or the profile (and unionid) with consent. */
@@ -22,8 +21,8 @@ const WECHAT_SCOPES: Record<OfficialAccountScope, string> = {
  * userinfo only when allowed; a snapshot-mode virtual account is refused there.
  */
 export class OfficialAccountLogin extends RedirectLogin {
-  constructor(config: Config, webState: WebStateService, oauth: OAuthLogin, signIn: SignIn) {
-    super(config, webState, oauth, signIn, {
+  constructor(config: Config, webState: WebStateService, oauth: OAuthExchange) {
+    super(config, webState, oauth, {
       platform: 'official',
       kind: LoginMethodKind.WECHAT_OFFICIAL_ACCOUNT,
       authorizePath: OA_AUTHORIZE_PATH,

@@ -2,11 +2,9 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Config, ConfiguredApp } from '../config.js';
 import { BadUserInputError } from '../errors.js';
 import type { LoginMethodKind } from '../identity/user-login-method.entity.js';
-import type { WeChatIdentity } from '../identity/wechat-identity.js';
-import { checkCode, checkCodeChallenge, checkCodeVerifier, INPUT_LIMITS } from './login-input.js';
-import type { OAuthLogin } from './oauth.login.js';
-import { credentialsFor } from './platform.js';
-import type { LoginResult, SignIn } from './sign-in.js';
+import { checkCode, checkCodeChallenge, checkCodeVerifier, INPUT_LIMITS, withState } from './login-input.js';
+import type { OAuthExchange } from './oauth-exchange.js';
+import { credentialsFor, type Exchange, type LinkFields, type Platform } from './platform.js';
 import type { WebStateService } from './web-state.service.js';
 
 /** What WeChat appends to the redirect URI, and what the client kept from the authorize call. */
@@ -35,14 +33,17 @@ export interface RedirectFlow {
  * with. The state is checked and spent before WeChat is called; the code exchange and profile rules
  * are the shared OAuth login's.
  */
-export class RedirectLogin {
+export class RedirectLogin implements Platform<RedirectLoginInput> {
+  readonly kind: LoginMethodKind;
+
   constructor(
     private readonly config: Config,
     private readonly webState: WebStateService,
-    private readonly oauth: OAuthLogin,
-    private readonly signIn: SignIn,
+    private readonly oauth: OAuthExchange,
     private readonly flow: RedirectFlow,
-  ) {}
+  ) {
+    this.kind = flow.kind;
+  }
 
   /** WeChat's authorize URL and its state, in WeChat's parameter order. */
   authorizeUrl(
@@ -69,28 +70,21 @@ export class RedirectLogin {
     return { url: `${base}?${query}#wechat_redirect`, state };
   }
 
-  login(em: EntityManager, input: RedirectLoginInput, clientIp: string): Promise<LoginResult> {
-    const app = this.checked(input);
-    const { kind } = this.flow;
-    return this.signIn.admit(em, kind, input, clientIp, async () => {
-      await this.webState.consume(em.fork(), input.state, { ...input, app });
-      return this.oauth.login(em, kind, app, input.code);
-    });
-  }
-
-  /** Who the code names (the state checked and spent first), for linking to a signed-in user. */
-  async identify(em: EntityManager, input: RedirectLoginInput): Promise<WeChatIdentity> {
-    const app = this.checked(input);
-    await this.webState.consume(em.fork(), input.state, { ...input, app });
-    return this.oauth.identify(em, this.flow.kind, app, input.code);
-  }
-
-  /** The app of the input, once its fields have passed their checks. */
-  private checked(input: RedirectLoginInput): ConfiguredApp {
+  check(input: RedirectLoginInput): ConfiguredApp {
     const app = credentialsFor(this.config, this.flow.platform, input.appId);
     checkCode(input.code);
     if (input.state.length > INPUT_LIMITS.state) throw new BadUserInputError('state is too long', 'state');
     checkCodeVerifier(input.codeVerifier);
     return app;
+  }
+
+  /** The state checked and spent first, then the code exchanged as every OAuth login's is. */
+  async exchange(em: EntityManager, app: ConfiguredApp, input: RedirectLoginInput): Promise<Exchange> {
+    await this.webState.consume(em.fork(), input.state, { ...input, app });
+    return this.oauth.exchange(this.kind, app, input.code);
+  }
+
+  linkInput(fields: LinkFields): RedirectLoginInput {
+    return withState(this.kind, fields);
   }
 }

@@ -1,16 +1,24 @@
+import { randomUUID } from 'node:crypto';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { AccountService } from '../identity/account.service.js';
-import type { LoginMethodKind } from '../identity/user-login-method.entity.js';
+import type { SecretBox } from '../crypto/secret-box.js';
 import { UnauthenticatedError } from '../errors.js';
+import type { AccountService } from '../identity/account.service.js';
 import { LifecycleRepository } from '../identity/lifecycle.repository.js';
 import { retryingRaces } from '../identity/races.js';
+import type { LoginMethodKind } from '../identity/user-login-method.entity.js';
 import { User } from '../identity/user.entity.js';
 import type { UserSummary } from '../identity/user.repository.js';
 import type { WeChatIdentity } from '../identity/wechat-identity.js';
 import type { RateLimiter } from '../rate-limits/rate-limiter.js';
+import { LoginRepository } from '../sessions/login.repository.js';
 import type { IssuedTokens, SessionService } from '../sessions/session.service.js';
+import type { WebhookOutbox } from '../webhooks/outbox.js';
+import type { AppLoginInput } from './app.login.js';
 import { DuplicateLogins } from './duplicate-logins.js';
+import type { MiniLoginInput } from './mini-program.login.js';
+import type { LinkFields, Platform } from './platform.js';
+import type { RedirectLoginInput } from './redirect.login.js';
 
 /** What every login answers. */
 export interface LoginResult extends IssuedTokens {
@@ -20,72 +28,122 @@ export interface LoginResult extends IssuedTokens {
   otherAccountExists: boolean;
 }
 
+/** The input of each kind's login mutation. */
+export interface PlatformInputs {
+  WECHAT_WEB: RedirectLoginInput;
+  WECHAT_APP: AppLoginInput;
+  WECHAT_MINI: MiniLoginInput;
+  WECHAT_OFFICIAL_ACCOUNT: RedirectLoginInput;
+}
+
+/** Every way in, by the kind of login method it gives: what logins and links look up. */
+export type Platforms = { [K in LoginMethodKind]: Platform<PlatformInputs[K]> };
+
 export interface SignInDeps {
+  platforms: Platforms;
   accounts: AccountService;
   sessions: SessionService;
   rateLimiter: RateLimiter;
+  box: SecretBox;
+  outbox: WebhookOutbox;
+  /** Told how each login ended: undefined for success, else what it threw (metrics). */
+  onLogin: (kind: LoginMethodKind, error?: unknown) => void;
 }
 
 /**
- * The steps every login shares, whatever the platform: admission (duplicate joining, the per-IP
- * limit), the per-identity limit, and from a WeChat identity to our session, either in one
- * statement (returning user) or by find-or-register in one transaction.
+ * The one sequence every login runs, whatever the platform (docs/architecture.md, "The path of a
+ * login"): the app and the input checked, an identical login under way joined, the client IP
+ * counted, the code exchanged by the platform, the WeChat identity counted, then the returning
+ * login in one statement, or the platform's enrichment and find-or-register, and the session.
  */
 export class SignIn {
   private readonly duplicates = new DuplicateLogins<LoginResult>();
 
   constructor(private readonly deps: SignInDeps) {}
 
-  /**
-   * Runs a login unless an identical one is under way (then joins it: one WeChat exchange, but a
-   * session of its own for each caller); counts the client IP first.
-   */
-  async admit(
+  async login<K extends LoginMethodKind>(
     em: EntityManager,
-    kind: LoginMethodKind,
-    input: object,
+    kind: K,
+    input: PlatformInputs[K],
     clientIp: string,
-    run: () => Promise<LoginResult>,
   ): Promise<LoginResult> {
-    const { result, joined } = await this.duplicates.join(kind, input, async () => {
-      await this.deps.rateLimiter.ip('login', clientIp);
-      return run();
-    });
-    if (!joined) return result;
-    const tokens = await em.fork().transactional(async (tx) => {
-      // The user may have been merged or deleted since the login it joins: locked and checked,
-      // so no session opens on an account that ended (a merge or deletion ends them all).
-      const [user] = await LifecycleRepository.lockUsers(tx, result.user.id);
-      if (!user || user.deleted_at) {
-        throw new UnauthenticatedError('This account was merged or deleted during the login: sign in again');
-      }
-      return this.deps.sessions.create(tx, tx.getReference(User, result.user.id));
-    });
-    return {
-      ...tokens,
-      user: result.user,
-      isNewUser: result.isNewUser,
-      otherAccountExists: result.otherAccountExists,
-    };
+    try {
+      const result = await this.run(
+        em,
+        this.deps.platforms[kind] as Platform<PlatformInputs[K]>,
+        input,
+        clientIp,
+      );
+      this.deps.onLogin(kind);
+      return result;
+    } catch (error) {
+      this.deps.onLogin(kind, error);
+      throw error;
+    }
   }
 
-  /** Counts a login of this WeChat identity (across IPs), once WeChat has said who it is. */
-  limitIdentity(em: EntityManager, appId: string, openId: string): Promise<void> {
-    return this.deps.rateLimiter.identity(appId, openId);
+  /**
+   * Who a link's code names, exchanged exactly as its kind's login would (a website's state
+   * checked and spent first, PKCE included) and counted against the same limits; with the
+   * profile or phone number the platform adds.
+   */
+  async identify(
+    em: EntityManager,
+    kind: LoginMethodKind,
+    fields: LinkFields,
+    clientIp: string,
+  ): Promise<WeChatIdentity> {
+    const platform: Platform<object> = this.deps.platforms[kind];
+    const input = platform.linkInput(fields);
+    await this.deps.rateLimiter.ip('login', clientIp);
+    const app = platform.check(input);
+    const exchange = await platform.exchange(em, app, input);
+    await this.deps.rateLimiter.identity(app.appId, exchange.identity.openId);
+    return exchange.enrich();
+  }
+
+  private async run<Input extends object>(
+    em: EntityManager,
+    platform: Platform<Input>,
+    input: Input,
+    clientIp: string,
+  ): Promise<LoginResult> {
+    const app = platform.check(input);
+    // An identical login under way (a double click, WeChat redirecting twice) is joined: one
+    // exchange of the single-use code, a session of its own for each caller.
+    const { result, joined } = await this.duplicates.join(platform.kind, input, async () => {
+      await this.deps.rateLimiter.ip('login', clientIp);
+      const exchange = await platform.exchange(em, app, input);
+      await this.deps.rateLimiter.identity(app.appId, exchange.identity.openId);
+      if (exchange.returning !== false) {
+        const returning = await this.returning(em, exchange.identity, exchange.returning);
+        if (returning) return returning;
+      }
+      return this.register(em, await exchange.enrich());
+    });
+    return joined ? this.joinedSession(em, result) : result;
   }
 
   /**
    * The one-statement returning-user login, or null when the full path is needed (new identity,
-   * a unionId to record or claim, a profile to store or older than `profileFreshAfter`).
+   * a unionId to record or claim, a profile older than `profileFreshAfter`).
    */
-  async returning(
+  private async returning(
     em: EntityManager,
     identity: WeChatIdentity,
     profileFreshAfter: Date | null,
   ): Promise<LoginResult | null> {
     const now = new Date();
     const session = this.deps.sessions.prepare(now);
-    const found = await this.deps.accounts.loginReturning(em, identity, session, now, profileFreshAfter);
+    const found = await LoginRepository.returning(em, {
+      appId: identity.appId,
+      openId: identity.openId,
+      unionId: identity.unionId,
+      sealedAccessCode: this.sealed(identity),
+      profileFreshAfter,
+      session,
+      now,
+    });
     if (!found) return null;
     const { user, otherAccountExists } = found;
     return {
@@ -102,12 +160,12 @@ export class SignIn {
    * session in one transaction (unionId links, profile updates, unionId claims). A lost race there
    * (a unique violation, a merge or deletion of the user meanwhile) is retried and finds the new state.
    */
-  async register(em: EntityManager, identity: WeChatIdentity): Promise<LoginResult> {
+  private async register(em: EntityManager, identity: WeChatIdentity): Promise<LoginResult> {
     const now = new Date();
     const session = this.deps.sessions.prepare(now);
     let user: UserSummary | null = null;
     try {
-      user = await this.deps.accounts.registerNew(em, identity, session, now);
+      user = await this.registerNew(em, identity, session, now);
     } catch (error) {
       // A concurrent first login of the same person won (execute converts the driver's error).
       if (!(error instanceof UniqueConstraintViolationException)) throw error;
@@ -126,5 +184,55 @@ export class SignIn {
       const tokens = await this.deps.sessions.create(tx, found.user, now);
       return { ...tokens, ...found };
     });
+  }
+
+  /** LoginRepository.registerNew with this identity, its new ids and its `user.created` event. */
+  private registerNew(
+    em: EntityManager,
+    identity: WeChatIdentity,
+    session: ReturnType<SessionService['prepare']>,
+    now: Date,
+  ): Promise<UserSummary | null> {
+    const userId = randomUUID();
+    const methodId = randomUUID();
+    const loginMethod = { id: methodId, kind: identity.kind, appId: identity.appId };
+    return LoginRepository.registerNew(em, {
+      now,
+      userId,
+      methodId,
+      kind: identity.kind,
+      appId: identity.appId,
+      openId: identity.openId,
+      unionId: identity.unionId,
+      nickname: identity.profile?.nickname || null,
+      avatarUrl: identity.profile?.avatarUrl || null,
+      phoneNumber: identity.phoneNumber || null,
+      sealedAccessCode: this.sealed(identity),
+      profileRefreshedAt: identity.profile ? now : null,
+      session,
+      event: this.deps.outbox.prepare('user.created', { userId, loginMethod }, now),
+    });
+  }
+
+  /**
+   * A session of its own for a caller that joined an identical login. The user may have been
+   * merged or deleted since: locked and checked, so no session opens on an account that ended
+   * (a merge or deletion ends them all).
+   */
+  private async joinedSession(em: EntityManager, result: LoginResult): Promise<LoginResult> {
+    const tokens = await em.fork().transactional(async (tx) => {
+      const [user] = await LifecycleRepository.lockUsers(tx, result.user.id);
+      if (!user || user.deletedAt) {
+        throw new UnauthenticatedError('This account was merged or deleted during the login: sign in again');
+      }
+      return this.deps.sessions.create(tx, tx.getReference(User, result.user.id));
+    });
+    const { user, isNewUser, otherAccountExists } = result;
+    return { ...tokens, user, isNewUser, otherAccountExists };
+  }
+
+  /** The WeChat credential to keep, sealed (never stored in the clear). */
+  private sealed(identity: WeChatIdentity): string | null {
+    return identity.accessCode ? this.deps.box.seal(identity.accessCode) : null;
   }
 }

@@ -14,7 +14,7 @@ import { LoginMethodKind } from '../identity/user-login-method.entity.js';
 import { outcomeOf, type Metrics } from '../metrics/metrics.js';
 import { MiniProgramLogin } from '../logins/mini-program.login.js';
 import { OfficialAccountLogin } from '../logins/official-account.login.js';
-import { OAuthLogin } from '../logins/oauth.login.js';
+import { OAuthExchange } from '../logins/oauth-exchange.js';
 import { SignIn } from '../logins/sign-in.js';
 import { WebLogin } from '../logins/web.login.js';
 import { WebStateService } from '../logins/web-state.service.js';
@@ -31,9 +31,10 @@ import type { WebhookOutbox } from '../webhooks/outbox.js';
 
 /** What resolvers and routes call: one instance of each per process. */
 export interface Services {
+  /** Every login, whatever its platform: SignIn.login(em, kind, input, clientIp). */
+  signIn: SignIn;
+  /** The authorize URLs of the two redirect logins. */
   webLogin: WebLogin;
-  appLogin: AppLogin;
-  miniLogin: MiniProgramLogin;
   officialAccountLogin: OfficialAccountLogin;
   phoneNumbers: PhoneNumberService;
   sessions: SessionService;
@@ -60,39 +61,10 @@ export interface ServiceDeps {
   metrics: Metrics;
 }
 
-/** `run`, telling `count` how each call ended: `success`, an AppError's code or INTERNAL. */
-function counted<A extends unknown[], R>(
-  run: (...args: A) => Promise<R>,
-  count: (outcome: string, ...args: A) => void,
-): (...args: A) => Promise<R> {
-  return async (...args) => {
-    try {
-      const result = await run(...args);
-      count('success', ...args);
-      return result;
-    } catch (error) {
-      count(outcomeOf(error), ...args);
-      throw error;
-    }
-  };
-}
-
 const KINDS = new Set<string>(Object.values(LoginMethodKind));
 
-/** Counts each login service's logins under its kind, and links under the kind linked. */
-function countLogins(
-  metrics: Metrics,
-  logins: Record<LoginMethodKind, { login: (...args: never[]) => Promise<unknown> }>,
-  link: LinkWechatIdentity,
-): void {
-  for (const kind of Object.values(LoginMethodKind)) {
-    const service = logins[kind];
-    service.login = counted(service.login.bind(service), (outcome) => metrics.logins.inc({ kind, outcome }));
-  }
-  link.link = counted(link.link.bind(link), (outcome, _em, _userId, input) =>
-    metrics.links.inc({ kind: KINDS.has(input.kind) ? input.kind : 'UNKNOWN', outcome }),
-  );
-}
+/** How a login or link ended, as the metrics label it: `success`, an AppError's code or INTERNAL. */
+const outcome = (error: unknown) => (error === undefined ? 'success' : outcomeOf(error));
 
 /** Builds every service once per process, from the config: the one place they are wired. */
 export function createServices(
@@ -121,12 +93,7 @@ export function createServices(
     refreshTokenTtlSeconds: config.session.refreshTokenTtlSeconds,
     refreshReuseGraceSeconds: config.session.refreshReuseGraceSeconds,
   });
-  const signIn = new SignIn({
-    accounts: new AccountService(box, logger, outbox),
-    sessions,
-    rateLimiter,
-  });
-  const oauthLogin = new OAuthLogin(new OAuthClient(http), signIn, logger.child({ component: 'login' }));
+  const oauth = new OAuthExchange(new OAuthClient(http), logger.child({ component: 'login' }));
   const webState = new WebStateService({
     authSecret: config.authSecret,
     authSecretPrevious: config.authSecretPrevious,
@@ -140,39 +107,37 @@ export function createServices(
     onFetched: (forced) => metrics.appTokenFetches.inc({ mode: forced ? 'forced' : 'normal' }),
   });
   const phoneNumberClient = new PhoneNumberClient(http, appTokens, logger.child({ component: 'wechat' }));
-  const webLogin = new WebLogin(config, webState, oauthLogin, signIn);
-  const appLogin = new AppLogin(config, oauthLogin, signIn);
-  const miniLogin = new MiniProgramLogin({
-    config,
-    mini: new MiniProgramClient(http),
-    phoneNumbers: phoneNumberClient,
-    signIn,
-    logger,
-  });
-  const officialAccountLogin = new OfficialAccountLogin(config, webState, oauthLogin, signIn);
-  const lifecycle = new AccountLifecycle(box, logger.child({ component: 'accounts' }), outbox);
-  const link = new LinkWechatIdentity({
-    web: webLogin,
-    official: officialAccountLogin,
-    app: appLogin,
-    mini: miniLogin,
-    lifecycle,
-    rateLimiter,
-  });
-  countLogins(
-    metrics,
-    {
+  const webLogin = new WebLogin(config, webState, oauth);
+  const officialAccountLogin = new OfficialAccountLogin(config, webState, oauth);
+  const signIn = new SignIn({
+    platforms: {
       [LoginMethodKind.WECHAT_WEB]: webLogin,
-      [LoginMethodKind.WECHAT_APP]: appLogin,
-      [LoginMethodKind.WECHAT_MINI]: miniLogin,
+      [LoginMethodKind.WECHAT_APP]: new AppLogin(config, oauth),
+      [LoginMethodKind.WECHAT_MINI]: new MiniProgramLogin({
+        config,
+        mini: new MiniProgramClient(http),
+        phoneNumbers: phoneNumberClient,
+        logger,
+      }),
       [LoginMethodKind.WECHAT_OFFICIAL_ACCOUNT]: officialAccountLogin,
     },
-    link,
-  );
+    accounts: new AccountService(box, logger, outbox),
+    sessions,
+    rateLimiter,
+    box,
+    outbox,
+    onLogin: (kind, error) => metrics.logins.inc({ kind, outcome: outcome(error) }),
+  });
+  const lifecycle = new AccountLifecycle(box, logger.child({ component: 'accounts' }), outbox);
+  const link = new LinkWechatIdentity({
+    signIn,
+    lifecycle,
+    onLink: (kind, error) =>
+      metrics.links.inc({ kind: KINDS.has(kind) ? kind : 'UNKNOWN', outcome: outcome(error) }),
+  });
   return {
+    signIn,
     webLogin,
-    appLogin,
-    miniLogin,
     officialAccountLogin,
     phoneNumbers: new PhoneNumberService({ config, client: phoneNumberClient, rateLimiter, outbox }),
     sessions,

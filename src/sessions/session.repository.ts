@@ -17,7 +17,7 @@ import {
  */
 export const ROTATE = sql<
   'now' | 'graceStart' | 'presentedHash' | 'newHash',
-  UserSummaryRow & { session_id: string; other_account_exists: boolean }
+  UserSummaryRow & { sessionId: string; otherAccountExists: boolean }
 >(`
 with t as (
   update refresh_token set rotated_at = coalesce(rotated_at, :now)
@@ -29,9 +29,9 @@ with t as (
 ), n as (
   insert into refresh_token (token_hash, session_id, created_at) select :newHash, s.id, :now from s
 )
-select s.id as session_id, ${USER_SUMMARY_COLUMNS},
+select s.id as "sessionId", ${USER_SUMMARY_COLUMNS},
        exists (select 1 from user_login_method lm join "user" o on o.union_id = lm.union_id
-                where lm.user_id = u.id and o.id <> u.id) as other_account_exists
+                where lm.user_id = u.id and o.id <> u.id) as "otherAccountExists"
   from s join "user" u on u.id = s.user_id and u.deleted_at is null`);
 
 /** A rotated refresh token presented again: its session is revoked (theft detection). */
@@ -74,8 +74,11 @@ export const SessionRepository = {
   ): Promise<{ sessionId: string; user: UserSummary; otherAccountExists: boolean } | null> {
     const row = await maybeOne(em, ROTATE, { now, graceStart, presentedHash, newHash });
     if (!row) return null;
-    const { session_id: sessionId, other_account_exists: otherAccountExists, ...user } = row;
-    return { sessionId, user: userSummaryOf(em, user), otherAccountExists };
+    return {
+      sessionId: row.sessionId,
+      user: userSummaryOf(em, row),
+      otherAccountExists: row.otherAccountExists,
+    };
   },
 
   async revokeOnReuse(em: EntityManager, presentedHash: string, now: Date): Promise<void> {

@@ -6,7 +6,7 @@ import type { User } from '../identity/user.entity.js';
 import type { UserSummary } from '../identity/user.repository.js';
 import type { RateLimiter } from '../rate-limits/rate-limiter.js';
 import type { AccessTokens } from './access-tokens.js';
-import { RefreshToken } from './refresh-token.entity.js';
+import { LoginRepository, type SessionRows } from './login.repository.js';
 import { Session } from './session.entity.js';
 import { SessionRepository } from './session.repository.js';
 
@@ -17,12 +17,9 @@ export interface IssuedTokens {
   expiresAt: Date;
 }
 
-/** A session about to be written: ids and the refresh token (its hash is what is stored). */
-export interface NewSession {
-  sessionId: string;
+/** A session about to be written, with the refresh token itself (only its hash is stored). */
+export interface NewSession extends SessionRows {
   refreshToken: string;
-  tokenHash: string;
-  expiresAt: Date;
 }
 
 /** The caller of a request with a valid access token whose session is still open. */
@@ -65,18 +62,11 @@ export class SessionService {
   /** Opens a session for the user, inside the caller's transaction. */
   async create(em: EntityManager, user: User, now = new Date()): Promise<IssuedTokens> {
     const prepared = this.prepare(now);
-    const session = em.create(Session, {
-      id: prepared.sessionId,
-      user,
-      expiresAt: prepared.expiresAt,
-      createdAt: now,
-      updatedAt: now,
-    });
-    em.create(RefreshToken, { tokenHash: prepared.tokenHash, session, createdAt: now });
+    LoginRepository.openSession(em, user, prepared, now);
     return this.issue(user.id, prepared, now);
   }
 
-  /** The rows of a new session, for callers that write them with their own SQL (the login fast path). */
+  /** A new session's ids and refresh token, for the one-statement logins (LoginRepository). */
   prepare(now: Date): NewSession {
     return {
       sessionId: randomUUID(),

@@ -1,6 +1,8 @@
 import { Arg, Authorized, Ctx, Mutation, Resolver, UseMiddleware } from 'type-graphql';
 import { limitAccountChanges } from '../account-change-limit.js';
+import type { Authenticated } from '../../sessions/session.service.js';
 import type { Context } from '../context.js';
+import { CurrentUser } from '../current-user.js';
 import { LinkWechatIdentityInput } from '../inputs/link.input.js';
 import { toUserType } from '../types/mappers.js';
 import { UserType } from '../types/user.type.js';
@@ -18,9 +20,9 @@ export class AccountResolver {
   })
   async linkWechatIdentity(
     @Arg('input', () => LinkWechatIdentityInput) input: LinkWechatIdentityInput,
+    @CurrentUser() auth: Authenticated,
     @Ctx() ctx: Context,
   ): Promise<UserType> {
-    const auth = (await ctx.auth())!;
     const user = await ctx.services.link.link(ctx.em, auth.userId, input, ctx.clientIp);
     // A later field of this request reads the methods as they are now, not as loaded before.
     ctx.loaders.loginMethods.clear(auth.userId);
@@ -37,9 +39,9 @@ export class AccountResolver {
   async unlinkLoginMethod(
     @Arg('appId', () => String) appId: string,
     @Arg('openId', () => String) openId: string,
+    @CurrentUser() auth: Authenticated,
     @Ctx() ctx: Context,
   ): Promise<UserType> {
-    const auth = (await ctx.auth())!;
     const user = await ctx.services.lifecycle.unlink(ctx.em, auth.userId, appId, openId);
     ctx.loaders.loginMethods.clear(auth.userId);
     return toUserType(user, auth);
@@ -51,8 +53,7 @@ export class AccountResolver {
       'Deletes the signed-in account: its login methods, WeChat credentials, nickname, avatar and phone ' +
       'number are erased and every session ends at once. The same WeChat person signing in later is a new user.',
   })
-  async deleteAccount(@Ctx() ctx: Context): Promise<boolean> {
-    const auth = (await ctx.auth())!;
+  async deleteAccount(@CurrentUser() auth: Authenticated, @Ctx() ctx: Context): Promise<boolean> {
     await ctx.services.lifecycle.delete(ctx.em, auth.userId);
     return true;
   }

@@ -1,4 +1,5 @@
 import { Arg, Ctx, Mutation, Query, registerEnumType, Resolver } from 'type-graphql';
+import { LoginMethodKind } from '../../identity/user-login-method.entity.js';
 import type { OfficialAccountScope } from '../../logins/official-account.login.js';
 import type { Context } from '../context.js';
 import {
@@ -87,7 +88,9 @@ export class LoginResolver {
     @Arg('input', () => WechatWebLoginInput) input: WechatWebLoginInput,
     @Ctx() ctx: Context,
   ) {
-    return toAuthPayload(await ctx.services.webLogin.login(ctx.em, input, ctx.clientIp));
+    return toAuthPayload(
+      await ctx.services.signIn.login(ctx.em, LoginMethodKind.WECHAT_WEB, input, ctx.clientIp),
+    );
   }
 
   @Mutation(() => AuthPayload, { description: 'Native app login with the code from the WeChat SDK.' })
@@ -95,7 +98,9 @@ export class LoginResolver {
     @Arg('input', () => WechatAppLoginInput) input: WechatAppLoginInput,
     @Ctx() ctx: Context,
   ) {
-    return toAuthPayload(await ctx.services.appLogin.login(ctx.em, input, ctx.clientIp));
+    return toAuthPayload(
+      await ctx.services.signIn.login(ctx.em, LoginMethodKind.WECHAT_APP, input, ctx.clientIp),
+    );
   }
 
   @Mutation(() => AuthPayload, { description: 'Mini program login with the wx.login code.' })
@@ -103,7 +108,9 @@ export class LoginResolver {
     @Arg('input', () => WechatMiniLoginInput) input: WechatMiniLoginInput,
     @Ctx() ctx: Context,
   ) {
-    return toAuthPayload(await ctx.services.miniLogin.login(ctx.em, input, ctx.clientIp));
+    return toAuthPayload(
+      await ctx.services.signIn.login(ctx.em, LoginMethodKind.WECHAT_MINI, input, ctx.clientIp),
+    );
   }
 
   @Mutation(() => AuthPayload, {
@@ -115,6 +122,8 @@ export class LoginResolver {
     @Arg('input', () => WechatOfficialAccountLoginInput) input: WechatOfficialAccountLoginInput,
     @Ctx() ctx: Context,
   ) {
-    return toAuthPayload(await ctx.services.officialAccountLogin.login(ctx.em, input, ctx.clientIp));
+    return toAuthPayload(
+      await ctx.services.signIn.login(ctx.em, LoginMethodKind.WECHAT_OFFICIAL_ACCOUNT, input, ctx.clientIp),
+    );
   }
 }

@@ -1,6 +1,8 @@
 import { Arg, Authorized, Ctx, Mutation, Resolver, UseMiddleware } from 'type-graphql';
 import { limitAccountChanges } from '../account-change-limit.js';
+import type { Authenticated } from '../../sessions/session.service.js';
 import type { Context } from '../context.js';
+import { CurrentUser } from '../current-user.js';
 import { toUserType } from '../types/mappers.js';
 import { UserType } from '../types/user.type.js';
 
@@ -24,9 +26,9 @@ export class PhoneNumberResolver {
         'The mini program the code comes from: required when this server has more than one, else optional.',
     })
     appId: string | null | undefined,
+    @CurrentUser() auth: Authenticated,
     @Ctx() ctx: Context,
   ): Promise<UserType> {
-    const auth = (await ctx.auth())!;
     const user = await ctx.services.phoneNumbers.bind(ctx.em, auth.userId, code, appId, ctx.clientIp);
     return toUserType(user, auth);
   }

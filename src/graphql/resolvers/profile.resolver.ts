@@ -1,6 +1,8 @@
 import { Arg, Authorized, Ctx, Mutation, Resolver, UseMiddleware } from 'type-graphql';
 import { limitAccountChanges } from '../account-change-limit.js';
+import type { Authenticated } from '../../sessions/session.service.js';
 import type { Context } from '../context.js';
+import { CurrentUser } from '../current-user.js';
 import { UpdateProfileInput } from '../inputs/profile.input.js';
 import { toUserType } from '../types/mappers.js';
 import { UserType } from '../types/user.type.js';
@@ -16,10 +18,9 @@ export class ProfileResolver {
   })
   async updateProfile(
     @Arg('input', () => UpdateProfileInput) input: UpdateProfileInput,
+    @CurrentUser() auth: Authenticated,
     @Ctx() ctx: Context,
   ): Promise<UserType> {
-    // @Authorized() has checked the session already.
-    const auth = (await ctx.auth())!;
     return toUserType(await ctx.services.profiles.update(ctx.em, auth.userId, input), auth);
   }
 }

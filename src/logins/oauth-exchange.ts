@@ -1,4 +1,3 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import type { PlatformCredentials } from '../config.js';
 import { LoginMethodKind } from '../identity/user-login-method.entity.js';
@@ -6,7 +5,7 @@ import type { WeChatIdentity } from '../identity/wechat-identity.js';
 import { AppError } from '../errors.js';
 import { WeChatError } from '../wechat/errcodes.js';
 import type { OAuthClient, WeChatProfile } from '../wechat/oauth.client.js';
-import type { LoginResult, SignIn } from './sign-in.js';
+import type { Exchange } from './platform.js';
 
 /** How long a web/app profile (nickname, avatar) is trusted before userinfo is asked again. */
 const PROFILE_TTL_MS = 24 * 3600 * 1000;
@@ -26,54 +25,22 @@ function snapshotUser(): AppError {
 const PROFILE_SCOPES = /(^|,)\s*snsapi_(userinfo|login)\s*(,|$)/;
 
 /**
- * The OAuth login shared by the website, the mobile app and official account pages: code →
+ * The OAuth code exchange shared by the website, the mobile app and official account pages: code →
  * access token (openid, unionid), then userinfo only when the token's scope allows it and the
- * identity is new or its profile is a day old. The code is spent once exchanged, so a userinfo
- * failure does not fail the login: the person signs in (or registers) without a fresh profile, and
- * the next login asks again. A snapshot-mode virtual account is refused before anything is written.
+ * identity is new or its profile is a day old (the returning check comes first). The code is spent
+ * once exchanged, so a userinfo failure does not fail the login: the person signs in (or
+ * registers) without a fresh profile, and the next login asks again. A snapshot-mode virtual
+ * account is refused before anything is written.
  */
-export class OAuthLogin {
+export class OAuthExchange {
   constructor(
     private readonly oauth: OAuthClient,
-    private readonly signIn: SignIn,
     private readonly logger: Logger,
   ) {}
 
-  async login(
-    em: EntityManager,
-    kind: LoginMethodKind,
-    app: PlatformCredentials,
-    code: string,
-  ): Promise<LoginResult> {
-    const { identity, mayReadProfile } = await this.exchange(em, kind, app, code);
-    // A returning user whose profile is less than a day old: one statement, no userinfo call.
-    const freshAfter = mayReadProfile ? new Date(Date.now() - PROFILE_TTL_MS) : null;
-    const returning = await this.signIn.returning(em, identity, freshAfter);
-    if (returning) return returning;
-    return this.signIn.register(em, await this.withProfile(identity, mayReadProfile));
-  }
-
-  /** Who the code names, with their profile when the scope allows it: what linking attaches. */
-  async identify(
-    em: EntityManager,
-    kind: LoginMethodKind,
-    app: PlatformCredentials,
-    code: string,
-  ): Promise<WeChatIdentity> {
-    const { identity, mayReadProfile } = await this.exchange(em, kind, app, code);
-    return this.withProfile(identity, mayReadProfile);
-  }
-
-  /** The code exchange: the identity without a profile, and whether its token may read one. */
-  private async exchange(
-    em: EntityManager,
-    kind: LoginMethodKind,
-    app: PlatformCredentials,
-    code: string,
-  ): Promise<{ identity: WeChatIdentity; mayReadProfile: boolean }> {
+  async exchange(kind: LoginMethodKind, app: PlatformCredentials, code: string): Promise<Exchange> {
     const token = await this.oauth.exchangeCode(app, code);
     if (token.isSnapshotUser) throw snapshotUser();
-    await this.signIn.limitIdentity(em, app.appId, token.openId);
     // snsapi_base (a silent official account login): openid only, no userinfo to ask, and no
     // unionId taken even if one came: a silent login links no account.
     const mayReadProfile = token.scope === '' || PROFILE_SCOPES.test(token.scope);
@@ -85,7 +52,12 @@ export class OAuthLogin {
       profile: undefined,
       accessCode: token.accessToken,
     };
-    return { identity, mayReadProfile };
+    return {
+      identity,
+      // A returning user whose profile is less than a day old: one statement, no userinfo call.
+      returning: mayReadProfile ? new Date(Date.now() - PROFILE_TTL_MS) : null,
+      enrich: () => this.withProfile(identity, mayReadProfile),
+    };
   }
 
   private async withProfile(identity: WeChatIdentity, mayReadProfile: boolean): Promise<WeChatIdentity> {

@@ -1,0 +1,224 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { maybeOne, sql } from '../db/sql.js';
+import type { User } from '../identity/user.entity.js';
+import {
+  USER_SUMMARY_COLUMNS,
+  userSummaryOf,
+  type UserSummary,
+  type UserSummaryRow,
+} from '../identity/user.repository.js';
+import { RefreshToken } from './refresh-token.entity.js';
+import { Session } from './session.entity.js';
+
+/** A session about to be written: its id, the hash of its refresh token, its end. */
+export interface SessionRows {
+  sessionId: string;
+  tokenHash: string;
+  expiresAt: Date;
+}
+
+/**
+ * The returning-user login in ONE statement (atomic on its own): refresh the login method, open
+ * the session, write its refresh token, read the user and whether ANOTHER user holds this
+ * identity's unionId (`other_account_exists`: the login's unionId, else the one stored on the
+ * method). It matches only when nothing else has to change (same unionId on the method, and the
+ * user either holds a unionId or cannot claim this one because another user holds it; profile fresh
+ * enough or not asked for); otherwise it writes nothing and the caller takes the full
+ * find-or-register path (AccountService.findOrRegister), which claims a unionId nobody holds.
+ * The `"user"` rows are read through their primary key and the unique index on union_id, not
+ * locked; the subqueries run only when the login carries a unionId its user does not hold.
+ */
+export const RETURNING_LOGIN = sql<
+  | 'now'
+  | 'accessCode'
+  | 'appId'
+  | 'openId'
+  | 'unionId'
+  | 'profileFreshAfter'
+  | 'sessionId'
+  | 'sessionExpiresAt'
+  | 'tokenHash',
+  UserSummaryRow & { otherAccountExists: boolean }
+>(`
+with m as (
+  update user_login_method lm
+     set last_login_at = :now, updated_at = :now, access_code = coalesce(:accessCode, lm.access_code)
+    from "user" u
+   where lm.app_id = :appId and lm.open_id = :openId and u.id = lm.user_id
+     and (:unionId::text is null
+          or (lm.union_id = :unionId::text
+              and (u.union_id is not null
+                   or exists (select 1 from "user" h where h.union_id = :unionId::text))))
+     and (:profileFreshAfter::timestamptz is null or lm.profile_refreshed_at > :profileFreshAfter)
+  returning lm.user_id,
+    (coalesce(:unionId::text, lm.union_id) is distinct from u.union_id
+      and exists (select 1 from "user" o
+                   where o.union_id = coalesce(:unionId::text, lm.union_id) and o.id <> u.id))
+      as other_account_exists
+), s as (
+  insert into session (id, created_at, updated_at, user_id, expires_at)
+  select :sessionId, :now, :now, m.user_id, :sessionExpiresAt from m
+  returning id, user_id
+), r as (
+  insert into refresh_token (token_hash, session_id, created_at)
+  select :tokenHash, s.id, :now from s
+)
+select ${USER_SUMMARY_COLUMNS}, m.other_account_exists as "otherAccountExists"
+  from s join m on m.user_id = s.user_id join "user" u on u.id = s.user_id`);
+
+/**
+ * A first login in ONE statement (atomic on its own): a new user, its login method, a session, its
+ * refresh token and the `user.created` outbox rows, all or nothing. It writes only when nobody
+ * holds this (appId, openId) and nobody holds its unionId; otherwise it writes nothing (no row
+ * back) and the caller takes the full find-or-register path, which links or finds the holder. Two
+ * concurrent first logins of one person both pass the checks: the second one's insert waits for
+ * the first to commit and then fails on a unique index (the whole statement, nothing written); its
+ * retry takes the full path and finds the first one's user.
+ */
+export const NEW_USER_LOGIN = sql<
+  | 'now'
+  | 'userId'
+  | 'unionId'
+  | 'nickname'
+  | 'avatarUrl'
+  | 'phoneNumber'
+  | 'methodId'
+  | 'kind'
+  | 'appId'
+  | 'openId'
+  | 'accessCode'
+  | 'profileRefreshedAt'
+  | 'sessionId'
+  | 'sessionExpiresAt'
+  | 'tokenHash'
+  | 'messageId'
+  | 'eventBody'
+  | 'endpoints',
+  UserSummaryRow
+>(`
+with u as (
+  insert into "user" (id, created_at, updated_at, union_id, nickname, avatar_url, phone_number)
+  select :userId, :now, :now, :unionId, :nickname, :avatarUrl, :phoneNumber
+   where not exists (select 1 from user_login_method lm where lm.app_id = :appId and lm.open_id = :openId)
+     and (:unionId::text is null or not exists (select 1 from "user" h where h.union_id = :unionId::text))
+  returning *
+), m as (
+  insert into user_login_method
+    (id, created_at, updated_at, user_id, kind, app_id, open_id, union_id, access_code, last_login_at, profile_refreshed_at)
+  select :methodId, :now, :now, u.id, :kind, :appId, :openId, :unionId, :accessCode, :now, :profileRefreshedAt from u
+), s as (
+  insert into session (id, created_at, updated_at, user_id, expires_at)
+  select :sessionId, :now, :now, u.id, :sessionExpiresAt from u
+  returning id
+), r as (
+  insert into refresh_token (token_hash, session_id, created_at)
+  select :tokenHash, s.id, :now from s
+), w as (
+  insert into webhook_delivery (message_id, endpoint, type, user_id, body, next_attempt_at, created_at)
+  select :messageId, e.endpoint, 'user.created', u.id, :eventBody, :now, :now
+    from u, jsonb_array_elements_text(:endpoints::jsonb) as e(endpoint)
+)
+select ${USER_SUMMARY_COLUMNS} from u`);
+
+export interface ReturningLogin {
+  appId: string;
+  openId: string;
+  unionId: string | undefined;
+  /** Sealed already; null keeps the stored one. */
+  sealedAccessCode: string | null;
+  /** Match only if the profile was fetched after this (web/app daily refresh); null: any. */
+  profileFreshAfter: Date | null;
+  session: SessionRows;
+  now: Date;
+}
+
+export interface NewUserLogin {
+  now: Date;
+  /** The new user's and login method's ids, made beforehand (the event names them). */
+  userId: string;
+  methodId: string;
+  kind: string;
+  appId: string;
+  openId: string;
+  unionId: string | undefined;
+  nickname: string | null;
+  avatarUrl: string | null;
+  phoneNumber: string | null;
+  /** Sealed already. */
+  sealedAccessCode: string | null;
+  profileRefreshedAt: Date | null;
+  session: SessionRows;
+  /** The `user.created` outbox rows: one per endpoint, one message id; none without endpoints. */
+  event: { messageId: string; body: string; endpoints: readonly string[] } | null;
+}
+
+/**
+ * Where sessions are opened, all three ways: with a returning login in one statement, with a first
+ * login in one statement, or inside a transaction's unit of work (the full find-or-register path,
+ * a joined duplicate login).
+ */
+export const LoginRepository = {
+  /**
+   * See RETURNING_LOGIN: the user and whether another user holds this identity's unionId, or null
+   * when this login needs the full path.
+   */
+  async returning(
+    em: EntityManager,
+    login: ReturningLogin,
+  ): Promise<{ user: UserSummary; otherAccountExists: boolean } | null> {
+    const row = await maybeOne(em, RETURNING_LOGIN, {
+      now: login.now,
+      accessCode: login.sealedAccessCode,
+      appId: login.appId,
+      openId: login.openId,
+      unionId: login.unionId ?? null,
+      profileFreshAfter: login.profileFreshAfter,
+      sessionId: login.session.sessionId,
+      sessionExpiresAt: login.session.expiresAt,
+      tokenHash: login.session.tokenHash,
+    });
+    if (!row) return null;
+    return { user: userSummaryOf(em, row), otherAccountExists: row.otherAccountExists };
+  },
+
+  /**
+   * See NEW_USER_LOGIN: the new user, or null when this identity or its unionId is held already
+   * (the full path's case). A concurrent first login of the same person fails it with a unique
+   * violation, for the caller to retry on the full path.
+   */
+  async registerNew(em: EntityManager, login: NewUserLogin): Promise<UserSummary | null> {
+    const row = await maybeOne(em, NEW_USER_LOGIN, {
+      now: login.now,
+      userId: login.userId,
+      unionId: login.unionId ?? null,
+      nickname: login.nickname,
+      avatarUrl: login.avatarUrl,
+      phoneNumber: login.phoneNumber,
+      methodId: login.methodId,
+      kind: login.kind,
+      appId: login.appId,
+      openId: login.openId,
+      accessCode: login.sealedAccessCode,
+      profileRefreshedAt: login.profileRefreshedAt,
+      sessionId: login.session.sessionId,
+      sessionExpiresAt: login.session.expiresAt,
+      tokenHash: login.session.tokenHash,
+      messageId: login.event?.messageId ?? null,
+      eventBody: login.event?.body ?? null,
+      endpoints: JSON.stringify(login.event?.endpoints ?? []),
+    });
+    return row ? userSummaryOf(em, row) : null;
+  },
+
+  /** A session and its refresh token, written when the caller's transaction flushes. */
+  openSession(em: EntityManager, user: User, session: SessionRows, now: Date): void {
+    const row = em.create(Session, {
+      id: session.sessionId,
+      user,
+      expiresAt: session.expiresAt,
+      createdAt: now,
+      updatedAt: now,
+    });
+    em.create(RefreshToken, { tokenHash: session.tokenHash, session: row, createdAt: now });
+  },
+};
