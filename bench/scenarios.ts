@@ -26,25 +26,28 @@ const cycle = (list: string[], make: (item: string) => string) => {
   return () => make(list[i++ % list.length]!);
 };
 
-/** The returning-user mini login, at some WeChat latency and connections (mini and tail). */
-const miniReturning = (
-  fixtures: Fixtures,
-  latency: number,
-  connections: number,
-  key: string,
-  name: string,
-): Scenario => ({
-  key,
-  name,
-  latency,
-  connections,
+/** A login: codes from `codes` (fresh for each run), as our GraphQL mutation and to the baseline's route. */
+const login = (scenario: {
+  key: string;
+  name: string;
+  latency: number;
+  connections: number;
+  codes: () => Promise<string[]>;
+  query: string;
+  route: string;
+  input: (code: string) => object;
+}): Scenario => ({
+  key: scenario.key,
+  name: scenario.name,
+  latency: scenario.latency,
+  connections: scenario.connections,
   ours: async () => ({
     path: '/graphql',
-    next: cycle(await fixtures.returning('mini'), (code) => gqlBody(QUERIES.mini, { input: { code } })),
+    next: cycle(await scenario.codes(), (code) => gqlBody(scenario.query, { input: scenario.input(code) })),
   }),
   baseline: async () => ({
-    path: '/login/mini',
-    next: cycle(await fixtures.returning('mini'), (code) => JSON.stringify({ code })),
+    path: scenario.route,
+    next: cycle(await scenario.codes(), (code) => JSON.stringify(scenario.input(code))),
   }),
 });
 
@@ -52,59 +55,52 @@ const miniReturning = (
 export function scenarioTable(options: BenchOptions, fixtures: Fixtures): Scenario[] {
   const { wechatLatency: latency, connections, tailLatency, tailConnections } = options;
   const { webInput, tokens } = fixtures;
+  const mini = { query: QUERIES.mini, route: '/login/mini', input: (code: string) => ({ code }) };
   return [
-    miniReturning(fixtures, latency, connections, 'mini', 'mini login, returning'),
-    {
+    login({
+      key: 'mini',
+      name: 'mini login, returning',
+      latency,
+      connections,
+      codes: () => fixtures.returning('mini'),
+      ...mini,
+    }),
+    login({
       key: 'new',
       name: 'mini login, new user',
       latency,
       connections,
-      ours: async () => ({
-        path: '/graphql',
-        next: cycle(await fixtures.newcomers(), (code) => gqlBody(QUERIES.mini, { input: { code } })),
-      }),
-      baseline: async () => ({
-        path: '/login/mini',
-        next: cycle(await fixtures.newcomers(), (code) => JSON.stringify({ code })),
-      }),
-    },
-    miniReturning(
-      fixtures,
-      tailLatency,
-      tailConnections,
-      'tail',
-      `mini login, returning, ${tailLatency} ms WeChat, ${tailConnections} conns`,
-    ),
-    {
+      codes: () => fixtures.newcomers(),
+      ...mini,
+    }),
+    login({
+      key: 'tail',
+      name: `mini login, returning, ${tailLatency} ms WeChat, ${tailConnections} conns`,
+      latency: tailLatency,
+      connections: tailConnections,
+      codes: () => fixtures.returning('mini'),
+      ...mini,
+    }),
+    login({
       key: 'web',
       name: 'web login, returning',
       latency,
       connections,
-      ours: async () => ({
-        path: '/graphql',
-        next: cycle(await fixtures.returning('web'), (code) =>
-          gqlBody(QUERIES.web, { input: webInput(code) }),
-        ),
-      }),
-      baseline: async () => ({
-        path: '/login/web',
-        next: cycle(await fixtures.returning('web'), (code) => JSON.stringify(webInput(code))),
-      }),
-    },
-    {
+      codes: () => fixtures.returning('web'),
+      query: QUERIES.web,
+      route: '/login/web',
+      input: webInput,
+    }),
+    login({
       key: 'app',
       name: 'app login, returning',
       latency,
       connections,
-      ours: async () => ({
-        path: '/graphql',
-        next: cycle(await fixtures.returning('app'), (code) => gqlBody(QUERIES.app, { input: { code } })),
-      }),
-      baseline: async () => ({
-        path: '/login/app',
-        next: cycle(await fixtures.returning('app'), (code) => JSON.stringify({ code })),
-      }),
-    },
+      codes: () => fixtures.returning('app'),
+      query: QUERIES.app,
+      route: '/login/app',
+      input: (code: string) => ({ code }),
+    }),
     {
       key: 'me',
       name: 'me (with a token)',
