@@ -1,0 +1,66 @@
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+
+/** `npm run bench`'s command line (bench/run.ts describes every option). */
+export interface BenchOptions {
+  /** WeChat latency (ms) the emulator adds, for every scenario but tail. */
+  wechatLatency: number;
+  connections: number;
+  tailLatency: number;
+  tailConnections: number;
+  /** The scenario keys to run. */
+  only: Set<string>;
+  /** A built checkout whose server runs as "ours" (an earlier commit, for before/after figures). */
+  oursDir: string;
+  /** Seconds per run. */
+  duration: number;
+  /** Interleaved ours/baseline rounds. */
+  rounds: number;
+  /** Returning users registered before the runs. */
+  users: number;
+  rateLimit: boolean;
+  rateLimitOnly: boolean;
+  /** Offered load in requests/s over all connections; 0: as fast as the server answers (saturation). */
+  rate: number;
+  /**
+   * Think time: with it, each of the --connections clients sends a request, waits for the answer,
+   * then waits this long (client starts spread over one think time), like people using an app;
+   * without it (0), each client sends its next request at once (autocannon, saturation).
+   */
+  thinkMs: number;
+}
+
+export function parseOptions(): BenchOptions {
+  const { values: args } = parseArgs({
+    options: {
+      'wechat-latency': { type: 'string', default: '0' },
+      connections: { type: 'string', default: '32' },
+      'tail-latency': { type: 'string', default: '50' },
+      'tail-connections': { type: 'string', default: '200' },
+      only: { type: 'string', default: 'mini,new,tail,web,app,me,refresh' },
+      'ours-dir': { type: 'string', default: '.' },
+      duration: { type: 'string', default: '6' },
+      rounds: { type: 'string', default: '2' },
+      users: { type: 'string', default: '500' },
+      'rate-limit': { type: 'boolean', default: false },
+      'rate-limit-only': { type: 'boolean', default: false },
+      rate: { type: 'string', default: '0' },
+      'think-ms': { type: 'string', default: '0' },
+    },
+  });
+  return {
+    wechatLatency: Number(args['wechat-latency']),
+    connections: Number(args.connections),
+    tailLatency: Number(args['tail-latency']),
+    tailConnections: Number(args['tail-connections']),
+    only: new Set(args.only.split(',')),
+    oursDir: resolve(args['ours-dir']),
+    duration: Number(args.duration),
+    rounds: Number(args.rounds),
+    users: Number(args.users),
+    rateLimit: args['rate-limit'],
+    rateLimitOnly: args['rate-limit-only'],
+    rate: Number(args.rate),
+    thinkMs: Number(args['think-ms']),
+  };
+}
