@@ -4,15 +4,15 @@ import { execute, maybeOne, one, sql } from '../db/sql.js';
 /** An app's token row as read, its times in seconds by the database's clock (shared by every instance). */
 export interface AppAccessTokenRow {
   /** Sealed (`v1.…`). */
-  access_token: string;
+  accessToken: string;
   /** Seconds until it expires (negative once it has). */
-  expires_in: number;
+  expiresIn: number;
   /** Seconds since it was fetched. */
   age: number;
   /** Seconds since the last force refresh; null when there was none. */
-  since_force_refresh: number | null;
+  sinceForceRefresh: number | null;
   /** Force refreshes today (China Standard Time: WeChat's daily limits are counted by its day). */
-  force_refreshes_today: number;
+  forceRefreshesToday: number;
 }
 
 /** What a fetch writes: the new token, already sealed. */
@@ -29,11 +29,11 @@ const FETCH_LOCK = 0x5167_4174; // "QgAt"
 /** Today in China Standard Time (UTC+8), whatever the session's time zone. */
 const TODAY = `((now() at time zone 'UTC') + interval '8 hours')::date`;
 
-const COLUMNS = `access_token,
-  extract(epoch from expires_at - clock_timestamp())::float8 as expires_in,
+const COLUMNS = `access_token as "accessToken",
+  extract(epoch from expires_at - clock_timestamp())::float8 as "expiresIn",
   extract(epoch from clock_timestamp() - fetched_at)::float8 as age,
-  extract(epoch from clock_timestamp() - force_refreshed_at)::float8 as since_force_refresh,
-  case when force_refresh_day = ${TODAY} then force_refreshes else 0 end as force_refreshes_today`;
+  extract(epoch from clock_timestamp() - force_refreshed_at)::float8 as "sinceForceRefresh",
+  case when force_refresh_day = ${TODAY} then force_refreshes else 0 end as "forceRefreshesToday"`;
 
 const READ = sql<'appId', AppAccessTokenRow>(`select ${COLUMNS} from app_access_token where app_id = :appId`);
 

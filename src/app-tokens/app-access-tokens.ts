@@ -43,7 +43,7 @@ function isRefusedToken(error: unknown): boolean {
 /** Less than REFRESH_AHEAD_SECONDS left, unless it was fetched a moment ago and is still valid. */
 function isDue(row: AppAccessTokenRow): boolean {
   return (
-    row.expires_in < REFRESH_AHEAD_SECONDS && (row.age >= MIN_FETCH_INTERVAL_SECONDS || row.expires_in <= 0)
+    row.expiresIn < REFRESH_AHEAD_SECONDS && (row.age >= MIN_FETCH_INTERVAL_SECONDS || row.expiresIn <= 0)
   );
 }
 
@@ -115,7 +115,7 @@ export class AppAccessTokens {
       if (row && stored !== undefined) {
         // Another instance (or an earlier flight here) got a token meanwhile: take it.
         if (refused === undefined && !isDue(row)) return this.hold(app.appId, row, stored);
-        if (refused !== undefined && stored !== refused && row.expires_in > 0) {
+        if (refused !== undefined && stored !== refused && row.expiresIn > 0) {
           return this.hold(app.appId, row, stored);
         }
       }
@@ -138,7 +138,7 @@ export class AppAccessTokens {
 
   /** Whether WeChat's limits leave a force refresh now; if not, says so (a normal fetch follows). */
   private mayForceRefresh(appId: string, row: AppAccessTokenRow): boolean {
-    const since = row.since_force_refresh;
+    const since = row.sinceForceRefresh;
     if (since !== null && since < FORCE_REFRESH_SPACING_SECONDS) {
       this.deps.logger.warn(
         { appId, secondsSinceLastForceRefresh: Math.floor(since) },
@@ -146,9 +146,9 @@ export class AppAccessTokens {
       );
       return false;
     }
-    if (row.force_refreshes_today >= FORCE_REFRESHES_PER_DAY) {
+    if (row.forceRefreshesToday >= FORCE_REFRESHES_PER_DAY) {
       this.deps.logger.warn(
-        { appId, forceRefreshesToday: row.force_refreshes_today },
+        { appId, forceRefreshesToday: row.forceRefreshesToday },
         `WeChat refused the app access token, and today's ${FORCE_REFRESHES_PER_DAY} force refreshes are spent: fetching it normally`,
       );
       return false;
@@ -159,7 +159,7 @@ export class AppAccessTokens {
   /** The token of a row; undefined (and a warning) when this AUTH_SECRET cannot open it. */
   private open(appId: string, row: AppAccessTokenRow): string | undefined {
     try {
-      return this.deps.box.open(row.access_token);
+      return this.deps.box.open(row.accessToken);
     } catch {
       this.deps.logger.warn(
         { appId },
@@ -173,7 +173,7 @@ export class AppAccessTokens {
     const now = performance.now();
     this.held.set(appId, {
       token,
-      refreshAt: now + Math.max(0, row.expires_in - REFRESH_AHEAD_SECONDS) * 1000,
+      refreshAt: now + Math.max(0, row.expiresIn - REFRESH_AHEAD_SECONDS) * 1000,
       recheckAt: now + RECHECK_MS,
     });
     return token;

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import type { SecretBox } from '../crypto/secret-box.js';
@@ -5,7 +6,6 @@ import { AppError, BadUserInputError, UnauthenticatedError } from '../errors.js'
 import type { WebhookOutbox } from '../webhooks/outbox.js';
 import { LifecycleRepository, type LockedUser, type MethodRow } from './lifecycle.repository.js';
 import { LostRace, retryingRaces } from './races.js';
-import { UserLoginMethod } from './user-login-method.entity.js';
 import { User } from './user.entity.js';
 import type { WeChatIdentity } from './wechat-identity.js';
 
@@ -95,59 +95,67 @@ export class AccountLifecycle {
       }
       // The person's unionId, unless a third user holds it (then this stays otherAccountExists).
       const claim = unionId && (unionHolder === null || unionHolder === otherId) ? unionId : null;
-      // Values, not the entity: the fill below maps its row onto the same managed instance.
-      const current = identity.profile ? await LifecycleRepository.user(tx, userId) : null;
-      const before = current && { nickname: current.nickname, avatarUrl: current.avatarUrl };
-      const user = await LifecycleRepository.fill(
-        tx,
-        userId,
-        {
-          unionId: claim,
-          nickname: identity.profile?.nickname ?? null,
-          avatarUrl: identity.profile?.avatarUrl ?? null,
-          phoneNumber: null,
-          profileChosenAt: null,
-        },
-        now,
-      );
-      // Empty fields filled from the linked identity's WeChat profile: told like a login's.
-      const changed = before
-        ? (['nickname', 'avatarUrl'] as const).filter((field) => before[field] !== user[field])
-        : [];
-      const sealed = identity.accessCode ? this.box.seal(identity.accessCode) : null;
-      if (methodOwner === null) {
-        const method = tx.create(UserLoginMethod, {
-          user: tx.getReference(User, userId),
-          kind: identity.kind,
-          appId,
-          openId,
-          unionId: unionId ?? null,
-          accessCode: sealed,
-          lastLoginAt: now,
-          profileRefreshedAt: identity.profile ? now : null,
-          createdAt: now,
-          updatedAt: now,
-        });
-        this.outbox.emit(tx, 'login_method.linked', {
-          userId,
-          loginMethod: { id: method.id, kind: method.kind, appId },
-        });
-        await tx.flush();
-      } else {
-        // Moved by the merge: it keeps what WeChat said of it just now.
-        await tx.nativeUpdate(
-          UserLoginMethod,
-          { appId, openId },
-          { ...(sealed && { accessCode: sealed }), ...(unionId && { unionId }), updatedAt: now },
-        );
-      }
-      if (changed.length > 0) {
-        const values = Object.fromEntries(changed.map((field) => [field, user[field]]));
-        this.outbox.emit(tx, 'user.updated', { userId, changed, ...values }, now);
-      }
-      return user;
+      return this.attach(tx, userId, identity, claim, methodOwner === null, now);
     });
     if (mergedUserId) this.logger.info({ userId, mergedUserId }, 'accounts merged');
+    return user;
+  }
+
+  /**
+   * The linked identity onto the user (locked, merged already): the unionId claimed, empty profile
+   * fields filled from its WeChat profile (told like a login's), its login method added, or
+   * refreshed when a merge moved it here.
+   */
+  private async attach(
+    tx: EntityManager,
+    userId: string,
+    identity: WeChatIdentity,
+    claim: string | null,
+    isNew: boolean,
+    now: Date,
+  ): Promise<User> {
+    const { appId, openId, unionId } = identity;
+    // Values, not the entity: the fill below maps its row onto the same managed instance.
+    const current = identity.profile ? await LifecycleRepository.user(tx, userId) : null;
+    const before = current && { nickname: current.nickname, avatarUrl: current.avatarUrl };
+    const user = await LifecycleRepository.fill(
+      tx,
+      userId,
+      {
+        unionId: claim,
+        nickname: identity.profile?.nickname ?? null,
+        avatarUrl: identity.profile?.avatarUrl ?? null,
+        phoneNumber: null,
+        profileChosenAt: null,
+      },
+      now,
+    );
+    // Empty fields filled from the linked identity's WeChat profile: told like a login's.
+    const changed = before
+      ? (['nickname', 'avatarUrl'] as const).filter((field) => before[field] !== user[field])
+      : [];
+    const sealed = identity.accessCode ? this.box.seal(identity.accessCode) : null;
+    if (isNew) {
+      const method = { id: randomUUID(), kind: identity.kind, appId, openId, unionId: unionId ?? null };
+      const profileRefreshedAt = identity.profile ? now : null;
+      await LifecycleRepository.addMethod(
+        tx,
+        { ...method, userId, accessCode: sealed, profileRefreshedAt },
+        now,
+      );
+      this.outbox.emit(tx, 'login_method.linked', { userId, loginMethod: methodRef(method) });
+    } else {
+      // Moved by the merge: it keeps what WeChat said of it just now.
+      await LifecycleRepository.refreshMethod(
+        tx,
+        { appId, openId, unionId: unionId ?? null, accessCode: sealed },
+        now,
+      );
+    }
+    if (changed.length > 0) {
+      const values = Object.fromEntries(changed.map((field) => [field, user[field]]));
+      this.outbox.emit(tx, 'user.updated', { userId, changed, ...values }, now);
+    }
     return user;
   }
 

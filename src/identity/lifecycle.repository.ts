@@ -79,6 +79,21 @@ const DELETE_METHOD = sql<'id'>(`delete from user_login_method where id = :id`);
 const SET_UNION_ID = sql<'id' | 'unionId' | 'now'>(`
 update "user" set union_id = :unionId::text, updated_at = :now where id = :id`);
 
+/** A WeChat identity attached to a user by a link. */
+const ADD_METHOD = sql<
+  'id' | 'userId' | 'kind' | 'appId' | 'openId' | 'unionId' | 'accessCode' | 'profileRefreshedAt' | 'now'
+>(`
+insert into user_login_method
+  (id, created_at, updated_at, user_id, kind, app_id, open_id, union_id, access_code, last_login_at, profile_refreshed_at)
+values (:id, :now, :now, :userId, :kind, :appId, :openId, :unionId, :accessCode, :now, :profileRefreshedAt)`);
+
+/** A linked identity that a merge moved: it keeps what WeChat said of it just now. */
+const REFRESH_METHOD = sql<'appId' | 'openId' | 'accessCode' | 'unionId' | 'now'>(`
+update user_login_method
+   set access_code = coalesce(:accessCode::text, access_code), union_id = coalesce(:unionId::text, union_id),
+       updated_at = :now
+ where app_id = :appId and open_id = :openId`);
+
 const USER = sql<'id', UserRow>(`select * from "user" where id = :id`);
 
 /** The SQL of linking, merging, unlinking and deleting (AccountLifecycle). */
@@ -142,6 +157,22 @@ export const LifecycleRepository = {
 
   async setUnionId(em: EntityManager, id: string, unionId: string | null, now: Date): Promise<void> {
     await execute(em, SET_UNION_ID, { id, unionId, now });
+  },
+
+  async addMethod(
+    em: EntityManager,
+    method: MethodRow & { userId: string; accessCode: string | null; profileRefreshedAt: Date | null },
+    now: Date,
+  ): Promise<void> {
+    await execute(em, ADD_METHOD, { ...method, now });
+  },
+
+  async refreshMethod(
+    em: EntityManager,
+    method: Pick<MethodRow, 'appId' | 'openId' | 'unionId'> & { accessCode: string | null },
+    now: Date,
+  ): Promise<void> {
+    await execute(em, REFRESH_METHOD, { ...method, now });
   },
 
   async user(em: EntityManager, id: string): Promise<User> {

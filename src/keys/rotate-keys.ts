@@ -38,7 +38,7 @@ async function main(): Promise<void> {
     const [current] = await SigningKeyRepository.published(db.orm.em.fork(), window);
     if (current?.current && !flags.has('--new-auth-secret')) {
       try {
-        box.open(current.private_key);
+        box.open(current.privateKey);
       } catch {
         throw new ConfigError(
           `AUTH_SECRET: does not open the current signing key (kid ${current.kid}), nor does ` +

@@ -9,11 +9,12 @@ import type { PublicJwk } from './signing-key.entity.js';
  */
 export interface SigningKeyRow {
   kid: string;
-  public_jwk: PublicJwk;
-  private_key: string;
+  publicJwk: PublicJwk;
+  /** Sealed. */
+  privateKey: string;
   current: boolean;
   upcoming: boolean;
-  age_seconds: number;
+  ageSeconds: number;
 }
 
 /** What a rotation writes: the new key, its private half already sealed. */
@@ -33,10 +34,10 @@ export interface LiveKeys {
 const ROTATION_LOCK = 0x5167_4b65; // "QgKe"
 
 /** Current: begun and not retired. Upcoming: not begun, and not overtaken by a newer key. */
-const COLUMNS = `kid, public_jwk, private_key,
+const COLUMNS = `kid, public_jwk as "publicJwk", private_key as "privateKey",
   created_at <= now() and (retired_at is null or retired_at > now()) as current,
   created_at > now() and (retired_at is null or retired_at > created_at) as upcoming,
-  extract(epoch from now() - created_at)::float8 as age_seconds`;
+  extract(epoch from now() - created_at)::float8 as "ageSeconds"`;
 
 /**
  * Keys published: upcoming, current, or retired less than `window` seconds ago. The current key

@@ -231,7 +231,7 @@ export class SigningKeys {
     // newest key (current, or one already upcoming) is old enough, and begins after publishAhead.
     const plan = ({ newest, current }: LiveKeys): number | null => {
       if (!current) return 0;
-      return newest && newest.age_seconds >= rotationSeconds ? publishAhead : null;
+      return newest && newest.ageSeconds >= rotationSeconds ? publishAhead : null;
     };
 
     let rows = await SigningKeyRepository.published(em, window);
@@ -327,7 +327,7 @@ export class SigningKeys {
 
   private canOpen(row: SigningKeyRow): boolean {
     try {
-      this.box.open(row.private_key);
+      this.box.open(row.privateKey);
       return true;
     } catch {
       return false;
@@ -340,7 +340,7 @@ export class SigningKeys {
     let privateJwk: JWK;
     let secret: number;
     try {
-      const opened = this.box.openWith(row.private_key);
+      const opened = this.box.openWith(row.privateKey);
       privateJwk = JSON.parse(opened.plain) as JWK;
       secret = opened.secret;
     } catch {
@@ -356,13 +356,13 @@ export class SigningKeys {
       const jwk: PublishedJwk = {
         kty: 'EC',
         crv: 'P-256',
-        x: row.public_jwk.x,
-        y: row.public_jwk.y,
+        x: row.publicJwk.x,
+        y: row.publicJwk.y,
         kid: row.kid,
         alg: ALGORITHM,
         use: 'sig',
       };
-      next.set(row.kid, this.publicKeys.get(row.kid) ?? { jwk, key: importPublicKey(row.public_jwk) });
+      next.set(row.kid, this.publicKeys.get(row.kid) ?? { jwk, key: importPublicKey(row.publicJwk) });
     }
     this.publicKeys = next;
     this.jwksBody = JSON.stringify({ keys: [...next.values()].map((entry) => entry.jwk) });

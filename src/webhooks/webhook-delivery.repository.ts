@@ -4,13 +4,14 @@ import { execute, one, sql } from '../db/sql.js';
 /** A delivery claimed for one attempt. */
 export interface ClaimedDelivery {
   id: string;
-  message_id: string;
+  messageId: string;
   endpoint: string;
   type: string;
   body: string;
   /** Including the one just claimed. */
   attempts: number;
-  created_at: Date;
+  /** PostgreSQL's text of the time (the driver does not parse it). */
+  createdAt: string;
 }
 
 /**
@@ -37,7 +38,7 @@ update webhook_delivery w
    set next_attempt_at = :leaseUntil, attempts = w.attempts + 1
   from due
  where w.id = due.id
-returning w.id, w.message_id, w.endpoint, w.type, w.body, w.attempts, w.created_at`);
+returning w.id, w.message_id as "messageId", w.endpoint, w.type, w.body, w.attempts, w.created_at as "createdAt"`);
 
 const DELIVERED = sql<'id' | 'now'>(`
 update webhook_delivery set state = 'delivered', delivered_at = :now, last_error = null where id = :id`);

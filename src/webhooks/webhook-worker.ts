@@ -126,7 +126,7 @@ export class WebhookWorker {
       const attempt: Promise<void> = this.attempt(delivery)
         .catch((error: unknown) =>
           this.logger.warn(
-            { err: error, messageId: delivery.message_id },
+            { err: error, messageId: delivery.messageId },
             'webhooks: could not record an attempt',
           ),
         )
@@ -155,13 +155,13 @@ export class WebhookWorker {
       return;
     }
     const log = {
-      messageId: delivery.message_id,
+      messageId: delivery.messageId,
       type: delivery.type,
       endpoint: hostOf(delivery.endpoint),
       attempts: delivery.attempts,
       error: failure,
     };
-    if (now.getTime() - new Date(delivery.created_at).getTime() >= this.settings.giveUpAfterMs) {
+    if (now.getTime() - new Date(delivery.createdAt).getTime() >= this.settings.giveUpAfterMs) {
       await WebhookDeliveryRepository.failed(em, delivery.id, failure);
       this.onOutcome('failed');
       this.logger.warn(log, 'webhooks: endpoint kept failing: delivery given up');
@@ -183,11 +183,11 @@ export class WebhookWorker {
         headers: {
           'content-type': 'application/json',
           'user-agent': 'wechat-login-server-webhooks',
-          'webhook-id': delivery.message_id,
+          'webhook-id': delivery.messageId,
           'webhook-timestamp': String(timestamp),
           'webhook-signature': signWebhook(
             this.settings.secret,
-            delivery.message_id,
+            delivery.messageId,
             timestamp,
             delivery.body,
           ),
