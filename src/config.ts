@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { EnvSchema, refuse } from './config/env.js';
-import { corsOrigins, isHttpsOrLoopback, trustProxy } from './config/network.js';
+import { EnvSchema } from './config/env.js';
+import { corsOrigins, trustProxy } from './config/network.js';
+import { applyRules, factsOf } from './config/rules.js';
 import { wechatApps } from './config/wechat-apps.js';
 import { webhooks } from './config/webhooks.js';
 
@@ -26,90 +27,16 @@ export class ConfigError extends Error {
 
 /** The environment, checked as a whole and shaped into the config the code reads. */
 const ConfigSchema = EnvSchema.transform((env, ctx) => {
-  const isProduction = env.NODE_ENV === 'production';
-
-  let authSecret = env.AUTH_SECRET;
-  const authSecretGenerated = authSecret === undefined;
-  if (authSecret !== undefined && authSecret.length < 32) {
-    refuse(ctx, 'AUTH_SECRET', 'must be at least 32 characters');
-  }
-  if (authSecret === undefined) {
-    if (isProduction)
-      refuse(ctx, 'AUTH_SECRET', 'required when NODE_ENV=production (at least 32 characters)');
-    authSecret = randomBytes(32).toString('base64url');
-  }
-  // Earlier secrets still open what they sealed and check what they signed; nothing new uses them.
-  const authSecretPrevious = [
-    ...new Set((env.AUTH_SECRET_PREVIOUS ?? '').split(',').map((secret) => secret.trim())),
-  ].filter((secret) => secret !== '' && secret !== authSecret);
-  if (authSecretPrevious.some((secret) => secret.length < 32)) {
-    refuse(ctx, 'AUTH_SECRET_PREVIOUS', 'each comma-separated secret must be at least 32 characters');
-  }
-
-  const apps = wechatApps(env, ctx, isProduction);
-  const anyCredentials = apps.length > 0;
-
-  if (env.WECHAT_EMULATOR === 'on' && isProduction) {
-    refuse(ctx, 'WECHAT_EMULATOR', 'cannot be on when NODE_ENV=production');
-  }
-  if (env.WECHAT_EMULATOR_URL !== undefined) {
-    if (isProduction) refuse(ctx, 'WECHAT_EMULATOR_URL', 'cannot be set when NODE_ENV=production');
-    if (env.WECHAT_EMULATOR === 'off') {
-      refuse(ctx, 'WECHAT_EMULATOR_URL', 'cannot be set with WECHAT_EMULATOR=off');
-    }
-  }
-  const emulator =
-    env.WECHAT_EMULATOR === 'on' ||
-    env.WECHAT_EMULATOR_URL !== undefined ||
-    (env.WECHAT_EMULATOR === 'auto' && !anyCredentials && !isProduction);
-
-  if (isProduction && !anyCredentials) {
-    refuse(
-      ctx,
-      'WECHAT_*_APPID',
-      'NODE_ENV=production needs at least one app (WECHAT_WEB_, WECHAT_APP_, WECHAT_MINI_ or WECHAT_OA_APPID and _SECRET, or WECHAT_APPS)',
-    );
-  }
-  if (isProduction && env.DATABASE_URL === undefined) {
-    refuse(
-      ctx,
-      'DATABASE_URL',
-      'required when NODE_ENV=production (the embedded database is for development)',
-    );
-  }
-  if (isProduction) {
-    for (const name of ['WECHAT_API_BASE_URL', 'WECHAT_OPEN_BASE_URL'] as const) {
-      if (!isHttpsOrLoopback(env[name])) {
-        refuse(ctx, name, 'must be https:// when NODE_ENV=production (plain http only to a loopback proxy)');
-      }
-    }
-  }
+  const apps = wechatApps(env, ctx, env.NODE_ENV === 'production');
+  // The refusals across variables, and production's: one table (src/config/rules.ts).
+  const facts = factsOf(env, apps);
+  applyRules(ctx, facts);
+  const { isProduction, authSecretPrevious, emulator, publicUrl } = facts;
   const origins = corsOrigins(ctx, env.CORS_ORIGINS);
   const hooks = webhooks(env, ctx, isProduction);
-
-  if (env.METRICS_PORT !== undefined && env.METRICS_PORT === env.PORT) {
-    refuse(ctx, 'METRICS_PORT', 'must differ from PORT (metrics are never served on the public port)');
-  }
-  if (emulator && env.WECHAT_EMULATOR_URL === undefined && env.EMULATOR_PORT === env.PORT && env.PORT !== 0) {
-    refuse(
-      ctx,
-      'EMULATOR_PORT',
-      `must differ from PORT (both are ${env.PORT}): the server listens on PORT and the built-in WeChat emulator on ` +
-        'EMULATOR_PORT, each needs its own (unset EMULATOR_PORT for its default, 4100)',
-    );
-  }
-  if (emulator && env.WECHAT_EMULATOR_URL === undefined && env.METRICS_PORT === env.EMULATOR_PORT) {
-    refuse(
-      ctx,
-      'METRICS_PORT',
-      'must differ from EMULATOR_PORT (the built-in WeChat emulator listens there)',
-    );
-  }
-
-  const publicUrl = env.PUBLIC_URL ?? `http://localhost:${env.PORT}`;
-  if (isProduction && !isHttpsOrLoopback(publicUrl)) {
-    refuse(ctx, 'PUBLIC_URL', 'must be https:// when NODE_ENV=production (plain http only on loopback)');
-  }
+  // Unset (development only, the rules refuse it in production): random, for this process.
+  const authSecret = env.AUTH_SECRET ?? randomBytes(32).toString('base64url');
+  const authSecretGenerated = env.AUTH_SECRET === undefined;
 
   return {
     env: env.NODE_ENV,

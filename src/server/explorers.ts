@@ -4,7 +4,9 @@ import path from 'node:path';
 import type { ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { Config } from '../config.js';
 import { LOCAL_EXPLORER_CSP } from './browser-security.js';
+import { registerExamplePages } from './example-pages.js';
 
 /**
  * The two explorers of development. Apollo Sandbox, the /graphql landing page, loads from Apollo's
@@ -306,5 +308,22 @@ export async function registerLocalExplorer(
     if (!asset) return reply.code(404).type('text/plain; charset=utf-8').send('Not found');
     const body = asset.body ?? (await readFile(asset.file!));
     return reply.type(asset.type).header('cache-control', asset.cacheControl).send(body);
+  });
+}
+
+/**
+ * Development's pages beside /graphql: the example web client (example-pages.ts) and GraphiQL,
+ * whose first document mints a code from the built-in emulator when it runs. None in production.
+ */
+export async function registerExplorers(app: FastifyInstance, config: Config): Promise<void> {
+  if (config.isProduction) return;
+  registerExamplePages(app);
+  await registerLocalExplorer(app, {
+    hint: config.emulator.enabled
+      ? {
+          emulatorUrl: config.wechat.apiBaseUrl,
+          miniAppId: config.wechat.apps.find((a) => a.kind === 'mini')?.appId,
+        }
+      : {},
   });
 }
