@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import type { CodegenConfig } from '@graphql-codegen/cli';
 
 const clientConfig = {
@@ -15,7 +16,11 @@ const clientConfig = {
  * - test/support/gql/: the types of the test client's operations (test/support/operations.graphql).
  *   test/support/client.ts imports only types from it, which the test transform erases, so
  *   `npm test` runs without it; the client reads the documents from the .graphql file itself.
+ *   Only where the tests are: a copy of the repository without test/ (what scripts/build.mjs
+ *   builds the example page in) generates the example's types alone.
  */
+const TEST_OPERATIONS = 'test/support/operations.graphql';
+
 const config: CodegenConfig = {
   schema: 'schema.graphql',
   ignoreNoDocuments: false,
@@ -26,13 +31,15 @@ const config: CodegenConfig = {
       presetConfig: { fragmentMasking: false },
       config: clientConfig,
     },
-    'test/support/gql/': {
-      documents: ['test/support/operations.graphql'],
-      preset: 'client',
-      presetConfig: { fragmentMasking: false },
-      // Imports ending in .js, as this package's NodeNext resolution wants.
-      config: { ...clientConfig, skipTypename: true, emitLegacyCommonJSImports: false },
-    },
+    ...(existsSync(TEST_OPERATIONS) && {
+      'test/support/gql/': {
+        documents: [TEST_OPERATIONS],
+        preset: 'client',
+        presetConfig: { fragmentMasking: false },
+        // Imports ending in .js, as this package's NodeNext resolution wants.
+        config: { ...clientConfig, skipTypename: true, emitLegacyCommonJSImports: false },
+      },
+    }),
   },
 };
 
