@@ -4,7 +4,15 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['dist/', 'node_modules/', '.data/', 'coverage/', 'examples/web/dist/', 'examples/web/src/gql/'],
+    ignores: [
+      'dist/',
+      'node_modules/',
+      '.data/',
+      'coverage/',
+      'examples/web/dist/',
+      'examples/web/src/gql/',
+      'test/support/gql/',
+    ],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,

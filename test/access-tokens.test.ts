@@ -18,7 +18,8 @@ import {
   type TestSigningKey,
 } from './support/signing-keys.js';
 import { isLowS, lowS } from '../src/sessions/jwt.js';
-import { APPS, AUTH_SECRET, MINI_LOGIN, startWorld, type LoginPayload, type World } from './support/world.js';
+import { clientOf, type Client, type Session } from './support/client.js';
+import { AUTH_SECRET, startWorld, type World } from './support/world.js';
 
 /**
  * Access tokens are signed and verified with Node's crypto (src/sessions/jwt.ts), not a JOSE
@@ -30,7 +31,8 @@ const AUDIENCE = 'https://api.example.com';
 const TTL = 600;
 
 let w: World;
-let login: LoginPayload;
+let c: Client;
+let login: Session;
 let kid: string;
 /** The current signing key, for jose (testKey) and for Node's crypto (privateKey). */
 let testKey: TestSigningKey;
@@ -45,11 +47,8 @@ beforeAll(async () => {
       ACCESS_TOKEN_TTL_SECONDS: String(TTL),
     },
   });
-  const body = await w.gql<{ wechatMiniLogin: LoginPayload }>(MINI_LOGIN, {
-    input: { code: await w.code(APPS.mini.appid, 'tess') },
-  });
-  expect(body.errors).toBeUndefined();
-  login = body.data!.wechatMiniLogin;
+  c = clientOf(w);
+  login = await c.loginAs('mini', 'tess');
   const client = new pg.Client({ connectionString: w.t.db.url });
   await client.connect();
   const { rows } = await client.query<{ kid: string; private_key: string }>(CURRENT_SIGNING_KEY);
@@ -135,9 +134,7 @@ describe('access tokens', () => {
     // Forty logins: with s uniform, each is high-S half the time unless normalised.
     const signatures: Buffer[] = [];
     for (let i = 0; i < 40; i += 1) {
-      const body = await w.gql<{ wechatMiniLogin: LoginPayload }>(MINI_LOGIN, {
-        input: { code: await w.code(APPS.mini.appid, `tess-${i}`) },
-      });
+      const body = await c.login('mini', `tess-${i}`);
       signatures.push(Buffer.from(body.data!.wechatMiniLogin.accessToken.split('.')[2]!, 'base64url'));
     }
     expect(signatures.filter((signature) => !isLowS(signature))).toEqual([]);

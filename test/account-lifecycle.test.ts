@@ -1,21 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { Webhook } from 'standardwebhooks';
+import { bearer, clientOf, type Client, type UserView } from './support/client.js';
 import { eventually } from './support/eventually.js';
 import { errorCode } from './support/graphql.js';
 import { startWebhookReceiver, type Received, type WebhookReceiver } from './support/webhook-receiver.js';
-import {
-  APP_LOGIN,
-  APPS,
-  AUTHORIZE_URL,
-  LOGIN_FIELDS,
-  MINI_LOGIN,
-  OA_AUTHORIZE_URL,
-  OA_LOGIN,
-  startWorld,
-  WEB_LOGIN,
-  type LoginPayload,
-  type World,
-} from './support/world.js';
+import { APPS, startWorld, type World } from './support/world.js';
 
 /**
  * An account after its first login: linking another WeChat identity, merging the account that
@@ -25,24 +14,13 @@ import {
  * have no unionId), as in a product whose mini program came first.
  */
 const SECRET = `whsec_${Buffer.from('account-lifecycle-test-secret-32b!').toString('base64')}`;
-const REDIRECT = 'https://site.example/wechat/callback';
 const USER_FIELDS = 'id nickname avatarUrl phoneNumber loginMethods { kind appId openId unionId }';
 const LINK = `mutation ($input: LinkWechatIdentityInput!) { linkWechatIdentity(input: $input) { ${USER_FIELDS} } }`;
 const UNLINK = `mutation ($appId: String!, $openId: String!) { unlinkLoginMethod(appId: $appId, openId: $openId) { ${USER_FIELDS} } }`;
 const DELETE = 'mutation { deleteAccount }';
-const ME = `query { me { ${USER_FIELDS} } }`;
-const REFRESH = `mutation ($refreshToken: String!) { refreshSession(refreshToken: $refreshToken) { ${LOGIN_FIELDS} } }`;
-
-type Kind = 'web' | 'app' | 'mini' | 'official';
-interface UserView {
-  id: string;
-  nickname: string | null;
-  avatarUrl: string | null;
-  phoneNumber: string | null;
-  loginMethods: { kind: string; appId: string; openId: string; unionId: string | null }[];
-}
 
 let w: World;
+let c: Client;
 let receiver: WebhookReceiver;
 
 beforeAll(async () => {
@@ -52,92 +30,12 @@ beforeAll(async () => {
     env: { WEBHOOK_URLS: receiver.url, WEBHOOK_SECRET: SECRET, RATE_LIMIT_IDENTITY_PER_MINUTE: '1000' },
     webhookSettings: { pollMs: 200, timeoutMs: 1000, retryDelaysMs: [300, 600], giveUpAfterMs: 60_000 },
   });
+  c = clientOf(w);
 }, 60_000);
 afterAll(async () => {
   await w?.stop();
   await receiver?.close();
 });
-
-const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
-
-/** A state for a website or official account authorize URL (what the link's page would get). */
-async function stateFor(kind: 'web' | 'official'): Promise<string> {
-  if (kind === 'web') {
-    const body = await w.gql<{ wechatWebAuthorizeUrl: { state: string } }>(AUTHORIZE_URL, {
-      redirectUri: REDIRECT,
-    });
-    return body.data!.wechatWebAuthorizeUrl.state;
-  }
-  const body = await w.gql<{ wechatOfficialAccountAuthorizeUrl: { state: string } }>(OA_AUTHORIZE_URL, {
-    redirectUri: REDIRECT,
-  });
-  return body.data!.wechatOfficialAccountAuthorizeUrl.state;
-}
-
-const LOGINS = { web: WEB_LOGIN, app: APP_LOGIN, mini: MINI_LOGIN, official: OA_LOGIN } as const;
-
-/** What the client sends to log in, or to link, as `person` in that app. */
-async function inputFor(kind: Kind, person: string): Promise<Record<string, string>> {
-  const code = await w.code(APPS[kind].appid, person);
-  return kind === 'web' || kind === 'official' ? { code, state: await stateFor(kind) } : { code };
-}
-
-async function loginAnswer(kind: Kind, person: string) {
-  return w.gql<Record<string, LoginPayload>>(LOGINS[kind], { input: await inputFor(kind, person) });
-}
-
-async function login(kind: Kind, person: string): Promise<LoginPayload> {
-  const body = await loginAnswer(kind, person);
-  expect(body.errors).toBeUndefined();
-  return Object.values(body.data!)[0]!;
-}
-
-const KINDS = {
-  web: 'WECHAT_WEB',
-  app: 'WECHAT_APP',
-  mini: 'WECHAT_MINI',
-  official: 'WECHAT_OFFICIAL_ACCOUNT',
-};
-
-async function link(token: string, kind: Kind, person: string, merge?: boolean) {
-  const input = {
-    kind: KINDS[kind],
-    ...(await inputFor(kind, person)),
-    ...(merge !== undefined && { merge }),
-  };
-  return w.gql<{ linkWechatIdentity: UserView }>(LINK, { input }, bearer(token));
-}
-
-async function me(token: string) {
-  return w.gql<{ me: UserView | null }>(ME, {}, bearer(token));
-}
-
-async function refresh(refreshToken: string) {
-  return w.gql<{ refreshSession: LoginPayload }>(REFRESH, { refreshToken });
-}
-
-async function row(userId: string) {
-  const [found] = await w.t.server.database.orm.em.getConnection().execute<
-    Array<{
-      union_id: string | null;
-      nickname: string | null;
-      avatar_url: string | null;
-      phone_number: string | null;
-      ended: boolean;
-      merged_into_id: string | null;
-      methods: string;
-      open_sessions: string;
-    }>
-  >(
-    `select u.union_id, u.nickname, u.avatar_url, u.phone_number, u.deleted_at is not null as ended, u.merged_into_id,
-            (select count(*) from user_login_method m where m.user_id = u.id) as methods,
-            (select count(*) from session s where s.user_id = u.id and s.revoked_at is null) as open_sessions
-       from "user" u where u.id = ?`,
-    [userId],
-  );
-  const { open_sessions: openSessions, ...rest } = found!;
-  return { ...rest, methods: Number(rest.methods), openSessions: Number(openSessions) };
-}
 
 const kinds = (user: UserView) => user.loginMethods.map((m) => m.kind).sort();
 
@@ -147,11 +45,10 @@ const eventsOf = (userId: string) =>
 
 /** The events written for this user, from the outbox itself: what any later delivery would send. */
 async function written(userId: string): Promise<string[]> {
-  const rows = await w.t.server.database.orm.em
-    .getConnection()
-    .execute<Array<{ type: string }>>(`select type from webhook_delivery where user_id = ? order by id`, [
-      userId,
-    ]);
+  const rows = await c.sql<{ type: string }>(
+    `select type from webhook_delivery where user_id = ? order by id`,
+    [userId],
+  );
   return rows.map((r) => r.type);
 }
 
@@ -165,17 +62,17 @@ beforeEach(() => {
 
 describe('linkWechatIdentity', () => {
   it('adds an identity nobody holds, and the next login through it is the same user', async () => {
-    const ann = await login('web', 'ann');
-    const linked = await link(ann.accessToken, 'mini', 'ann');
+    const ann = await c.loginAs('web', 'ann');
+    const linked = await c.link(ann.accessToken, 'mini', 'ann');
     expect(linked.errors).toBeUndefined();
     expect(kinds(linked.data!.linkWechatIdentity)).toEqual(['WECHAT_MINI', 'WECHAT_WEB']);
     expect(linked.data!.linkWechatIdentity.id).toBe(ann.user.id);
 
-    const viaMini = await login('mini', 'ann');
+    const viaMini = await c.loginAs('mini', 'ann');
     expect(viaMini).toMatchObject({ isNewUser: false, otherAccountExists: false, user: { id: ann.user.id } });
 
     // Already this user's: no change, no event.
-    const again = await link(ann.accessToken, 'mini', 'ann');
+    const again = await c.link(ann.accessToken, 'mini', 'ann');
     expect(again.errors).toBeUndefined();
     expect(kinds(again.data!.linkWechatIdentity)).toEqual(['WECHAT_MINI', 'WECHAT_WEB']);
 
@@ -191,22 +88,22 @@ describe('linkWechatIdentity', () => {
   });
 
   it('links a website identity with its state, spent once, and takes its unionId', async () => {
-    const bea = await login('mini', 'bea');
+    const bea = await c.loginAs('mini', 'bea');
     expect(bea.user.loginMethods[0]!.unionId).toBeNull();
     const code = await w.code(APPS.web.appid, 'bea');
-    const state = await stateFor('web');
-    const input = { kind: 'WECHAT_WEB', code, state };
-    const linked = await w.gql<{ linkWechatIdentity: UserView }>(LINK, { input }, bearer(bea.accessToken));
+    const state = await c.state('web');
+    const input = { kind: 'WECHAT_WEB' as const, code, state };
+    const linked = await c.run('LinkWechatIdentity', { input }, bearer(bea.accessToken));
     expect(linked.errors).toBeUndefined();
     const web = linked.data!.linkWechatIdentity.loginMethods.find((m) => m.kind === 'WECHAT_WEB')!;
     expect(web.unionId).toBeTruthy();
-    expect((await row(bea.user.id)).union_id).toBe(web.unionId);
+    expect((await c.userRow(bea.user.id)).union_id).toBe(web.unionId);
 
     // The state is spent: the same input again is refused before WeChat is asked.
     const replay = await w.gql(LINK, { input }, bearer(bea.accessToken));
     expect(errorCode(replay)).toBe('INVALID_STATE');
     // The mobile app knows her by that unionId: the same user, and its method is linked.
-    expect((await login('app', 'bea')).user.id).toBe(bea.user.id);
+    expect((await c.loginAs('app', 'bea')).user.id).toBe(bea.user.id);
     // The website's WeChat profile filled her empty nickname and avatar, and said so.
     expect(linked.data!.linkWechatIdentity.nickname).toBe('bea');
     expect(await written(bea.user.id)).toEqual([
@@ -218,7 +115,7 @@ describe('linkWechatIdentity', () => {
   });
 
   it('answers clear errors for a missing state, a stray field and no session', async () => {
-    const cal = await login('mini', 'cal');
+    const cal = await c.loginAs('mini', 'cal');
     const code = await w.code(APPS.web.appid, 'cal');
     const noState = await w.gql(LINK, { input: { kind: 'WECHAT_WEB', code } }, bearer(cal.accessToken));
     expect(errorCode(noState)).toBe('BAD_USER_INPUT');
@@ -235,22 +132,22 @@ describe('linkWechatIdentity', () => {
 
     const anonymous = await w.gql(LINK, { input: { kind: 'WECHAT_MINI', code: miniCode } });
     expect(errorCode(anonymous)).toBe('UNAUTHENTICATED');
-    expect((await row(cal.user.id)).methods).toBe(1);
+    expect((await c.userRow(cal.user.id)).methods).toBe(1);
   });
 
   it('refuses another account’s identity (IDENTITY_IN_USE), then merges it with merge: true', async () => {
-    const onWeb = await login('web', 'cyd');
-    const onMini = await login('mini', 'cyd');
+    const onWeb = await c.loginAs('web', 'cyd');
+    const onMini = await c.loginAs('mini', 'cyd');
     expect(onMini.user.id).not.toBe(onWeb.user.id);
     expect(onWeb.user.nickname).toBeTruthy();
     expect(onMini.user.nickname).toBeNull();
 
     // The mobile app is nobody's yet, but its unionId is the website user's.
-    const refused = await link(onMini.accessToken, 'app', 'cyd');
+    const refused = await c.link(onMini.accessToken, 'app', 'cyd');
     expect(errorCode(refused)).toBe('IDENTITY_IN_USE');
-    expect((await row(onMini.user.id)).methods).toBe(1);
+    expect((await c.userRow(onMini.user.id)).methods).toBe(1);
 
-    const merged = await link(onMini.accessToken, 'app', 'cyd', true);
+    const merged = await c.link(onMini.accessToken, 'app', 'cyd', true);
     expect(merged.errors).toBeUndefined();
     const survivor = merged.data!.linkWechatIdentity;
     expect(survivor.id).toBe(onMini.user.id);
@@ -258,7 +155,7 @@ describe('linkWechatIdentity', () => {
     expect(survivor.nickname).toBe(onWeb.user.nickname);
 
     // The merged account is a tombstone pointing at the survivor; its sessions ended at once.
-    expect(await row(onWeb.user.id)).toMatchObject({
+    expect(await c.userRow(onWeb.user.id)).toMatchObject({
       union_id: null,
       nickname: null,
       avatar_url: null,
@@ -267,13 +164,13 @@ describe('linkWechatIdentity', () => {
       methods: 0,
       openSessions: 0,
     });
-    expect(errorCode(await me(onWeb.accessToken))).toBe('UNAUTHENTICATED');
-    expect(errorCode(await refresh(onWeb.refreshToken))).toBe('UNAUTHENTICATED');
-    expect((await me(onMini.accessToken)).data!.me!.id).toBe(onMini.user.id);
+    expect(errorCode(await c.me(onWeb.accessToken))).toBe('UNAUTHENTICATED');
+    expect(errorCode(await c.refresh(onWeb.refreshToken))).toBe('UNAUTHENTICATED');
+    expect((await c.me(onMini.accessToken)).data!.me!.id).toBe(onMini.user.id);
 
     // Every app now signs the person in as the survivor, with nothing left to merge.
     for (const kind of ['web', 'mini', 'app'] as const) {
-      expect(await login(kind, 'cyd')).toMatchObject({
+      expect(await c.loginAs(kind, 'cyd')).toMatchObject({
         isNewUser: false,
         otherAccountExists: false,
         user: { id: onMini.user.id },
@@ -297,22 +194,22 @@ describe('linkWechatIdentity', () => {
   });
 
   it('never merges two WeChat persons (IDENTITY_CONFLICT), and changes nothing', async () => {
-    const dee = await login('app', 'dee');
-    const eli = await login('web', 'eli');
-    expect(errorCode(await link(dee.accessToken, 'web', 'eli'))).toBe('IDENTITY_IN_USE');
-    expect(errorCode(await link(dee.accessToken, 'web', 'eli', true))).toBe('IDENTITY_CONFLICT');
+    const dee = await c.loginAs('app', 'dee');
+    const eli = await c.loginAs('web', 'eli');
+    expect(errorCode(await c.link(dee.accessToken, 'web', 'eli'))).toBe('IDENTITY_IN_USE');
+    expect(errorCode(await c.link(dee.accessToken, 'web', 'eli', true))).toBe('IDENTITY_CONFLICT');
     // Someone nobody knows yet, but another WeChat person than Dee.
-    expect(errorCode(await link(dee.accessToken, 'official', 'fox'))).toBe('IDENTITY_CONFLICT');
-    expect(await row(dee.user.id)).toMatchObject({ methods: 1, ended: false });
-    expect(await row(eli.user.id)).toMatchObject({ methods: 1, ended: false, openSessions: 1 });
-    expect((await me(eli.accessToken)).data!.me!.id).toBe(eli.user.id);
+    expect(errorCode(await c.link(dee.accessToken, 'official', 'fox'))).toBe('IDENTITY_CONFLICT');
+    expect(await c.userRow(dee.user.id)).toMatchObject({ methods: 1, ended: false });
+    expect(await c.userRow(eli.user.id)).toMatchObject({ methods: 1, ended: false, openSessions: 1 });
+    expect((await c.me(eli.accessToken)).data!.me!.id).toBe(eli.user.id);
   });
 });
 
 describe('unlinkLoginMethod', () => {
   it('removes a method, never the last, and lets the unlinked app go its own way', async () => {
-    const gil = await login('web', 'gil');
-    const withMini = (await link(gil.accessToken, 'mini', 'gil')).data!.linkWechatIdentity;
+    const gil = await c.loginAs('web', 'gil');
+    const withMini = (await c.link(gil.accessToken, 'mini', 'gil')).data!.linkWechatIdentity;
     const webMethod = withMini.loginMethods.find((m) => m.kind === 'WECHAT_WEB')!;
     const miniMethod = withMini.loginMethods.find((m) => m.kind === 'WECHAT_MINI')!;
 
@@ -330,7 +227,7 @@ describe('unlinkLoginMethod', () => {
     );
     expect(errorCode(unknown)).toBe('BAD_USER_INPUT');
     // Someone else's method is not this user's to remove.
-    const other = await login('web', 'hal');
+    const other = await c.loginAs('web', 'hal');
     const foreign = await w.gql(
       UNLINK,
       { appId: APPS.web.appid, openId: other.user.loginMethods[0]!.openId },
@@ -347,8 +244,8 @@ describe('unlinkLoginMethod', () => {
     expect(kinds(unlinked.data!.unlinkLoginMethod)).toEqual(['WECHAT_MINI']);
     // No remaining method carries the website's unionId, so the user gives it up: the website
     // login is a new user now, not this one again.
-    expect((await row(gil.user.id)).union_id).toBeNull();
-    expect(await login('web', 'gil')).toMatchObject({ isNewUser: true });
+    expect((await c.userRow(gil.user.id)).union_id).toBeNull();
+    expect(await c.loginAs('web', 'gil')).toMatchObject({ isNewUser: true });
 
     const last = await w.gql(
       UNLINK,
@@ -356,7 +253,7 @@ describe('unlinkLoginMethod', () => {
       bearer(gil.accessToken),
     );
     expect(errorCode(last)).toBe('LAST_LOGIN_METHOD');
-    expect((await row(gil.user.id)).methods).toBe(1);
+    expect((await c.userRow(gil.user.id)).methods).toBe(1);
 
     await eventually(async () => {
       expect(eventsOf(gil.user.id).map((r) => r.event.type)).toEqual([
@@ -374,9 +271,9 @@ describe('unlinkLoginMethod', () => {
 
 describe('deleteAccount', () => {
   it('erases the person, ends every session at once, and a later login is a new user', async () => {
-    const first = await login('web', 'ida');
-    const second = await login('web', 'ida');
-    await link(first.accessToken, 'mini', 'ida');
+    const first = await c.loginAs('web', 'ida');
+    const second = await c.loginAs('web', 'ida');
+    await c.link(first.accessToken, 'mini', 'ida');
     const { code } = await w.emulatorPost<{ code: string }>('/__emulator/phone-codes', {
       appid: APPS.mini.appid,
       user: 'ida',
@@ -392,7 +289,7 @@ describe('deleteAccount', () => {
     const deleted = await w.gql<{ deleteAccount: boolean }>(DELETE, {}, bearer(first.accessToken));
     expect(deleted).toEqual({ data: { deleteAccount: true } });
 
-    expect(await row(first.user.id)).toEqual({
+    expect(await c.userRow(first.user.id)).toEqual({
       union_id: null,
       nickname: null,
       avatar_url: null,
@@ -403,12 +300,12 @@ describe('deleteAccount', () => {
       openSessions: 0,
     });
     for (const session of [first, second]) {
-      expect(errorCode(await me(session.accessToken))).toBe('UNAUTHENTICATED');
-      expect(errorCode(await refresh(session.refreshToken))).toBe('UNAUTHENTICATED');
+      expect(errorCode(await c.me(session.accessToken))).toBe('UNAUTHENTICATED');
+      expect(errorCode(await c.refresh(session.refreshToken))).toBe('UNAUTHENTICATED');
     }
     expect(errorCode(await w.gql(DELETE, {}, bearer(second.accessToken)))).toBe('UNAUTHENTICATED');
 
-    const again = await login('web', 'ida');
+    const again = await c.loginAs('web', 'ida');
     expect(again).toMatchObject({ isNewUser: true, otherAccountExists: false });
     expect(again.user.id).not.toBe(first.user.id);
     expect(again.user.nickname).toBeTruthy();
@@ -431,12 +328,12 @@ describe('deleteAccount', () => {
 
 describe('races', () => {
   it('a merge during logins of the merged user: every login succeeds, none leaves it a way in', async () => {
-    const merged = await login('web', 'jan');
-    const survivor = await login('mini', 'jan');
+    const merged = await c.loginAs('web', 'jan');
+    const survivor = await c.loginAs('mini', 'jan');
     // Returning logins of the merged user (the one-statement path) and first logins through the
     // official account, which find it by its unionId (the full path), all during the merge.
-    const logins = Array.from({ length: 8 }, (_, i) => loginAnswer(i % 2 ? 'web' : 'official', 'jan'));
-    const merging = link(survivor.accessToken, 'app', 'jan', true);
+    const logins = Array.from({ length: 8 }, (_, i) => c.login(i % 2 ? 'web' : 'official', 'jan'));
+    const merging = c.link(survivor.accessToken, 'app', 'jan', true);
     const [mergeAnswer, ...answers] = await Promise.all([merging, ...logins]);
     expect(mergeAnswer.errors).toBeUndefined();
 
@@ -444,26 +341,26 @@ describe('races', () => {
       expect(answer.errors).toBeUndefined();
       const payload = Object.values(answer.data!)[0]!;
       expect([merged.user.id, survivor.user.id]).toContain(payload.user.id);
-      const now = await me(payload.accessToken);
+      const now = await c.me(payload.accessToken);
       if (payload.user.id === survivor.user.id) expect(now.data!.me!.id).toBe(survivor.user.id);
       else expect(errorCode(now)).toBe('UNAUTHENTICATED');
     }
-    expect(await row(merged.user.id)).toMatchObject({
+    expect(await c.userRow(merged.user.id)).toMatchObject({
       methods: 0,
       openSessions: 0,
       merged_into_id: survivor.user.id,
     });
-    const after = (await me(survivor.accessToken)).data!.me!;
+    const after = (await c.me(survivor.accessToken)).data!.me!;
     expect(kinds(after)).toEqual(['WECHAT_APP', 'WECHAT_MINI', 'WECHAT_OFFICIAL_ACCOUNT', 'WECHAT_WEB']);
-    expect(await login('official', 'jan')).toMatchObject({ user: { id: survivor.user.id } });
+    expect(await c.loginAs('official', 'jan')).toMatchObject({ user: { id: survivor.user.id } });
   });
 
   it('two merges at once of two accounts into each other: one wins, the other finds its account gone', async () => {
-    const onWeb = await login('web', 'kai');
-    const onMini = await login('mini', 'kai');
+    const onWeb = await c.loginAs('web', 'kai');
+    const onMini = await c.loginAs('mini', 'kai');
     const [a, b] = await Promise.all([
-      link(onWeb.accessToken, 'mini', 'kai', true),
-      link(onMini.accessToken, 'web', 'kai', true),
+      c.link(onWeb.accessToken, 'mini', 'kai', true),
+      c.link(onMini.accessToken, 'web', 'kai', true),
     ]);
     const answers = [a, b];
     const won = answers.filter((x) => !x.errors);
@@ -472,16 +369,24 @@ describe('races', () => {
     const survivorId = won[0]!.data!.linkWechatIdentity.id;
     const goneId = survivorId === onWeb.user.id ? onMini.user.id : onWeb.user.id;
     expect(kinds(won[0]!.data!.linkWechatIdentity)).toEqual(['WECHAT_MINI', 'WECHAT_WEB']);
-    expect(await row(goneId)).toMatchObject({ merged_into_id: survivorId, methods: 0, openSessions: 0 });
-    expect(await row(survivorId)).toMatchObject({ ended: false, methods: 2 });
+    expect(await c.userRow(goneId)).toMatchObject({
+      merged_into_id: survivorId,
+      methods: 0,
+      openSessions: 0,
+    });
+    expect(await c.userRow(survivorId)).toMatchObject({ ended: false, methods: 2 });
   });
 
   it('a deletion during refreshes: whatever the refreshes got, no session survives', async () => {
-    const sessions = await Promise.all([login('mini', 'lou'), login('mini', 'lou'), login('mini', 'lou')]);
+    const sessions = await Promise.all([
+      c.loginAs('mini', 'lou'),
+      c.loginAs('mini', 'lou'),
+      c.loginAs('mini', 'lou'),
+    ]);
     const userId = sessions[0]!.user.id;
     const [deleted, ...refreshes] = await Promise.all([
       w.gql(DELETE, {}, bearer(sessions[0]!.accessToken)),
-      ...sessions.flatMap((s) => [refresh(s.refreshToken), refresh(s.refreshToken)]),
+      ...sessions.flatMap((s) => [c.refresh(s.refreshToken), c.refresh(s.refreshToken)]),
     ]);
     expect(deleted).toEqual({ data: { deleteAccount: true } });
     for (const answer of refreshes) {
@@ -490,9 +395,9 @@ describe('races', () => {
         continue;
       }
       const tokens = answer.data!.refreshSession;
-      expect(errorCode(await me(tokens.accessToken))).toBe('UNAUTHENTICATED');
-      expect(errorCode(await refresh(tokens.refreshToken))).toBe('UNAUTHENTICATED');
+      expect(errorCode(await c.me(tokens.accessToken))).toBe('UNAUTHENTICATED');
+      expect(errorCode(await c.refresh(tokens.refreshToken))).toBe('UNAUTHENTICATED');
     }
-    expect(await row(userId)).toMatchObject({ methods: 0, openSessions: 0, ended: true });
+    expect(await c.userRow(userId)).toMatchObject({ methods: 0, openSessions: 0, ended: true });
   });
 });

@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { SecretBox } from '../src/crypto/secret-box.js';
 import type { Emulator } from '../src/emulator/emulator.js';
+import { clientOf, createClient } from './support/client.js';
 import { emulatorControl } from './support/emulator.js';
 import { startInstances, type Instances } from './support/instances.js';
 import { errorCode, postGraphQL } from './support/graphql.js';
 import type { ServerProcess } from './support/process.js';
-import { APPS, AUTH_SECRET, MINI_LOGIN, startWorld, type LoginPayload, type World } from './support/world.js';
+import { APPS, AUTH_SECRET, startWorld, type World } from './support/world.js';
 
 const BIND = `mutation ($code: String!) { bindWechatPhoneNumber(code: $code) { id phoneNumber } }`;
 const PHONE_PATH = '/wxa/business/getuserphonenumber';
@@ -28,8 +29,8 @@ async function stableTokenCalls(
 }
 
 /** Runs SQL on the world's database, as an operator (or another instance) would. */
-async function query<T>(world: World, text: string, values: unknown[] = []): Promise<T[]> {
-  return world.t.server.database.orm.em.getConnection().execute<T[]>(text, values);
+async function query<T extends object>(world: World, text: string, values: unknown[] = []): Promise<T[]> {
+  return clientOf(world).sql<T>(text, values);
 }
 
 async function tokenRow(world: World): Promise<TokenRow> {
@@ -44,9 +45,7 @@ async function tokenRow(world: World): Promise<TokenRow> {
 
 /** Signs in `user` (mini program) and binds the number of a fresh phone code; the GraphQL answer. */
 async function bindAs(world: World, user: string) {
-  const login = await world.gql<{ wechatMiniLogin: LoginPayload }>(MINI_LOGIN, {
-    input: { code: await world.code(APPS.mini.appid, user) },
-  });
+  const login = await clientOf(world).login('mini', user);
   const { code } = await world.emulatorPost<{ code: string }>('/__emulator/phone-codes', {
     appid: APPS.mini.appid,
     user,
@@ -156,11 +155,7 @@ describe('the app access token, in one process', () => {
   it('answers a second refusal with the typed error, once per call, and never shows the token', async () => {
     await letForceSpacingPass(w);
     const before = await stableTokenCalls(w);
-    const login = (
-      await w.gql<{ wechatMiniLogin: LoginPayload }>(MINI_LOGIN, {
-        input: { code: await w.code(APPS.mini.appid, 'sa') },
-      })
-    ).data!.wechatMiniLogin;
+    const login = (await clientOf(w).login('mini', 'sa')).data!.wechatMiniLogin;
     const { code } = await w.emulatorPost<{ code: string }>('/__emulator/phone-codes', {
       appid: APPS.mini.appid,
       user: 'sa',
@@ -297,14 +292,10 @@ describe('two instances on one database', () => {
   beforeAll(async () => {
     instances = await startInstances({ PUBLIC_URL: 'https://login.example.com', LOG_LEVEL: 'info' });
     ({ emulator, servers } = instances);
-    const control = emulatorControl(emulator.url);
     for (const [i, user] of people.entries()) {
-      const { body } = await postGraphQL<{ wechatMiniLogin: LoginPayload }>(
-        servers[(i + 1) % 2]!.url,
-        MINI_LOGIN,
-        {
-          input: { code: await control.code(APPS.mini.appid, user) },
-        },
+      const body = await createClient({ url: servers[(i + 1) % 2]!.url, emulatorUrl: emulator.url }).login(
+        'mini',
+        user,
       );
       tokens.set(user, body.data!.wechatMiniLogin.accessToken);
     }

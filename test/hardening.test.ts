@@ -6,9 +6,9 @@ import {
   MINI_LOGIN,
   startWorld,
   WEB_LOGIN,
-  type LoginPayload,
   type World,
 } from './support/world.js';
+import { clientOf, type Session } from './support/client.js';
 import { startTestRedis, type TestRedis } from './support/rate-limits.js';
 import { errorCode } from './support/graphql.js';
 
@@ -19,8 +19,8 @@ describe('duplicate submissions', () => {
   function expectOwnSessions(...bodies: { data?: unknown; errors?: unknown }[]) {
     const [a, b] = bodies.map((body) => {
       expect(body.errors).toBeUndefined();
-      return Object.values(body.data as Record<string, LoginPayload>)[0]!;
-    }) as [LoginPayload, LoginPayload];
+      return Object.values(body.data as Record<string, Session>)[0]!;
+    }) as [Session, Session];
     expect(b.user).toEqual(a.user);
     expect(b.isNewUser).toBe(a.isNewUser);
     expect(b.refreshToken).not.toBe(a.refreshToken);
@@ -121,9 +121,7 @@ describe('rate limits', () => {
   it('refuse a flood from memory once a key is over: its count in PostgreSQL stops at the first refusal', async () => {
     const counted = async () =>
       (
-        await w.t.server.database.orm.em
-          .getConnection()
-          .execute<Array<{ points: number }>>(`select points from rate_limit where key like 'login:%'`)
+        await clientOf(w).sql<{ points: number }>(`select points from rate_limit where key like 'login:%'`)
       ).map((r) => r.points);
     // The IP's login budget (5) is spent and its sixth login refused above: 6 counted.
     expect(await counted()).toEqual([6]);
@@ -165,12 +163,7 @@ describe('rate limits in Redis (REDIS_URL)', () => {
     const w = await startWorld({ env: { REDIS_URL: redis.url, RATE_LIMIT_IDENTITY_PER_MINUTE: '2' } });
     try {
       const answers = [];
-      for (let i = 0; i < 3; i++)
-        answers.push(
-          await w.gql<{ wechatMiniLogin: LoginPayload }>(MINI_LOGIN, {
-            input: { code: await w.code(APPS.mini.appid, 'red') },
-          }),
-        );
+      for (let i = 0; i < 3; i++) answers.push(await clientOf(w).login('mini', 'red'));
       expect(answers.slice(0, 2).map((a) => a.errors)).toEqual([undefined, undefined]);
       expect(errorCode(answers[2]!)).toBe('RATE_LIMITED');
       expect(answers[2]!.errors![0]!.extensions!.retryAfterSeconds as number).toBeGreaterThan(0);
@@ -178,9 +171,7 @@ describe('rate limits in Redis (REDIS_URL)', () => {
       expect(keys).toEqual([
         `identity:${APPS.mini.appid}:${answers[0]!.data!.wechatMiniLogin.user.loginMethods[0]!.openId}`,
       ]);
-      const rows = await w.t.server.database.orm.em
-        .getConnection()
-        .execute<Array<{ n: string }>>('select count(*) as n from rate_limit');
+      const rows = await clientOf(w).sql<{ n: string }>('select count(*) as n from rate_limit');
       expect(Number(rows[0]!.n)).toBe(0);
     } finally {
       await w.stop();

@@ -1,59 +1,22 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { LoginRepository } from '../src/sessions/login.repository.js';
-import {
-  APPS,
-  AUTHORIZE_URL,
-  LOGIN_FIELDS,
-  MINI_LOGIN,
-  startWorld,
-  WEB_LOGIN,
-  type LoginPayload,
-  type World,
-} from './support/world.js';
+import { clientOf, type Client, type Session } from './support/client.js';
+import { APPS, startWorld, type World } from './support/world.js';
 
 /**
  * A mini program bound to the Open Platform after people used it: a person who also logged in on
  * the website is two users; the mini program's next login reveals the unionid the website's user
  * holds. Nothing is merged, nobody else takes that unionid, and every login says so.
  */
-const REDIRECT = 'https://site.example/wechat/callback';
-const REFRESH = `mutation ($refreshToken: String!) { refreshSession(refreshToken: $refreshToken) { ${LOGIN_FIELDS} } }`;
 
 let w: World;
-
-async function miniLogin(user: string): Promise<LoginPayload> {
-  const body = await w.gql<{ wechatMiniLogin: LoginPayload }>(MINI_LOGIN, {
-    input: { code: await w.code(APPS.mini.appid, user) },
-  });
-  expect(body.errors).toBeUndefined();
-  return body.data!.wechatMiniLogin;
-}
-
-async function webLogin(user: string): Promise<LoginPayload> {
-  const { state } = (
-    await w.gql<{ wechatWebAuthorizeUrl: { state: string } }>(AUTHORIZE_URL, { redirectUri: REDIRECT })
-  ).data!.wechatWebAuthorizeUrl;
-  const body = await w.gql<{ wechatWebLogin: LoginPayload }>(WEB_LOGIN, {
-    input: { code: await w.code(APPS.web.appid, user), state },
-  });
-  expect(body.errors).toBeUndefined();
-  return body.data!.wechatWebLogin;
-}
+let c: Client;
 
 /** The users holding a unionId (user.union_id), by id. */
 async function holders(unionId: string): Promise<string[]> {
-  const rows = await w.t.server.database.orm.em
-    .getConnection()
-    .execute<{ id: string }[]>(`select id from "user" where union_id = ?`, [unionId]);
+  const rows = await c.sql<{ id: string }>(`select id from "user" where union_id = ?`, [unionId]);
   return rows.map((r) => r.id);
-}
-
-async function userUnionId(userId: string): Promise<string | null> {
-  const rows = await w.t.server.database.orm.em
-    .getConnection()
-    .execute<{ union_id: string | null }[]>(`select union_id from "user" where id = ?`, [userId]);
-  return rows[0]!.union_id;
 }
 
 /** The one-statement returning login, as SignIn.returning runs it, for an identity of the mini program. */
@@ -76,21 +39,22 @@ async function fastPath(openId: string, unionId: string) {
 }
 
 describe('a mini program bound to the Open Platform after people used it', () => {
-  let web: LoginPayload;
-  let mini: LoginPayload;
+  let web: Session;
+  let mini: Session;
   let unionId: string;
 
   beforeAll(async () => {
     w = await startWorld({ apps: { mini: { ...APPS.mini, bound: false } } });
-    web = await webLogin('lena');
+    c = clientOf(w);
+    web = await c.loginAs('web', 'lena');
     unionId = web.user.loginMethods[0]!.unionId!;
     expect(unionId).toBeTruthy();
-    mini = await miniLogin('lena');
+    mini = await c.loginAs('mini', 'lena');
     expect(mini).toMatchObject({ isNewUser: true, otherAccountExists: false });
     expect(mini.user.id).not.toBe(web.user.id);
     expect(mini.user.loginMethods).toEqual([expect.objectContaining({ kind: 'WECHAT_MINI', unionId: null })]);
     // Noor met us only through the mini program before it was bound.
-    expect(await miniLogin('noor')).toMatchObject({ isNewUser: true, otherAccountExists: false });
+    expect(await c.loginAs('mini', 'noor')).toMatchObject({ isNewUser: true, otherAccountExists: false });
 
     const bound = await w.emulatorPost('/__emulator/apps/bind', { appid: APPS.mini.appid });
     expect(bound).toEqual({ appid: APPS.mini.appid, kind: 'mini', bound: true });
@@ -100,15 +64,15 @@ describe('a mini program bound to the Open Platform after people used it', () =>
   });
 
   it('answers the mini program’s user, flagged, and leaves the unionid with the web user', async () => {
-    const first = await miniLogin('lena');
+    const first = await c.loginAs('mini', 'lena');
     expect(first).toMatchObject({ isNewUser: false, otherAccountExists: true, user: { id: mini.user.id } });
     // The method keeps what WeChat said of it, so a later merge can find it; no user holds it twice.
     expect(first.user.loginMethods).toEqual([expect.objectContaining({ kind: 'WECHAT_MINI', unionId })]);
     expect(await holders(unionId)).toEqual([web.user.id]);
-    expect(await userUnionId(mini.user.id)).toBeNull();
+    expect((await c.userRow(mini.user.id)).union_id).toBeNull();
 
     // Again: the method now carries the unionid, so this is the one-statement path; still flagged.
-    const again = await miniLogin('lena');
+    const again = await c.loginAs('mini', 'lena');
     expect(again).toMatchObject({ isNewUser: false, otherAccountExists: true, user: { id: mini.user.id } });
     const openId = first.user.loginMethods[0]!.openId;
     const fast = await fastPath(openId, unionId);
@@ -117,7 +81,7 @@ describe('a mini program bound to the Open Platform after people used it', () =>
     expect(fast!.otherAccountExists).toBe(true);
     expect(await holders(unionId)).toEqual([web.user.id]);
 
-    const webAgain = await webLogin('lena');
+    const webAgain = await c.loginAs('web', 'lena');
     expect(webAgain).toMatchObject({
       isNewUser: false,
       otherAccountExists: false,
@@ -127,19 +91,15 @@ describe('a mini program bound to the Open Platform after people used it', () =>
   });
 
   it('says it on refreshSession too: the flagged user yes, the holder no', async () => {
-    const flagged = await miniLogin('lena');
-    const refreshed = await w.gql<{ refreshSession: LoginPayload }>(REFRESH, {
-      refreshToken: flagged.refreshToken,
-    });
+    const flagged = await c.loginAs('mini', 'lena');
+    const refreshed = await c.refresh(flagged.refreshToken);
     expect(refreshed.errors).toBeUndefined();
     expect(refreshed.data!.refreshSession).toMatchObject({
       otherAccountExists: true,
       user: { id: mini.user.id },
     });
-    const holder = await webLogin('lena');
-    const holderRefreshed = await w.gql<{ refreshSession: LoginPayload }>(REFRESH, {
-      refreshToken: holder.refreshToken,
-    });
+    const holder = await c.loginAs('web', 'lena');
+    const holderRefreshed = await c.refresh(holder.refreshToken);
     expect(holderRefreshed.data!.refreshSession).toMatchObject({
       otherAccountExists: false,
       user: { id: web.user.id },
@@ -148,7 +108,7 @@ describe('a mini program bound to the Open Platform after people used it', () =>
 
   it('answers 10 concurrent logins as the same user, all flagged, with no error and no new row', async () => {
     const before = await w.counts();
-    const logins = await Promise.all(Array.from({ length: 10 }, () => miniLogin('lena')));
+    const logins = await Promise.all(Array.from({ length: 10 }, () => c.loginAs('mini', 'lena')));
     for (const login of logins) {
       expect(login).toMatchObject({ isNewUser: false, otherAccountExists: true, user: { id: mini.user.id } });
     }
@@ -162,25 +122,24 @@ describe('a mini program bound to the Open Platform after people used it', () =>
   it('lets a user nobody else holds the unionid of claim it, unflagged, and find them from the website', async () => {
     const noorUnionId = (await w.emulatorPost<{ unionid: string }>('/__emulator/users', { key: 'noor' }))
       .unionid;
-    const noor = await miniLogin('noor');
+    const noor = await c.loginAs('mini', 'noor');
     expect(noor).toMatchObject({ isNewUser: false, otherAccountExists: false });
     expect(await holders(noorUnionId)).toEqual([noor.user.id]);
     const fast = await fastPath(noor.user.loginMethods[0]!.openId, noorUnionId);
     expect(fast).toMatchObject({ otherAccountExists: false, user: { id: noor.user.id } });
-    const web = await webLogin('noor');
+    const web = await c.loginAs('web', 'noor');
     expect(web).toMatchObject({ isNewUser: false, otherAccountExists: false, user: { id: noor.user.id } });
   });
 
   it('does not take the one-statement path while the user can still claim the unionid', async () => {
-    await miniLogin('omar'); // bound now: Omar's user holds his unionid from the start.
+    await c.loginAs('mini', 'omar'); // bound now: Omar's user holds his unionid from the start.
     const omarUnionId = (await w.emulatorPost<{ unionid: string }>('/__emulator/users', { key: 'omar' }))
       .unionid;
-    const omar = await miniLogin('omar');
-    const connection = w.t.server.database.orm.em.getConnection();
+    const omar = await c.loginAs('mini', 'omar');
     // As the old behaviour could leave it: the method knows the unionid, its user does not, nobody does.
-    await connection.execute(`update "user" set union_id = null where id = ?`, [omar.user.id]);
+    await c.sql(`update "user" set union_id = null where id = ?`, [omar.user.id]);
     expect(await fastPath(omar.user.loginMethods[0]!.openId, omarUnionId)).toBeNull();
-    const healed = await miniLogin('omar');
+    const healed = await c.loginAs('mini', 'omar');
     expect(healed).toMatchObject({ otherAccountExists: false, user: { id: omar.user.id } });
     expect(await holders(omarUnionId)).toEqual([omar.user.id]);
   });

@@ -3,7 +3,8 @@ import { loadConfig } from '../src/config.js';
 import { clientKey } from '../src/rate-limits/client-key.js';
 import { errorCode } from './support/graphql.js';
 import { startTestServer, type TestServer } from './support/server.js';
-import { APPS, MINI_LOGIN, startWorld, type LoginPayload, type World } from './support/world.js';
+import { clientOf } from './support/client.js';
+import { APPS, startWorld, type World } from './support/world.js';
 
 const REFRESH = 'mutation ($t: String!) { refreshSession(refreshToken: $t) { accessToken } }';
 
@@ -90,13 +91,7 @@ describe('writes per request and per signed-in person', () => {
   let w: World;
   const PROFILE = 'mutation ($input: UpdateProfileInput!) { updateProfile(input: $input) { nickname } }';
 
-  async function signIn(user: string): Promise<string> {
-    const body = await w.gql<{ wechatMiniLogin: LoginPayload }>(MINI_LOGIN, {
-      input: { code: await w.code(APPS.mini.appid, user) },
-    });
-    expect(body.errors).toBeUndefined();
-    return body.data!.wechatMiniLogin.accessToken;
-  }
+  const signIn = async (user: string) => (await clientOf(w).loginAs('mini', user)).accessToken;
 
   async function nickname(token: string): Promise<unknown> {
     const body = await w.gql<{ me: { nickname: string | null } }>(

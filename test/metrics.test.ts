@@ -7,13 +7,15 @@ import { freePort } from './support/process.js';
 import { createServer } from 'node:net';
 import { startTestServer } from './support/server.js';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook-receiver.js';
-import { APPS, MINI_LOGIN, startWorld, type LoginPayload, type World } from './support/world.js';
+import { clientOf, type Client, type Session } from './support/client.js';
+import { APPS, MINI_LOGIN, startWorld, type World } from './support/world.js';
 
 const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
 const BIND = `mutation ($code: String!) { bindWechatPhoneNumber(code: $code) { id phoneNumber } }`;
 const P = 'wechat_login_';
 
 let w: World;
+let c: Client;
 let receiver: WebhookReceiver;
 /** Every user id, openid and unionid the test saw: none may appear in a label. */
 const seen = new Set<string>();
@@ -30,6 +32,7 @@ beforeAll(async () => {
     },
     webhookSettings: { pollMs: 200, timeoutMs: 1000, retryDelaysMs: [200], giveUpAfterMs: 60_000 },
   });
+  c = clientOf(w);
 });
 afterAll(async () => {
   await w?.stop();
@@ -43,12 +46,9 @@ async function scrape(): Promise<Sample[]> {
   return parseMetrics(await response.text());
 }
 
-async function miniLogin(user: string): Promise<LoginPayload> {
-  const body = await w.gql<{ wechatMiniLogin: LoginPayload }>(MINI_LOGIN, {
-    input: { code: await w.code(APPS.mini.appid, user) },
-  });
-  expect(body.errors).toBeUndefined();
-  const login = body.data!.wechatMiniLogin;
+/** A mini program login; its user id, openids and unionids go into `seen`. */
+async function miniLogin(user: string): Promise<Session> {
+  const login = await c.loginAs('mini', user);
   seen.add(login.user.id);
   for (const method of login.user.loginMethods) {
     seen.add(method.openId);
@@ -96,7 +96,7 @@ describe('metrics', () => {
   it('count a login WeChat refuses by its error code, and the call by its errcode', async () => {
     const before = await scrape();
     const code = await w.code(APPS.mini.appid, 'ned');
-    const first = await w.gql<{ wechatMiniLogin: LoginPayload }>(MINI_LOGIN, { input: { code } });
+    const first = await c.run('WechatMiniLogin', { input: { code } });
     expect(first.errors).toBeUndefined();
     seen.add(first.data!.wechatMiniLogin.user.id);
     const reused = await w.gql(MINI_LOGIN, { input: { code } });
@@ -200,14 +200,13 @@ describe('metrics', () => {
     });
     receiver.answer = () => 204;
     // While a delivery waits, the backlog shows it.
-    const db = w.t.server.database.orm.em.getConnection();
-    await db.execute(
+    await c.sql(
       `insert into webhook_delivery (message_id, endpoint, type, user_id, body, state, attempts, next_attempt_at, created_at)
        values ('msg_metrics_test_backlog', ?, 'user.updated', ?, '{}', 'pending', 0, now() + interval '1 hour', now())`,
       [receiver.url, login.user.id],
     );
     expect(sumOf(await scrape(), `${P}webhook_outbox_pending`)).toBe(1);
-    await db.execute(`delete from webhook_delivery where message_id = 'msg_metrics_test_backlog'`);
+    await c.sql(`delete from webhook_delivery where message_id = 'msg_metrics_test_backlog'`);
   });
 
   it('show the database pool and the default Node metrics', async () => {

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { toUserType } from '../src/graphql/types/mappers.js';
 import { User } from '../src/identity/user.entity.js';
 import { errorCode } from './support/graphql.js';
-import { APP_LOGIN, APPS, MINI_LOGIN, startWorld, type LoginPayload, type World } from './support/world.js';
+import { bearer, clientOf, type Client } from './support/client.js';
+import { APPS, startWorld, type World } from './support/world.js';
 
 /** A second mini program the emulator plays but this server is not configured with. */
 const OTHER_MINI = { appid: 'wxothermini', secret: 'secret-other-7d1e', kind: 'mini', bound: true } as const;
@@ -14,27 +15,12 @@ const ME = `query { me { id phoneNumber } }`;
 const PHONE_PATH = '/wxa/business/getuserphonenumber';
 
 let w: World;
+let c: Client;
 /** Every GraphQL response body of this file, scanned for the numbers and tokens at the end. */
 const responses: string[] = [];
 /** Every phone number the emulator was asked to give, national and international, and every phone code. */
 const numbers: string[] = [];
 const phoneCodes: string[] = [];
-
-async function gql<T>(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>) {
-  const body = await w.gql<T>(query, variables, headers);
-  responses.push(JSON.stringify(body));
-  return body;
-}
-
-const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
-
-/** A mini program login of `user`: their access token and id. */
-async function signIn(user: string): Promise<LoginPayload> {
-  const code = await w.code(APPS.mini.appid, user);
-  const body = await gql<{ wechatMiniLogin: LoginPayload }>(MINI_LOGIN, { input: { code } });
-  expect(body.errors).toBeUndefined();
-  return body.data!.wechatMiniLogin;
-}
 
 /** What the getPhoneNumber button gives the mini program: a code for that person's number. */
 async function phoneCode(
@@ -54,7 +40,7 @@ async function phoneCode(
 }
 
 async function bind(token: string, code: string, appId?: string) {
-  return gql<{ bindWechatPhoneNumber: { id: string; phoneNumber: string | null } }>(
+  return c.gql<{ bindWechatPhoneNumber: { id: string; phoneNumber: string | null } }>(
     BIND,
     { code, ...(appId !== undefined ? { appId } : {}) },
     bearer(token),
@@ -63,12 +49,10 @@ async function bind(token: string, code: string, appId?: string) {
 
 /** The user's row as stored: phone number and last change. */
 async function stored(userId: string): Promise<{ phone_number: string | null; updated_at: Date }> {
-  const [row] = await w.t.server.database.orm.em
-    .getConnection()
-    .execute<{ phone_number: string | null; updated_at: Date }[]>(
-      `select phone_number, updated_at from "user" where id = ?`,
-      [userId],
-    );
+  const [row] = await c.sql<{ phone_number: string | null; updated_at: Date }>(
+    `select phone_number, updated_at from "user" where id = ?`,
+    [userId],
+  );
   return row!;
 }
 
@@ -82,6 +66,7 @@ async function callsOf(path: string): Promise<number> {
 
 beforeAll(async () => {
   w = await startWorld({ extraApps: [OTHER_MINI] });
+  c = clientOf(w, { onBody: (body) => responses.push(JSON.stringify(body)) });
 });
 afterAll(async () => {
   await w?.stop();
@@ -89,19 +74,19 @@ afterAll(async () => {
 
 describe('bindWechatPhoneNumber', () => {
   it('stores the number of a phone code on the signed-in user in E.164 and shows it on me', async () => {
-    const ann = await signIn('ann');
+    const ann = await c.loginAs('mini', 'ann');
     const bound = await bind(ann.accessToken, await phoneCode('ann', '13800138000'));
     expect(bound).toEqual({
       data: { bindWechatPhoneNumber: { id: ann.user.id, phoneNumber: '+8613800138000' } },
     });
-    expect(await gql(ME, {}, bearer(ann.accessToken))).toEqual({
+    expect(await c.gql(ME, {}, bearer(ann.accessToken))).toEqual({
       data: { me: { id: ann.user.id, phoneNumber: '+8613800138000' } },
     });
     expect((await stored(ann.user.id)).phone_number).toBe('+8613800138000');
     // Her next login's payload is hers too: it shows the number (the one-statement returning login).
-    const again = await signIn('ann');
+    const again = await c.loginAs('mini', 'ann');
     expect(again.user.id).toBe(ann.user.id);
-    const login = await gql<{ wechatMiniLogin: { user: { phoneNumber: string } } }>(
+    const login = await c.gql<{ wechatMiniLogin: { user: { phoneNumber: string } } }>(
       `mutation ($input: WechatMiniLoginInput!) { wechatMiniLogin(input: $input) { user { phoneNumber } } }`,
       { input: { code: await w.code(APPS.mini.appid, 'ann') } },
     );
@@ -109,7 +94,7 @@ describe('bindWechatPhoneNumber', () => {
   });
 
   it('takes countryCode as WeChat sends it, a string or a number, and replaces an earlier number', async () => {
-    const ben = await signIn('ben');
+    const ben = await c.loginAs('mini', 'ben');
     const us = await bind(ben.accessToken, await phoneCode('ben', '2025550123', { countryCode: 1 }));
     expect(us.data!.bindWechatPhoneNumber.phoneNumber).toBe('+12025550123');
     const hk = await bind(ben.accessToken, await phoneCode('ben', '91234567', { countryCode: '852' }));
@@ -118,14 +103,14 @@ describe('bindWechatPhoneNumber', () => {
   });
 
   it('answers UNAUTHENTICATED without a bearer or with a forged one, before calling WeChat', async () => {
-    const cal = await signIn('cal');
+    const cal = await c.loginAs('mini', 'cal');
     const code = await phoneCode('cal', '13900139000');
     const before = await callsOf(PHONE_PATH);
-    const anonymous = await gql(BIND, { code });
+    const anonymous = await c.gql(BIND, { code });
     expect(errorCode(anonymous)).toBe('UNAUTHENTICATED');
     expect(anonymous.data).toBeNull();
     const forged = cal.accessToken.slice(0, -2) + (cal.accessToken.endsWith('AA') ? 'BB' : 'AA');
-    expect(errorCode(await gql(BIND, { code }, bearer(forged)))).toBe('UNAUTHENTICATED');
+    expect(errorCode(await c.gql(BIND, { code }, bearer(forged)))).toBe('UNAUTHENTICATED');
     expect(await callsOf(PHONE_PATH)).toBe(before);
     // The code was not spent: the signed-in person can still use it.
     expect((await bind(cal.accessToken, code)).data!.bindWechatPhoneNumber.phoneNumber).toBe(
@@ -134,7 +119,7 @@ describe('bindWechatPhoneNumber', () => {
   });
 
   it('refuses a used, expired, login or other mini program’s code as a phone-number code, writing nothing', async () => {
-    const dee = await signIn('dee');
+    const dee = await c.loginAs('mini', 'dee');
     const used = await phoneCode('dee', '13700137000');
     expect((await bind(dee.accessToken, used)).errors).toBeUndefined();
     const before = await stored(dee.user.id);
@@ -156,7 +141,7 @@ describe('bindWechatPhoneNumber', () => {
   it.each([[''], ['x'.repeat(300)], ['code with space'], ['码']])(
     'answers code %j with BAD_USER_INPUT naming code, before calling WeChat',
     async (code) => {
-      const eve = await signIn('eve');
+      const eve = await c.loginAs('mini', 'eve');
       const before = await callsOf(PHONE_PATH);
       const body = await bind(eve.accessToken, code);
       expect(errorCode(body)).toBe('BAD_USER_INPUT');
@@ -167,7 +152,7 @@ describe('bindWechatPhoneNumber', () => {
   );
 
   it('takes appId naming the configured mini program, and answers another with BAD_USER_INPUT naming appId', async () => {
-    const fay = await signIn('fay');
+    const fay = await c.loginAs('mini', 'fay');
     const other = await bind(fay.accessToken, await phoneCode('fay', '13600136000'), OTHER_MINI.appid);
     expect(errorCode(other)).toBe('BAD_USER_INPUT');
     expect(other.errors![0]!.extensions!.field).toBe('appId');
@@ -176,7 +161,7 @@ describe('bindWechatPhoneNumber', () => {
   });
 
   it('refuses an answer whose watermark names another app (WECHAT_CONFIG_ERROR), writing nothing', async () => {
-    const gus = await signIn('gus');
+    const gus = await c.loginAs('mini', 'gus');
     const code = await phoneCode('gus', '13500135000', { watermarkAppid: OTHER_MINI.appid });
     const body = await bind(gus.accessToken, code);
     expect(errorCode(body)).toBe('WECHAT_CONFIG_ERROR');
@@ -187,8 +172,7 @@ describe('bindWechatPhoneNumber', () => {
   it('answers PLATFORM_NOT_CONFIGURED on a server without a mini program', async () => {
     const noMini = await startWorld({ env: { WECHAT_MINI_APPID: '', WECHAT_MINI_SECRET: '' } });
     try {
-      const code = await noMini.code(APPS.app.appid, 'hal');
-      const login = await noMini.gql<{ wechatAppLogin: LoginPayload }>(APP_LOGIN, { input: { code } });
+      const login = await clientOf(noMini).login('app', 'hal');
       const body = await noMini.gql(BIND, { code: 'abc' }, bearer(login.data!.wechatAppLogin.accessToken));
       expect(errorCode(body)).toBe('PLATFORM_NOT_CONFIGURED');
       expect(await noMini.wechatCalls()).toEqual(['/sns/oauth2/access_token', '/sns/userinfo']);
@@ -208,7 +192,7 @@ describe('wechatMiniLogin with phoneCode', () => {
 
   it('registers a new user with the number, in the login’s own transaction, and shows it on me', async () => {
     const before = await w.counts();
-    const body = await gql<Login>(LOGIN, {
+    const body = await c.gql<Login>(LOGIN, {
       input: { code: await w.code(APPS.mini.appid, 'ida'), phoneCode: await phoneCode('ida', '13400134000') },
     });
     expect(body.errors).toBeUndefined();
@@ -220,14 +204,14 @@ describe('wechatMiniLogin with phoneCode', () => {
       methods: before.methods + 1,
       sessions: before.sessions + 1,
     });
-    expect(await gql(ME, {}, bearer(login.accessToken))).toEqual({
+    expect(await c.gql(ME, {}, bearer(login.accessToken))).toEqual({
       data: { me: { id: login.user.id, phoneNumber: '+8613400134000' } },
     });
   });
 
   it('gives a returning user the new number (the full login path, not the one-statement one)', async () => {
-    const jon = await signIn('jon');
-    const body = await gql<Login>(LOGIN, {
+    const jon = await c.loginAs('mini', 'jon');
+    const body = await c.gql<Login>(LOGIN, {
       input: { code: await w.code(APPS.mini.appid, 'jon'), phoneCode: await phoneCode('jon', '13300133000') },
     });
     expect(body.data!.wechatMiniLogin).toMatchObject({
@@ -239,11 +223,11 @@ describe('wechatMiniLogin with phoneCode', () => {
 
   it('refuses a bad phone code naming phoneCode, writing nothing; a new wx.login and a new tap log in', async () => {
     const used = await phoneCode('kim', '13200132000');
-    expect((await bind((await signIn('kim')).accessToken, used)).errors).toBeUndefined();
+    expect((await bind((await c.loginAs('mini', 'kim')).accessToken, used)).errors).toBeUndefined();
     const [jscode, phone] = [await callsOf('/sns/jscode2session'), await callsOf(PHONE_PATH)];
     const before = await w.counts();
 
-    const body = await gql<Login>(LOGIN, {
+    const body = await c.gql<Login>(LOGIN, {
       input: { code: await w.code(APPS.mini.appid, 'kim'), phoneCode: used },
     });
     expect(errorCode(body)).toBe('WECHAT_INVALID_CODE');
@@ -254,7 +238,7 @@ describe('wechatMiniLogin with phoneCode', () => {
     expect(await callsOf(PHONE_PATH)).toBe(phone + 1);
     expect(await w.counts()).toEqual(before);
 
-    const again = await gql<Login>(LOGIN, {
+    const again = await c.gql<Login>(LOGIN, {
       input: { code: await w.code(APPS.mini.appid, 'kim'), phoneCode: await phoneCode('kim', '13200132001') },
     });
     expect(again.errors).toBeUndefined();
@@ -263,25 +247,25 @@ describe('wechatMiniLogin with phoneCode', () => {
 
   it('does not spend the phone code when the login fails first (a used wx.login code)', async () => {
     const code = await w.code(APPS.mini.appid, 'max');
-    expect((await gql(LOGIN, { input: { code } })).errors).toBeUndefined();
+    expect((await c.gql(LOGIN, { input: { code } })).errors).toBeUndefined();
     const phone = await callsOf(PHONE_PATH);
     const tap = await phoneCode('max', '13200132002');
-    const body = await gql<Login>(LOGIN, { input: { code, phoneCode: tap } });
+    const body = await c.gql<Login>(LOGIN, { input: { code, phoneCode: tap } });
     expect(errorCode(body)).toBe('WECHAT_INVALID_CODE');
     expect(body.errors![0]!.extensions!.field).toBe('code');
     expect(await callsOf(PHONE_PATH)).toBe(phone);
     // The same tap still works with a new login code.
-    const again = await gql<Login>(LOGIN, {
+    const again = await c.gql<Login>(LOGIN, {
       input: { code: await w.code(APPS.mini.appid, 'max'), phoneCode: tap },
     });
     expect(again.data!.wechatMiniLogin.user.phoneNumber).toBe('+8613200132002');
   });
 
   it('refuses another person’s phone code: WeChat checks it against the openid of the login or of the bound user', async () => {
-    const nia = await signIn('nia');
+    const nia = await c.loginAs('mini', 'nia');
     const ola = await phoneCode('ola', '13200132003');
     const before = await w.counts();
-    const login = await gql<Login>(LOGIN, {
+    const login = await c.gql<Login>(LOGIN, {
       input: { code: await w.code(APPS.mini.appid, 'nia'), phoneCode: ola },
     });
     expect(errorCode(login)).toBe('WECHAT_INVALID_CODE');
@@ -296,9 +280,9 @@ describe('wechatMiniLogin with phoneCode', () => {
 
   it('keeps a refused login code apart from the phone code: field code, a message about the login code', async () => {
     const code = await w.code(APPS.mini.appid, 'lou');
-    await gql(LOGIN, { input: { code } });
+    await c.gql(LOGIN, { input: { code } });
     const before = await w.counts();
-    const body = await gql<Login>(LOGIN, {
+    const body = await c.gql<Login>(LOGIN, {
       input: { code, phoneCode: await phoneCode('lou', '13100131000') },
     });
     expect(errorCode(body)).toBe('WECHAT_INVALID_CODE');
@@ -312,7 +296,7 @@ describe('wechatMiniLogin with phoneCode', () => {
     'answers phoneCode %j with BAD_USER_INPUT naming phoneCode, before calling WeChat',
     async (bad) => {
       const before = await Promise.all([callsOf('/sns/jscode2session'), callsOf(PHONE_PATH)]);
-      const body = await gql(LOGIN, { input: { code: 'somecode', phoneCode: bad } });
+      const body = await c.gql(LOGIN, { input: { code: 'somecode', phoneCode: bad } });
       expect(errorCode(body)).toBe('BAD_USER_INPUT');
       expect(body.errors![0]!.extensions!.field).toBe('phoneCode');
       expect(await Promise.all([callsOf('/sns/jscode2session'), callsOf(PHONE_PATH)])).toEqual(before);

@@ -1,15 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { errorCode } from './support/graphql.js';
-import {
-  APPS,
-  AUTH_SECRET,
-  AUTHORIZE_URL,
-  MINI_LOGIN,
-  startWorld,
-  WEB_LOGIN,
-  type LoginPayload,
-  type World,
-} from './support/world.js';
+import { clientOf, type Client } from './support/client.js';
+import { APPS, AUTH_SECRET, startWorld, type World } from './support/world.js';
 
 const UPDATE_PROFILE = `mutation ($input: UpdateProfileInput!) {
   updateProfile(input: $input) { id nickname avatarUrl loginMethods { kind } }
@@ -24,10 +16,12 @@ interface ProfileUser {
 }
 
 let w: World;
+let c: Client;
 
 beforeAll(async () => {
   // One person here edits their profile far more often than the per-person limit allows.
   w = await startWorld({ env: { RATE_LIMIT_USER_PER_MINUTE: '1000' } });
+  c = clientOf(w, { redirectUri: 'https://site.example/cb' });
 });
 afterAll(async () => {
   await w?.stop();
@@ -35,26 +29,6 @@ afterAll(async () => {
 beforeEach(async () => {
   await w.emulatorPost('/__emulator/reset', {});
 });
-
-/** A mini program login of `user` (no profile: WeChat's is anonymous); its payload. */
-async function miniLogin(user: string, extra: Record<string, unknown> = {}): Promise<LoginPayload> {
-  const code = await w.code(APPS.mini.appid, user);
-  const body = await w.gql<{ wechatMiniLogin: LoginPayload }>(MINI_LOGIN, { input: { code, ...extra } });
-  expect(body.errors).toBeUndefined();
-  return body.data!.wechatMiniLogin;
-}
-
-async function webLogin(user: string): Promise<LoginPayload> {
-  const { state } = (
-    await w.gql<{ wechatWebAuthorizeUrl: { state: string } }>(AUTHORIZE_URL, {
-      redirectUri: 'https://site.example/cb',
-    })
-  ).data!.wechatWebAuthorizeUrl;
-  const code = await w.code(APPS.web.appid, user);
-  const body = await w.gql<{ wechatWebLogin: LoginPayload }>(WEB_LOGIN, { input: { code, state } });
-  expect(body.errors).toBeUndefined();
-  return body.data!.wechatWebLogin;
-}
 
 function updateProfile(accessToken: string | null, input: Record<string, unknown>) {
   return w.gql<{ updateProfile: ProfileUser }>(
@@ -66,28 +40,25 @@ function updateProfile(accessToken: string | null, input: Record<string, unknown
 
 /** The user's row as stored. */
 async function row(userId: string) {
-  const [found] = await w.t.server.database.orm.em
-    .getConnection()
-    .execute<{ nickname: string | null; avatar_url: string | null; profile_chosen_at: string | null }[]>(
-      `select nickname, avatar_url, profile_chosen_at from "user" where id = ?`,
-      [userId],
-    );
+  const [found] = await c.sql<{
+    nickname: string | null;
+    avatar_url: string | null;
+    profile_chosen_at: string | null;
+  }>(`select nickname, avatar_url, profile_chosen_at from "user" where id = ?`, [userId]);
   return found!;
 }
 
 /** Makes the user's web profile a day and a minute old, so the next web login asks userinfo again. */
 async function ageWebProfile(userId: string): Promise<void> {
-  await w.t.server.database.orm.em
-    .getConnection()
-    .execute(
-      `update user_login_method set profile_refreshed_at = now() - interval '1 day 1 minute' where user_id = ? and kind = 'WECHAT_WEB'`,
-      [userId],
-    );
+  await c.sql(
+    `update user_login_method set profile_refreshed_at = now() - interval '1 day 1 minute' where user_id = ? and kind = 'WECHAT_WEB'`,
+    [userId],
+  );
 }
 
 describe('updateProfile', () => {
   it('stores a trimmed nickname and an https avatar, and answers the updated user', async () => {
-    const login = await miniLogin('amy');
+    const login = await c.loginAs('mini', 'amy');
     expect(login.user).toMatchObject({ nickname: null, avatarUrl: null });
     const body = await updateProfile(login.accessToken, {
       nickname: '  Amy 🌸  ',
@@ -110,7 +81,7 @@ describe('updateProfile', () => {
   });
 
   it('changes only the field given; null leaves a field as it is', async () => {
-    const login = await miniLogin('ben');
+    const login = await c.loginAs('mini', 'ben');
     await updateProfile(login.accessToken, { nickname: 'Ben', avatarUrl: 'https://cdn.example.com/ben.png' });
     const nicknameOnly = await updateProfile(login.accessToken, { nickname: 'Benny', avatarUrl: null });
     expect(nicknameOnly.data!.updateProfile).toMatchObject({
@@ -127,7 +98,7 @@ describe('updateProfile', () => {
   });
 
   it('accepts a nickname of 64 emoji (128 UTF-16 units) and refuses 65', async () => {
-    const login = await miniLogin('cat');
+    const login = await c.loginAs('mini', 'cat');
     const sixtyFour = '😀'.repeat(64);
     expect(sixtyFour).toHaveLength(128);
     const ok = await updateProfile(login.accessToken, { nickname: sixtyFour });
@@ -142,7 +113,7 @@ describe('updateProfile', () => {
   });
 
   it('accepts the emulator’s loopback http avatar outside production, and an emoji sequence with joiners', async () => {
-    const login = await miniLogin('dan');
+    const login = await c.loginAs('mini', 'dan');
     const avatarUrl = `${w.emulator.url}/__emulator/avatars/dan.svg`;
     const body = await updateProfile(login.accessToken, { nickname: '👩‍💻 Dan', avatarUrl });
     expect(body.errors).toBeUndefined();
@@ -154,7 +125,7 @@ describe('updateProfile', () => {
   });
 
   it('refuses WeChat’s anonymous “微信用户” as a nickname', async () => {
-    const login = await miniLogin('eli');
+    const login = await c.loginAs('mini', 'eli');
     await updateProfile(login.accessToken, { nickname: 'Eli' });
     for (const nickname of ['微信用户', '  微信用户 ', '微信\u200B用户']) {
       const body = await updateProfile(login.accessToken, { nickname });
@@ -193,7 +164,7 @@ describe('updateProfile', () => {
     ['an avatar of 2049 characters', 'avatarUrl', { avatarUrl: longUrl }],
     ['a good nickname with a bad avatar', 'avatarUrl', { nickname: 'Fine', avatarUrl: 'http://x.example/a' }],
   ])('answers %s with BAD_USER_INPUT naming %s, and changes nothing', async (_name, field, input) => {
-    const login = await miniLogin('fay');
+    const login = await c.loginAs('mini', 'fay');
     await updateProfile(login.accessToken, { nickname: 'Fay', avatarUrl: 'https://cdn.example.com/fay.png' });
     const before = await row(login.user.id);
     const body = await updateProfile(login.accessToken, input);
@@ -204,14 +175,14 @@ describe('updateProfile', () => {
   });
 
   it('answers a nickname that is not a string with BAD_USER_INPUT, not a crash', async () => {
-    const login = await miniLogin('fox');
+    const login = await c.loginAs('mini', 'fox');
     const body = await updateProfile(login.accessToken, { nickname: 42, avatarUrl: ['https://a.example/'] });
     expect(errorCode(body)).toBe('BAD_USER_INPUT');
     expect((await row(login.user.id)).nickname).toBeNull();
   });
 
   it('accepts an avatar of exactly 2048 characters', async () => {
-    const login = await miniLogin('gus');
+    const login = await c.loginAs('mini', 'gus');
     const url = `https://cdn.example.com/${'a'.repeat(2048 - 'https://cdn.example.com/'.length)}`;
     expect(url).toHaveLength(2048);
     const body = await updateProfile(login.accessToken, { avatarUrl: url });
@@ -219,7 +190,7 @@ describe('updateProfile', () => {
   });
 
   it('answers UNAUTHENTICATED without a token, with a forged one and after logout, and writes nothing', async () => {
-    const login = await miniLogin('hal');
+    const login = await c.loginAs('mini', 'hal');
     for (const token of [null, 'not.a.jwt', `${login.accessToken.slice(0, -4)}AAAA`]) {
       const body = await updateProfile(token, { nickname: 'Mallory' });
       expect(body.data).toBeNull();
@@ -241,12 +212,12 @@ describe('a profile the person chose, and later logins', () => {
       nickname: 'Ivy on WeChat',
       avatarUrl: 'https://thirdwx.example/ivy/132',
     });
-    const mini = await miniLogin('ivy');
+    const mini = await c.loginAs('mini', 'ivy');
     const chosen = await updateProfile(mini.accessToken, { nickname: 'Ivy' });
     expect(chosen.data!.updateProfile).toMatchObject({ nickname: 'Ivy', avatarUrl: null });
 
     // A new login method (the website): WeChat's nickname is not taken, its avatar fills the empty one.
-    const web = await webLogin('ivy');
+    const web = await c.loginAs('web', 'ivy');
     expect(web.user).toMatchObject({
       id: mini.user.id,
       nickname: 'Ivy',
@@ -260,7 +231,7 @@ describe('a profile the person chose, and later logins', () => {
       avatarUrl: 'https://thirdwx.example/ivy2/132',
     });
     await ageWebProfile(mini.user.id);
-    const refreshed = await webLogin('ivy');
+    const refreshed = await c.loginAs('web', 'ivy');
     expect(await w.wechatCalls()).toContain('/sns/userinfo');
     expect(refreshed.user).toMatchObject({ nickname: 'Ivy', avatarUrl: 'https://thirdwx.example/ivy/132' });
 
@@ -271,11 +242,11 @@ describe('a profile the person chose, and later logins', () => {
       user: 'ivy',
       real: true,
     });
-    const withData = await w.gql<{ wechatMiniLogin: LoginPayload }>(MINI_LOGIN, { input: { code, ...data } });
+    const withData = await c.run('WechatMiniLogin', { input: { code, ...data } });
     expect(withData.data!.wechatMiniLogin.user).toMatchObject({ nickname: 'Ivy' });
 
     // And the one-statement returning login answers what is stored.
-    expect((await miniLogin('ivy')).user).toMatchObject({
+    expect((await c.loginAs('mini', 'ivy')).user).toMatchObject({
       nickname: 'Ivy',
       avatarUrl: 'https://thirdwx.example/ivy/132',
     });
@@ -287,7 +258,7 @@ describe('a profile the person chose, and later logins', () => {
       nickname: 'Jon',
       avatarUrl: 'https://thirdwx.example/jon/132',
     });
-    const first = await webLogin('jon');
+    const first = await c.loginAs('web', 'jon');
     expect(first.user.nickname).toBe('Jon');
     await w.emulatorPost('/__emulator/users', {
       key: 'jon',
@@ -295,7 +266,7 @@ describe('a profile the person chose, and later logins', () => {
       avatarUrl: 'https://thirdwx.example/jon2/132',
     });
     await ageWebProfile(first.user.id);
-    const refreshed = await webLogin('jon');
+    const refreshed = await c.loginAs('web', 'jon');
     expect(refreshed.user).toMatchObject({
       nickname: 'Jonathan',
       avatarUrl: 'https://thirdwx.example/jon2/132',
@@ -314,9 +285,7 @@ describe('updateProfile in production', () => {
       },
     });
     try {
-      const code = await prod.code(APPS.mini.appid, 'kim');
-      const login = (await prod.gql<{ wechatMiniLogin: LoginPayload }>(MINI_LOGIN, { input: { code } })).data!
-        .wechatMiniLogin;
+      const login = (await clientOf(prod).login('mini', 'kim')).data!.wechatMiniLogin;
       const auth = { authorization: `Bearer ${login.accessToken}` };
       for (const avatarUrl of [`${prod.emulator.url}/__emulator/avatars/kim.svg`, 'http://localhost/a.png']) {
         const body = await prod.gql(UPDATE_PROFILE, { input: { avatarUrl } }, auth);

@@ -1,12 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import {
-  APPS,
-  LOGIN_FIELDS,
-  MINI_LOGIN,
-  startWorld,
-  type LoginPayload,
-  type World,
-} from './support/world.js';
+import { clientOf } from './support/client.js';
+import { startWorld, type World } from './support/world.js';
 
 /**
  * The hot paths' raw SQL runs on the ORM's pool as named prepared statements (parsed and planned
@@ -39,21 +33,13 @@ describe.each([
   }
 
   it(`${named ? 'prepares' : 'does not name'} the statements of first and returning logins, refresh and me`, async () => {
-    const login = async () => {
-      const body = await w.gql<{ wechatMiniLogin: LoginPayload }>(MINI_LOGIN, {
-        input: { code: await w.code(APPS.mini.appid, 'stella') },
-      });
-      expect(body.errors).toBeUndefined();
-      return body.data!.wechatMiniLogin;
-    };
+    const c = clientOf(w);
+    const login = () => c.loginAs('mini', 'stella');
     const first = await login();
     const second = await login();
     expect([first.isNewUser, second.isNewUser]).toEqual([true, false]);
     expect(second.user.id).toBe(first.user.id);
-    const refreshed = await w.gql<{ refreshSession: LoginPayload }>(
-      `mutation ($t: String!) { refreshSession(refreshToken: $t) { ${LOGIN_FIELDS} } }`,
-      { t: second.refreshToken },
-    );
+    const refreshed = await c.refresh(second.refreshToken);
     expect(refreshed.data!.refreshSession.user.id).toBe(first.user.id);
     const me = await w.gql<{ me: { id: string } }>(
       '{ me { id } }',

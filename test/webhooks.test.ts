@@ -3,13 +3,15 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import { Webhook } from 'standardwebhooks';
 import { eventually } from './support/eventually.js';
 import { startWebhookReceiver, type Received, type WebhookReceiver } from './support/webhook-receiver.js';
-import { APP_LOGIN, APPS, MINI_LOGIN, startWorld, type LoginPayload, type World } from './support/world.js';
+import { bearer, clientOf, type Client } from './support/client.js';
+import { APPS, MINI_LOGIN, startWorld, type World } from './support/world.js';
 
 const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
 const UPDATE_PROFILE = `mutation ($input: UpdateProfileInput!) { updateProfile(input: $input) { id nickname } }`;
 const BIND = `mutation ($code: String!) { bindWechatPhoneNumber(code: $code) { id phoneNumber } }`;
 
 let w: World;
+let c: Client;
 let receiver: WebhookReceiver;
 
 beforeAll(async () => {
@@ -18,6 +20,7 @@ beforeAll(async () => {
     env: { WEBHOOK_URLS: receiver.url, WEBHOOK_SECRET: SECRET },
     webhookSettings: { pollMs: 200, timeoutMs: 1000, retryDelaysMs: [300, 600], giveUpAfterMs: 60_000 },
   });
+  c = clientOf(w);
 });
 afterAll(async () => {
   await w?.stop();
@@ -26,16 +29,6 @@ afterAll(async () => {
 beforeEach(() => {
   receiver.answer = () => 204;
 });
-
-async function miniLogin(user: string): Promise<LoginPayload> {
-  const body = await w.gql<{ wechatMiniLogin: LoginPayload }>(MINI_LOGIN, {
-    input: { code: await w.code(APPS.mini.appid, user) },
-  });
-  expect(body.errors).toBeUndefined();
-  return body.data!.wechatMiniLogin;
-}
-
-const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 /** What the receiver got for this user (every attempt, answered or not), in arrival order. */
 const of = (userId: string) => receiver.received.filter((r) => r.event.data.userId === userId);
@@ -46,17 +39,15 @@ function verify(received: Received): unknown {
 }
 
 async function outboxRows(userId: string) {
-  return w.t.server.database.orm.em
-    .getConnection()
-    .execute<{ type: string; state: string; attempts: number; message_id: string; body: string }[]>(
-      `select type, state, attempts, message_id, body from webhook_delivery where user_id = ? order by id`,
-      [userId],
-    );
+  return c.sql<{ type: string; state: string; attempts: number; message_id: string; body: string }>(
+    `select type, state, attempts, message_id, body from webhook_delivery where user_id = ? order by id`,
+    [userId],
+  );
 }
 
 describe('webhooks', () => {
   it('send a signed user.created on a first login, and nothing on a returning login', async () => {
-    const first = await miniLogin('wes');
+    const first = await c.loginAs('mini', 'wes');
     expect(first.isNewUser).toBe(true);
     await eventually(async () => expect(of(first.user.id)).toHaveLength(1));
     const [created] = of(first.user.id);
@@ -72,7 +63,7 @@ describe('webhooks', () => {
     expect(created!.headers['webhook-id']).toMatch(/^msg_[A-Za-z0-9_-]{22}$/);
     expect(created!.headers['webhook-signature']).toMatch(/^v1,[A-Za-z0-9+/]+=*$/);
 
-    const again = await miniLogin('wes');
+    const again = await c.loginAs('mini', 'wes');
     expect(again.isNewUser).toBe(false);
     expect(await outboxRows(first.user.id)).toHaveLength(1);
     // A later event of the same user arrives, and still no second user.created.
@@ -82,7 +73,7 @@ describe('webhooks', () => {
   });
 
   it('send user.updated with the changed fields on updateProfile', async () => {
-    const login = await miniLogin('uma');
+    const login = await c.loginAs('mini', 'uma');
     const body = await w.gql(
       UPDATE_PROFILE,
       { input: { nickname: 'Uma', avatarUrl: 'https://cdn.example.com/uma.png' } },
@@ -104,7 +95,7 @@ describe('webhooks', () => {
   });
 
   it('send user.updated naming phoneNumber on bindWechatPhoneNumber, never the number', async () => {
-    const login = await miniLogin('pam');
+    const login = await c.loginAs('mini', 'pam');
     const { code } = await w.emulatorPost<{ code: string }>('/__emulator/phone-codes', {
       appid: APPS.mini.appid,
       user: 'pam',
@@ -130,10 +121,8 @@ describe('webhooks', () => {
   });
 
   it('send login_method.linked when a login adds an app by unionId, and user.updated when a login stores a number', async () => {
-    const first = await miniLogin('lin');
-    const viaApp = await w.gql<{ wechatAppLogin: LoginPayload }>(APP_LOGIN, {
-      input: { code: await w.code(APPS.app.appid, 'lin') },
-    });
+    const first = await c.loginAs('mini', 'lin');
+    const viaApp = await c.login('app', 'lin');
     expect(viaApp.data!.wechatAppLogin).toMatchObject({ isNewUser: false, user: { id: first.user.id } });
     const phoneCode = async () =>
       (
@@ -178,7 +167,7 @@ describe('webhooks', () => {
   it('send an event again, with the same webhook-id, after an endpoint answers 500', async () => {
     let failures = 0;
     receiver.answer = (event) => (event.type === 'user.created' && failures++ === 0 ? 500 : 204);
-    const login = await miniLogin('rex');
+    const login = await c.loginAs('mini', 'rex');
     await eventually(async () => expect(of(login.user.id)).toHaveLength(2));
     const [first, second] = of(login.user.id) as [Received, Received];
     expect([first.answer, second.answer]).toEqual([500, 204]);
@@ -194,10 +183,10 @@ describe('webhooks', () => {
 
   it('answer a login while the endpoint hangs, and deliver once it answers again', async () => {
     receiver.answer = () => 'hang';
-    const ivy = await miniLogin('ivy');
+    const ivy = await c.loginAs('mini', 'ivy');
     await eventually(async () => expect(receiver.hanging()).toBeGreaterThan(0));
     // The endpoint holds ivy's event open: a login still answers.
-    const jon = await miniLogin('jon');
+    const jon = await c.loginAs('mini', 'jon');
     expect(jon.isNewUser).toBe(true);
     expect(receiver.hanging()).toBeGreaterThan(0);
     expect(await outboxRows(ivy.user.id)).toEqual([expect.objectContaining({ state: 'pending' })]);
@@ -218,7 +207,7 @@ describe('webhooks', () => {
   it("send a user's events in order, a later one only after the earlier one is delivered", async () => {
     let refused = 0;
     receiver.answer = (event) => (event.type === 'user.created' && refused++ < 2 ? 503 : 204);
-    const login = await miniLogin('ora');
+    const login = await c.loginAs('mini', 'ora');
     for (const nickname of ['Ora 1', 'Ora 2', 'Ora 3']) {
       const body = await w.gql(UPDATE_PROFILE, { input: { nickname } }, bearer(login.accessToken));
       expect(body.errors).toBeUndefined();
@@ -236,15 +225,13 @@ describe('webhooks', () => {
 
   it('give up a delivery still failing a day after its event, logged at warn without secrets, and go on with the next', async () => {
     receiver.answer = (event) => (event.type === 'user.created' ? 500 : 204);
-    const login = await miniLogin('gus');
+    const login = await c.loginAs('mini', 'gus');
     await eventually(async () => expect(of(login.user.id).length).toBeGreaterThan(0));
     // A day later (its event's clock moved back): the next failure is the last.
-    await w.t.server.database.orm.em
-      .getConnection()
-      .execute(
-        `update webhook_delivery set created_at = created_at - interval '25 hours' where user_id = ?`,
-        [login.user.id],
-      );
+    await c.sql(
+      `update webhook_delivery set created_at = created_at - interval '25 hours' where user_id = ?`,
+      [login.user.id],
+    );
     await eventually(async () =>
       expect(await outboxRows(login.user.id)).toEqual([expect.objectContaining({ state: 'failed' })]),
     );
@@ -266,26 +253,23 @@ describe('webhooks', () => {
   });
 
   it('never send the event of a login whose transaction rolled back', async () => {
-    const connection = w.t.server.database.orm.em.getConnection();
-    await connection.execute(`
+    await c.sql(`
       create table fail_sessions (on_ boolean);
       create function fail_session() returns trigger language plpgsql as
         $$ begin if exists (select 1 from fail_sessions) then raise exception 'session refused'; end if; return new; end $$;
       create trigger fail_session before insert on session for each row execute function fail_session();
       insert into fail_sessions values (true);`);
     const before = receiver.received.length;
-    const rowsBefore = await connection.execute<{ n: string }[]>(
-      `select count(*) as n from webhook_delivery`,
-    );
+    const rowsBefore = await c.sql<{ n: string }>(`select count(*) as n from webhook_delivery`);
     try {
       const failed = await w.gql(MINI_LOGIN, { input: { code: await w.code(APPS.mini.appid, 'rob') } });
       expect(failed.errors).toBeDefined();
-      expect(await connection.execute(`select count(*) as n from webhook_delivery`)).toEqual(rowsBefore);
+      expect(await c.sql(`select count(*) as n from webhook_delivery`)).toEqual(rowsBefore);
     } finally {
-      await connection.execute(`drop trigger fail_session on session; drop table fail_sessions;`);
+      await c.sql(`drop trigger fail_session on session; drop table fail_sessions;`);
     }
     // The same person's next login registers them: one user.created, theirs, and nothing else.
-    const rob = await miniLogin('rob');
+    const rob = await c.loginAs('mini', 'rob');
     expect(rob.isNewUser).toBe(true);
     await eventually(async () => expect(of(rob.user.id)).toHaveLength(1));
     await new Promise((resolve) => setTimeout(resolve, 500));

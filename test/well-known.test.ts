@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
-import { APPS, MINI_LOGIN, startWorld, type LoginPayload, type World } from './support/world.js';
+import { clientOf, type Client } from './support/client.js';
+import { startWorld, type World } from './support/world.js';
 import { errorCode } from './support/graphql.js';
 import { eventually } from './support/eventually.js';
 
@@ -8,27 +9,17 @@ const PUBLIC_URL = 'https://login.example.com';
 const AUDIENCE = 'https://api.example.com';
 
 let w: World;
-
-async function sql<T>(text: string): Promise<T[]> {
-  return w.t.server.database.orm.em.getConnection().execute<T[]>(text);
-}
+let c: Client;
 
 async function jwks(): Promise<JSONWebKeySet> {
   return (await (await fetch(`${w.t.url}/.well-known/jwks.json`)).json()) as JSONWebKeySet;
-}
-
-async function login(user: string): Promise<LoginPayload> {
-  const body = await w.gql<{ wechatMiniLogin: LoginPayload }>(MINI_LOGIN, {
-    input: { code: await w.code(APPS.mini.appid, user) },
-  });
-  expect(body.errors).toBeUndefined();
-  return body.data!.wechatMiniLogin;
 }
 
 beforeAll(async () => {
   w = await startWorld({
     env: { PUBLIC_URL: `${PUBLIC_URL}/`, TOKEN_AUDIENCE: AUDIENCE, SIGNING_KEY_REFRESH_SECONDS: '1' },
   });
+  c = clientOf(w);
 });
 afterAll(async () => {
   await w?.stop();
@@ -70,7 +61,7 @@ describe('GET /.well-known/openid-configuration', () => {
 
 describe('access tokens', () => {
   it('are ES256 JWTs with the kid of a published key and iss, aud, sub, sid, iat, exp', async () => {
-    const payload = await login('ava');
+    const payload = await c.loginAs('mini', 'ava');
     const header = decodeProtectedHeader(payload.accessToken);
     const { keys } = await jwks();
     expect(header).toEqual({ alg: 'ES256', typ: 'JWT', kid: keys[0]!.kid });
@@ -89,7 +80,7 @@ describe('access tokens', () => {
   });
 
   it('are refused with an unknown kid, or with alg none', async () => {
-    const { accessToken } = await login('bea');
+    const { accessToken } = await c.loginAs('mini', 'bea');
     const [, payload, signature] = accessToken.split('.');
     const header = (h: object) => Buffer.from(JSON.stringify(h)).toString('base64url');
     const ME = '{ me { id } }';
@@ -106,9 +97,9 @@ describe('access tokens', () => {
 
 describe('signing key rotation on one instance', () => {
   it('publishes the next key before it signs, signs with it after that, then drops the retired one after its window', async () => {
-    const before = await login('cai');
+    const before = await c.loginAs('mini', 'cai');
     const [old] = (await jwks()).keys;
-    const [{ at }] = (await sql<{ at: number }>(
+    const [{ at }] = (await c.sql<{ at: number }>(
       `update signing_key set created_at = now() - interval '31 days' returning extract(epoch from now())::float8 as at`,
     )) as [{ at: number }];
 
@@ -122,7 +113,7 @@ describe('signing key rotation on one instance', () => {
     const next = published[1]!;
     // …to sign three refresh intervals (SIGNING_KEY_REFRESH_SECONDS=1 here) after it was made, so
     // every cached JWKS has it by then; the old key retires at that same moment.
-    const [row] = await sql<{ begins: number; retires: number }>(
+    const [row] = await c.sql<{ begins: number; retires: number }>(
       `select extract(epoch from created_at)::float8 as begins,
         (select extract(epoch from retired_at)::float8 from signing_key where kid = '${old!.kid}') as retires
        from signing_key where kid = '${next}'`,
@@ -131,19 +122,19 @@ describe('signing key rotation on one instance', () => {
     expect(row!.begins).toBeLessThanOrEqual(seen + 3 + 1);
     expect(row!.retires).toBe(row!.begins);
     // Until then the old key signs (held back here, so the check does not race the clock).
-    await sql(`update signing_key set created_at = now() + interval '1 hour' where kid = '${next}'`);
-    await sql(`update signing_key set retired_at = now() + interval '1 hour' where kid = '${old!.kid}'`);
+    await c.sql(`update signing_key set created_at = now() + interval '1 hour' where kid = '${next}'`);
+    await c.sql(`update signing_key set retired_at = now() + interval '1 hour' where kid = '${old!.kid}'`);
     await new Promise((resolve) => setTimeout(resolve, 2500));
-    expect(decodeProtectedHeader((await login('cai')).accessToken).kid).toBe(old!.kid);
+    expect(decodeProtectedHeader((await c.loginAs('mini', 'cai')).accessToken).kid).toBe(old!.kid);
     expect((await jwks()).keys.map((k) => k.kid)).toEqual([old!.kid, next]);
-    await sql(`update signing_key set created_at = now(), retired_at = null where kid = '${next}'`);
-    await sql(`update signing_key set retired_at = now() where kid = '${old!.kid}'`);
+    await c.sql(`update signing_key set created_at = now(), retired_at = null where kid = '${next}'`);
+    await c.sql(`update signing_key set retired_at = now() where kid = '${old!.kid}'`);
 
     // Then it signs, and is listed first.
     await eventually(async () => {
       expect((await jwks()).keys.map((k) => k.kid)).toEqual([next, old!.kid]);
     }, 10_000);
-    const after = await login('cai');
+    const after = await c.loginAs('mini', 'cai');
     expect(decodeProtectedHeader(after.accessToken).kid).toBe(next);
     const keys = (await jwks()).keys;
     // The old key's token still works here while its key is published.
@@ -152,7 +143,7 @@ describe('signing key rotation on one instance', () => {
     expect((await w.gql<{ me: { id: string } }>(ME, {}, bearer(before.accessToken))).data?.me).toBeTruthy();
 
     // Past its window (the token lifetime after the last moment any instance could sign with it).
-    await sql(`update signing_key set retired_at = now() - interval '1 day' where kid = '${old!.kid}'`);
+    await c.sql(`update signing_key set retired_at = now() - interval '1 day' where kid = '${old!.kid}'`);
     await eventually(async () => {
       expect((await jwks()).keys.map((k) => k.kid)).toEqual([keys[0]!.kid]);
     }, 10_000);
