@@ -1,6 +1,7 @@
 /**
- * `npm run fuzz`: a longer run of the requests test/fuzz.test.ts sends (test/support/fuzz.ts),
- * against a server of its own: src/main.ts in a child process on a throwaway embedded database
+ * `npm run fuzz`: a longer run of the requests test/fuzz.test.ts sends (written by
+ * test/support/fuzz-requests.ts, sent and checked by test/support/fuzz.ts), against a server of its
+ * own: src/main.ts in a child process on a throwaway embedded database
  * (EMBEDDED_DB_DIR=memory://) with the built-in WeChat emulator, both on free ports. Sends the
  * requests one at a time while polling /livez, then prints the documents tried, the answers by
  * status and code, the slowest answer and the slowest /livez, and every untyped answer.

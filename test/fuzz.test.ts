@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { parse, specifiedRules, validate } from 'graphql';
 import fc from 'fast-check';
-import { ourSchema, randOf, runFuzz, writeRequest } from './support/fuzz.js';
+import { runFuzz } from './support/fuzz.js';
+import { ourSchema, writeRequest } from './support/fuzz-requests.js';
+import { randOf } from './support/fuzz-writer.js';
 import { startWorld, type World } from './support/world.js';
 
 /** The seed of every run here: the same 300 requests each time (issue 26). */
