@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { Webhook } from 'standardwebhooks';
-import { bearer, clientOf, type Client, type UserView } from './support/client.js';
+import { bearer, clientOf, kinds, type Client, type UserView } from './support/client.js';
 import { eventually } from './support/eventually.js';
 import { errorCode } from './support/graphql.js';
-import { startWebhookReceiver, type Received, type WebhookReceiver } from './support/webhook-receiver.js';
+import type { Received } from './support/webhook-receiver.js';
+import { startWebhookReceiver, verifier, type WebhookReceiver } from './support/webhook-receiver.js';
 import { APPS, startWorld, type World } from './support/world.js';
 
 /**
@@ -37,8 +37,6 @@ afterAll(async () => {
   await receiver?.close();
 });
 
-const kinds = (user: UserView) => user.loginMethods.map((m) => m.kind).sort();
-
 /** The events the receiver got about this user (as userId, or as the merged user), in arrival order. */
 const eventsOf = (userId: string) =>
   receiver.received.filter((r) => r.event.data.userId === userId || r.event.data.mergedUserId === userId);
@@ -52,9 +50,7 @@ async function written(userId: string): Promise<string[]> {
   return rows.map((r) => r.type);
 }
 
-function verified(received: Received) {
-  return new Webhook(SECRET).verify(received.body, received.headers as Record<string, string>);
-}
+const verified = verifier(SECRET);
 
 beforeEach(() => {
   receiver.answer = () => 204;

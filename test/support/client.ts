@@ -44,6 +44,9 @@ export type Session = LoginAnswerFragment;
 /** The user as me and linkWechatIdentity answer it. */
 export type UserView = UserViewFragment;
 
+/** The kinds of a user's login methods, sorted. */
+export const kinds = (user: UserView) => user.loginMethods.map((m) => m.kind).sort();
+
 /** The platforms a person logs in on: mini program, website (QR), mobile app, official account page. */
 export type LoginKind = 'mini' | 'web' | 'app' | 'official';
 

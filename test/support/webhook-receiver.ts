@@ -1,5 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Webhook } from 'standardwebhooks';
 
 /** One POST the receiver got. */
 export interface Received {
@@ -56,4 +57,9 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   (receiver as { url: string }).url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`;
   return receiver;
+}
+
+/** Verifies a delivery as a consumer does: the standardwebhooks package, the raw body, the three headers. */
+export function verifier(secret: string): (received: Received) => unknown {
+  return (received) => new Webhook(secret).verify(received.body, received.headers as Record<string, string>);
 }
