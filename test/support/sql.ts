@@ -1,3 +1,4 @@
+import pg from 'pg';
 import type { TestServer } from './server.js';
 
 /** A statement with `?` placeholders and its values; the rows it returns. */
@@ -12,4 +13,25 @@ export type Sql = <R extends object = Record<string, unknown>>(
  */
 export function sqlOf(t: TestServer): Sql {
   return (text, values = []) => t.server.database.orm.em.getConnection().execute(text, values);
+}
+
+/**
+ * Statements on the database at `url`, as server processes of their own share it (test/support/
+ * instances.ts): one connection per statement, `?` placeholders as sqlOf takes them.
+ */
+export function sqlAt(url: string): Sql {
+  return async <R extends object>(text: string, values: unknown[] = []) => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      let n = 0;
+      const { rows } = await client.query(
+        text.replace(/\?/g, () => `$${++n}`),
+        values,
+      );
+      return rows as R[];
+    } finally {
+      await client.end();
+    }
+  };
 }
