@@ -1,23 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import pg from 'pg';
 import { Webhook } from 'standardwebhooks';
-import type { Emulator } from '../src/emulator/emulator.js';
-import type { TestDatabase } from './support/database.js';
-import { emulatorControl } from './support/emulator.js';
+import { createClient, type Client } from './support/client.js';
 import { startInstances, type Instances } from './support/instances.js';
 import { eventually } from './support/eventually.js';
-import { postGraphQL } from './support/graphql.js';
-import type { ServerProcess } from './support/process.js';
+import { sqlAt } from './support/sql.js';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook-receiver.js';
-import { APPS, MINI_LOGIN, type LoginPayload } from './support/world.js';
 
 /** Two server processes on one PostgreSQL sending one outbox to one endpoint. */
 const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
-let db: TestDatabase;
-let emulator: Emulator;
 let receiver: WebhookReceiver;
-let servers: ServerProcess[] = [];
+let clients: Client[] = [];
 
 let instances: Instances | undefined;
 
@@ -29,7 +22,10 @@ beforeAll(async () => {
     WEBHOOK_SECRET: SECRET,
     LOG_LEVEL: 'warn',
   });
-  ({ db, emulator, servers } = instances);
+  const { db, emulator, servers } = instances;
+  clients = servers.map((server) =>
+    createClient({ url: server.url, emulatorUrl: emulator.url, sql: sqlAt(db.url) }),
+  );
 }, 120_000);
 
 afterAll(async () => {
@@ -42,19 +38,12 @@ const percentile = (sorted: number[], p: number) =>
 
 describe('webhooks from two instances', () => {
   it('deliver the events of 60 first logins made on both, none lost, none twice', async () => {
-    const code = emulatorControl(emulator.url).code;
+    // loginAs expects each answer without errors.
     const logins = await Promise.all(
-      Array.from({ length: 60 }, async (_, i) => {
-        const { body } = await postGraphQL<{ wechatMiniLogin: LoginPayload }>(
-          servers[i % 2]!.url,
-          MINI_LOGIN,
-          {
-            input: { code: await code(APPS.mini.appid, `many-${i}`) },
-          },
-        );
-        expect(body.errors).toBeUndefined();
-        return body.data!.wechatMiniLogin.user.id;
-      }),
+      Array.from(
+        { length: 60 },
+        async (_, i) => (await clients[i % 2]!.loginAs('mini', `many-${i}`)).user.id,
+      ),
     );
     await eventually(async () =>
       expect(new Set(receiver.received.map((r) => r.event.data.userId)).size).toBe(60),
@@ -81,22 +70,16 @@ describe('webhooks from two instances', () => {
   it('drain a backlog of 500 events between them, none lost, none twice', async () => {
     const count = 500;
     const before = receiver.received.length;
-    const client = new pg.Client({ connectionString: db.url });
-    await client.connect();
     const started = Date.now();
-    try {
-      await client.query(
-        `insert into webhook_delivery (message_id, endpoint, type, user_id, body, next_attempt_at, created_at)
-         select 'msg_backlog' || i, $1, 'user.updated', u,
-                json_build_object('type', 'user.updated', 'timestamp', now(),
-                                  'data', json_build_object('userId', u, 'changed', json_build_array('nickname')))::text,
-                now(), now()
-           from generate_series(1, $2::int) i, lateral (select gen_random_uuid() as u) g`,
-        [receiver.url, count],
-      );
-    } finally {
-      await client.end();
-    }
+    await clients[0]!.sql(
+      `insert into webhook_delivery (message_id, endpoint, type, user_id, body, next_attempt_at, created_at)
+       select 'msg_backlog' || i, ?, 'user.updated', u,
+              json_build_object('type', 'user.updated', 'timestamp', now(),
+                                'data', json_build_object('userId', u, 'changed', json_build_array('nickname')))::text,
+              now(), now()
+         from generate_series(1, ?::int) i, lateral (select gen_random_uuid() as u) g`,
+      [receiver.url, count],
+    );
     await eventually(
       async () => expect(receiver.received.length - before).toBeGreaterThanOrEqual(count),
       100_000,
