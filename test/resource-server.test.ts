@@ -1,14 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { decodeJwt, decodeProtectedHeader, type JSONWebKeySet } from 'jose';
-import pg from 'pg';
 import { createEmulator, type Emulator } from '../src/emulator/emulator.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { emulatorControl } from './support/emulator.js';
-import { postGraphQL } from './support/graphql.js';
+import { createClient, type Client, type Session } from './support/client.js';
 import { freePort, spawnServer, type ServerProcess } from './support/process.js';
 import { CURRENT_SIGNING_KEY, openSigningKey, signToken } from './support/signing-keys.js';
-import { APPS, AUTH_SECRET, MINI_LOGIN, wechatEnv, type LoginPayload } from './support/world.js';
+import { sqlAt } from './support/sql.js';
+import { APPS, AUTH_SECRET, wechatEnv } from './support/world.js';
 import { eventually } from './support/eventually.js';
 
 /**
@@ -18,6 +17,7 @@ import { eventually } from './support/eventually.js';
 let db: TestDatabase;
 let emulator: Emulator;
 let server: ServerProcess;
+let c: Client;
 let resource: { child: ChildProcess; url: string; exited: Promise<unknown> };
 let issuer: string;
 
@@ -47,15 +47,6 @@ async function hello(token: string | undefined): Promise<{ status: number; body:
     headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
   });
   return { status: response.status, body: await response.json() };
-}
-
-async function login(user: string): Promise<LoginPayload> {
-  const code = await emulatorControl(emulator.url).code(APPS.mini.appid, user);
-  const { body } = await postGraphQL<{ wechatMiniLogin: LoginPayload }>(server.url, MINI_LOGIN, {
-    input: { code },
-  });
-  expect(body.errors).toBeUndefined();
-  return body.data!.wechatMiniLogin;
 }
 
 async function jwks(): Promise<JSONWebKeySet> {
@@ -105,6 +96,7 @@ beforeAll(async () => {
     },
     port,
   );
+  c = createClient({ url: server.url, emulatorUrl: emulator.url, sql: sqlAt(db.url) });
   resource = await startResourceServer({
     ISSUER: issuer,
     AUDIENCE: 'https://api.example.com',
@@ -122,7 +114,7 @@ afterAll(async () => {
 
 describe('a resource server that trusts our JWKS alone', () => {
   it('accepts our access token and refuses tampered, expired, foreign-audience and missing ones', async () => {
-    const payload = await login('ivy');
+    const payload = await c.loginAs('mini', 'ivy');
     const claims = decodeJwt(payload.accessToken);
     expect(await hello(payload.accessToken)).toEqual({
       status: 200,
@@ -133,10 +125,7 @@ describe('a resource server that trusts our JWKS alone', () => {
     const otherUser = Buffer.from(JSON.stringify({ ...claims, sub: 'someone-else' })).toString('base64url');
     const flipped = signature.slice(0, -2) + (signature.endsWith('AA') ? 'BB' : 'AA');
 
-    const client = new pg.Client({ connectionString: db.url });
-    await client.connect();
-    const { rows } = await client.query<{ kid: string; private_key: string }>(CURRENT_SIGNING_KEY);
-    await client.end();
+    const rows = await c.sql<{ kid: string; private_key: string }>(CURRENT_SIGNING_KEY);
     const key = await openSigningKey(rows[0]!, AUTH_SECRET);
     const now = Math.floor(Date.now() / 1000);
     const good = { iss: issuer, aud: 'https://api.example.com', sub: 'u', sid: 's', iat: now };
@@ -159,7 +148,7 @@ describe('a resource server that trusts our JWKS alone', () => {
   });
 
   it('keeps trusting old tokens across `npm run keys:rotate`, and trusts the new key’s tokens', async () => {
-    const before = await login('jon');
+    const before = await c.loginAs('mini', 'jon');
     const oldKid = decodeProtectedHeader(before.accessToken).kid;
     expect((await hello(before.accessToken)).status).toBe(200);
 
@@ -184,9 +173,9 @@ describe('a resource server that trusts our JWKS alone', () => {
     });
     expect((await hello(before.accessToken)).status).toBe(200);
 
-    let after: LoginPayload | undefined;
+    let after: Session | undefined;
     await eventually(async () => {
-      after = await login('jon');
+      after = await c.loginAs('mini', 'jon');
       expect(decodeProtectedHeader(after.accessToken).kid).toBe(newKid);
     });
     await eventually(async () => {
@@ -203,19 +192,13 @@ describe('a resource server that trusts our JWKS alone', () => {
     const nowKid = now.stdout.trim();
     await eventually(async () => {
       expect((await jwks()).keys.map((k) => k.kid)).toEqual([nowKid, waiting, newKid, oldKid]);
-      expect(decodeProtectedHeader((await login('jon')).accessToken).kid).toBe(nowKid);
+      expect(decodeProtectedHeader((await c.loginAs('mini', 'jon')).accessToken).kid).toBe(nowKid);
     });
-    const client = new pg.Client({ connectionString: db.url });
-    await client.connect();
-    try {
-      const { rows } = await client.query<{ never: boolean }>(
-        'select retired_at <= created_at as never from signing_key where kid = $1',
-        [waiting],
-      );
-      expect(rows).toEqual([{ never: true }]);
-    } finally {
-      await client.end();
-    }
+    const rows = await c.sql<{ never: boolean }>(
+      'select retired_at <= created_at as never from signing_key where kid = ?',
+      [waiting],
+    );
+    expect(rows).toEqual([{ never: true }]);
     const unknown = await rotateKeys(AUTH_SECRET, ['--later']);
     expect(unknown).toMatchObject({ code: 1, stdout: '' });
     expect(unknown.stderr).toMatch(/^keys:rotate: unknown option --later/);
