@@ -2,14 +2,13 @@ import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { decodeProtectedHeader, type JSONWebKeySet } from 'jose';
-import pg from 'pg';
 import { createOrmConfig } from '../mikro-orm.config.js';
 import { createEmulator, type Emulator } from '../src/emulator/emulator.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { emulatorControl } from './support/emulator.js';
-import { postGraphQL } from './support/graphql.js';
+import { createClient, type Client } from './support/client.js';
 import { freePort, spawnServer, type ServerProcess } from './support/process.js';
-import { APPS, MINI_LOGIN, wechatEnv, type LoginPayload } from './support/world.js';
+import { sqlAt } from './support/sql.js';
+import { APPS, wechatEnv } from './support/world.js';
 import { eventually } from './support/eventually.js';
 
 /** Signing keys shared by server processes on one database: made once, rotated once, sealed. */
@@ -22,32 +21,13 @@ afterAll(async () => {
   await emulator?.close();
 });
 
-async function query<T extends pg.QueryResultRow>(db: TestDatabase, text: string): Promise<T[]> {
-  const client = new pg.Client({ connectionString: db.url });
-  await client.connect();
-  try {
-    return (await client.query<T>(text)).rows;
-  } finally {
-    await client.end();
-  }
-}
+/** The typed client of one server process. */
+const clientAt = (server: ServerProcess): Client =>
+  createClient({ url: server.url, emulatorUrl: emulator.url });
 
-async function login(server: ServerProcess, user: string): Promise<LoginPayload> {
-  const code = await emulatorControl(emulator.url).code(APPS.mini.appid, user);
-  const { body } = await postGraphQL<{ wechatMiniLogin: LoginPayload }>(server.url, MINI_LOGIN, {
-    input: { code },
-  });
-  expect(body.errors).toBeUndefined();
-  return body.data!.wechatMiniLogin;
-}
-
+/** me's answer on that server: the user's id, or its error's code and message. */
 async function me(server: ServerProcess, token: string): Promise<unknown> {
-  const { body } = await postGraphQL<{ me: { id: string } | null }>(
-    server.url,
-    '{ me { id } }',
-    {},
-    { authorization: `Bearer ${token}` },
-  );
+  const body = await clientAt(server).me(token);
   return body.data?.me?.id ?? `${String(body.errors?.[0]?.extensions?.code)}: ${body.errors?.[0]?.message}`;
 }
 
@@ -93,24 +73,26 @@ describe('two instances started at once on a fresh database', () => {
   });
 
   it('make exactly one signing key, and publish and sign with it on both', async () => {
-    const rows = await query<{ kid: string }>(db, 'select kid from signing_key');
+    const rows = await sqlAt(db.url)<{ kid: string }>('select kid from signing_key');
     expect(rows).toHaveLength(1);
     for (const server of servers) {
       expect(await kids(server)).toEqual([rows[0]!.kid]);
-      expect(decodeProtectedHeader((await login(server, 'kim')).accessToken).kid).toBe(rows[0]!.kid);
+      expect(decodeProtectedHeader((await clientAt(server).loginAs('mini', 'kim')).accessToken).kid).toBe(
+        rows[0]!.kid,
+      );
     }
   });
 
   it('rotate once together, publishing the next key on both before either signs with it', async () => {
-    const [old] = await query<{ kid: string }>(db, 'select kid from signing_key');
-    const token = (await login(servers[0]!, 'lea')).accessToken;
+    const [old] = await sqlAt(db.url)<{ kid: string }>('select kid from signing_key');
+    const token = (await clientAt(servers[0]!).loginAs('mini', 'lea')).accessToken;
     // What a resource server sees: JWKS snapshots it may cache until their max-age runs out, and
     // tokens, each from the moment before it was asked for (the earliest it can exist).
     const snapshots: { until: number; kids: string[]; server: number }[] = [];
     const tokens: { from: number; kid: string; server: number }[] = [];
     const signedWith = (kid: string, server: number) =>
       tokens.filter((t) => t.kid === kid && t.server === server).length;
-    await query(db, `update signing_key set created_at = now() - interval '31 days'`);
+    await sqlAt(db.url)(`update signing_key set created_at = now() - interval '31 days'`);
     // SIGNING_KEY_REFRESH_SECONDS=1: the next key is published within ~2 s and signs 3 s after.
     // Watched until both instances have signed with a new key a few times.
     const deadline = Date.now() + 40_000;
@@ -121,15 +103,16 @@ describe('two instances started at once on a fresh database', () => {
       const { keys } = (await response.json()) as JSONWebKeySet;
       snapshots.push({ until: Date.now() + maxAge * 1000, kids: keys.map((k) => k.kid!), server });
       const from = Date.now();
-      const issued = decodeProtectedHeader((await login(servers[server]!, `watch-${i}`)).accessToken).kid!;
+      const issued = decodeProtectedHeader(
+        (await clientAt(servers[server]!).loginAs('mini', `watch-${i}`)).accessToken,
+      ).kid!;
       tokens.push({ from, kid: issued, server });
       const fresh = tokens.find((t) => t.kid !== old!.kid)?.kid;
       if (fresh && signedWith(fresh, 0) >= 3 && signedWith(fresh, 1) >= 3) break;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
 
-    const rows = await query<{ kid: string; current: boolean }>(
-      db,
+    const rows = await sqlAt(db.url)<{ kid: string; current: boolean }>(
       'select kid, retired_at is null as current from signing_key order by created_at desc',
     );
     expect(rows).toHaveLength(2);
@@ -151,7 +134,7 @@ describe('two instances started at once on a fresh database', () => {
 
     for (const server of servers) {
       expect(await kids(server)).toEqual([next, old!.kid]);
-      const fresh = await login(server, 'lea');
+      const fresh = await clientAt(server).loginAs('mini', 'lea');
       expect(decodeProtectedHeader(fresh.accessToken).kid).toBe(next);
       // A token of the retired key, from the other instance, still works while it is published.
       expect(await me(server, token)).toBe(fresh.user.id);
@@ -174,12 +157,12 @@ describe('a start with another AUTH_SECRET than the one that sealed the keys', (
 
   it('makes a new current key in development, once, and old tokens still verify', async () => {
     const first = await spawnServer(serverEnv(db, { AUTH_SECRET: FIRST }), await freePort());
-    const before = await login(first, 'max');
+    const before = await clientAt(first).loginAs('mini', 'max');
     await stop([first]);
 
     const second = await spawnServer(serverEnv(db, { AUTH_SECRET: SECOND }), await freePort());
     try {
-      const after = await login(second, 'max');
+      const after = await clientAt(second).loginAs('mini', 'max');
       const oldKid = decodeProtectedHeader(before.accessToken).kid;
       const newKid = decodeProtectedHeader(after.accessToken).kid;
       expect(newKid).not.toBe(oldKid);
@@ -198,11 +181,10 @@ describe('a start with another AUTH_SECRET than the one that sealed the keys', (
   it('refuses to start in production, with one line naming AUTH_SECRET, and rotates nothing even when due', async () => {
     // The current key is past its rotation age: an instance that cannot open it must not replace it
     // with one that every rightly configured instance could not open.
-    await query(
-      db,
+    await sqlAt(db.url)(
       `update signing_key set created_at = now() - interval '31 days' where retired_at is null`,
     );
-    const before = await query<{ kid: string }>(db, 'select kid from signing_key order by kid');
+    const before = await sqlAt(db.url)<{ kid: string }>('select kid from signing_key order by kid');
     const child = spawn(process.execPath, ['--import', '@swc-node/register/esm-register', 'src/main.ts'], {
       env: {
         ...process.env,
@@ -223,7 +205,7 @@ describe('a start with another AUTH_SECRET than the one that sealed the keys', (
       /^Configuration error: AUTH_SECRET: cannot open the current signing key \(kid [\w-]+\), nor can AUTH_SECRET_PREVIOUS: it was sealed with another secret; .*\n$/,
     );
     expect(stdout + stderr).not.toContain(THIRD);
-    expect(await query<{ kid: string }>(db, 'select kid from signing_key order by kid')).toEqual(before);
+    expect(await sqlAt(db.url)<{ kid: string }>('select kid from signing_key order by kid')).toEqual(before);
   }, 60_000);
 });
 
@@ -259,7 +241,7 @@ describe('an AUTH_SECRET change with the old secret in AUTH_SECRET_PREVIOUS', ()
 
   it('keeps every session and key, seals anew with the new secret, and needs the old one no more after a rotation', async () => {
     const first = await spawnServer(production({ AUTH_SECRET: OLD }), await freePort());
-    const before = await login(first, 'ola');
+    const before = await clientAt(first).loginAs('mini', 'ola');
     const oldKid = decodeProtectedHeader(before.accessToken).kid!;
     await stop([first]);
 
@@ -269,14 +251,12 @@ describe('an AUTH_SECRET change with the old secret in AUTH_SECRET_PREVIOUS', ()
     let refreshed: string;
     try {
       expect(await me(second, before.accessToken)).toBe(before.user.id);
-      const { body } = await postGraphQL<{ refreshSession: { refreshToken: string; user: { id: string } } }>(
-        second.url,
-        'mutation ($t: String!) { refreshSession(refreshToken: $t) { refreshToken user { id } } }',
-        { t: before.refreshToken },
-      );
+      const body = await clientAt(second).refresh(before.refreshToken);
       expect(body.data?.refreshSession.user.id).toBe(before.user.id);
       refreshed = body.data!.refreshSession.refreshToken;
-      expect(decodeProtectedHeader((await login(second, 'ola')).accessToken).kid).toBe(oldKid);
+      expect(decodeProtectedHeader((await clientAt(second).loginAs('mini', 'ola')).accessToken).kid).toBe(
+        oldKid,
+      );
       expect(second.output()).toContain('the current key opens with AUTH_SECRET_PREVIOUS');
 
       // The operator rotates: the new key is sealed with the new secret and signs after its lead.
@@ -284,7 +264,9 @@ describe('an AUTH_SECRET change with the old secret in AUTH_SECRET_PREVIOUS', ()
       expect(rotated.code).toBe(0);
       const newKid = rotated.out.trim();
       await eventually(async () => {
-        expect(decodeProtectedHeader((await login(second, 'ola')).accessToken).kid).toBe(newKid);
+        expect(decodeProtectedHeader((await clientAt(second).loginAs('mini', 'ola')).accessToken).kid).toBe(
+          newKid,
+        );
       });
       for (const secret of [OLD, NEW]) expect(second.output() + rotated.out).not.toContain(secret);
     } finally {
@@ -295,11 +277,7 @@ describe('an AUTH_SECRET change with the old secret in AUTH_SECRET_PREVIOUS', ()
     const third = await spawnServer(production({ AUTH_SECRET: NEW }), await freePort());
     try {
       expect(await me(third, before.accessToken)).toBe(before.user.id);
-      const { body } = await postGraphQL<{ refreshSession: { user: { id: string } } }>(
-        third.url,
-        'mutation ($t: String!) { refreshSession(refreshToken: $t) { user { id } } }',
-        { t: refreshed },
-      );
+      const body = await clientAt(third).refresh(refreshed);
       expect(body.data?.refreshSession.user.id).toBe(before.user.id);
       expect(third.output()).not.toContain('AUTH_SECRET_PREVIOUS');
     } finally {
