@@ -5,10 +5,9 @@ import { loadConfig } from '../src/config.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../src/db/embedded.js';
 import { createEmulator, type Emulator } from '../src/emulator/emulator.js';
 import { startServer, type RunningServer } from '../src/server/start.js';
-import { postGraphQL } from './support/graphql.js';
+import { bearer, createClient, type Client } from './support/client.js';
 import { captureLog } from './support/logger.js';
-import { APPS, MINI_LOGIN, wechatEnv } from './support/world.js';
-import { emulatorControl } from './support/emulator.js';
+import { APPS, wechatEnv } from './support/world.js';
 
 // The embedded database, whatever TEST_DATABASE_URL says: it is what `npm start` runs on.
 
@@ -173,6 +172,7 @@ describe('clients of the embedded database', () => {
 describe('the server on the embedded database, after its pool closed an idle connection', () => {
   let emulator: Emulator;
   let server: RunningServer;
+  let c: Client;
   beforeAll(async () => {
     emulator = await createEmulator({ apps: Object.values(APPS) });
     const config = loadConfig({
@@ -186,6 +186,7 @@ describe('the server on the embedded database, after its pool closed an idle con
       ...wechatEnv(APPS, emulator.url),
     });
     server = await startServer(config, captureLog().logger);
+    c = createClient({ url: server.url, emulatorUrl: emulator.url });
   }, 60_000);
   afterAll(async () => {
     await server?.close();
@@ -199,45 +200,30 @@ describe('the server on the embedded database, after its pool closed an idle con
       }
     ).pool;
 
-  const miniLogin = async () => {
-    const { code } = await emulatorControl(emulator.url).post<{ code: string }>('/__emulator/codes', {
-      appid: APPS.mini.appid,
-      user: 'idle-alice',
-    });
-    return postGraphQL<{
-      wechatMiniLogin: { accessToken: string; refreshToken: string; user: { id: string } };
-    }>(server.url, MINI_LOGIN, { input: { code } });
-  };
-
   it('logs in, refreshes and answers me, again and again, each time on a new connection', async () => {
-    const first = await miniLogin();
-    expect(first.body.errors).toBeUndefined();
-    let refreshToken = first.body.data!.wechatMiniLogin.refreshToken;
-    const userId = first.body.data!.wechatMiniLogin.user.id;
+    const first = await c.login('mini', 'idle-alice');
+    expect(first.errors).toBeUndefined();
+    let refreshToken = first.data!.wechatMiniLogin.refreshToken;
+    const userId = first.data!.wechatMiniLogin.user.id;
     for (let round = 0; round < 2; round++) {
       // Idle past the pool's timeout (its reaper looks once a second): the connection is closed.
       await sleep(2600);
       expect(pool().numFree() + pool().numUsed()).toBe(0);
       expect(await server.database.ping()).toBe(true);
 
-      const login = await miniLogin();
-      expect(login.body.errors).toBeUndefined();
-      expect(login.body.data!.wechatMiniLogin.user.id).toBe(userId);
+      const login = await c.login('mini', 'idle-alice');
+      expect(login.errors).toBeUndefined();
+      expect(login.data!.wechatMiniLogin.user.id).toBe(userId);
       await sleep(2600);
 
-      const refreshed = await postGraphQL<{ refreshSession: { accessToken: string; refreshToken: string } }>(
-        server.url,
-        `mutation ($t: String!) { refreshSession(refreshToken: $t) { accessToken refreshToken } }`,
-        { t: refreshToken },
-      );
-      expect(refreshed.body.errors).toBeUndefined();
-      refreshToken = refreshed.body.data!.refreshSession.refreshToken;
+      const refreshed = await c.refresh(refreshToken);
+      expect(refreshed.errors).toBeUndefined();
+      refreshToken = refreshed.data!.refreshSession.refreshToken;
       await sleep(2600);
 
-      const me = await postGraphQL<{ me: { id: string } }>(server.url, '{ me { id } }', undefined, {
-        authorization: `Bearer ${refreshed.body.data!.refreshSession.accessToken}`,
-      });
-      expect(me.body).toEqual({ data: { me: { id: userId } } });
+      // Only the id: the whole answer is compared.
+      const me = await c.gql('{ me { id } }', undefined, bearer(refreshed.data!.refreshSession.accessToken));
+      expect(me).toEqual({ data: { me: { id: userId } } });
     }
     const ready = await fetch(`${server.url}/readyz`);
     expect(ready.status).toBe(200);
