@@ -1,50 +1,31 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { clientOf, type Client } from './support/client.js';
+import type { WechatOfficialAccountAuthorizeUrlQueryVariables } from './support/gql/graphql.js';
 import { errorCode } from './support/graphql.js';
-import {
-  APPS,
-  AUTHORIZE_URL,
-  MINI_LOGIN,
-  OA_AUTHORIZE_URL,
-  OA_LOGIN,
-  startWorld,
-  WEB_LOGIN,
-  type LoginPayload,
-  type World,
-} from './support/world.js';
+import { APPS, startWorld, type World } from './support/world.js';
 
 const REDIRECT = 'https://m.site.example/wechat/back';
 
 let w: World;
+let c: Client;
 
 beforeAll(async () => {
   w = await startWorld();
+  c = clientOf(w, { redirectUri: REDIRECT });
 });
 
 afterAll(async () => {
   await w?.stop();
 });
 
-async function oaAuthorize(variables: Record<string, unknown> = {}, world = w) {
-  const body = await world.gql<{ wechatOfficialAccountAuthorizeUrl: { url: string; state: string } }>(
-    OA_AUTHORIZE_URL,
-    { redirectUri: REDIRECT, ...variables },
-  );
+/** An authorize URL of the official account (for REDIRECT unless told), which must be made. */
+async function oaAuthorize(
+  variables: Partial<WechatOfficialAccountAuthorizeUrlQueryVariables> = {},
+  client = c,
+) {
+  const body = await client.run('WechatOfficialAccountAuthorizeUrl', { redirectUri: REDIRECT, ...variables });
   expect(body.errors).toBeUndefined();
   return body.data!.wechatOfficialAccountAuthorizeUrl;
-}
-
-/** A code as if `user` went through the official account's authorize page with this scope. */
-async function oaCode(
-  user: string,
-  scope = 'snsapi_userinfo',
-  appid: string = APPS.official.appid,
-  world = w,
-) {
-  return (await world.emulatorPost<{ code: string }>('/__emulator/codes', { appid, user, scope })).code;
-}
-
-async function oaLogin(input: Record<string, unknown>, world = w) {
-  return world.gql<{ wechatOfficialAccountLogin: LoginPayload }>(OA_LOGIN, { input });
 }
 
 describe('official account pages', () => {
@@ -65,7 +46,7 @@ describe('official account pages', () => {
   it('USERINFO: registers with the profile and the unionId, so the mini program finds the same user', async () => {
     const { state } = await oaAuthorize();
     await w.emulatorPost('/__emulator/reset', {});
-    const first = await oaLogin({ code: await oaCode('olga'), state, redirectUri: REDIRECT });
+    const first = await c.login('official', 'olga', { state, redirectUri: REDIRECT });
     expect(first.errors).toBeUndefined();
     const payload = first.data!.wechatOfficialAccountLogin;
     expect(payload.isNewUser).toBe(true);
@@ -79,9 +60,7 @@ describe('official account pages', () => {
     ]);
     expect(await w.wechatCalls()).toEqual(['/sns/oauth2/access_token', '/sns/userinfo']);
 
-    const mini = await w.gql<{ wechatMiniLogin: LoginPayload }>(MINI_LOGIN, {
-      input: { code: await w.code(APPS.mini.appid, 'olga') },
-    });
+    const mini = await c.login('mini', 'olga');
     expect(mini.data!.wechatMiniLogin.user.id).toBe(payload.user.id);
     expect(mini.data!.wechatMiniLogin.user.loginMethods.map((m) => m.kind)).toEqual([
       'WECHAT_OFFICIAL_ACCOUNT',
@@ -90,7 +69,7 @@ describe('official account pages', () => {
 
     // Again within a day: one exchange, no userinfo.
     await w.emulatorPost('/__emulator/reset', {});
-    const again = await oaLogin({ code: await oaCode('olga'), state: (await oaAuthorize()).state });
+    const again = await c.login('official', 'olga', { state: (await oaAuthorize()).state });
     expect(again.data!.wechatOfficialAccountLogin).toMatchObject({
       isNewUser: false,
       user: { id: payload.user.id },
@@ -101,7 +80,9 @@ describe('official account pages', () => {
   it('BASE: silent, openid only: no unionId, no userinfo call, a user of its own', async () => {
     const { state } = await oaAuthorize({ scope: 'BASE' });
     await w.emulatorPost('/__emulator/reset', {});
-    const body = await oaLogin({ code: await oaCode('basil', 'snsapi_base'), state });
+    const body = await c.run('WechatOfficialAccountLogin', {
+      input: { code: await c.code('official', 'basil', 'snsapi_base'), state },
+    });
     expect(body.errors).toBeUndefined();
     const payload = body.data!.wechatOfficialAccountLogin;
     expect(payload.isNewUser).toBe(true);
@@ -112,9 +93,11 @@ describe('official account pages', () => {
     // userinfo with a snsapi_base token is WeChat's 48001: never asked.
     expect(await w.wechatCalls()).toEqual(['/sns/oauth2/access_token']);
 
-    const again = await oaLogin({
-      code: await oaCode('basil', 'snsapi_base'),
-      state: (await oaAuthorize({ scope: 'BASE' })).state,
+    const again = await c.run('WechatOfficialAccountLogin', {
+      input: {
+        code: await c.code('official', 'basil', 'snsapi_base'),
+        state: (await oaAuthorize({ scope: 'BASE' })).state,
+      },
     });
     expect(again.data!.wechatOfficialAccountLogin).toMatchObject({
       isNewUser: false,
@@ -123,7 +106,7 @@ describe('official account pages', () => {
   });
 
   it('refuses a snapshot-mode virtual account with WECHAT_SNAPSHOT_USER and writes nothing', async () => {
-    await oaLogin({ code: await oaCode('sara'), state: (await oaAuthorize()).state });
+    await c.login('official', 'sara', { state: (await oaAuthorize()).state });
     const before = await w.counts();
     await w.emulatorPost('/__emulator/reset', {});
     const { code } = await w.emulatorPost<{ code: string }>('/__emulator/codes', {
@@ -132,7 +115,9 @@ describe('official account pages', () => {
       scope: 'snsapi_userinfo',
       snapshot: true,
     });
-    const body = await oaLogin({ code, state: (await oaAuthorize()).state });
+    const body = await c.run('WechatOfficialAccountLogin', {
+      input: { code, state: (await oaAuthorize()).state },
+    });
     expect(errorCode(body)).toBe('WECHAT_SNAPSHOT_USER');
     expect(body.errors![0]!.message).toMatch(/snapshot mode .* open the page again for real/);
     expect(body.data).toBeNull();
@@ -144,7 +129,7 @@ describe('official account pages', () => {
   it('takes a USERINFO token that userinfo refuses (48001) for a snapshot account whose exchange did not say so', async () => {
     const before = await w.counts();
     await w.emulatorPost('/__emulator/faults', { path: '/sns/userinfo', errcode: 48001 });
-    const body = await oaLogin({ code: await oaCode('tess'), state: (await oaAuthorize()).state });
+    const body = await c.login('official', 'tess', { state: (await oaAuthorize()).state });
     expect(errorCode(body)).toBe('WECHAT_SNAPSHOT_USER');
     expect(await w.counts()).toEqual(before);
   });
@@ -152,50 +137,58 @@ describe('official account pages', () => {
   it('signs in without a profile when userinfo keeps failing (-1), and asks again next time', async () => {
     // userinfo is a read: tried three times.
     await w.emulatorPost('/__emulator/faults', { path: '/sns/userinfo', errcode: -1, times: 3 });
-    const body = await oaLogin({ code: await oaCode('uma'), state: (await oaAuthorize()).state });
+    const body = await c.login('official', 'uma', { state: (await oaAuthorize()).state });
     expect(body.errors).toBeUndefined();
     const { user } = body.data!.wechatOfficialAccountLogin;
     expect(user.nickname).toBeNull();
-    const next = await oaLogin({ code: await oaCode('uma'), state: (await oaAuthorize()).state });
+    const next = await c.login('official', 'uma', { state: (await oaAuthorize()).state });
     expect(next.data!.wechatOfficialAccountLogin.user).toMatchObject({ id: user.id, nickname: 'uma' });
   });
 
   it('refuses another app’s state, a reused state and a redirect URI not allowed, before calling WeChat', async () => {
-    const web = await w.gql<{ wechatWebAuthorizeUrl: { state: string } }>(AUTHORIZE_URL, {
-      redirectUri: REDIRECT,
-    });
+    const web = await c.run('WechatWebAuthorizeUrl', { redirectUri: REDIRECT });
     const webState = web.data!.wechatWebAuthorizeUrl.state;
     const oa = await oaAuthorize();
     await w.emulatorPost('/__emulator/reset', {});
-    const code = await oaCode('ivan');
+    const code = await c.code('official', 'ivan');
 
-    const crossed = await oaLogin({ code, state: webState });
+    const crossed = await c.run('WechatOfficialAccountLogin', { input: { code, state: webState } });
     expect(errorCode(crossed)).toBe('INVALID_STATE');
     expect(crossed.errors![0]!.message).toMatch(/another app/);
-    const crossedBack = await w.gql(WEB_LOGIN, { input: { code, state: oa.state } });
+    const crossedBack = await c.run('WechatWebLogin', { input: { code, state: oa.state } });
     expect(errorCode(crossedBack)).toBe('INVALID_STATE');
-    expect(errorCode(await oaLogin({ code, state: oa.state, redirectUri: 'https://evil.example/cb' }))).toBe(
-      'INVALID_STATE',
-    );
+    expect(
+      errorCode(
+        await c.run('WechatOfficialAccountLogin', {
+          input: { code, state: oa.state, redirectUri: 'https://evil.example/cb' },
+        }),
+      ),
+    ).toBe('INVALID_STATE');
     expect(await w.wechatCalls()).toEqual([]);
 
     const fresh = await oaAuthorize();
-    expect((await oaLogin({ code, state: fresh.state })).errors).toBeUndefined();
-    const reused = await oaLogin({ code: await oaCode('ivan'), state: fresh.state });
+    expect(
+      (await c.run('WechatOfficialAccountLogin', { input: { code, state: fresh.state } })).errors,
+    ).toBeUndefined();
+    const reused = await c.login('official', 'ivan', { state: fresh.state });
     expect(errorCode(reused)).toBe('INVALID_STATE');
     expect(reused.errors![0]!.message).toMatch(/already been used/);
   });
 
   it('answers used and foreign codes with WECHAT_INVALID_CODE and writes no row', async () => {
-    const code = await oaCode('yan');
-    expect((await oaLogin({ code, state: (await oaAuthorize()).state })).errors).toBeUndefined();
+    const code = await c.code('official', 'yan');
+    expect(
+      (await c.run('WechatOfficialAccountLogin', { input: { code, state: (await oaAuthorize()).state } }))
+        .errors,
+    ).toBeUndefined();
     const before = await w.counts();
-    const used = await oaLogin({ code, state: (await oaAuthorize()).state });
+    const used = await c.run('WechatOfficialAccountLogin', {
+      input: { code, state: (await oaAuthorize()).state },
+    });
     expect(errorCode(used)).toBe('WECHAT_INVALID_CODE');
     expect(used.errors![0]!.extensions!.wechatErrcode).toBe(40163);
-    const foreign = await oaLogin({
-      code: await w.code(APPS.web.appid, 'yan'),
-      state: (await oaAuthorize()).state,
+    const foreign = await c.run('WechatOfficialAccountLogin', {
+      input: { code: await c.code('web', 'yan'), state: (await oaAuthorize()).state },
     });
     expect(errorCode(foreign)).toBe('WECHAT_INVALID_CODE');
     expect(await w.counts()).toEqual(before);
@@ -206,17 +199,22 @@ describe('official account pages', () => {
     const { createHash } = await import('node:crypto');
     const codeChallenge = createHash('sha256').update(verifier).digest('base64url');
     const { state } = await oaAuthorize({ codeChallenge });
-    expect(errorCode(await oaLogin({ code: await oaCode('pia'), state }))).toBe('INVALID_STATE');
+    expect(errorCode(await c.login('official', 'pia', { state }))).toBe('INVALID_STATE');
     const { state: second } = await oaAuthorize({ codeChallenge });
-    const ok = await oaLogin({ code: await oaCode('pia'), state: second, codeVerifier: verifier });
+    const ok = await c.login('official', 'pia', { state: second, codeVerifier: verifier });
     expect(ok.errors).toBeUndefined();
   });
 
   it('holds redirect URIs to WECHAT_OA_REDIRECT_URIS, and answers PLATFORM_NOT_CONFIGURED without an official account', async () => {
     const listed = await startWorld({ env: { WECHAT_OA_REDIRECT_URIS: REDIRECT } });
     try {
-      expect((await listed.gql(OA_AUTHORIZE_URL, { redirectUri: REDIRECT })).errors).toBeUndefined();
-      const bad = await listed.gql(OA_AUTHORIZE_URL, { redirectUri: 'https://evil.example/cb' });
+      const lc = clientOf(listed);
+      expect(
+        (await lc.run('WechatOfficialAccountAuthorizeUrl', { redirectUri: REDIRECT })).errors,
+      ).toBeUndefined();
+      const bad = await lc.run('WechatOfficialAccountAuthorizeUrl', {
+        redirectUri: 'https://evil.example/cb',
+      });
       expect(errorCode(bad)).toBe('INVALID_STATE');
       expect(bad.errors![0]!.message).toMatch(/WECHAT_OA_REDIRECT_URIS/);
     } finally {
@@ -224,12 +222,13 @@ describe('official account pages', () => {
     }
     const none = await startWorld({ env: { WECHAT_OA_APPID: '', WECHAT_OA_SECRET: '' } });
     try {
-      expect(errorCode(await none.gql(OA_AUTHORIZE_URL, { redirectUri: REDIRECT }))).toBe(
+      const nc = clientOf(none);
+      expect(errorCode(await nc.run('WechatOfficialAccountAuthorizeUrl', { redirectUri: REDIRECT }))).toBe(
         'PLATFORM_NOT_CONFIGURED',
       );
-      expect(errorCode(await none.gql(OA_LOGIN, { input: { code: 'abc', state: 'x' } }))).toBe(
-        'PLATFORM_NOT_CONFIGURED',
-      );
+      expect(
+        errorCode(await nc.run('WechatOfficialAccountLogin', { input: { code: 'abc', state: 'x' } })),
+      ).toBe('PLATFORM_NOT_CONFIGURED');
     } finally {
       await none.stop();
     }
@@ -240,6 +239,9 @@ describe('several apps of one kind', () => {
   const MINI_2 = { appid: 'wxtestmini2', secret: 'secret-mini2-51ab9c', kind: 'mini', bound: true } as const;
   const OA_2 = { appid: 'wxtestoa2', secret: 'secret-oa2-0f6d2e', kind: 'official', bound: true } as const;
   let many: World;
+  /** The client of `many`: its default apps, and the second ones. */
+  let mc: Client;
+  let mc2: Client;
 
   beforeAll(async () => {
     many = await startWorld({
@@ -251,6 +253,8 @@ describe('several apps of one kind', () => {
         ]),
       },
     });
+    mc = clientOf(many, { redirectUri: REDIRECT });
+    mc2 = clientOf(many, { redirectUri: REDIRECT, appids: { mini: MINI_2.appid, official: OA_2.appid } });
   });
 
   afterAll(async () => {
@@ -258,12 +262,8 @@ describe('several apps of one kind', () => {
   });
 
   it('makes one user of one person across two mini programs, each login naming its appId', async () => {
-    const first = await many.gql<{ wechatMiniLogin: LoginPayload }>(MINI_LOGIN, {
-      input: { code: await many.code(APPS.mini.appid, 'nina'), appId: APPS.mini.appid },
-    });
-    const second = await many.gql<{ wechatMiniLogin: LoginPayload }>(MINI_LOGIN, {
-      input: { code: await many.code(MINI_2.appid, 'nina'), appId: MINI_2.appid },
-    });
+    const first = await mc.login('mini', 'nina', { appId: APPS.mini.appid });
+    const second = await mc2.login('mini', 'nina', { appId: MINI_2.appid });
     expect(first.errors).toBeUndefined();
     expect(second.errors).toBeUndefined();
     const user = second.data!.wechatMiniLogin.user;
@@ -280,28 +280,28 @@ describe('several apps of one kind', () => {
 
   it('answers BAD_USER_INPUT (field appId) when the appId is missing or not one of ours, before calling WeChat', async () => {
     await many.emulatorPost('/__emulator/reset', {});
-    const code = await many.code(MINI_2.appid, 'otto');
-    const missing = await many.gql(MINI_LOGIN, { input: { code } });
+    const code = await mc2.code('mini', 'otto');
+    const missing = await mc.run('WechatMiniLogin', { input: { code } });
     expect(errorCode(missing)).toBe('BAD_USER_INPUT');
     expect(missing.errors![0]!.extensions!.field).toBe('appId');
     expect(missing.errors![0]!.message).toMatch(/2 mini program apps: name the one with appId/);
     for (const appId of ['wxunknown', APPS.web.appid]) {
-      const unknown = await many.gql(MINI_LOGIN, { input: { code, appId } });
+      const unknown = await mc.run('WechatMiniLogin', { input: { code, appId } });
       expect(errorCode(unknown)).toBe('BAD_USER_INPUT');
       expect(unknown.errors![0]!.extensions!.field).toBe('appId');
     }
-    expect(errorCode(await many.gql(OA_AUTHORIZE_URL, { redirectUri: REDIRECT }))).toBe('BAD_USER_INPUT');
+    expect(errorCode(await mc.run('WechatOfficialAccountAuthorizeUrl', { redirectUri: REDIRECT }))).toBe(
+      'BAD_USER_INPUT',
+    );
     expect(await many.wechatCalls()).toEqual([]);
     // One app of its kind: appId may be left out, and must be that app when given.
-    expect((await many.gql(AUTHORIZE_URL, { redirectUri: REDIRECT })).errors).toBeUndefined();
-    const login = await many.gql(MINI_LOGIN, { input: { code, appId: MINI_2.appid } });
+    expect((await mc.run('WechatWebAuthorizeUrl', { redirectUri: REDIRECT })).errors).toBeUndefined();
+    const login = await mc.run('WechatMiniLogin', { input: { code, appId: MINI_2.appid } });
     expect(login.errors).toBeUndefined();
   });
 
   it('binds a phone number from either mini program, naming it, through each app’s own app token', async () => {
-    const login = await many.gql<{ wechatMiniLogin: LoginPayload }>(MINI_LOGIN, {
-      input: { code: await many.code(MINI_2.appid, 'pia'), appId: MINI_2.appid },
-    });
+    const login = await mc2.login('mini', 'pia', { appId: MINI_2.appid });
     const bearer = { authorization: `Bearer ${login.data!.wechatMiniLogin.accessToken}` };
     const BIND = `mutation ($code: String!, $appId: String) { bindWechatPhoneNumber(code: $code, appId: $appId) { phoneNumber } }`;
     const phoneCode = async (appid: string, phoneNumber: string) =>
@@ -339,24 +339,35 @@ describe('several apps of one kind', () => {
   });
 
   it('binds an official account state to the app it was made for; each app has its own redirect allowlist', async () => {
-    const { state } = await oaAuthorize({ appId: OA_2.appid }, many);
+    const { state } = await oaAuthorize({ appId: OA_2.appid }, mc);
     await many.emulatorPost('/__emulator/reset', {});
-    const code = await oaCode('rita', 'snsapi_userinfo', OA_2.appid, many);
-    const crossed = await oaLogin({ code, state, appId: APPS.official.appid }, many);
+    const code = await mc2.code('official', 'rita', 'snsapi_userinfo');
+    const crossed = await mc.run('WechatOfficialAccountLogin', {
+      input: { code, state, appId: APPS.official.appid },
+    });
     expect(errorCode(crossed)).toBe('INVALID_STATE');
     expect(await many.wechatCalls()).toEqual([]);
-    const { state: again } = await oaAuthorize({ appId: OA_2.appid }, many);
-    const ok = await oaLogin({ code, state: again, appId: OA_2.appid }, many);
+    const { state: again } = await oaAuthorize({ appId: OA_2.appid }, mc);
+    const ok = await mc.run('WechatOfficialAccountLogin', {
+      input: { code, state: again, appId: OA_2.appid },
+    });
     expect(ok.errors).toBeUndefined();
     expect(ok.data!.wechatOfficialAccountLogin.user.loginMethods[0]!.appId).toBe(OA_2.appid);
 
     // OA_2 lists REDIRECT only; the other official account takes any URI in development.
     const elsewhere = 'https://other.example/cb';
-    expect(errorCode(await many.gql(OA_AUTHORIZE_URL, { redirectUri: elsewhere, appId: OA_2.appid }))).toBe(
-      'INVALID_STATE',
-    );
     expect(
-      (await many.gql(OA_AUTHORIZE_URL, { redirectUri: elsewhere, appId: APPS.official.appid })).errors,
+      errorCode(
+        await mc.run('WechatOfficialAccountAuthorizeUrl', { redirectUri: elsewhere, appId: OA_2.appid }),
+      ),
+    ).toBe('INVALID_STATE');
+    expect(
+      (
+        await mc.run('WechatOfficialAccountAuthorizeUrl', {
+          redirectUri: elsewhere,
+          appId: APPS.official.appid,
+        })
+      ).errors,
     ).toBeUndefined();
   });
 });

@@ -121,8 +121,11 @@ export interface Client {
     variables: Operations[N][1],
     headers?: Record<string, string>,
   ): Promise<GraphQLBody<Operations[N][0]>>;
-  /** A code as if `person` confirmed a login in that kind's app (wx.login for the mini program). */
-  code(kind: LoginKind, person: string): Promise<string>;
+  /**
+   * A code as if `person` confirmed a login in that kind's app (wx.login for the mini program), with
+   * the OAuth scope given (an official account's snsapi_base) or the app's default.
+   */
+  code(kind: LoginKind, person: string, scope?: string): Promise<string>;
   /** A fresh state of the website's (or official account's) authorize URL for the client's redirect URI. */
   state(kind: 'web' | 'official'): Promise<string>;
   /** What a client sends to log in, or to link, as `person`: a code, and a state where the kind needs one. */
@@ -198,7 +201,7 @@ export function createClient(options: ClientOptions): Client {
     if (!document) throw new Error(`no operation ${name} in operations.graphql`);
     return gql(document, variables, headers);
   };
-  const code: Client['code'] = (kind, person) => emulator.code(appid(kind), person);
+  const code: Client['code'] = (kind, person, scope) => emulator.code(appid(kind), person, scope);
   const state: Client['state'] = async (kind) => {
     if (kind === 'web') {
       const body = await run('WechatWebAuthorizeUrl', { redirectUri });

@@ -4,8 +4,11 @@ import type { EmulatorApp } from '../../src/emulator/apps.js';
 /** The emulator's control API, as tests drive it over HTTP. */
 export interface EmulatorControl {
   post<T = Record<string, unknown>>(path: string, body: unknown): Promise<T>;
-  /** Mints a login code as if `user` confirmed a login in that app (wx.login for a mini program). */
-  code(appid: string, user: string): Promise<string>;
+  /**
+   * Mints a login code as if `user` confirmed a login in that app (wx.login for a mini program),
+   * with the OAuth scope given (an official account's snsapi_base) or the app's default.
+   */
+  code(appid: string, user: string, scope?: string): Promise<string>;
   /** Paths of the WeChat API calls the emulator has seen since its last reset. */
   wechatCalls(): Promise<string[]>;
 }
@@ -22,7 +25,14 @@ export function emulatorControl(emulatorUrl: string): EmulatorControl {
   };
   return {
     post,
-    code: async (appid, user) => (await post<{ code: string }>('/__emulator/codes', { appid, user })).code,
+    code: async (appid, user, scope) =>
+      (
+        await post<{ code: string }>('/__emulator/codes', {
+          appid,
+          user,
+          ...(scope !== undefined && { scope }),
+        })
+      ).code,
     async wechatCalls() {
       const { requests } = (await (await fetch(`${emulatorUrl}/__emulator/requests`)).json()) as {
         requests: { path: string }[];
