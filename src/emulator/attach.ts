@@ -31,7 +31,14 @@ export async function startAttachedEmulator(config: Config, logger: Logger): Pro
   let emulator: Emulator | undefined;
   let url = config.emulator.url;
   if (url === undefined) {
-    emulator = await createEmulator({ apps, port: config.emulator.port, host: config.emulator.host, logger });
+    emulator = await createEmulator({
+      apps,
+      port: config.emulator.port,
+      host: config.emulator.host,
+      // The phone page (/__emulator/phone) confirms login tickets on this server.
+      loginServerUrl: `${config.publicUrl}/graphql`,
+      logger,
+    });
     for (const { key, ...profile } of DEMO_USERS) emulator.people.upsert(key, profile);
     url = emulator.url;
   } else {

@@ -4,6 +4,7 @@ import type { AppTokenApi } from './app-tokens.api.js';
 import { AVATAR_PATH, DEFAULT_AVATAR_PATH, UserKey, type EmulatorCore } from './core.js';
 import type { Traffic } from './traffic.js';
 import type { MiniProgramApi } from './mini-program.api.js';
+import type { MiniProgramCodesApi } from './mini-program-codes.api.js';
 import type { OAuthApi } from './oauth.api.js';
 
 const PhoneNumber = z.string().regex(/^\d{5,15}$/);
@@ -31,6 +32,12 @@ const Schemas = {
     watermarkAppid: z.string().min(1).max(64).optional(),
   }),
   appid: z.object({ appid: z.string() }),
+  scan: z.object({
+    appid: z.string(),
+    scene: z.string().min(1).max(1024),
+    user: UserKey,
+    event: z.string().max(64).optional(),
+  }),
   fault: z
     .object({
       path: z.string().startsWith('/'),
@@ -66,6 +73,8 @@ export interface ControlDeps {
   core: EmulatorCore;
   oauth: OAuthApi;
   mini: MiniProgramApi;
+  /** Mini program codes and URL Links: what POST /__emulator/scan scans. */
+  codes: MiniProgramCodesApi;
   appTokens: AppTokenApi;
   traffic: Traffic;
   /**
@@ -90,7 +99,7 @@ function sendAvatar(reply: FastifyReply, shapes: string): FastifyReply {
 
 /** `/__emulator/*`: what tests and tools use to drive the emulator (docs/emulator.md, "Control API"). */
 export function controlRoutes(deps: ControlDeps): FastifyPluginCallback {
-  const { core, mini, appTokens, traffic } = deps;
+  const { core, mini, codes, appTokens, traffic } = deps;
   return (app, _options, done) => {
     app.get('/__emulator/apps', async () => ({
       apps: [...core.apps.values()].map(({ appid, kind, bound }) => ({ appid, kind, bound })),
@@ -127,6 +136,35 @@ export function controlRoutes(deps: ControlDeps): FastifyPluginCallback {
         return reply.code(400).send({ error: `appid: unknown app "${body.appid}"` });
       return { codes: body.users.map((user) => deps.loginCode(body.appid, user)) };
     });
+    /**
+     * A person scans a mini program code (or opens a URL Link) the emulator issued: a fresh
+     * wx.login code of theirs in that mini program, for the page the code opened with its scene.
+     */
+    app.post('/__emulator/scan', { schema: { body: Schemas.scan } }, async (request, reply) => {
+      const body = request.body as z.output<typeof Schemas.scan>;
+      const known = core.apps.get(body.appid);
+      if (!known) return reply.code(400).send({ error: `appid: unknown app "${body.appid}"` });
+      if (known.kind !== 'mini') {
+        return reply.code(400).send({
+          error: `appid: "${body.appid}" is not a mini program (kind ${known.kind}): only a mini program's codes and links can be scanned`,
+        });
+      }
+      if (body.event !== undefined) {
+        return reply
+          .code(400)
+          .send({ error: "event: for an official account's QR codes only, not a mini program's" });
+      }
+      if (!codes.scan(body.appid, body.scene)) {
+        return reply.code(404).send({
+          error: `scene "${body.scene}" was never issued for ${body.appid} (no mini program code or URL Link of it)`,
+        });
+      }
+      return { scene: body.scene, code: mini.login(body.appid, body.user) };
+    });
+    /** The mini program codes and URL Links issued recently, newest first. */
+    app.get('/__emulator/scenes', async () => ({
+      scenes: codes.list().map((entry) => codes.describe(entry)),
+    }));
     app.get('/__emulator/stats', async () => traffic.stats());
     app.post('/__emulator/phone-codes', { schema: { body: Schemas.phoneCode } }, async (request, reply) => {
       const body = request.body as z.output<typeof Schemas.phoneCode>;

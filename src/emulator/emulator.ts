@@ -6,8 +6,10 @@ import { controlRoutes } from './control.api.js';
 import { EmulatorCore, type People } from './core.js';
 import { Traffic } from './traffic.js';
 import { MiniProgramApi, miniProgramRoutes } from './mini-program.api.js';
+import { MiniProgramCodesApi, miniProgramCodeRoutes } from './mini-program-codes.api.js';
 import { OAuthApi, oauthRoutes } from './oauth.api.js';
 import { pageRoutes } from './pages.js';
+import { DEFAULT_LOGIN_SERVER_URL, httpUrl, phoneRoutes } from './phone.js';
 import { wechatResponder, zodValidatorCompiler } from './wechat-route.js';
 
 export interface EmulatorOptions {
@@ -25,6 +27,12 @@ export interface EmulatorOptions {
    * each answer as `Keep-Alive: timeout=N` (Node's default, 5 s, when omitted).
    */
   keepAliveTimeoutMs?: number;
+  /**
+   * The login server's GraphQL URL, which the phone page (/__emulator/phone) calls as the mini
+   * program would: `npm start` gives its own; default http://localhost:4000/graphql. A page's
+   * `server` query parameter overrides it.
+   */
+  loginServerUrl?: string;
   logger?: Logger;
 }
 
@@ -48,11 +56,14 @@ export interface Emulator {
  */
 export async function createEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
   const apps = options.apps ?? DEMO_APPS;
+  const loginServerUrl = options.loginServerUrl ?? DEFAULT_LOGIN_SERVER_URL;
+  if (!httpUrl(loginServerUrl)) throw new Error(`loginServerUrl: not an http(s) URL: "${loginServerUrl}"`);
   const core = new EmulatorCore({ apps, now: options.now ?? Date.now, seed: options.seed });
   const traffic = new Traffic(() => core.now());
   const oauth = new OAuthApi(core);
   const appTokens = new AppTokenApi(core);
   const mini = new MiniProgramApi(core, appTokens);
+  const codes = new MiniProgramCodesApi(core, appTokens);
   // A snapshot-mode code goes to oauth.authorize whatever the app, which refuses it for any but an official account.
   const loginCode = (appid: string, user: string, scope?: string, snapshot = false) =>
     core.appOf(appid).kind === 'mini' && !snapshot
@@ -62,6 +73,7 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
     core.reset();
     oauth.reset();
     mini.reset();
+    codes.reset();
     appTokens.reset();
     traffic.reset();
   };
@@ -97,8 +109,10 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
   await app.register(oauthRoutes(oauth, respond));
   await app.register(miniProgramRoutes(mini, respond));
   await app.register(appTokenRoutes(appTokens, respond));
+  await app.register(miniProgramCodeRoutes(codes, respond));
   await app.register(pageRoutes(core, oauth, traffic));
-  await app.register(controlRoutes({ core, oauth, mini, appTokens, traffic, loginCode, reset }));
+  await app.register(phoneRoutes(core, codes, loginServerUrl));
+  await app.register(controlRoutes({ core, oauth, mini, codes, appTokens, traffic, loginCode, reset }));
 
   app.server.on('connection', (socket) => traffic.connectionOpened(socket));
   await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
@@ -107,6 +121,7 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
   const host = options.host && options.host !== '0.0.0.0' ? options.host : '127.0.0.1';
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   core.people.serveAvatarsFrom(url);
+  codes.serveFrom(url);
   return {
     url,
     port,

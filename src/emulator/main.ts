@@ -2,6 +2,7 @@
 import { createLogger } from '../server/logger.js';
 import { DEMO_APPS, DEMO_USERS, parseEmulatorApps } from './apps.js';
 import { createEmulator } from './emulator.js';
+import { httpUrl } from './phone.js';
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n`);
@@ -23,11 +24,17 @@ if (process.env.EMULATOR_APPS) {
   }
 }
 
+const loginServerUrl = process.env.EMULATOR_LOGIN_SERVER_URL || undefined;
+if (loginServerUrl !== undefined && !httpUrl(loginServerUrl)) {
+  fail(`Configuration error: EMULATOR_LOGIN_SERVER_URL: must be an http(s) URL (got "${loginServerUrl}")`);
+}
+
 const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn' });
 const emulator = await createEmulator({
   apps,
   port: Number(portText),
   host: process.env.EMULATOR_HOST ?? '127.0.0.1',
+  loginServerUrl,
   logger,
 }).catch((error: unknown) => {
   const { code } = error as NodeJS.ErrnoException;
@@ -53,6 +60,7 @@ if (mini) {
     'Try:',
     `  curl -s -XPOST ${emulator.url}/__emulator/codes -H 'content-type: application/json' -d '{"appid":"${mini.appid}","user":"alice"}'`,
     `  curl -s '${emulator.url}/sns/jscode2session?appid=${mini.appid}&secret=${mini.secret}&js_code=CODE&grant_type=authorization_code'`,
+    `Phone (scan the mini program codes and URL Links issued): ${emulator.url}/__emulator/phone`,
   );
 }
 process.stdout.write(lines.join('\n') + '\n');

@@ -13,7 +13,8 @@ button{width:100%;padding:10px;font-size:16px;border:0;border-radius:4px;margin-
 .confirm{background:#07c160;color:#fff}.cancel{background:#f2f2f2;color:#191919}
 .error{color:#fa5151;font-size:18px}`;
 
-function escapeHtml(value: string): string {
+/** Text or an attribute value, safe inside HTML. */
+export function escapeHtml(value: string): string {
   return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 

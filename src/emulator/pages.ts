@@ -12,7 +12,7 @@ const SCOPES: Partial<Record<EmulatorAppKind, string[]>> = {
 };
 
 /** The person this browser remembers as its WeChat user (USER_COOKIE), or null. */
-function rememberedUser(request: FastifyRequest): string | null {
+export function rememberedUser(request: FastifyRequest): string | null {
   for (const pair of (request.headers.cookie ?? '').split(';')) {
     const at = pair.indexOf('=');
     if (at >= 0 && pair.slice(0, at).trim() === USER_COOKIE) {

@@ -25,23 +25,41 @@ export const zodValidatorCompiler: FastifySchemaCompiler<z.ZodType> =
     return { error: new Error(`${issue.path.join('.') || 'body'}: ${issue.message}`) };
   };
 
+/** An answer that is not JSON: bytes and their content type (a mini program code's PNG). */
+export class BinaryAnswer {
+  constructor(
+    readonly contentType: string,
+    readonly bytes: Buffer,
+  ) {}
+}
+
+/** What a WeChat route answers: a JSON body (errors always are), or bytes. */
+export type WeChatAnswer = WeChatBody | BinaryAnswer;
+
+/**
+ * Gives the answer of one call. `logAs` names the app the call was for when it is not in the
+ * query or body (routes that take an app access token), for the request log.
+ */
+export type WeChatAnswerer = (logAs: (appid: string) => void) => WeChatAnswer | Promise<WeChatAnswer>;
+
 /** Answers one WeChat API call: `answer` gives the body for its parameters. */
 export type WeChatResponder = (
   request: FastifyRequest,
   reply: FastifyReply,
-  answer: () => WeChatBody,
+  answer: WeChatAnswerer,
 ) => Promise<FastifyReply>;
 
 /**
  * What every WeChat API route does around its answer: the added latency, an injected fault, the
- * request log, and WeChat's body conventions (HTTP 200 for errors, `/sns/*` as text/plain).
+ * request log, and WeChat's body conventions (HTTP 200 for errors, `/sns/*` as text/plain). A
+ * binary answer (an image) goes out as it is, with its content type; faults replace it as any other.
  */
 export function wechatResponder(traffic: Traffic): WeChatResponder {
   return async (request, reply, answer) => {
     const path = request.url.split('?')[0]!;
     const query = request.query as Query;
     const body = (request.body ?? {}) as Record<string, unknown>;
-    const appid = query.appid ?? (typeof body.appid === 'string' ? body.appid : null);
+    let appid = query.appid ?? (typeof body.appid === 'string' ? body.appid : null);
     const log = (outcome: string) =>
       traffic.record({ method: request.method, path, appid, outcome }, request.raw.socket);
     if (traffic.latencyMs > 0) await sleep(traffic.latencyMs);
@@ -69,13 +87,19 @@ export function wechatResponder(traffic: Traffic): WeChatResponder {
       log('fault:malformed');
       return reply.type('text/html').send('<html><body>emulated: this is not JSON</body></html>');
     }
-    let result: WeChatBody;
+    let result: WeChatAnswer;
     if (fault?.errcode !== undefined) {
       result = { errcode: fault.errcode, errmsg: `emulated fault, rid: ${Date.now().toString(16)}` };
     } else if (body.__malformed) {
       result = { errcode: 47001, errmsg: 'data format error' };
     } else {
-      result = answer();
+      result = await answer((id) => {
+        appid = id;
+      });
+    }
+    if (result instanceof BinaryAnswer) {
+      log('ok');
+      return reply.code(200).type(result.contentType).send(result.bytes);
     }
     const errcode = typeof result.errcode === 'number' && result.errcode !== 0 ? result.errcode : 0;
     log(errcode ? `errcode:${errcode}` : 'ok');
