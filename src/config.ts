@@ -88,6 +88,13 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
       /** Every app logins may come from; logins of a kind with several name their appId. */
       apps,
     },
+    /** Login tickets: a waiting page signed in by a person who confirms in the mini program. */
+    loginTickets: {
+      /** How long a ticket waits for its scan and confirmation. */
+      ttlSeconds: env.LOGIN_TICKET_TTL_SECONDS,
+      /** The mini program page a ticket's code or link opens, with the ticket's scene. */
+      page: env.WECHAT_MINI_TICKET_PAGE,
+    },
     /** Per-minute limits on logins and refreshes, shared by every instance (PostgreSQL, or Redis). */
     rateLimit: {
       enabled: env.RATE_LIMIT === 'on',

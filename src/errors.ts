@@ -19,7 +19,9 @@ export type ErrorCode =
   | 'RATE_LIMITED'
   | 'IDENTITY_IN_USE'
   | 'IDENTITY_CONFLICT'
-  | 'LAST_LOGIN_METHOD';
+  | 'LAST_LOGIN_METHOD'
+  | 'TICKET_NOT_FOUND'
+  | 'TICKET_EXPIRED';
 
 /** Details a client may see beside the code (`field`, `retryAfterSeconds`, `wechatErrcode`). */
 export type ErrorDetails = Readonly<Record<string, string | number>>;

@@ -53,6 +53,7 @@ describe('housekeeping', () => {
     await q('delete from rate_limit_bucket');
     await q('delete from rate_limit');
     await q('delete from webhook_delivery');
+    await q('delete from login_ticket');
   });
 
   /** A session of USER: expires `expires` from now (an SQL interval), revoked `revoked` ago if given. */
@@ -103,13 +104,29 @@ describe('housekeeping', () => {
     await delivery('msg_failed_old', 'failed', '8 days');
     await delivery('msg_pending_old', 'pending', '8 days');
     await delivery('msg_delivered_recent', 'delivered', '6 days');
+    // Login tickets go an hour after their end: ended 2 hours ago (goes), ended a minute ago, live.
+    await q(`insert into login_ticket (id, kind, app_id, scene, secret_hash, state, created_at, expires_at) values
+      (gen_random_uuid(), 'MINI_PROGRAM_CODE', 'wxmini', 'sceneOld', 'h1', 'WAITING', now() - interval '3 hours', now() - interval '2 hours'),
+      (gen_random_uuid(), 'MINI_PROGRAM_CODE', 'wxmini', 'sceneRecent', 'h2', 'CONFIRMED', now() - interval '6 minutes', now() - interval '1 minute'),
+      (gen_random_uuid(), 'MINI_PROGRAM_LINK', 'wxmini', 'sceneLive', 'h3', 'WAITING', now(), now() + interval '5 minutes')`);
 
     const result = await prune(first.orm, SETTINGS);
 
     expect(result).toMatchObject({
       skipped: false,
-      deleted: { session: 2, web_login_state: 1, rate_limit: 1, rate_limit_bucket: 1, webhook_delivery: 2 },
+      deleted: {
+        session: 2,
+        web_login_state: 1,
+        rate_limit: 1,
+        rate_limit_bucket: 1,
+        webhook_delivery: 2,
+        login_ticket: 1,
+      },
     });
+    expect((await q('select scene from login_ticket order by 1')).map((r) => r.scene)).toEqual([
+      'sceneLive',
+      'sceneRecent',
+    ]);
     expect((await q('select id from session order by id')).map((r) => r.id)).toEqual([
       S.live,
       S.revokedRecently,
@@ -211,7 +228,7 @@ describe('housekeeping', () => {
     const code = await new Promise((resolve) => child.on('exit', resolve));
     if (code !== 0) throw new Error(stdout + stderr);
     expect(stdout).toMatch(
-      /^session: 1 deleted\nweb_login_state: 0 deleted\nrate_limit: 0 deleted\nrate_limit_bucket: 0 deleted\nwebhook_delivery: 1 deleted\n2 rows in \d+\.\d s\n$/,
+      /^session: 1 deleted\nweb_login_state: 0 deleted\nrate_limit: 0 deleted\nrate_limit_bucket: 0 deleted\nwebhook_delivery: 1 deleted\nlogin_ticket: 0 deleted\n2 rows in \d+\.\d s\n$/,
     );
     expect((await q('select id from session')).map((r) => r.id)).toEqual([S.live]);
   }, 60_000);

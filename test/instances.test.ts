@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createClient, type Client } from './support/client.js';
-import { startInstances, type Instances } from './support/instances.js';
+import type { Client } from './support/client.js';
+import { clientsOf, startInstances, type Instances } from './support/instances.js';
 import { errorCode } from './support/graphql.js';
-import { sqlAt } from './support/sql.js';
 
 /** Two server processes on one PostgreSQL and one emulator, as behind a load balancer. */
 let clients: Client[] = [];
@@ -18,10 +17,7 @@ beforeAll(async () => {
     REFRESH_REUSE_GRACE_SECONDS: '1',
     LOG_LEVEL: 'warn',
   });
-  const { db, emulator, servers } = instances;
-  clients = servers.map((server) =>
-    createClient({ url: server.url, emulatorUrl: emulator.url, sql: sqlAt(db.url) }),
-  );
+  clients = clientsOf(instances);
 }, 120_000);
 
 afterAll(async () => {

@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Webhook } from 'standardwebhooks';
-import { createClient, type Client } from './support/client.js';
-import { startInstances, type Instances } from './support/instances.js';
+import type { Client } from './support/client.js';
+import { clientsOf, startInstances, type Instances } from './support/instances.js';
 import { eventually } from './support/eventually.js';
-import { sqlAt } from './support/sql.js';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook-receiver.js';
 
 /** Two server processes on one PostgreSQL sending one outbox to one endpoint. */
@@ -22,10 +21,7 @@ beforeAll(async () => {
     WEBHOOK_SECRET: SECRET,
     LOG_LEVEL: 'warn',
   });
-  const { db, emulator, servers } = instances;
-  clients = servers.map((server) =>
-    createClient({ url: server.url, emulatorUrl: emulator.url, sql: sqlAt(db.url) }),
-  );
+  clients = clientsOf(instances);
 }, 120_000);
 
 afterAll(async () => {

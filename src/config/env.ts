@@ -55,6 +55,17 @@ export const EnvSchema = z.object({
   REFRESH_TOKEN_TTL_SECONDS: positiveInt.default(30 * 24 * 3600),
   REFRESH_REUSE_GRACE_SECONDS: nonNegativeInt.default(30),
   WEB_STATE_TTL_SECONDS: positiveInt.default(600),
+  LOGIN_TICKET_TTL_SECONDS: positiveInt
+    .refine((n) => n <= 24 * 3600, 'must be at most 86400 (a day: a URL Link lives no longer)')
+    .default(300),
+  WECHAT_MINI_TICKET_PAGE: z
+    .string()
+    .regex(
+      /^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/,
+      'must be a mini program page path without a leading / (e.g. pages/login-ticket/index)',
+    )
+    .max(128, 'must be at most 128 characters')
+    .default('pages/login-ticket/index'),
   WECHAT_API_BASE_URL: httpUrl.default('https://api.weixin.qq.com'),
   WECHAT_OPEN_BASE_URL: httpUrl.default('https://open.weixin.qq.com'),
   WECHAT_TIMEOUT_MS: positiveInt.default(5000),

@@ -2,6 +2,7 @@ import { AppAccessToken } from '../app-tokens/app-access-token.entity.js';
 import { UserLoginMethod } from '../identity/user-login-method.entity.js';
 import { User } from '../identity/user.entity.js';
 import { SigningKey } from '../keys/signing-key.entity.js';
+import { LoginTicket } from '../login-tickets/login-ticket.entity.js';
 import { WebLoginState } from '../logins/web-login-state.entity.js';
 import { RateLimitBucket } from '../rate-limits/rate-limit-bucket.entity.js';
 import { RateLimitEntry } from '../rate-limits/rate-limit.entity.js';
@@ -21,4 +22,5 @@ export const entities = [
   SigningKey,
   AppAccessToken,
   WebhookDelivery,
+  LoginTicket,
 ];

@@ -99,14 +99,20 @@ export function queryLimitRule(
   maxFields = QUERY_LIMITS.maxFields,
   /** Told of each document's meter once its operations are measured (tests count its steps). */
   onMeasured?: (meter: SelectionMeter) => void,
+  /** Subscriptions are refused over HTTP; the WebSocket side (src/server/subscriptions.ts) takes them. */
+  allowSubscriptions = false,
 ): ValidationRule {
   return (context: ValidationContext): ASTVisitor => {
     // One meter per document: operations that spread the same fragment share its measurement.
     const meter = new SelectionMeter((name) => context.getFragment(name), maxFields + 1);
     return {
       OperationDefinition(operation) {
-        if (operation.operation === 'subscription') {
-          context.reportError(new GraphQLError('This server has no subscriptions', { nodes: [operation] }));
+        if (operation.operation === 'subscription' && !allowSubscriptions) {
+          context.reportError(
+            new GraphQLError('Subscriptions go over WebSocket (graphql-ws) on /graphql, not over HTTP', {
+              nodes: [operation],
+            }),
+          );
           return;
         }
         const { fields, depth } = meter.measure(operation.selectionSet);

@@ -21,6 +21,7 @@ export interface PruneCounts {
   rate_limit: number;
   rate_limit_bucket: number;
   webhook_delivery: number;
+  login_ticket: number;
 }
 
 /** One pass: what it deleted, or `skipped` when another process held the lock. */
@@ -89,6 +90,11 @@ const DELETES: {
     ),
     retention: (settings) => settings.webhookRetentionDays,
   },
+  {
+    // An hour after its end: a waiting page still reads EXPIRED (not TICKET_NOT_FOUND) meanwhile.
+    table: 'login_ticket',
+    text: batched('login_ticket', "expires_at < now() - interval '1 hour'"),
+  },
 ];
 
 /**
@@ -116,6 +122,7 @@ export async function prune(
         rate_limit: 0,
         rate_limit_bucket: 0,
         webhook_delivery: 0,
+        login_ticket: 0,
       };
       for (const { table, text, retention } of DELETES) {
         const values = retention ? [settings.batchSize, retention(settings)] : [settings.batchSize];

@@ -22,10 +22,10 @@ export interface RateLimitSettings {
 }
 
 /**
- * What a limit counts: logins, refreshes and phone binds per client IP; logins per WeChat identity;
+ * What a limit counts: logins, refreshes, phone binds and login tickets per client IP; logins per WeChat identity;
  * changes to one account (`account`) per signed-in user.
  */
-export type RateLimitAction = 'login' | 'refresh' | 'phone' | 'identity' | 'account';
+export type RateLimitAction = 'login' | 'refresh' | 'phone' | 'ticket' | 'identity' | 'account';
 
 /** The table the PostgreSQL store counts in (its schema is the library's, made by a migration). */
 export const RATE_LIMIT_TABLE = 'rate_limit';
@@ -94,16 +94,18 @@ export class RateLimiter {
       login: make('login', settings.perIpPerMinute),
       refresh: make('refresh', settings.perIpPerMinute),
       phone: make('phone', settings.perIpPerMinute),
+      ticket: make('ticket', settings.perIpPerMinute),
       identity: make('identity', settings.perIdentityPerMinute),
       account: make('account', settings.perUserPerMinute),
     };
   }
 
   /**
-   * Logins (`login`), refreshes (`refresh`) and phone-number binds (`phone`) per client: an IPv4
+   * Logins (`login`), refreshes (`refresh`), phone-number binds (`phone`) and login tickets made
+   * or moved (`ticket`) per client: an IPv4
    * address, or an IPv6 client's network (clientKey), so a host cannot rotate through its /64.
    */
-  ip(action: 'login' | 'refresh' | 'phone', ip: string): Promise<void> {
+  ip(action: 'login' | 'refresh' | 'phone' | 'ticket', ip: string): Promise<void> {
     return this.consume(action, clientKey(ip, this.ipv6Prefix));
   }
 

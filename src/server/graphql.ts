@@ -1,6 +1,8 @@
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
-import fastifyApollo, { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
+import { fastifyApolloDrainPlugin, fastifyApolloHandler } from '@as-integrations/fastify';
+import fastifyWebsocket from '@fastify/websocket';
+import { handleProtocols } from 'graphql-ws';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
@@ -17,6 +19,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { WebhookOutbox } from '../webhooks/outbox.js';
 import { sandboxLandingPage } from './explorers.js';
 import { createServices } from './services.js';
+import { SOCKET_LIMITS, subscriptionRoute } from './subscriptions.js';
 
 /** Tokens and personal data: no GraphQL answer may be stored by a browser or a proxy. */
 function noStore(): ApolloServerPlugin<Context> {
@@ -47,15 +50,19 @@ export interface GraphQLDeps {
 
 /**
  * /graphql: Apollo Server (started here) over the services it owns (created here, closed with the
- * app: WeChat keep-alive sockets, a Redis connection). Each request gets a fork of the ORM's
- * entity manager and the services (src/graphql/context.ts).
+ * app: WeChat keep-alive sockets, a Redis connection, the LISTEN connection of login tickets).
+ * Each request gets a fork of the ORM's entity manager and the services (src/graphql/context.ts).
+ * A GET that asks to upgrade is a graphql-ws socket for subscriptions, on the same schema
+ * (src/server/subscriptions.ts).
  */
 export async function registerGraphQL(
   app: FastifyInstance,
   { config, database, logger, metrics, box, signingKeys, outbox }: GraphQLDeps,
 ): Promise<void> {
+  const schema = await buildGraphQLSchema();
+  const formatError = createFormatError(logger);
   const apollo = new ApolloServer<Context>({
-    schema: await buildGraphQLSchema(),
+    schema,
     introspection: !config.isProduction,
     // Production tells a client nothing of the schema it did not ask for ("Did you mean …?").
     hideSchemaDetailsFromClientErrors: config.isProduction,
@@ -66,7 +73,7 @@ export async function registerGraphQL(
     // oversized document for an empty one before any rule visits its operations (query-limits.ts).
     validationRules: [documentLimitRule(), queryLimitRule(), mutationLimitRule()],
     parseOptions: { maxTokens: QUERY_LIMITS.maxTokens },
-    formatError: createFormatError(logger),
+    formatError,
     plugins: [
       // Apollo's cache-control plugin hooks every field of every operation to compute a policy
       // this API never has (nothing here is cacheable): off, and every answer says no-store.
@@ -79,12 +86,32 @@ export async function registerGraphQL(
   });
   await apollo.start();
 
-  const services = createServices(config, logger, { box, signingKeys, outbox, em: database.orm.em, metrics });
+  const em = database.orm.em;
+  const services = createServices(config, logger, {
+    box,
+    signingKeys,
+    outbox,
+    em,
+    metrics,
+    listenUrl: database.embedded ? undefined : (em.config.get('clientUrl') as string | undefined),
+  });
   app.addHook('onClose', async () => {
     await services.close();
   });
 
-  await app.register(fastifyApollo(apollo), {
-    context: async (request): Promise<Context> => createContext(database.orm.em.fork(), request, services),
+  const handler = fastifyApolloHandler(apollo, {
+    context: async (request): Promise<Context> => createContext(em.fork(), request, services),
+  });
+  await app.register(fastifyWebsocket, {
+    options: { maxPayload: SOCKET_LIMITS.maxPayloadBytes, handleProtocols },
+  });
+  const sockets = subscriptionRoute({ config, schema, services, em, formatError });
+  app.route({ method: ['POST', 'OPTIONS'], url: '/graphql', handler });
+  app.route({
+    method: 'GET',
+    url: '/graphql',
+    handler,
+    wsHandler: sockets.wsHandler,
+    preValidation: sockets.preValidation,
   });
 }

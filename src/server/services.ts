@@ -10,6 +10,9 @@ import { AccountService } from '../identity/account.service.js';
 import { ProfileService } from '../identity/profile.service.js';
 import { AppLogin } from '../logins/app.login.js';
 import { LinkWechatIdentity } from '../logins/link.js';
+import { LoginTickets } from '../login-tickets/login-tickets.js';
+import { LoginTicketRepository } from '../login-tickets/login-ticket.repository.js';
+import { TicketWakeups } from '../login-tickets/ticket-wakeups.js';
 import { LoginMethodKind } from '../identity/user-login-method.entity.js';
 import { outcomeOf, type Metrics } from '../metrics/metrics.js';
 import { MiniProgramLogin } from '../logins/mini-program.login.js';
@@ -25,6 +28,7 @@ import { SessionService } from '../sessions/session.service.js';
 import { AppTokenClient } from '../wechat/app-token.client.js';
 import { WeChatHttp } from '../wechat/http.js';
 import { MiniProgramClient } from '../wechat/mini-program.client.js';
+import { MiniProgramCodeClient } from '../wechat/mini-program-code.client.js';
 import { OAuthClient } from '../wechat/oauth.client.js';
 import { PhoneNumberClient } from '../wechat/phone-number.client.js';
 import type { WebhookOutbox } from '../webhooks/outbox.js';
@@ -43,6 +47,8 @@ export interface Services {
   link: LinkWechatIdentity;
   /** Unlink and delete. */
   lifecycle: AccountLifecycle;
+  /** Login tickets: a waiting page signed in from the mini program (codes, links, the handover). */
+  loginTickets: LoginTickets;
   /** The per-minute limits (per client IP, WeChat identity and signed-in user). */
   rateLimiter: RateLimiter;
   /** Frees what the services hold open (WeChat keep-alive sockets, a Redis connection). */
@@ -59,6 +65,11 @@ export interface ServiceDeps {
   em: EntityManager;
   /** This instance's metrics: services get narrow hooks into it, never the registry. */
   metrics: Metrics;
+  /**
+   * A real database's URL, for the connection that LISTENs for the other instances' ticket
+   * changes; undefined for the embedded one (one process; its session cannot keep a LISTEN).
+   */
+  listenUrl?: string;
 }
 
 const KINDS = new Set<string>(Object.values(LoginMethodKind));
@@ -70,7 +81,7 @@ const outcome = (error: unknown) => (error === undefined ? 'success' : outcomeOf
 export function createServices(
   config: Config,
   logger: Logger,
-  { box, signingKeys, outbox, em, metrics }: ServiceDeps,
+  { box, signingKeys, outbox, em, metrics, listenUrl }: ServiceDeps,
 ): Services {
   const http = new WeChatHttp({
     baseUrl: config.wechat.apiBaseUrl,
@@ -128,6 +139,19 @@ export function createServices(
     outbox,
     onLogin: (kind, error) => metrics.logins.inc({ kind, outcome: outcome(error) }),
   });
+  const wakeups = new TicketWakeups(logger.child({ component: 'login-tickets' }), (payload) =>
+    LoginTicketRepository.announce(em.fork(), payload),
+  );
+  if (listenUrl) wakeups.listen(listenUrl);
+  const loginTickets = new LoginTickets({
+    config,
+    codes: new MiniProgramCodeClient(http, appTokens),
+    sessions,
+    rateLimiter,
+    wakeups,
+    onEvent: (kind, event) => metrics.loginTickets.inc({ kind, event }),
+    onLogin: (kind) => metrics.logins.inc({ kind, outcome: 'success' }),
+  });
   const lifecycle = new AccountLifecycle(box, logger.child({ component: 'accounts' }), outbox);
   const link = new LinkWechatIdentity({
     signIn,
@@ -144,8 +168,10 @@ export function createServices(
     profiles: new ProfileService({ allowLoopbackHttpAvatars: !config.isProduction }, outbox),
     link,
     lifecycle,
+    loginTickets,
     rateLimiter,
     close: async () => {
+      await wakeups.close();
       http.close();
       await rateLimiter.close();
     },

@@ -10,6 +10,10 @@ export const ENDPOINTS = {
   stableToken: 'cgi-bin/stable_token',
   /** https://developers.weixin.qq.com/miniprogram/dev/server/API/user-info/phone-number/api_getphonenumber */
   phoneNumber: 'wxa/business/getuserphonenumber',
+  /** https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/qrcode-link/qr-code/getUnlimitedQRCode.html */
+  miniProgramCode: 'wxa/getwxacodeunlimit',
+  /** https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/qrcode-link/url-link/generateUrlLink.html */
+  urlLink: 'wxa/generate_urllink',
 } as const;
 
 /** Path of the website QR login page, on WECHAT_OPEN_BASE_URL. */

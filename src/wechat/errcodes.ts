@@ -6,11 +6,16 @@ import { AppError, type ErrorCode, type ErrorDetails } from '../errors.js';
  */
 export const INVALID_CODE_ERRCODES = new Set([40029, 40163, 42003]);
 export const BLOCKED_ERRCODES = new Set([40226]);
-export const RATE_LIMIT_ERRCODES = new Set([45009, 45011, 45033]);
+/** 44990: URL Links asked for too fast; 45009: a daily quota (URL Links) used up. */
+export const RATE_LIMIT_ERRCODES = new Set([44990, 45009, 45011, 45033]);
 export const UNAVAILABLE_ERRCODES = new Set([-1]);
-/** Our appid, secret, IP or permissions are wrong: an operator's problem, details only in the log. */
+/**
+ * Our appid, secret, IP or permissions are wrong: an operator's problem, details only in the log.
+ * 40097 and 41030 (a URL Link's arguments, a page that is not published): WECHAT_MINI_TICKET_PAGE.
+ */
 export const CONFIG_ERRCODES = new Set([
-  40001, 40002, 40013, 40125, 40164, 40243, 41002, 41004, 48001, 61004, 89501, 89503, 89506, 89507,
+  40001, 40002, 40013, 40097, 40125, 40164, 40169, 40243, 41002, 41004, 41030, 48001, 61004, 85079, 89501,
+  89503, 89506, 89507,
 ]);
 
 /**

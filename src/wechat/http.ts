@@ -1,9 +1,9 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
-import got, { RequestError, type Got } from 'got';
+import got, { RequestError, type Got, type Response } from 'got';
 import type { Logger } from 'pino';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { errorForErrcode, unavailable, CONFIG_ERRCODES, UNAVAILABLE_ERRCODES } from './errcodes.js';
 
 /**
@@ -16,6 +16,16 @@ import { errorForErrcode, unavailable, CONFIG_ERRCODES, UNAVAILABLE_ERRCODES } f
  * Timeouts are never retried: a slow WeChat does not get faster, and the client is waiting.
  */
 export type RetryPolicy = 'single-use' | 'idempotent';
+
+/** An image WeChat answered: its bytes and type (image/png or image/jpeg). */
+export interface WeChatImage {
+  contentType: string;
+  bytes: Buffer;
+}
+
+const IMAGE = z.custom<WeChatImage>(
+  (value) => typeof value === 'object' && value !== null && Buffer.isBuffer((value as WeChatImage).bytes),
+);
 
 /** Errors raised before any byte reached WeChat: safe to retry whatever the call. */
 const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH']);
@@ -72,6 +82,8 @@ interface CallRequest {
   method: 'GET' | 'POST';
   searchParams: Record<string, string>;
   json?: unknown;
+  /** The answer is an image (or a JSON error): see WeChatHttp.postForImage. */
+  image?: boolean;
   /** The agents of a retry that must not reuse a kept-alive connection. */
   agent?: { http: HttpAgent; https: HttpsAgent };
 }
@@ -149,6 +161,19 @@ export class WeChatHttp {
     return this.call(path, { method: 'POST', searchParams: query, json: body }, schema, policy);
   }
 
+  /**
+   * A call whose success is an image (a mini program code): the bytes and their type, or the
+   * typed error of the JSON errcode WeChat answers instead, as for any other call.
+   */
+  postForImage(
+    path: string,
+    query: Record<string, string>,
+    body: unknown,
+    policy: RetryPolicy,
+  ): Promise<WeChatImage> {
+    return this.call(path, { method: 'POST', searchParams: query, json: body, image: true }, IMAGE, policy);
+  }
+
   /** Frees the keep-alive sockets (shutdown). */
   close(): void {
     for (const agent of [this.agents, this.freshAgents]) {
@@ -196,9 +221,12 @@ export class WeChatHttp {
     policy: RetryPolicy,
   ): Promise<Outcome<T>> {
     const log = { wechat: `/${endpoint}` };
-    let response;
+    let response: Response<string | Buffer>;
+    const { image, ...options } = request;
     try {
-      response = await this.got(endpoint, request);
+      response = image
+        ? await this.got(endpoint, { ...options, responseType: 'buffer' })
+        : await this.got(endpoint, { ...options, responseType: 'text' });
     } catch (error) {
       const code = error instanceof RequestError ? error.code : 'UNKNOWN';
       if (error instanceof RequestError && closedWhileIdle(error)) {
@@ -219,9 +247,16 @@ export class WeChatHttp {
       const server = response.statusCode >= 500;
       return failed(policy === 'idempotent' && server, unavailable(), server ? 'http_5xx' : 'http_status');
     }
+    const type = String(response.headers['content-type'] ?? '');
+    if (image && /^image\/(png|jpeg)\b/i.test(type) && Buffer.isBuffer(response.body)) {
+      return {
+        ok: true,
+        value: schema.parse({ contentType: type.split(';')[0]!.toLowerCase(), bytes: response.body }),
+      };
+    }
     let body: unknown;
     try {
-      body = JSON.parse(response.body);
+      body = JSON.parse(response.body.toString());
     } catch {
       this.logger.warn(
         { ...log, status: response.statusCode },

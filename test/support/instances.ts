@@ -1,7 +1,9 @@
 import type { EmulatorApp } from '../../src/emulator/apps.js';
 import { createEmulator, type Emulator } from '../../src/emulator/emulator.js';
+import { createClient, type Client } from './client.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import { freePort, spawnServer, type ServerProcess } from './process.js';
+import { sqlAt } from './sql.js';
 import { APPS, wechatEnv } from './world.js';
 
 /** Server processes on one PostgreSQL and one emulator, as behind a load balancer. */
@@ -48,4 +50,11 @@ export async function startInstances(
     throw error;
   }
   return { db, emulator, servers, stop };
+}
+
+/** A typed client of each instance, minting codes with the shared emulator and reading the shared database. */
+export function clientsOf({ db, emulator, servers }: Instances): Client[] {
+  return servers.map((server) =>
+    createClient({ url: server.url, emulatorUrl: emulator.url, sql: sqlAt(db.url) }),
+  );
 }

@@ -11,6 +11,7 @@ import { Migration20261121233000 } from './Migration20261121233000.js';
 import { Migration20261122001143 } from './Migration20261122001143.js';
 import { Migration20261122002407 } from './Migration20261122002407.js';
 import { Migration20261122003620 } from './Migration20261122003620.js';
+import { Migration20261207005823 } from './Migration20261207005823.js';
 
 /** Checked-in migrations in the order they apply; `npm run migration:create` appends to this list. */
 export const migrationsList: MigrationObject[] = [
@@ -26,4 +27,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261122001143', class: Migration20261122001143 },
   { name: 'Migration20261122002407', class: Migration20261122002407 },
   { name: 'Migration20261122003620', class: Migration20261122003620 },
+  { name: 'Migration20261207005823', class: Migration20261207005823 },
 ];

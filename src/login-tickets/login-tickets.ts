@@ -1,0 +1,328 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Config } from '../config.js';
+import { sha256 } from '../crypto/keys.js';
+import { AppError, BadUserInputError, UnauthenticatedError } from '../errors.js';
+import type { LoginResult } from '../logins/sign-in.js';
+import { credentialsFor } from '../logins/platform.js';
+import type { RateLimiter } from '../rate-limits/rate-limiter.js';
+import type { SessionService } from '../sessions/session.service.js';
+import type { MiniProgramCodeClient } from '../wechat/mini-program-code.client.js';
+import { LoginTicketKind, LoginTicketState } from './login-ticket.entity.js';
+import { LoginTicketRepository, type SceneRow } from './login-ticket.repository.js';
+import type { TicketWakeups } from './ticket-wakeups.js';
+
+/** What createLoginTicket answers: the id and secret go to the waiting page alone. */
+export interface CreatedTicket {
+  id: string;
+  secret: string;
+  kind: LoginTicketKind;
+  scene: string;
+  expiresAt: Date;
+  /** `data:image/png;base64,…` (MINI_PROGRAM_CODE). */
+  qrCode: string | null;
+  /** The URL Link that opens the mini program from a phone browser (MINI_PROGRAM_LINK). */
+  link: string | null;
+}
+
+/** A ticket as its waiting page sees it: `auth` once, to the first answer after CONFIRMED. */
+export interface TicketStatus {
+  state: LoginTicketState;
+  auth: LoginResult | null;
+}
+
+/** What the mini program sees of the ticket it scanned. */
+export interface ScannedTicket {
+  ticketId: string;
+  expiresAt: Date;
+}
+
+/** What a ticket event is, for the metrics. */
+export type TicketEvent = 'created' | 'scanned' | 'confirmed' | 'cancelled';
+
+export interface LoginTicketsDeps {
+  config: Config;
+  codes: MiniProgramCodeClient;
+  sessions: SessionService;
+  rateLimiter: RateLimiter;
+  wakeups: TicketWakeups;
+  /** Told of each move of a ticket (metrics). */
+  onEvent: (kind: LoginTicketKind, event: TicketEvent) => void;
+  /** Told of each session handed to a waiting page: a login of that kind (metrics). */
+  onLogin: (kind: LoginTicketKind) => void;
+}
+
+/** A scene is what a code or link carries: WeChat allows 32 characters; ours are [A-Za-z0-9]. */
+const SCENE = /^[A-Za-z0-9]{1,32}$/;
+const SCENE_LENGTH = 32;
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+/** Ticket ids are UUIDs; secrets are ours (`lts_` + 43 characters): anything longer is not one. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const MAX_SECRET_LENGTH = 128;
+
+/** A waiting subscription reads its ticket again this often when no announcement can reach it. */
+const RECHECK_UNHEARD_MS = 3_000;
+/** … and this often when announcements do reach it (a safety net only). */
+const RECHECK_HEARD_MS = 30_000;
+
+const FINAL: ReadonlySet<LoginTicketState> = new Set(['CONFIRMED', 'CANCELLED', 'EXPIRED']);
+
+/** 32 characters of [A-Za-z0-9], uniformly (190 bits): unguessable, and what WeChat allows. */
+function newScene(): string {
+  let scene = '';
+  while (scene.length < SCENE_LENGTH) {
+    for (const byte of randomBytes(SCENE_LENGTH * 2)) {
+      // 248 = 4 × 62: bytes above it would favour the first letters.
+      if (byte < 248 && scene.length < SCENE_LENGTH) scene += ALPHABET[byte % 62];
+    }
+  }
+  return scene;
+}
+
+export const ticketNotFound = () =>
+  new AppError('TICKET_NOT_FOUND', 'No such login ticket (unknown, or the secret is wrong)');
+
+const ticketOver = () =>
+  new AppError(
+    'TICKET_EXPIRED',
+    'This login ticket is no longer valid (expired, confirmed or cancelled): ask for a new code',
+  );
+
+/**
+ * Login tickets (docs/api.md, "Login tickets"): a waiting page (a website showing a mini program
+ * code, a phone browser opening a URL Link) is signed in as the person who scans the ticket in
+ * the mini program and confirms it there. Each move is one statement; the session is opened when
+ * the waiting page first reads the CONFIRMED ticket (by polling or subscription, whichever comes
+ * first), and only then.
+ */
+export class LoginTickets {
+  constructor(private readonly deps: LoginTicketsDeps) {}
+
+  /**
+   * A new ticket and its code or link. WeChat is asked first: when it refuses, nothing is written.
+   * Limited per client IP.
+   */
+  async create(
+    em: EntityManager,
+    kind: LoginTicketKind,
+    appId: string | null | undefined,
+    clientIp: string,
+  ): Promise<CreatedTicket> {
+    const app = credentialsFor(this.deps.config, 'mini', appId);
+    await this.deps.rateLimiter.ip('ticket', clientIp);
+    const { page, ttlSeconds } = this.deps.config.loginTickets;
+    const scene = newScene();
+    let qrCode: string | null = null;
+    let link: string | null = null;
+    if (kind === LoginTicketKind.MINI_PROGRAM_CODE) {
+      const image = await this.deps.codes.code(em, app, page, scene);
+      qrCode = `data:${image.contentType};base64,${image.bytes.toString('base64')}`;
+    } else {
+      link = await this.deps.codes.link(em, app, page, scene);
+    }
+    const now = new Date();
+    const id = randomUUID();
+    const secret = `lts_${randomBytes(32).toString('base64url')}`;
+    const expiresAt = new Date(now.getTime() + ttlSeconds * 1000);
+    await LoginTicketRepository.create(em, {
+      id,
+      kind,
+      appId: app.appId,
+      scene,
+      secretHash: sha256(secret),
+      now,
+      expiresAt,
+    });
+    this.deps.onEvent(kind, 'created');
+    return { id, secret, kind, scene, expiresAt, qrCode, link };
+  }
+
+  /** The mini program user who opened the ticket's page: WAITING → SCANNED (again: unchanged). */
+  async scan(em: EntityManager, scene: string, userId: string, clientIp: string): Promise<ScannedTicket> {
+    this.checkScene(scene);
+    await this.deps.rateLimiter.ip('ticket', clientIp);
+    const scanned = await LoginTicketRepository.scan(em, scene, userId, new Date());
+    if (!scanned) throw this.refusal(await LoginTicketRepository.byScene(em, scene, userId), userId);
+    this.deps.wakeups.wake(scanned.id);
+    this.deps.onEvent(scanned.kind, 'scanned');
+    return { ticketId: scanned.id, expiresAt: scanned.expiresAt };
+  }
+
+  /**
+   * The user who scanned it confirms (CONFIRMED: the waiting page gets a session of this user) or
+   * cancels it. Asked again by the same user once done: true, nothing more happens.
+   */
+  async finish(
+    em: EntityManager,
+    scene: string,
+    userId: string,
+    state: 'CONFIRMED' | 'CANCELLED',
+    clientIp: string,
+  ): Promise<true> {
+    this.checkScene(scene);
+    await this.deps.rateLimiter.ip('ticket', clientIp);
+    const finished = await LoginTicketRepository.finish(em, scene, userId, state, new Date());
+    if (finished) {
+      this.deps.wakeups.wake(finished.id);
+      this.deps.onEvent(finished.kind, state === 'CONFIRMED' ? 'confirmed' : 'cancelled');
+      return true;
+    }
+    const row = await LoginTicketRepository.byScene(em, scene, userId);
+    if (row?.ofApp && row.state === state && row.scannedBy === userId) return true;
+    if (row?.ofApp && row.state === 'WAITING' && row.expiresAt > new Date()) {
+      throw new BadUserInputError(
+        'scan the ticket first (scanLoginTicket), then confirm or cancel it',
+        'scene',
+      );
+    }
+    throw this.refusal(row, userId);
+  }
+
+  /**
+   * The ticket as its holder sees it; CONFIRMED and not yet handed over: the session, now (once,
+   * whoever asks first). TICKET_NOT_FOUND for an unknown id or a wrong secret alike.
+   */
+  async status(em: EntityManager, id: string, secret: string): Promise<TicketStatus> {
+    return (await this.read(em, id, secret)).status;
+  }
+
+  /**
+   * Every change of the ticket until a final state (CONFIRMED, CANCELLED or EXPIRED): the state
+   * now, then each new one as it happens, on this instance or another (TicketWakeups). The first
+   * read happens before this resolves, so a wrong id or secret is refused here, not mid-stream.
+   * `return()` (the subscriber left) ends it at once.
+   */
+  async watch(em: EntityManager, id: string, secret: string): Promise<AsyncIterableIterator<TicketStatus>> {
+    const first = await this.read(em, id, secret);
+    const stop = new AbortController();
+    const changes = this.follow(em, id, secret, first, stop.signal);
+    const iterator: AsyncIterableIterator<TicketStatus> = {
+      next: () => changes.next(),
+      return: (value?: unknown) => {
+        stop.abort();
+        return changes.return(value);
+      },
+      throw: (error?: unknown) => {
+        stop.abort();
+        return changes.throw(error);
+      },
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
+  }
+
+  private async *follow(
+    em: EntityManager,
+    id: string,
+    secret: string,
+    first: { status: TicketStatus; expiresAt: Date },
+    signal: AbortSignal,
+  ): AsyncGenerator<TicketStatus> {
+    let { status, expiresAt } = first;
+    yield status;
+    if (FINAL.has(status.state)) return;
+    let woken = false;
+    let wake: (() => void) | undefined;
+    const stopWaiting = this.deps.wakeups.wait(id, () => {
+      woken = true;
+      wake?.();
+    });
+    const leave = () => wake?.();
+    signal.addEventListener('abort', leave);
+    try {
+      while (!signal.aborted) {
+        if (!woken) {
+          const recheck = this.deps.wakeups.listening ? RECHECK_HEARD_MS : RECHECK_UNHEARD_MS;
+          // Just past its end, the ticket is read again to say EXPIRED.
+          const ms = Math.max(0, Math.min(recheck, expiresAt.getTime() - Date.now() + 50));
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, ms);
+            wake = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+          wake = undefined;
+        }
+        if (signal.aborted) return;
+        woken = false;
+        const previous = status.state;
+        try {
+          ({ status, expiresAt } = await this.read(em, id, secret));
+        } catch (error) {
+          // Gone (pruned) or its account ended: the end of the stream. Anything else (the
+          // database briefly away): read again at the next wake-up or recheck.
+          if (error instanceof AppError) return;
+          continue;
+        }
+        if (status.state !== previous || status.auth) yield status;
+        if (FINAL.has(status.state)) return;
+      }
+    } finally {
+      signal.removeEventListener('abort', leave);
+      stopWaiting();
+    }
+  }
+
+  private async read(
+    em: EntityManager,
+    id: string,
+    secret: string,
+  ): Promise<{ status: TicketStatus; expiresAt: Date }> {
+    if (!UUID.test(id) || secret.length === 0 || secret.length > MAX_SECRET_LENGTH) throw ticketNotFound();
+    const secretHash = sha256(secret);
+    const row = await LoginTicketRepository.status(em, id, secretHash);
+    if (!row) throw ticketNotFound();
+    const now = new Date();
+    const { expiresAt } = row;
+    const state = row.state as LoginTicketState;
+    if ((state === 'WAITING' || state === 'SCANNED') && expiresAt <= now) {
+      return { status: { state: 'EXPIRED', auth: null }, expiresAt };
+    }
+    if (state !== 'CONFIRMED' || row.delivered) return { status: { state, auth: null }, expiresAt };
+    // Confirmed and not handed over: a session of the user who confirmed, to this caller alone.
+    const confirmedAfter = new Date(now.getTime() - this.deps.config.loginTickets.ttlSeconds * 1000);
+    if (row.finishedAt && row.finishedAt <= confirmedAfter) {
+      return { status: { state: 'EXPIRED', auth: null }, expiresAt };
+    }
+    const session = this.deps.sessions.prepare(now);
+    const handed = await LoginTicketRepository.handOver(em, { id, secretHash, now, confirmedAfter, session });
+    if (!handed) {
+      // Another request took it first, or the account ended since the confirmation.
+      const again = await LoginTicketRepository.status(em, id, secretHash);
+      if (again?.delivered) return { status: { state: 'CONFIRMED', auth: null }, expiresAt };
+      throw new UnauthenticatedError('The account that confirmed this login has ended: sign in again');
+    }
+    this.deps.wakeups.wake(id);
+    this.deps.onLogin(row.kind);
+    const tokens = await this.deps.sessions.issue(handed.user.id, session, now);
+    return {
+      status: {
+        state: 'CONFIRMED',
+        auth: {
+          ...tokens,
+          user: handed.user,
+          isNewUser: false,
+          otherAccountExists: handed.otherAccountExists,
+        },
+      },
+      expiresAt,
+    };
+  }
+
+  private checkScene(scene: string): void {
+    if (!SCENE.test(scene)) {
+      throw new BadUserInputError(
+        'scene must be 1 to 32 letters or digits (the options.scene the page got)',
+        'scene',
+      );
+    }
+  }
+
+  /** Why a move found nothing to change, without telling a stranger that the ticket exists. */
+  private refusal(row: SceneRow | undefined, userId: string): AppError {
+    if (!row || !row.ofApp) return ticketNotFound();
+    if (row.scannedBy !== null && row.scannedBy !== userId) return ticketNotFound();
+    return ticketOver();
+  }
+}

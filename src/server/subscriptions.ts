@@ -1,0 +1,221 @@
+import type { WebSocket } from '@fastify/websocket';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import {
+  GraphQLError,
+  parse,
+  specifiedRules,
+  validate,
+  type DocumentNode,
+  type GraphQLFormattedError,
+  type GraphQLSchema,
+  type OperationDefinitionNode,
+} from 'graphql';
+import { makeHandler } from 'graphql-ws/use/@fastify/websocket';
+import type { Config } from '../config.js';
+import type { Context } from '../graphql/context.js';
+import { mutationLimitRule } from '../graphql/mutation-limit.js';
+import { documentLimitRule, QUERY_LIMITS, queryLimitRule } from '../graphql/query-limits.js';
+import { clientKey } from '../rate-limits/client-key.js';
+import type { Services } from './services.js';
+
+/** The limits of the WebSocket side of /graphql (graphql-ws; docs/api.md, "Subscriptions"). */
+export const SOCKET_LIMITS = {
+  /** Open sockets per client IP (an IPv6 client: per network, as the rate limits count). */
+  perIp: 50,
+  /** Subscriptions at once on one socket. */
+  subscriptionsPerSocket: 10,
+  /** A socket with no subscription this long is closed. */
+  idleMs: 60_000,
+  /** The largest message a client may send (a subscribe message: its document and variables). */
+  maxPayloadBytes: 64 * 1024,
+  /** A client must send its ConnectionInit within this time of connecting. */
+  initTimeoutMs: 5_000,
+  /** Keep-alive ping interval; a peer that does not answer one is closed. */
+  keepAliveMs: 15_000,
+};
+
+/** The same rules as /graphql's (src/server/graphql.ts), after graphql-js's own. */
+const RULES = [
+  ...specifiedRules,
+  documentLimitRule(),
+  queryLimitRule(undefined, undefined, undefined, true),
+  mutationLimitRule(),
+];
+
+/** A graphql-js error with the code Apollo gives the same error on the HTTP side. */
+const coded = (error: GraphQLError, code: string) =>
+  new GraphQLError(error.message, {
+    nodes: error.nodes,
+    source: error.source,
+    positions: error.positions,
+    extensions: { ...error.extensions, code },
+  });
+
+const LOCALHOST_ORIGIN = /^http:\/\/(localhost|127\.0\.0\.1)(:\d{1,5})?$/;
+
+export interface SubscriptionDeps {
+  config: Config;
+  schema: GraphQLSchema;
+  services: Services;
+  /** The ORM's global entity manager: each subscription reads through a fork of it. */
+  em: EntityManager;
+  /** The same shaping of errors as /graphql's. */
+  formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
+}
+
+/** What the socket side keeps per socket: its open subscriptions and its idle timer. */
+interface SocketState {
+  subscriptions: number;
+  idle: NodeJS.Timeout | undefined;
+}
+
+/**
+ * graphql-ws on `/graphql` (login tickets' `loginTicket` subscription): the same schema as the
+ * HTTP side, subscriptions only (queries and mutations go over HTTP, with Apollo's CSRF
+ * prevention, metrics and limits), the same document limits and error shapes. Before the upgrade:
+ * a browser's Origin must be one CORS allows, and an IP may hold SOCKET_LIMITS.perIp sockets.
+ * After: ConnectionInit within a few seconds, a bounded message size and number of
+ * subscriptions, keep-alive pings, and a socket idle for a minute closed.
+ */
+export function subscriptionRoute({ config, schema, services, em, formatError }: SubscriptionDeps) {
+  const perIp = new Map<string, number>();
+  const sockets = new WeakMap<WebSocket, SocketState>();
+  const allowed = config.http.corsOrigins;
+  const originAllowed = (origin: string) =>
+    allowed === 'localhost' ? LOCALHOST_ORIGIN.test(origin) : allowed.includes(origin);
+  const keyOf = (request: FastifyRequest) => clientKey(request.ip, config.rateLimit.ipv6Prefix);
+
+  const arm = (socket: WebSocket, state: SocketState) => {
+    clearTimeout(state.idle);
+    state.idle = undefined;
+    if (state.subscriptions > 0) return;
+    state.idle = setTimeout(() => socket.close(1000, 'idle'), SOCKET_LIMITS.idleMs);
+    state.idle.unref();
+  };
+  /** Errors of the execution (a resolver's, with its path): shaped as /graphql shapes them. */
+  const format = (errors: readonly GraphQLError[]) =>
+    errors.map((error) => formatError(error.toJSON(), error));
+  /**
+   * A refusal of onSubscribe (the document, the operation, a limit) carries the code given it
+   * here and nothing of the server; anything else is shaped as /graphql shapes it.
+   */
+  const formatRefusals = (errors: readonly GraphQLError[]) =>
+    errors.map((error) =>
+      typeof error.extensions.code === 'string'
+        ? { message: error.message, locations: error.locations, extensions: error.extensions }
+        : formatError(error.toJSON(), error),
+    );
+
+  const graphqlWs = makeHandler<Record<string, unknown> | undefined, { key?: string }>(
+    {
+      schema,
+      isProd: config.isProduction,
+      connectionInitWaitTimeout: SOCKET_LIMITS.initTimeoutMs,
+      onSubscribe: (ctx, _id, payload) => {
+        const state = sockets.get(ctx.extra.socket);
+        if (state && state.subscriptions >= SOCKET_LIMITS.subscriptionsPerSocket) {
+          return [
+            new GraphQLError(`At most ${SOCKET_LIMITS.subscriptionsPerSocket} subscriptions per socket`, {
+              extensions: { code: 'RATE_LIMITED', retryAfterSeconds: 1 },
+            }),
+          ];
+        }
+        let document: DocumentNode;
+        try {
+          document = parse(payload.query, { maxTokens: QUERY_LIMITS.maxTokens });
+        } catch (error) {
+          return [
+            coded(
+              error instanceof GraphQLError ? error : new GraphQLError('Syntax error'),
+              'GRAPHQL_PARSE_FAILED',
+            ),
+          ];
+        }
+        const errors = validate(schema, document, RULES);
+        if (errors.length > 0) return errors.map((error) => coded(error, 'GRAPHQL_VALIDATION_FAILED'));
+        const operation = document.definitions.find(
+          (d): d is OperationDefinitionNode =>
+            d.kind === 'OperationDefinition' &&
+            (payload.operationName == null || d.name?.value === payload.operationName),
+        );
+        if (operation?.operation !== 'subscription') {
+          return [
+            new GraphQLError('Only subscriptions go over WebSocket: send queries and mutations with POST', {
+              extensions: { code: 'BAD_REQUEST' },
+            }),
+          ];
+        }
+        if (state) {
+          state.subscriptions++;
+          arm(ctx.extra.socket, state);
+        }
+        const contextValue: Context = {
+          em: em.fork(),
+          clientIp: ctx.extra.request.ip,
+          services,
+          loaders: {
+            get loginMethods(): never {
+              throw new Error('no loaders on a subscription');
+            },
+          },
+          auth: async () => null,
+        };
+        return {
+          schema,
+          document,
+          operationName: payload.operationName,
+          variableValues: payload.variables,
+          contextValue,
+        };
+      },
+      onComplete: (ctx) => {
+        const state = sockets.get(ctx.extra.socket);
+        if (!state) return;
+        state.subscriptions = Math.max(0, state.subscriptions - 1);
+        arm(ctx.extra.socket, state);
+      },
+      onNext: (_ctx, _id, _payload, _args, result) =>
+        result.errors ? { ...result, errors: format(result.errors) } : undefined,
+      onError: (_ctx, _id, _payload, errors) => formatRefusals(errors),
+    },
+    SOCKET_LIMITS.keepAliveMs,
+  );
+
+  return {
+    /** Refuses an upgrade before it happens: another origin, or too many sockets from this IP. */
+    preValidation: async (request: FastifyRequest, reply: FastifyReply) => {
+      if (!(request as FastifyRequest & { ws?: boolean }).ws) return;
+      const origin = request.headers.origin;
+      if (origin !== undefined && !originAllowed(origin)) {
+        return reply
+          .code(403)
+          .send({ errors: [{ message: 'Origin not allowed', extensions: { code: 'FORBIDDEN' } }] });
+      }
+      const key = keyOf(request);
+      if ((perIp.get(key) ?? 0) >= SOCKET_LIMITS.perIp) {
+        return reply
+          .code(429)
+          .header('retry-after', '60')
+          .send({ errors: [{ message: 'Too many open sockets', extensions: { code: 'RATE_LIMITED' } }] });
+      }
+    },
+    /** The socket, once upgraded: counted against its IP until it closes. */
+    wsHandler(this: FastifyInstance, socket: WebSocket, request: FastifyRequest) {
+      const key = keyOf(request);
+      perIp.set(key, (perIp.get(key) ?? 0) + 1);
+      const state: SocketState = { subscriptions: 0, idle: undefined };
+      sockets.set(socket, state);
+      arm(socket, state);
+      socket.once('close', () => {
+        clearTimeout(state.idle);
+        const left = (perIp.get(key) ?? 1) - 1;
+        if (left > 0) perIp.set(key, left);
+        else perIp.delete(key);
+      });
+      return graphqlWs.call(this, socket, request);
+    },
+    /** Sockets open now, per IP key (tests, metrics). */
+    openSockets: () => [...perIp.values()].reduce((a, b) => a + b, 0),
+  };
+}
