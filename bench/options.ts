@@ -28,6 +28,8 @@ export interface BenchOptions {
    * without it (0), each client sends its next request at once (autocannon, saturation).
    */
   thinkMs: number;
+  /** Login tickets alone (bench/tickets.ts): wake-up latency, WeChat calls, memory per subscription. */
+  tickets: boolean;
 }
 
 export function parseOptions(): BenchOptions {
@@ -44,6 +46,7 @@ export function parseOptions(): BenchOptions {
       users: { type: 'string', default: '500' },
       'rate-limit': { type: 'boolean', default: false },
       'rate-limit-only': { type: 'boolean', default: false },
+      tickets: { type: 'boolean', default: false },
       rate: { type: 'string', default: '0' },
       'think-ms': { type: 'string', default: '0' },
     },
@@ -60,6 +63,7 @@ export function parseOptions(): BenchOptions {
     users: Number(args.users),
     rateLimit: args['rate-limit'],
     rateLimitOnly: args['rate-limit-only'],
+    tickets: args.tickets,
     rate: Number(args.rate),
     thinkMs: Number(args['think-ms']),
   };

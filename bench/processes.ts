@@ -24,6 +24,7 @@ export interface Server {
   url: string;
   pid: number;
   metricsUrl?: string;
+  child?: ChildProcess;
 }
 
 export interface Servers {
@@ -78,8 +79,13 @@ async function start(
   command: string[],
   env: Record<string, string>,
   readyUrl: string,
+  /** An IPC channel to the child (bench/gc-probe.mjs answers on it). */
+  ipc = false,
 ): Promise<ChildProcess> {
-  const child = spawn(process.execPath, command, { env: { ...process.env, NODE_OPTIONS: '', ...env } });
+  const child = spawn(process.execPath, command, {
+    env: { ...process.env, NODE_OPTIONS: '', ...env },
+    stdio: ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
+  });
   children.push(child);
   let log = '';
   child.stdout!.on('data', (chunk: Buffer) => (log += chunk.toString()));
@@ -111,16 +117,22 @@ export async function setWechatLatency(emulatorUrl: string, ms: number): Promise
   await post(`${emulatorUrl}/__emulator/latency`, { ms });
 }
 
-/** The emulator (at --wechat-latency), our server, then the baseline, on free ports. */
-export async function startServers(options: BenchOptions, dbUrl: string): Promise<Servers> {
+/** The built emulator on a free port, playing APPS; its URL. */
+export async function startEmulator(): Promise<string> {
   const emulatorPort = await freePort();
   const emulatorUrl = `http://127.0.0.1:${emulatorPort}`;
   await start(
     'emulator',
     ['dist/src/emulator/main.js'],
     { EMULATOR_PORT: String(emulatorPort), EMULATOR_APPS: JSON.stringify(Object.values(APPS)) },
-    `http://127.0.0.1:${emulatorPort}/__emulator/stats`,
+    `${emulatorUrl}/__emulator/stats`,
   );
+  return emulatorUrl;
+}
+
+/** The emulator (at --wechat-latency), our server, then the baseline, on free ports. */
+export async function startServers(options: BenchOptions, dbUrl: string): Promise<Servers> {
+  const emulatorUrl = await startEmulator();
   await setWechatLatency(emulatorUrl, options.wechatLatency);
   const ours = await startOurs(options, dbUrl, emulatorUrl);
   const baseline = await startBaseline(dbUrl, emulatorUrl);
@@ -128,7 +140,13 @@ export async function startServers(options: BenchOptions, dbUrl: string): Promis
 }
 
 /** Our built server (dist/src/main.js of --ours-dir), in production mode, /metrics on its own port. */
-async function startOurs(options: BenchOptions, dbUrl: string, emulatorUrl: string): Promise<Server> {
+export async function startOurs(
+  options: BenchOptions,
+  dbUrl: string,
+  emulatorUrl: string,
+  /** Run it under bench/gc-probe.mjs: the returned `child` then answers heap measurements. */
+  gcProbe = false,
+): Promise<Server> {
   const oursPort = await freePort();
   const metricsPort = await freePort();
   const ours = await start(
@@ -138,6 +156,7 @@ async function startOurs(options: BenchOptions, dbUrl: string, emulatorUrl: stri
         ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE}`]
         : []),
       ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
+      ...(gcProbe ? ['--expose-gc', 'bench/gc-probe.mjs'] : []),
       join(options.oursDir, 'dist/src/main.js'),
     ],
     {
@@ -163,11 +182,13 @@ async function startOurs(options: BenchOptions, dbUrl: string, emulatorUrl: stri
       METRICS_PORT: String(metricsPort),
     },
     `http://127.0.0.1:${oursPort}/healthz`,
+    gcProbe,
   );
   return {
     url: `http://127.0.0.1:${oursPort}`,
     pid: ours.pid!,
     metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+    child: ours,
   };
 }
 

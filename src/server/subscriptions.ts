@@ -54,6 +54,36 @@ const coded = (error: GraphQLError, code: string) =>
 
 const LOCALHOST_ORIGIN = /^http:\/\/(localhost|127\.0\.0\.1)(:\d{1,5})?$/;
 
+/**
+ * Documents that passed validation, by their text: the pages of a site send the same few, so each
+ * is parsed and validated once and one copy is shared by every subscription that runs it. Bounded
+ * in entries (the oldest goes first) and in the size of a text kept.
+ */
+class DocumentCache {
+  private readonly entries = new Map<string, DocumentNode>();
+
+  constructor(
+    private readonly maxEntries = 100,
+    private readonly maxTextLength = 4096,
+  ) {}
+
+  get(text: string): DocumentNode | undefined {
+    const document = this.entries.get(text);
+    if (document) {
+      // Most recently used last.
+      this.entries.delete(text);
+      this.entries.set(text, document);
+    }
+    return document;
+  }
+
+  set(text: string, document: DocumentNode): void {
+    if (text.length > this.maxTextLength) return;
+    this.entries.set(text, document);
+    if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+  }
+}
+
 export interface SubscriptionDeps {
   config: Config;
   schema: GraphQLSchema;
@@ -80,6 +110,7 @@ interface SocketState {
  */
 export function subscriptionRoute({ config, schema, services, em, formatError }: SubscriptionDeps) {
   const perIp = new Map<string, number>();
+  const documents = new DocumentCache();
   const sockets = new WeakMap<WebSocket, SocketState>();
   const allowed = config.http.corsOrigins;
   const originAllowed = (origin: string) =>
@@ -121,19 +152,22 @@ export function subscriptionRoute({ config, schema, services, em, formatError }:
             }),
           ];
         }
-        let document: DocumentNode;
-        try {
-          document = parse(payload.query, { maxTokens: QUERY_LIMITS.maxTokens });
-        } catch (error) {
-          return [
-            coded(
-              error instanceof GraphQLError ? error : new GraphQLError('Syntax error'),
-              'GRAPHQL_PARSE_FAILED',
-            ),
-          ];
+        let document = documents.get(payload.query);
+        if (!document) {
+          try {
+            document = parse(payload.query, { maxTokens: QUERY_LIMITS.maxTokens });
+          } catch (error) {
+            return [
+              coded(
+                error instanceof GraphQLError ? error : new GraphQLError('Syntax error'),
+                'GRAPHQL_PARSE_FAILED',
+              ),
+            ];
+          }
+          const errors = validate(schema, document, RULES);
+          if (errors.length > 0) return errors.map((error) => coded(error, 'GRAPHQL_VALIDATION_FAILED'));
+          documents.set(payload.query, document);
         }
-        const errors = validate(schema, document, RULES);
-        if (errors.length > 0) return errors.map((error) => coded(error, 'GRAPHQL_VALIDATION_FAILED'));
         const operation = document.definitions.find(
           (d): d is OperationDefinitionNode =>
             d.kind === 'OperationDefinition' &&
@@ -151,7 +185,11 @@ export function subscriptionRoute({ config, schema, services, em, formatError }:
           arm(ctx.extra.socket, state);
         }
         const contextValue: Context = {
-          em: em.fork(),
+          // The global entity manager, not a fork per subscription (a fork's identity map and unit
+          // of work cost about 10 KB each, held as long as the page waits): a subscription only
+          // runs single statements outside transactions (db/sql.ts's execute), which borrow a
+          // pool connection each and touch no identity map.
+          em,
           clientIp: ctx.extra.request.ip,
           services,
           loaders: {
