@@ -55,6 +55,7 @@ async function openOnPhone(scene: string, person: string) {
     scan: (s = scene) => c.run('ScanLoginTicket', { scene: s }, as),
     confirm: (s = scene) => c.run('ConfirmLoginTicket', { scene: s }, as),
     cancel: (s = scene) => c.run('CancelLoginTicket', { scene: s }, as),
+    deleteAccount: () => c.gql('mutation { deleteAccount }', {}, as),
   };
 }
 
@@ -191,11 +192,39 @@ describe('login tickets: a website signed in from the mini program', () => {
 });
 
 describe('login tickets: what a stranger or a wrong caller gets', () => {
+  it('hands no session over for an account deleted after it confirmed', async () => {
+    const ticket = await createTicket();
+    const phone = await openOnPhone(ticket.scene, 'judy');
+    await phone.scan();
+    await phone.confirm();
+    expect((await phone.deleteAccount()).data).toEqual({ deleteAccount: true });
+    const answer = await poll(ticket.id, ticket.secret);
+    expect(errorCode(answer)).toBe('UNAUTHENTICATED');
+    const [row] = await c.sql<{ delivered_at: unknown }>(
+      'select delivered_at from login_ticket where id = ?',
+      [ticket.id],
+    );
+    expect(row).toEqual({ delivered_at: null });
+    expect((await c.userRow(phone.userId)).openSessions).toBe(0);
+  });
+
+  it('refuses the subscription over HTTP: it goes over WebSocket', async () => {
+    const ticket = await createTicket();
+    const answer = await c.gql(
+      'subscription ($id: ID!, $secret: String!) { loginTicket(id: $id, secret: $secret) { state } }',
+      { id: ticket.id, secret: ticket.secret },
+    );
+    expect(errorCode(answer)).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(answer.errors![0]!.message).toMatch(/WebSocket/);
+    expect((await poll(ticket.id, ticket.secret)).data!.loginTicket.state).toBe('WAITING');
+  });
+
   it('answers TICKET_NOT_FOUND alike for an unknown id, a wrong secret and a malformed one', async () => {
     const ticket = await createTicket();
     const answers = await Promise.all([
       poll('00000000-0000-4000-8000-000000000000', ticket.secret),
-      poll(ticket.id, `${ticket.secret.slice(0, -1)}A`),
+      // The last character changed (to another one whatever it was).
+      poll(ticket.id, `${ticket.secret.slice(0, -1)}${ticket.secret.endsWith('A') ? 'B' : 'A'}`),
       poll(ticket.id, ''),
       poll(ticket.id, 'x'.repeat(10_000)),
       poll('not-a-uuid', ticket.secret),

@@ -127,6 +127,9 @@ export function subscriptionRoute({ config, schema, services, em, formatError }:
   /** Errors of the execution (a resolver's, with its path): shaped as /graphql shapes them. */
   const format = (errors: readonly GraphQLError[]) =>
     errors.map((error) => formatError(error.toJSON(), error));
+  // Production tells a client nothing of the schema it did not ask for, as /graphql does.
+  const hideSuggestions = (message: string) =>
+    config.isProduction ? message.replace(/ ?Did you mean(.+?)\?$/, '') : message;
   /**
    * A refusal of onSubscribe (the document, the operation, a limit) carries the code given it
    * here and nothing of the server; anything else is shaped as /graphql shapes it.
@@ -134,10 +137,13 @@ export function subscriptionRoute({ config, schema, services, em, formatError }:
   const formatRefusals = (errors: readonly GraphQLError[]) =>
     errors.map((error) =>
       typeof error.extensions.code === 'string'
-        ? { message: error.message, locations: error.locations, extensions: error.extensions }
+        ? {
+            message: hideSuggestions(error.message),
+            locations: error.locations,
+            extensions: error.extensions,
+          }
         : formatError(error.toJSON(), error),
     );
-
   const graphqlWs = makeHandler<Record<string, unknown> | undefined, { key?: string }>(
     {
       schema,
