@@ -14,6 +14,7 @@ import {
 import { makeHandler } from 'graphql-ws/use/@fastify/websocket';
 import type { Config } from '../config.js';
 import type { Context } from '../graphql/context.js';
+import { createLoginMethodsLoader } from '../graphql/loaders/login-methods.loader.js';
 import { mutationLimitRule } from '../graphql/mutation-limit.js';
 import { documentLimitRule, QUERY_LIMITS, queryLimitRule } from '../graphql/query-limits.js';
 import { clientKey } from '../rate-limits/client-key.js';
@@ -150,13 +151,18 @@ export function subscriptionRoute({ config, schema, services, em, formatError }:
           state.subscriptions++;
           arm(ctx.extra.socket, state);
         }
+        const subscriptionEm = em.fork();
+        let loginMethods: Context['loaders']['loginMethods'] | undefined;
         const contextValue: Context = {
-          em: em.fork(),
+          em: subscriptionEm,
           clientIp: ctx.extra.request.ip,
           services,
           loaders: {
-            get loginMethods(): never {
-              throw new Error('no loaders on a subscription');
+            // The session handed over with CONFIRMED is a login's answer, its user's login methods
+            // included. Made on first use; that session comes once and ends the subscription, so
+            // the loader's cache never outlives what it read.
+            get loginMethods() {
+              return (loginMethods ??= createLoginMethodsLoader(subscriptionEm));
             },
           },
           auth: async () => null,
