@@ -13,6 +13,7 @@ const COPIED = [
   'examples/web/index.html',
   'examples/web/tsconfig.json',
   'examples/web/src/main.ts',
+  'examples/web/src/graphql-ws.ts',
   'schema.graphql',
   'codegen.ts',
   'mikro-orm.config.ts',

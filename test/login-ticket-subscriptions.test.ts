@@ -73,6 +73,44 @@ describe('the loginTicket subscription (graphql-ws on /graphql)', () => {
     await watch.close();
   });
 
+  it('hands the session over as a login answers it: the user’s login methods too', async () => {
+    const ticket = await createTicket();
+    const client = wsClient(w.t.url);
+    type Result = { data?: { loginTicket: { state: string; auth: unknown } }; errors?: unknown[] };
+    const results: Result[] = [];
+    let first: () => void = () => {};
+    const subscribed = new Promise<void>((resolve) => (first = resolve));
+    const ended = new Promise<void>((resolve, reject) => {
+      client.subscribe<Result['data']>(
+        {
+          query: `subscription ($id: ID!, $secret: String!) { loginTicket(id: $id, secret: $secret) {
+            state auth { accessToken user { id nickname loginMethods { kind appId } } } } }`,
+          variables: { id: ticket.id, secret: ticket.secret },
+        },
+        { next: (result) => (results.push(result as Result), first()), error: reject, complete: resolve },
+      );
+    });
+    await subscribed;
+    const phone = await phoneOf(c, ticket.scene, 'grace');
+    await phone.scan();
+    await phone.confirm();
+    await ended;
+    await client.dispose();
+    const last = results.at(-1)!;
+    expect(last.errors).toBeUndefined();
+    expect(last.data!.loginTicket).toEqual({
+      state: 'CONFIRMED',
+      auth: {
+        accessToken: expect.any(String),
+        user: {
+          id: phone.userId,
+          nickname: null,
+          loginMethods: [{ kind: 'WECHAT_MINI', appId: APPS.mini.appid }],
+        },
+      },
+    });
+  });
+
   it('ends with CANCELLED when the person declines', async () => {
     const ticket = await createTicket();
     const watch = watchTicket(wsClient(w.t.url), ticket.id, ticket.secret);

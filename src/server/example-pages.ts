@@ -8,11 +8,31 @@ const TYPES: Record<string, string> = {
   '.map': 'application/json; charset=utf-8',
 };
 
+/** index.html's placeholder for the emulator's phone page, as the file has it. */
+const EMULATOR_PHONE_META = '<meta name="wechat-emulator-phone" content="" />';
+
+const attribute = (value: string) =>
+  value.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+export interface ExamplePagesOptions {
+  /** Where examples/web is (default: the working directory's: `npm start` runs there). */
+  root?: string;
+  /**
+   * With the WeChat emulator: its phone page for the server's mini program
+   * (`…/__emulator/phone?appid=…`), written into index.html's <meta name="wechat-emulator-phone">
+   * so the page can link to it under a mini program code ("Simulate a phone scanning this code").
+   */
+  emulatorPhoneUrl?: string;
+}
+
 /**
  * Serves the example web client (examples/web, built by `npm run build`) at /examples/web/, in
  * development only. Files come from the working directory's examples/web: `npm start` runs there.
  */
-export function registerExamplePages(app: FastifyInstance, root = path.resolve('examples/web')): void {
+export function registerExamplePages(
+  app: FastifyInstance,
+  { root = path.resolve('examples/web'), emulatorPhoneUrl }: ExamplePagesOptions = {},
+): void {
   app.get('/examples/web', (_request, reply) => reply.redirect('/examples/web/', 302));
   app.get('/examples/web/*', async (request, reply) => {
     const wanted = (request.params as { '*': string })['*'] || 'index.html';
@@ -22,7 +42,15 @@ export function registerExamplePages(app: FastifyInstance, root = path.resolve('
       file === path.join(root, 'index.html') || file.startsWith(path.join(root, 'dist') + path.sep);
     if (!type || !allowed) return reply.code(404).type('text/plain').send('Not found');
     try {
-      const body = await readFile(file);
+      let body: Buffer | string = await readFile(file);
+      if (emulatorPhoneUrl && file === path.join(root, 'index.html')) {
+        body = body
+          .toString('utf8')
+          .replace(
+            EMULATOR_PHONE_META,
+            `<meta name="wechat-emulator-phone" content="${attribute(emulatorPhoneUrl)}" />`,
+          );
+      }
       return reply.type(type).header('cache-control', 'no-store').send(body);
     } catch {
       const hint = file.includes(`${path.sep}dist${path.sep}`) ? ': run `npm run build` first' : '';

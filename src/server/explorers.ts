@@ -317,7 +317,15 @@ export async function registerLocalExplorer(
  */
 export async function registerExplorers(app: FastifyInstance, config: Config): Promise<void> {
   if (config.isProduction) return;
-  registerExamplePages(app);
+  // The example page's "Simulate a phone" link: the emulator's phone page for the mini program
+  // that createLoginTicket uses without an appId (the only one).
+  const minis = config.wechat.apps.filter((a) => a.kind === 'mini');
+  registerExamplePages(app, {
+    emulatorPhoneUrl:
+      config.emulator.enabled && minis.length === 1
+        ? `${config.wechat.apiBaseUrl}/__emulator/phone?${new URLSearchParams({ appid: minis[0]!.appId })}`
+        : undefined,
+  });
   await registerLocalExplorer(app, {
     hint: config.emulator.enabled
       ? {

@@ -14,6 +14,7 @@ import {
 import { makeHandler } from 'graphql-ws/use/@fastify/websocket';
 import type { Config } from '../config.js';
 import type { Context } from '../graphql/context.js';
+import { createLoginMethodsLoader } from '../graphql/loaders/login-methods.loader.js';
 import { mutationLimitRule } from '../graphql/mutation-limit.js';
 import { documentLimitRule, QUERY_LIMITS, queryLimitRule } from '../graphql/query-limits.js';
 import { clientKey } from '../rate-limits/client-key.js';
@@ -190,17 +191,21 @@ export function subscriptionRoute({ config, schema, services, em, formatError }:
           state.subscriptions++;
           arm(ctx.extra.socket, state);
         }
+        let loginMethods: Context['loaders']['loginMethods'] | undefined;
         const contextValue: Context = {
           // The global entity manager, not a fork per subscription (a fork's identity map and unit
-          // of work cost about 10 KB each, held as long as the page waits): a subscription only
+          // of work cost about 4 KiB each, held as long as the page waits): a subscription only
           // runs single statements outside transactions (db/sql.ts's execute), which borrow a
-          // pool connection each and touch no identity map.
+          // pool connection each and touch no identity map. The loader below forks its own.
           em,
           clientIp: ctx.extra.request.ip,
           services,
           loaders: {
-            get loginMethods(): never {
-              throw new Error('no loaders on a subscription');
+            // The session handed over with CONFIRMED is a login's answer, its user's login methods
+            // included. Made on first use; that session comes once and ends the subscription, so
+            // the loader's cache never outlives what it read.
+            get loginMethods() {
+              return (loginMethods ??= createLoginMethodsLoader(em.fork()));
             },
           },
           auth: async () => null,

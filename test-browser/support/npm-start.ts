@@ -11,6 +11,13 @@ export interface NpmStartServer {
   stop(): Promise<void>;
 }
 
+/** Builds the example page (its typed documents, then its script) as `npm start` does. */
+export function buildExamplePage(): void {
+  execSync('npx graphql-codegen --config codegen.ts --silent && npx tsc -p examples/web/tsconfig.json', {
+    stdio: 'pipe',
+  });
+}
+
 /**
  * The server as `npm start` runs it for a newcomer: embedded database in a temporary directory,
  * the built-in WeChat emulator with its demo apps and people. `buildExample`: build the example page
@@ -20,11 +27,7 @@ export async function startAsNpmStart(
   env: Record<string, string> = {},
   options: { buildExample?: boolean } = {},
 ): Promise<NpmStartServer> {
-  if (options.buildExample) {
-    execSync('npx graphql-codegen --config codegen.ts --silent && npx tsc -p examples/web/tsconfig.json', {
-      stdio: 'pipe',
-    });
-  }
+  if (options.buildExample) buildExamplePage();
   const dataDir = await mkdtemp(path.join(tmpdir(), 'wechat-browser-'));
   const emulatorPort = await freePort();
   let server: ServerProcess;

@@ -13,12 +13,26 @@
  * 3. Show the user, refresh the session a minute before the access token expires, log out.
  * 4. Unlink one of the user's login methods (never the last: the server answers LAST_LOGIN_METHOD),
  *    or delete the account, after a second, in-page confirmation: every session ends with it.
+ * 5. "Scan with WeChat (mini program)": a login ticket (docs/api.md, "Login tickets") for a website
+ *    without an Open Platform website app. createLoginTicket(MINI_PROGRAM_CODE) answers a mini
+ *    program code to show; the person scans it, and the mini program page it opens
+ *    (examples/mini-program/login-ticket.js) signs them in there and asks them to confirm. The page
+ *    follows the ticket with the loginTicket subscription over graphql-ws (graphql-ws.ts, a minimal
+ *    client), or by polling the loginTicket query every 1.5 s when the socket cannot open or closes
+ *    early; the session arrives once, with CONFIRMED, and is kept as a QR login's. On a phone's
+ *    browser (a narrow screen or a touch user agent, not WeChat) the button is "Open in WeChat":
+ *    createLoginTicket(MINI_PROGRAM_LINK) and go to its URL Link, which opens the mini program; the
+ *    ticket waits in sessionStorage, so coming back to this page picks it up and signs in. In
+ *    development with the WeChat emulator, the server fills in <meta name="wechat-emulator-phone">
+ *    and the page links to the emulator's phone page for the code, to play the phone.
  *
  * Tokens live in sessionStorage to keep the example short; a real app may prefer memory plus a
  * refresh token in an httpOnly cookie set by its own backend.
  */
 import {
+  CreateLoginTicketDocument,
   DeleteAccountDocument,
+  LoginTicketDocument,
   LogoutDocument,
   MeDocument,
   RefreshSessionDocument,
@@ -27,10 +41,14 @@ import {
   WechatOfficialAccountLoginDocument,
   WechatWebAuthorizeUrlDocument,
   WechatWebLoginDocument,
+  WatchLoginTicketDocument,
+  type CreateLoginTicketMutation,
+  type LoginTicketQuery,
   type SessionFragment,
   type SessionUserFragment,
   type TypedDocumentString,
 } from './gql/graphql.js';
+import { socketUrl, subscribe, type GraphQLErrorShape } from './graphql-ws.js';
 
 /** The API: this origin's /graphql, or the URL in <meta name="graphql-url"> (another origin, CORS). */
 const GRAPHQL_URL =
@@ -43,8 +61,23 @@ const FLOW_KEY = 'wechat-login:flow';
 /** Set once someone has logged in inside WeChat on this device: later logins there are silent. */
 const KNOWN_KEY = 'wechat-login:known-in-wechat';
 
+/** The login ticket this page waits for (id, secret, code or link): it survives going to WeChat. */
+const TICKET_KEY = 'wechat-login:ticket';
+/** How often the page asks for the ticket's state when the subscription is not available. */
+const POLL_MS = 1500;
+
 /** WeChat's own browser names itself in its user agent. */
 const insideWeChat = /MicroMessenger/i.test(navigator.userAgent);
+/** A phone's browser: the person cannot scan a code on the screen of the phone they scan with. */
+const onPhone =
+  !insideWeChat &&
+  (matchMedia('(max-width: 600px)').matches || /Android|iPhone|iPad|iPod|Mobile/i.test(navigator.userAgent));
+/**
+ * Development with the WeChat emulator: its phone page for the server's mini program
+ * (…/__emulator/phone?appid=…), which the server writes into this meta tag; empty anywhere else.
+ */
+const EMULATOR_PHONE =
+  document.querySelector<HTMLMetaElement>('meta[name="wechat-emulator-phone"]')?.content ?? '';
 
 class ApiError extends Error {
   constructor(
@@ -99,6 +132,9 @@ function loadSession(): SessionFragment | null {
 
 function show(session: SessionFragment | null): void {
   $('login').hidden = Boolean(session);
+  // Inside WeChat the page signs in as an official account page: no code to scan, no link to open.
+  $('ticket-login').hidden = Boolean(session) || insideWeChat;
+  if (session) $('ticket').hidden = true;
   $('profile').hidden = !session;
   window.clearTimeout(refreshTimer);
   if (!session) {
@@ -108,7 +144,11 @@ function show(session: SessionFragment | null): void {
   }
   const { user } = session;
   $('nickname').textContent = user.nickname ?? '(no nickname)';
-  $<HTMLImageElement>('avatar').src = user.avatarUrl ?? '';
+  // No picture until the person sets one (a mini program login is anonymous): no broken image.
+  const avatar = $<HTMLImageElement>('avatar');
+  avatar.hidden = !user.avatarUrl;
+  if (user.avatarUrl) avatar.src = user.avatarUrl;
+  else avatar.removeAttribute('src');
   $('user-id').textContent = user.id;
   $('expires').textContent = new Date(session.expiresAt).toLocaleTimeString();
   const rows = user.loginMethods.map((m) => {
@@ -171,6 +211,7 @@ async function pkce(): Promise<{ codeVerifier: string; codeChallenge: string }> 
 }
 
 async function startLogin(): Promise<void> {
+  forgetTicket();
   say('Asking the server for the WeChat login URL…');
   const { codeVerifier, codeChallenge } = await pkce();
   let authorize: { url: string; state: string };
@@ -231,9 +272,171 @@ async function finishLogin(params: URLSearchParams): Promise<void> {
   } else {
     session = (await request(WechatWebLoginDocument, { input })).wechatWebLogin;
   }
+  signIn(session);
+}
+
+/** A new session, from any login: kept, shown, welcomed. */
+function signIn(session: SessionFragment): void {
   saveSession(session);
   show(session);
   say(session.isNewUser ? 'Welcome! Your account was created.' : 'Welcome back!');
+}
+
+type Ticket = CreateLoginTicketMutation['createLoginTicket'];
+type TicketStatus = LoginTicketQuery['loginTicket'];
+
+/** Stops following the ticket shown (its subscription or its polling). */
+let stopFollowing: (() => void) | undefined;
+
+function ticketSay(state: string, text: string): void {
+  const status = $('ticket-status');
+  status.dataset.state = state;
+  status.textContent = text;
+}
+
+/** No ticket any more: nothing to follow, nothing to pick up after a reload. */
+function forgetTicket(): void {
+  stopFollowing?.();
+  stopFollowing = undefined;
+  sessionStorage.removeItem(TICKET_KEY);
+}
+
+/** A mini program code to scan (a computer), or a URL Link to open WeChat with (a phone). */
+async function startTicketLogin(): Promise<void> {
+  forgetTicket();
+  say('');
+  const kind = onPhone ? 'MINI_PROGRAM_LINK' : 'MINI_PROGRAM_CODE';
+  const { createLoginTicket: ticket } = await request(CreateLoginTicketDocument, { kind });
+  // Kept for this tab only (never in a URL): it is what receives the session.
+  sessionStorage.setItem(TICKET_KEY, JSON.stringify(ticket));
+  followTicket(ticket);
+  // To WeChat: the mini program page opens there; back here, main() picks the ticket up again.
+  if (ticket.link) location.assign(ticket.link);
+}
+
+/** The ticket section as a new ticket starts: the code (or the link), its state, no way out yet. */
+function showTicket(ticket: Ticket): void {
+  $('ticket').hidden = false;
+  $('ticket').classList.remove('over');
+  const code = $<HTMLImageElement>('ticket-code');
+  code.hidden = !ticket.qrCode;
+  if (ticket.qrCode) code.src = ticket.qrCode;
+  const openLink = $<HTMLAnchorElement>('ticket-open-link');
+  openLink.hidden = !ticket.link;
+  if (ticket.link) openLink.href = ticket.link;
+  const emulator = $<HTMLAnchorElement>('ticket-emulator');
+  emulator.hidden = !(EMULATOR_PHONE && ticket.qrCode);
+  if (EMULATOR_PHONE) {
+    // The phone page calls this page's server (the emulator may serve several).
+    const server = new URL(GRAPHQL_URL, location.href).href;
+    emulator.href = `${EMULATOR_PHONE}&${new URLSearchParams({ scene: ticket.scene, server })}`;
+  }
+  $('ticket-renew').hidden = true;
+  $('ticket-renew').textContent = ticket.link ? 'Try again 重试' : 'New code 刷新二维码';
+}
+
+/** The ticket ended without a session: say why, offer another. */
+function ticketOver(state: string, text: string): void {
+  forgetTicket();
+  ticketSay(state, text);
+  $('ticket').classList.add('over');
+  $('ticket-open-link').hidden = true;
+  $('ticket-emulator').hidden = true;
+  $('ticket-renew').hidden = false;
+}
+
+/** Shows a state of the ticket; true once it is final. */
+function showTicketStatus(ticket: Ticket, { state, auth }: TicketStatus): boolean {
+  switch (state) {
+    case 'WAITING':
+      ticketSay(
+        state,
+        ticket.link
+          ? 'Confirm in WeChat, then come back to this page. 请在微信中确认登录'
+          : 'Scan this code with WeChat. 请使用微信扫码登录',
+      );
+      return false;
+    case 'SCANNED':
+      ticketSay(state, 'Scanned: confirm on your phone. 已扫码，请在手机上确认');
+      return false;
+    case 'CONFIRMED':
+      forgetTicket();
+      $('ticket').hidden = true;
+      // The session comes once: another tab following the same ticket may have taken it.
+      if (auth) signIn(auth);
+      else say('Confirmed, but the session went to another tab or window: start again here.', true);
+      return true;
+    case 'CANCELLED':
+      ticketOver(state, 'Cancelled on the phone. 已取消');
+      return true;
+    case 'EXPIRED':
+      ticketOver(
+        state,
+        ticket.link ? 'This link has expired. 已过期' : 'This code has expired. 二维码已过期',
+      );
+      return true;
+  }
+}
+
+/**
+ * Follows the ticket until it is final: the loginTicket subscription, or, when the socket cannot
+ * open or closes early (a proxy without WebSockets, a dropped connection), the query every 1.5 s.
+ */
+function followTicket(ticket: Ticket): void {
+  stopFollowing?.();
+  showTicket(ticket);
+  const variables = { id: ticket.id, secret: ticket.secret };
+  let done = false;
+  let polling = false;
+  let timer: number | undefined;
+  const onStatus = (status: TicketStatus) => {
+    if (!done && showTicketStatus(ticket, status)) finish();
+  };
+  const onErrors = (errors: GraphQLErrorShape[]) => {
+    const code = errors[0]?.extensions?.code ?? 'ERROR';
+    // Unknown, or pruned long after its end: this one will never sign anyone in.
+    if (code === 'TICKET_NOT_FOUND') ticketOver(code, 'This code is no longer valid. 二维码已失效');
+    else poll();
+  };
+  const ask = () => {
+    timer = undefined;
+    if (done) return;
+    request(LoginTicketDocument, variables)
+      .then(({ loginTicket }) => onStatus(loginTicket))
+      // A network error: ask again at the next turn.
+      .catch((error: unknown) => {
+        if (error instanceof ApiError)
+          onErrors([{ message: error.message, extensions: { code: error.code } }]);
+      })
+      .finally(() => {
+        if (!done) timer = window.setTimeout(ask, POLL_MS);
+      });
+  };
+  const poll = () => {
+    if (done || polling) return;
+    polling = true;
+    unsubscribe();
+    ask();
+  };
+  const unsubscribe = subscribe(socketUrl(GRAPHQL_URL), WatchLoginTicketDocument, variables, {
+    next: ({ data, errors }) => (errors?.length ? onErrors(errors) : data && onStatus(data.loginTicket)),
+    error: onErrors,
+    // Ended without a final state (the server stopping): the query says where it is.
+    complete: poll,
+    closed: poll,
+  });
+  const finish = () => {
+    done = true;
+    window.clearTimeout(timer);
+    unsubscribe();
+  };
+  stopFollowing = finish;
+}
+
+/** A ticket this tab was waiting for (before going to WeChat, or a reload): follow it again. */
+function resumeTicket(): void {
+  const kept = sessionStorage.getItem(TICKET_KEY);
+  if (kept) followTicket(JSON.parse(kept) as Ticket);
 }
 
 /** The signed-in user changed (unlink, or `me` on a reload): keep the session, show the new user. */
@@ -295,10 +498,21 @@ async function main(): Promise<void> {
   $('delete').addEventListener('click', () => ($('delete-confirm').hidden = false));
   $('delete-cancel').addEventListener('click', () => ($('delete-confirm').hidden = true));
   $('delete-yes').addEventListener('click', () => void deleteAccount().catch(fail));
+  if (onPhone) $('ticket-login').textContent = 'Open in WeChat 在微信中打开';
+  for (const id of ['ticket-login', 'ticket-renew']) {
+    $(id).addEventListener('click', () => void startTicketLogin().catch(fail));
+  }
+  // Back from WeChat to a page the browser kept in memory: its socket was closed meanwhile.
+  window.addEventListener('pageshow', (event) => {
+    if (event.persisted && !loadSession()) resumeTicket();
+  });
   const params = new URLSearchParams(location.search);
   if (params.has('state') || params.has('code')) return finishLogin(params);
   const session = loadSession();
-  if (!session) return show(null);
+  if (!session) {
+    show(null);
+    return resumeTicket();
+  }
   // Still signed in? `me` says so (or UNAUTHENTICATED once the session was revoked), with the user
   // as they are now: login methods linked or unlinked since the session was kept.
   try {
