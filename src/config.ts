@@ -104,6 +104,8 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
       /** IPv6 clients are counted by this network prefix (a host usually holds a whole /64). */
       ipv6Prefix: env.RATE_LIMIT_IPV6_PREFIX,
       redisUrl: env.REDIS_URL,
+      /** URL Links (login tickets for phone browsers) one mini program may make a day. */
+      linksPerAppPerDay: env.LOGIN_TICKET_LINKS_PER_DAY,
     },
     http: {
       /** Which X-Forwarded-For entries to believe (the client IP of rate limits), as Fastify's trustProxy. */

@@ -58,6 +58,9 @@ export const EnvSchema = z.object({
   LOGIN_TICKET_TTL_SECONDS: positiveInt
     .refine((n) => n <= 24 * 3600, 'must be at most 86400 (a day: a URL Link lives no longer)')
     .default(300),
+  LOGIN_TICKET_LINKS_PER_DAY: positiveInt
+    .refine((n) => n <= 500_000, 'must be at most 500000 (WeChat’s own daily cap of links and schemes)')
+    .default(100_000),
   WECHAT_MINI_TICKET_PAGE: z
     .string()
     .regex(

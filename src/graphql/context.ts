@@ -15,6 +15,12 @@ export interface Context {
   loaders: { loginMethods: DataLoader<string, UserLoginMethod[]> };
   /** The bearer's session: null when anonymous; throws UNAUTHENTICATED for a bad token. Memoised. */
   auth(): Promise<Authenticated | null>;
+  /**
+   * A subscription's ties to its socket (src/server/subscriptions.ts): aborted when the socket
+   * closes; `admit()` counts a new stream (RATE_LIMITED past the socket's limit) and returns what
+   * ends its count. Absent over HTTP.
+   */
+  stream?: { signal: AbortSignal; admit(): () => void };
 }
 
 /** The context of one GraphQL request. */

@@ -21,14 +21,14 @@ insert into login_ticket (id, kind, app_id, scene, secret_hash, state, created_a
 values (:id, :kind, :appId, :scene, :secretHash, 'WAITING', :now, :expiresAt)`);
 
 /**
- * WAITING → SCANNED by this user (again by the same user: unchanged), for a user of the ticket's
- * mini program only; announced to the waiting page's instance at commit.
+ * WAITING → SCANNED by this user, for a user of the ticket's mini program only; announced to the
+ * waiting pages' instances at commit. Scanned again by the same user: nothing matches (the
+ * service answers from BY_SCENE, writing and announcing nothing).
  */
 const SCAN = sql<'scene' | 'userId' | 'now', { id: string; kind: LoginTicketKind; expiresAt: string }>(`
 with t as (
-  update login_ticket t set state = 'SCANNED', user_id = :userId, scanned_at = coalesce(t.scanned_at, :now)
-   where t.scene = :scene and t.expires_at > :now
-     and (t.state = 'WAITING' or (t.state = 'SCANNED' and t.user_id = :userId))
+  update login_ticket t set state = 'SCANNED', user_id = :userId, scanned_at = :now
+   where t.scene = :scene and t.expires_at > :now and t.state = 'WAITING'
      and exists (select 1 from user_login_method lm where lm.user_id = :userId and lm.app_id = t.app_id)
   returning t.id, t.kind, t.expires_at
 )
@@ -46,9 +46,9 @@ select t.id, t.kind, pg_notify('${TICKET_CHANNEL}', t.id::text)::text as notifie
 /** A ticket by its scene, for telling the mini program why a move was refused. */
 const BY_SCENE = sql<
   'scene' | 'userId',
-  { state: string; scannedBy: string | null; expiresAt: string; ofApp: boolean }
+  { id: string; state: string; scannedBy: string | null; expiresAt: string; ofApp: boolean }
 >(`
-select t.state, t.user_id as "scannedBy", t.expires_at as "expiresAt",
+select t.id, t.state, t.user_id as "scannedBy", t.expires_at as "expiresAt",
        exists (select 1 from user_login_method lm where lm.user_id = :userId and lm.app_id = t.app_id) as "ofApp"
   from login_ticket t where t.scene = :scene`);
 
@@ -104,6 +104,7 @@ export interface TicketRow {
 
 /** Why a move of the mini program was refused, read after it matched nothing. */
 export interface SceneRow {
+  id: string;
   state: string;
   scannedBy: string | null;
   expiresAt: Date;

@@ -65,6 +65,19 @@ const RECHECK_UNHEARD_MS = 3_000;
 /** … and this often when announcements do reach it (a safety net only). */
 const RECHECK_HEARD_MS = 30_000;
 
+/** After a failed read, the next waits 1 s, then twice as long each time, up to this. */
+const MAX_BACKOFF_MS = 30_000;
+/** A stream whose reads still fail this long after its ticket's end stops trying. */
+const GIVE_UP_AFTER_END_MS = 5 * 60_000;
+
+/** What ties a watch to its transport: its socket's end, and who counts the live ones. */
+export interface WatchScope {
+  /** Aborts when the subscriber is gone (its socket closed): the stream ends at once. */
+  signal?: AbortSignal;
+  /** Called once when the stream has ended, however (first read refused included). */
+  onEnd?: () => void;
+}
+
 const FINAL: ReadonlySet<LoginTicketState> = new Set(['CONFIRMED', 'CANCELLED', 'EXPIRED']);
 
 /** 32 characters of [A-Za-z0-9], uniformly (190 bits): unguessable, and what WeChat allows. */
@@ -110,6 +123,12 @@ export class LoginTickets {
   ): Promise<CreatedTicket> {
     const app = credentialsFor(this.deps.config, 'mini', appId);
     await this.deps.rateLimiter.ip('ticket', clientIp);
+    if (kind === LoginTicketKind.MINI_PROGRAM_LINK) {
+      // Each link spends one of the mini program's daily quota with WeChat: few per client, and
+      // a daily budget of our own below WeChat's cap.
+      await this.deps.rateLimiter.ip('link', clientIp);
+      await this.deps.rateLimiter.linksOfApp(app.appId);
+    }
     const { page, ttlSeconds } = this.deps.config.loginTickets;
     const scene = newScene();
     let qrCode: string | null = null;
@@ -138,11 +157,21 @@ export class LoginTickets {
   }
 
   /** The mini program user who opened the ticket's page: WAITING → SCANNED (again: unchanged). */
-  async scan(em: EntityManager, scene: string, userId: string, clientIp: string): Promise<ScannedTicket> {
+  async scan(em: EntityManager, scene: string, userId: string): Promise<ScannedTicket> {
     this.checkScene(scene);
-    await this.deps.rateLimiter.ip('ticket', clientIp);
-    const scanned = await LoginTicketRepository.scan(em, scene, userId, new Date());
-    if (!scanned) throw this.refusal(await LoginTicketRepository.byScene(em, scene, userId), userId);
+    // Counted per person (RATE_LIMIT_USER_PER_MINUTE), not per IP: phones behind one address
+    // (a carrier's NAT, an office) do not share a budget with the pages that make tickets.
+    await this.deps.rateLimiter.user(userId);
+    const now = new Date();
+    const scanned = await LoginTicketRepository.scan(em, scene, userId, now);
+    if (!scanned) {
+      const row = await LoginTicketRepository.byScene(em, scene, userId);
+      // Scanned again by the same person (a reopened page): as before, nothing written or announced.
+      if (row?.ofApp && row.state === 'SCANNED' && row.scannedBy === userId && row.expiresAt > now) {
+        return { ticketId: row.id, expiresAt: row.expiresAt };
+      }
+      throw this.refusal(row, userId);
+    }
     this.deps.wakeups.wake(scanned.id);
     this.deps.onEvent(scanned.kind, 'scanned');
     return { ticketId: scanned.id, expiresAt: scanned.expiresAt };
@@ -157,10 +186,9 @@ export class LoginTickets {
     scene: string,
     userId: string,
     state: 'CONFIRMED' | 'CANCELLED',
-    clientIp: string,
   ): Promise<true> {
     this.checkScene(scene);
-    await this.deps.rateLimiter.ip('ticket', clientIp);
+    await this.deps.rateLimiter.user(userId);
     const finished = await LoginTicketRepository.finish(em, scene, userId, state, new Date());
     if (finished) {
       this.deps.wakeups.wake(finished.id);
@@ -190,12 +218,26 @@ export class LoginTickets {
    * Every change of the ticket until a final state (CONFIRMED, CANCELLED or EXPIRED): the state
    * now, then each new one as it happens, on this instance or another (TicketWakeups). The first
    * read happens before this resolves, so a wrong id or secret is refused here, not mid-stream.
-   * `return()` (the subscriber left) ends it at once.
+   * It ends at once when `return()` is called (the subscriber left) or `scope.signal` aborts (its
+   * socket closed, whatever the transport's bookkeeping says), and tells `scope.onEnd` when it
+   * has ended, however it ends.
    */
-  async watch(em: EntityManager, id: string, secret: string): Promise<AsyncIterableIterator<TicketStatus>> {
-    const first = await this.read(em, id, secret);
+  async watch(
+    em: EntityManager,
+    id: string,
+    secret: string,
+    scope: WatchScope = {},
+  ): Promise<AsyncIterableIterator<TicketStatus>> {
+    let first: { status: TicketStatus; expiresAt: Date };
+    try {
+      first = await this.read(em, id, secret);
+    } catch (error) {
+      scope.onEnd?.();
+      throw error;
+    }
     const stop = new AbortController();
-    const changes = this.follow(em, id, secret, first, stop.signal);
+    const signal = scope.signal ? AbortSignal.any([stop.signal, scope.signal]) : stop.signal;
+    const changes = this.follow(em, id, secret, first, signal, scope.onEnd);
     const iterator: AsyncIterableIterator<TicketStatus> = {
       next: () => changes.next(),
       return: (value?: unknown) => {
@@ -217,24 +259,30 @@ export class LoginTickets {
     secret: string,
     first: { status: TicketStatus; expiresAt: Date },
     signal: AbortSignal,
+    onEnd: (() => void) | undefined,
   ): AsyncGenerator<TicketStatus> {
-    let { status, expiresAt } = first;
-    yield status;
-    if (FINAL.has(status.state)) return;
     let woken = false;
     let wake: (() => void) | undefined;
-    const stopWaiting = this.deps.wakeups.wait(id, () => {
-      woken = true;
-      wake?.();
-    });
+    let stopWaiting = () => {};
     const leave = () => wake?.();
     signal.addEventListener('abort', leave);
     try {
+      let { status, expiresAt } = first;
+      yield status;
+      if (FINAL.has(status.state)) return;
+      stopWaiting = this.deps.wakeups.wait(id, () => {
+        woken = true;
+        wake?.();
+      });
+      /** Reads that failed in a row (the database away): each waits twice as long as the last. */
+      let failures = 0;
       while (!signal.aborted) {
         if (!woken) {
           const recheck = this.deps.wakeups.listening ? RECHECK_HEARD_MS : RECHECK_UNHEARD_MS;
           // Just past its end, the ticket is read again to say EXPIRED.
-          const ms = Math.max(0, Math.min(recheck, expiresAt.getTime() - Date.now() + 50));
+          const untilEnd = Math.max(0, expiresAt.getTime() - Date.now() + 50);
+          const ms =
+            failures > 0 ? Math.min(MAX_BACKOFF_MS, 1000 * 2 ** (failures - 1)) : Math.min(recheck, untilEnd);
           await new Promise<void>((resolve) => {
             const timer = setTimeout(resolve, ms);
             wake = () => {
@@ -249,10 +297,13 @@ export class LoginTickets {
         const previous = status.state;
         try {
           ({ status, expiresAt } = await this.read(em, id, secret));
+          failures = 0;
         } catch (error) {
           // Gone (pruned) or its account ended: the end of the stream. Anything else (the
-          // database briefly away): read again at the next wake-up or recheck.
+          // database briefly away): read again, later and later, until well past the ticket's end.
           if (error instanceof AppError) return;
+          failures++;
+          if (Date.now() > expiresAt.getTime() + GIVE_UP_AFTER_END_MS) return;
           continue;
         }
         if (status.state !== previous || status.auth) yield status;
@@ -261,6 +312,7 @@ export class LoginTickets {
     } finally {
       signal.removeEventListener('abort', leave);
       stopWaiting();
+      onEnd?.();
     }
   }
 

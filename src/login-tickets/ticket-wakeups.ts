@@ -9,6 +9,11 @@ const MAX_RETRY_MS = 30_000;
 /** How long a probe announcement may take to come back before LISTEN is taken for not working. */
 const PROBE_MS = 2_000;
 const PROBE_PREFIX = 'probe:';
+/** While listening, a probe this often: a silent connection is taken for lost. */
+const PROBE_EVERY_MS = 60_000;
+/** After this many probes in a row unheard, LISTEN is tried again only every GIVE_UP_RETRY_MS. */
+const MAX_UNHEARD = 3;
+const GIVE_UP_RETRY_MS = 5 * 60_000;
 
 /**
  * Wakes the subscriptions of this process waiting on a ticket when the ticket changes, on this
@@ -18,15 +23,20 @@ const PROBE_PREFIX = 'probe:';
  * every waiter then (what changed meanwhile was not heard). After each LISTEN, an announcement
  * sent through the ORM's pool (another connection) must come back within PROBE_MS: where it does
  * not (a pooler in transaction mode, which hands a LISTEN and a NOTIFY to different server
- * sessions; the embedded database's shared session), the connection is closed and not tried again.
- * Without it a waiter still re-reads its ticket every few seconds (LoginTickets.watch), and
- * polling `loginTicket` always works.
+ * sessions; the embedded database's shared session; a pool too busy to announce in time), the
+ * connection is closed and tried again with the backoff, then, after MAX_UNHEARD tries, every few
+ * minutes. While listening, a probe every minute catches a connection gone silent. Without it a
+ * waiter still re-reads its ticket every few seconds (LoginTickets.watch), and polling
+ * `loginTicket` always works.
  */
 export class TicketWakeups {
   private readonly waiters = new Map<string, Set<() => void>>();
   private client: pg.Client | undefined;
   private retryMs = RETRY_MS;
   private retryTimer: NodeJS.Timeout | undefined;
+  private probeTimer: NodeJS.Timeout | undefined;
+  /** Probes in a row that did not come back. */
+  private unheard = 0;
   private closed = false;
   /** True while the LISTEN connection is up (the metrics and tests read it). */
   listening = false;
@@ -63,25 +73,35 @@ export class TicketWakeups {
   /** Starts listening on a connection of its own to this database URL (a real server only). */
   listen(url: string): void {
     if (this.closed || this.client) return;
-    const client = new pg.Client({ connectionString: url, keepAlive: true });
+    const client = new pg.Client({
+      connectionString: url,
+      keepAlive: true,
+      // A connection that went silent (a NAT's timeout, a failover without a reset) is noticed by
+      // TCP within a minute or so, and by the periodic probe below within PROBE_EVERY_MS.
+      keepAliveInitialDelayMillis: 10_000,
+    });
     this.client = client;
-    const lost = (error?: Error) => {
+    /** Ends this connection and tries again in `delayMs` (the backoff by default). */
+    const lost = (reason: string, delayMs?: number) => {
       if (this.client !== client) return;
       this.client = undefined;
       this.listening = false;
+      clearInterval(this.probeTimer);
       client.removeAllListeners('notification');
+      client.on('error', () => {});
       client.end().catch(() => {});
       if (this.closed) return;
+      const retryInMs = delayMs ?? this.retryMs;
       this.logger.warn(
-        { error: error?.message, retryInMs: this.retryMs },
-        'login tickets: the LISTEN connection was lost; reconnecting (waiting pages fall back to re-reading)',
+        { reason, retryInMs },
+        'login tickets: no LISTEN connection; trying again (meanwhile waiting pages re-read every 3 s)',
       );
-      this.retryTimer = setTimeout(() => this.listen(url), this.retryMs);
+      this.retryTimer = setTimeout(() => this.listen(url), retryInMs);
       this.retryTimer.unref();
-      this.retryMs = Math.min(this.retryMs * 2, MAX_RETRY_MS);
+      if (delayMs === undefined) this.retryMs = Math.min(this.retryMs * 2, MAX_RETRY_MS);
     };
-    client.on('error', lost);
-    client.on('end', () => lost());
+    client.on('error', (error: Error) => lost(error.message));
+    client.on('end', () => lost('the connection ended'));
     client.on('notification', (message) => {
       if (message.channel !== TICKET_CHANNEL || !message.payload) return;
       if (message.payload.startsWith(PROBE_PREFIX)) {
@@ -94,26 +114,33 @@ export class TicketWakeups {
       .connect()
       .then(() => client.query(`listen ${TICKET_CHANNEL}`))
       .then(() => this.probe())
-      .then(async (heard) => {
+      .then((heard) => {
         if (this.client !== client) return;
         if (!heard) {
-          this.client = undefined;
-          client.removeAllListeners();
-          client.on('error', () => {});
-          await client.end().catch(() => {});
-          this.logger.warn(
-            'login tickets: LISTEN/NOTIFY does not reach this instance (a pooler in transaction mode?): ' +
-              'waiting pages re-read their ticket every few seconds instead',
+          // Not heard: a pooler in transaction mode, or a pool too busy to announce in time. A
+          // few tries with the backoff, then one every few minutes.
+          this.unheard++;
+          lost(
+            'an announcement sent through the pool did not come back (a pooler in transaction mode?)',
+            this.unheard >= MAX_UNHEARD ? GIVE_UP_RETRY_MS : undefined,
           );
           return;
         }
+        this.unheard = 0;
         this.listening = true;
         this.retryMs = RETRY_MS;
         this.logger.info("login tickets: listening for the other instances' ticket changes");
         // Whatever changed while nobody listened: every waiter reads its ticket again.
         for (const id of [...this.waiters.keys()]) this.wake(id);
+        // A connection can go silent without an error: a probe now and then tells.
+        this.probeTimer = setInterval(() => {
+          void this.probe().then((ok) => {
+            if (!ok) lost('a periodic announcement did not come back');
+          });
+        }, PROBE_EVERY_MS);
+        this.probeTimer.unref();
       })
-      .catch((error: Error) => lost(error));
+      .catch((error: Error) => lost(error.message));
   }
 
   /** Whether an announcement made through another connection reaches the LISTEN connection. */
@@ -136,6 +163,7 @@ export class TicketWakeups {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.retryTimer);
+    clearInterval(this.probeTimer);
     const client = this.client;
     this.client = undefined;
     this.listening = false;

@@ -19,13 +19,22 @@ export interface RateLimitSettings {
   ipv6Prefix?: number;
   /** Counts in Redis instead of PostgreSQL (larger fleets): `redis://` or `rediss://`. */
   redisUrl?: string;
+  /** URL Links (login tickets for a phone browser) one mini program may make a day, all clients together. */
+  linksPerAppPerDay?: number;
 }
+
+/**
+ * URL Links per client IP per minute: each spends one of the mini program's daily quota with
+ * WeChat (500 000 links and schemes a day in all), so far fewer than other tickets.
+ */
+export const LINKS_PER_IP_PER_MINUTE = 10;
 
 /**
  * What a limit counts: logins, refreshes, phone binds and login tickets per client IP; logins per WeChat identity;
  * changes to one account (`account`) per signed-in user.
  */
-export type RateLimitAction = 'login' | 'refresh' | 'phone' | 'ticket' | 'identity' | 'account';
+export type RateLimitAction =
+  'login' | 'refresh' | 'phone' | 'ticket' | 'link' | 'link_day' | 'identity' | 'account';
 
 /** The table the PostgreSQL store counts in (its schema is the library's, made by a migration). */
 export const RATE_LIMIT_TABLE = 'rate_limit';
@@ -71,14 +80,18 @@ export class RateLimiter {
       // Errors show in the insurance limiter taking over; a log line per reconnect attempt is noise.
       this.redis.on('error', () => {});
     }
-    const make = (action: RateLimitAction, points: number): RateLimiterAbstract => {
+    const make = (
+      action: RateLimitAction,
+      points: number,
+      duration = WINDOW_SECONDS,
+    ): RateLimiterAbstract => {
       const common = {
         keyPrefix: action,
         points,
-        duration: WINDOW_SECONDS,
+        duration,
         // Refused once: refused from memory for the rest of the window, no store round trip.
         inMemoryBlockOnConsumed: points + 1,
-        insuranceLimiter: new RateLimiterMemory({ keyPrefix: action, points, duration: WINDOW_SECONDS }),
+        insuranceLimiter: new RateLimiterMemory({ keyPrefix: action, points, duration }),
       };
       if (this.redis) return new RateLimiterRedis({ ...common, storeClient: this.redis });
       return new RateLimiterPostgres({
@@ -95,6 +108,8 @@ export class RateLimiter {
       refresh: make('refresh', settings.perIpPerMinute),
       phone: make('phone', settings.perIpPerMinute),
       ticket: make('ticket', settings.perIpPerMinute),
+      link: make('link', Math.min(LINKS_PER_IP_PER_MINUTE, settings.perIpPerMinute)),
+      link_day: make('link_day', settings.linksPerAppPerDay ?? 100_000, 24 * 3600),
       identity: make('identity', settings.perIdentityPerMinute),
       account: make('account', settings.perUserPerMinute),
     };
@@ -105,8 +120,13 @@ export class RateLimiter {
    * or moved (`ticket`) per client: an IPv4
    * address, or an IPv6 client's network (clientKey), so a host cannot rotate through its /64.
    */
-  ip(action: 'login' | 'refresh' | 'phone' | 'ticket', ip: string): Promise<void> {
+  ip(action: 'login' | 'refresh' | 'phone' | 'ticket' | 'link', ip: string): Promise<void> {
     return this.consume(action, clientKey(ip, this.ipv6Prefix));
+  }
+
+  /** URL Links one mini program makes in a day (a window that opens at its first link), whatever the client. */
+  linksOfApp(appId: string): Promise<void> {
+    return this.consume('link_day', appId);
   }
 
   /** Changes one signed-in person makes to their account, whatever the IP. */

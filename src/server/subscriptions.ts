@@ -2,6 +2,8 @@ import type { WebSocket } from '@fastify/websocket';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
+  getOperationAST,
+  getVariableValues,
   GraphQLError,
   parse,
   specifiedRules,
@@ -9,7 +11,6 @@ import {
   type DocumentNode,
   type GraphQLFormattedError,
   type GraphQLSchema,
-  type OperationDefinitionNode,
 } from 'graphql';
 import { makeHandler } from 'graphql-ws/use/@fastify/websocket';
 import type { Config } from '../config.js';
@@ -17,6 +18,7 @@ import type { Context } from '../graphql/context.js';
 import { createLoginMethodsLoader } from '../graphql/loaders/login-methods.loader.js';
 import { mutationLimitRule } from '../graphql/mutation-limit.js';
 import { documentLimitRule, QUERY_LIMITS, queryLimitRule } from '../graphql/query-limits.js';
+import { RateLimitedError } from '../errors.js';
 import { clientKey } from '../rate-limits/client-key.js';
 import type { Services } from './services.js';
 
@@ -34,7 +36,15 @@ export const SOCKET_LIMITS = {
   initTimeoutMs: 5_000,
   /** Keep-alive ping interval; a peer that does not answer one is closed. */
   keepAliveMs: 15_000,
+  /** Messages a socket may send per second, on average, and at once. */
+  messagesPerSecond: 5,
+  messageBurst: 20,
 };
+
+const tooMany = () =>
+  new GraphQLError(`At most ${SOCKET_LIMITS.subscriptionsPerSocket} subscriptions per socket`, {
+    extensions: { code: 'RATE_LIMITED', retryAfterSeconds: 1 },
+  });
 
 /** The same rules as /graphql's (src/server/graphql.ts), after graphql-js's own. */
 const RULES = [
@@ -97,8 +107,14 @@ export interface SubscriptionDeps {
 
 /** What the socket side keeps per socket: its open subscriptions and its idle timer. */
 interface SocketState {
-  subscriptions: number;
+  /** The streams of this socket that have not ended (counted by the streams themselves). */
+  live: number;
   idle: NodeJS.Timeout | undefined;
+  /** Aborted when the socket closes: every stream of it ends then. */
+  closed: AbortController;
+  /** Messages it may still send now (a token bucket: SOCKET_LIMITS.messagesPerSecond, refilled). */
+  tokens: number;
+  refilledAt: number;
 }
 
 /**
@@ -121,7 +137,7 @@ export function subscriptionRoute({ config, schema, services, em, formatError }:
   const arm = (socket: WebSocket, state: SocketState) => {
     clearTimeout(state.idle);
     state.idle = undefined;
-    if (state.subscriptions > 0) return;
+    if (state.live > 0) return;
     state.idle = setTimeout(() => socket.close(1000, 'idle'), SOCKET_LIMITS.idleMs);
     state.idle.unref();
   };
@@ -152,13 +168,9 @@ export function subscriptionRoute({ config, schema, services, em, formatError }:
       connectionInitWaitTimeout: SOCKET_LIMITS.initTimeoutMs,
       onSubscribe: (ctx, _id, payload) => {
         const state = sockets.get(ctx.extra.socket);
-        if (state && state.subscriptions >= SOCKET_LIMITS.subscriptionsPerSocket) {
-          return [
-            new GraphQLError(`At most ${SOCKET_LIMITS.subscriptionsPerSocket} subscriptions per socket`, {
-              extensions: { code: 'RATE_LIMITED', retryAfterSeconds: 1 },
-            }),
-          ];
-        }
+        if (!state)
+          return [new GraphQLError('The socket is closing', { extensions: { code: 'BAD_REQUEST' } })];
+        if (state.live >= SOCKET_LIMITS.subscriptionsPerSocket) return [tooMany()];
         let document = documents.get(payload.query);
         if (!document) {
           try {
@@ -175,22 +187,34 @@ export function subscriptionRoute({ config, schema, services, em, formatError }:
           if (errors.length > 0) return errors.map((error) => coded(error, 'GRAPHQL_VALIDATION_FAILED'));
           documents.set(payload.query, document);
         }
-        const operation = document.definitions.find(
-          (d): d is OperationDefinitionNode =>
-            d.kind === 'OperationDefinition' &&
-            (payload.operationName == null || d.name?.value === payload.operationName),
-        );
-        if (operation?.operation !== 'subscription') {
+        // As graphql-js picks it: the one operation, or the one operationName names.
+        const operation = getOperationAST(document, payload.operationName);
+        if (!operation) {
+          return [
+            new GraphQLError('Name the operation to run with operationName (one of the document’s)', {
+              extensions: { code: 'BAD_REQUEST' },
+            }),
+          ];
+        }
+        if (operation.operation !== 'subscription') {
           return [
             new GraphQLError('Only subscriptions go over WebSocket: send queries and mutations with POST', {
               extensions: { code: 'BAD_REQUEST' },
             }),
           ];
         }
-        if (state) {
-          state.subscriptions++;
-          arm(ctx.extra.socket, state);
-        }
+        // The variables checked here, as Apollo checks them over HTTP: a wrong one is the client's
+        // BAD_USER_INPUT, never an execution error (nor a log line with its value).
+        const variables = getVariableValues(
+          schema,
+          operation.variableDefinitions ?? [],
+          payload.variables ?? {},
+          {
+            maxErrors: 5,
+          },
+        );
+        if (variables.errors) return variables.errors.map((error) => coded(error, 'BAD_USER_INPUT'));
+        const { socket } = ctx.extra;
         let loginMethods: Context['loaders']['loginMethods'] | undefined;
         const contextValue: Context = {
           // The global entity manager, not a fork per subscription (a fork's identity map and unit
@@ -209,6 +233,21 @@ export function subscriptionRoute({ config, schema, services, em, formatError }:
             },
           },
           auth: async () => null,
+          stream: {
+            signal: state.closed.signal,
+            admit: () => {
+              if (state.live >= SOCKET_LIMITS.subscriptionsPerSocket) throw new RateLimitedError(1);
+              state.live++;
+              arm(socket, state);
+              let ended = false;
+              return () => {
+                if (ended) return;
+                ended = true;
+                state.live--;
+                arm(socket, state);
+              };
+            },
+          },
         };
         return {
           schema,
@@ -217,12 +256,6 @@ export function subscriptionRoute({ config, schema, services, em, formatError }:
           variableValues: payload.variables,
           contextValue,
         };
-      },
-      onComplete: (ctx) => {
-        const state = sockets.get(ctx.extra.socket);
-        if (!state) return;
-        state.subscriptions = Math.max(0, state.subscriptions - 1);
-        arm(ctx.extra.socket, state);
       },
       onNext: (_ctx, _id, _payload, _args, result) =>
         result.errors ? { ...result, errors: format(result.errors) } : undefined,
@@ -253,10 +286,28 @@ export function subscriptionRoute({ config, schema, services, em, formatError }:
     wsHandler(this: FastifyInstance, socket: WebSocket, request: FastifyRequest) {
       const key = keyOf(request);
       perIp.set(key, (perIp.get(key) ?? 0) + 1);
-      const state: SocketState = { subscriptions: 0, idle: undefined };
+      const state: SocketState = {
+        live: 0,
+        idle: undefined,
+        closed: new AbortController(),
+        tokens: SOCKET_LIMITS.messageBurst,
+        refilledAt: performance.now(),
+      };
       sockets.set(socket, state);
       arm(socket, state);
+      // Before graphql-ws's own listener: a socket over its message budget is closed (4429).
+      socket.on('message', () => {
+        const now = performance.now();
+        state.tokens = Math.min(
+          SOCKET_LIMITS.messageBurst,
+          state.tokens + ((now - state.refilledAt) / 1000) * SOCKET_LIMITS.messagesPerSecond,
+        );
+        state.refilledAt = now;
+        if (--state.tokens < 0) socket.close(4429, 'Too many messages');
+      });
       socket.once('close', () => {
+        // Every stream of this socket ends now, whatever graphql-ws still holds of it.
+        state.closed.abort();
         clearTimeout(state.idle);
         const left = (perIp.get(key) ?? 1) - 1;
         if (left > 0) perIp.set(key, left);

@@ -49,7 +49,7 @@ export class LoginTicketResolver {
     @CurrentUser() auth: Authenticated,
     @Ctx() ctx: Context,
   ): Promise<LoginTicketScanType> {
-    return ctx.services.loginTickets.scan(ctx.em, scene, auth.userId, ctx.clientIp);
+    return ctx.services.loginTickets.scan(ctx.em, scene, auth.userId);
   }
 
   @Authorized()
@@ -61,7 +61,7 @@ export class LoginTicketResolver {
     @CurrentUser() auth: Authenticated,
     @Ctx() ctx: Context,
   ): Promise<boolean> {
-    return ctx.services.loginTickets.finish(ctx.em, scene, auth.userId, 'CONFIRMED', ctx.clientIp);
+    return ctx.services.loginTickets.finish(ctx.em, scene, auth.userId, 'CONFIRMED');
   }
 
   @Authorized()
@@ -71,7 +71,7 @@ export class LoginTicketResolver {
     @CurrentUser() auth: Authenticated,
     @Ctx() ctx: Context,
   ): Promise<boolean> {
-    return ctx.services.loginTickets.finish(ctx.em, scene, auth.userId, 'CANCELLED', ctx.clientIp);
+    return ctx.services.loginTickets.finish(ctx.em, scene, auth.userId, 'CANCELLED');
   }
 
   @Query(() => LoginTicketStatusType, {
@@ -93,7 +93,12 @@ export class LoginTicketResolver {
       'a wrong id or secret ends the subscription with TICKET_NOT_FOUND.',
     subscribe: ({ args, context }: { args: Record<string, unknown>; context: Context }) => {
       const { id, secret } = args as unknown as WatchArgs;
-      return context.services.loginTickets.watch(context.em, id, secret);
+      // Counted against its socket until it ends, and ended with its socket.
+      const onEnd = context.stream?.admit();
+      return context.services.loginTickets.watch(context.em, id, secret, {
+        signal: context.stream?.signal,
+        onEnd,
+      });
     },
   })
   loginTicketChanges(
