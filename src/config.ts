@@ -171,7 +171,7 @@ function problemsOf(raw: Record<string, string | undefined>, issues: readonly z.
   const lines = all.map((issue) => {
     const name = String(issue.path[0] ?? 'environment');
     const hidden =
-      /SECRET|DATABASE_URL|REDIS_URL|WECHAT_APPS|WEBHOOK_URLS/.test(name) ||
+      /SECRET|DATABASE_URL|REDIS_URL|WECHAT_APPS|WEBHOOK_URLS|WECHAT_OA_TOKEN|WECHAT_OA_AES_KEY/.test(name) ||
       (issue.code === 'custom' && issue.params?.hideValue === true);
     const shown = typeof raw[name] === 'string' && !hidden ? ` (got "${raw[name]}")` : '';
     return `${name}: ${issue.message}${shown}`;

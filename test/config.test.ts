@@ -221,6 +221,65 @@ describe('config', () => {
     ]);
   });
 
+  it('takes an official account’s event push settings (Token, EncodingAESKey) and never shows them', () => {
+    const aesKey = 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG';
+    const config = loadConfig({
+      WECHAT_OA_APPID: 'wxoa1',
+      WECHAT_OA_SECRET: 'oa-secret-1',
+      WECHAT_OA_TOKEN: 'pamtest',
+      WECHAT_OA_AES_KEY: aesKey,
+      WECHAT_APPS: JSON.stringify([
+        { kind: 'official', appId: 'wxoa2', secret: 'oa-secret-2', token: 'token2' },
+        { kind: 'official', appId: 'wxoa3', secret: 'oa-secret-3' },
+      ]),
+    });
+    expect(config.wechat.apps.map(({ appId, token, aesKey: key }) => ({ appId, token, key }))).toEqual([
+      { appId: 'wxoa1', token: 'pamtest', key: aesKey },
+      { appId: 'wxoa2', token: 'token2', key: undefined },
+      { appId: 'wxoa3', token: undefined, key: undefined },
+    ]);
+    const refusals: [Record<string, string>, RegExp][] = [
+      [{ WECHAT_OA_TOKEN: 'pamtest' }, /^WECHAT_OA_TOKEN: is set but WECHAT_OA_APPID is not$/m],
+      [
+        { WECHAT_OA_APPID: 'wxoa1', WECHAT_OA_SECRET: 's', WECHAT_OA_TOKEN: 'no spaces here!' },
+        /^WECHAT_OA_TOKEN: the Token must be 3 to 32 letters or digits$/m,
+      ],
+      [
+        {
+          WECHAT_OA_APPID: 'wxoa1',
+          WECHAT_OA_SECRET: 's',
+          WECHAT_OA_TOKEN: 'pamtest',
+          WECHAT_OA_AES_KEY: 'short',
+        },
+        /^WECHAT_OA_TOKEN: the EncodingAESKey must be 43 letters or digits$/m,
+      ],
+      [
+        { WECHAT_OA_APPID: 'wxoa1', WECHAT_OA_SECRET: 's', WECHAT_OA_AES_KEY: aesKey },
+        /^WECHAT_OA_TOKEN: an EncodingAESKey needs its Token too$/m,
+      ],
+      [
+        { WECHAT_APPS: JSON.stringify([{ kind: 'mini', appId: 'wx1', secret: 's', token: 'pamtest' }]) },
+        /^WECHAT_APPS: \[0\]\.token: only official accounts receive event pushes$/m,
+      ],
+      [
+        { WECHAT_APPS: JSON.stringify([{ kind: 'official', appId: 'wx1', secret: 's', token: 'x' }]) },
+        /^WECHAT_APPS: \[0\]: the Token must be 3 to 32 letters or digits$/m,
+      ],
+    ];
+    for (const [env, message] of refusals) {
+      let error: unknown;
+      try {
+        loadConfig(env);
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).message).toMatch(message);
+      // Neither the Token nor the key is ever echoed.
+      expect((error as ConfigError).message).not.toMatch(/pamtest|no spaces here|short|abcdefghij/);
+    }
+  });
+
   it.each([
     ['not json', /^WECHAT_APPS: is not valid JSON$/],
     ['{"kind":"mini"}', /^WECHAT_APPS: must be a JSON array/],

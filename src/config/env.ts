@@ -80,6 +80,8 @@ export const EnvSchema = z.object({
   WECHAT_MINI_SECRET: nonEmpty.optional(),
   WECHAT_OA_APPID: nonEmpty.optional(),
   WECHAT_OA_SECRET: nonEmpty.optional(),
+  WECHAT_OA_TOKEN: z.string().optional(),
+  WECHAT_OA_AES_KEY: z.string().optional(),
   WECHAT_APPS: z.string().optional(),
   WECHAT_WEB_REDIRECT_URIS: z.string().optional(),
   WECHAT_OA_REDIRECT_URIS: z.string().optional(),

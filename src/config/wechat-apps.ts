@@ -18,6 +18,33 @@ export interface WechatApp {
   secret: string;
   /** Allowed redirect URIs (web and official only); null: any (development only). */
   redirectUris: string[] | null;
+  /** An official account's server-configuration Token (服务器配置), for its event pushes. */
+  token?: string;
+  /** …and its EncodingAESKey (43 characters), for safe mode. */
+  aesKey?: string;
+}
+
+/** WeChat's rules for the server configuration: a Token of 3-32 letters or digits, a 43-character key. */
+const PUSH_TOKEN = /^[A-Za-z0-9]{3,32}$/;
+const AES_KEY = /^[A-Za-z0-9]{43}$/;
+
+/** The push settings of one official account, checked; problems reported on `variable`. */
+function pushSettings(
+  ctx: z.RefinementCtx,
+  variable: string,
+  where: string,
+  token: string | undefined,
+  aesKey: string | undefined,
+): { token?: string; aesKey?: string } {
+  if (token === undefined) {
+    if (aesKey !== undefined) refuse(ctx, variable, `${where}an EncodingAESKey needs its Token too`);
+    return {};
+  }
+  if (!PUSH_TOKEN.test(token)) refuse(ctx, variable, `${where}the Token must be 3 to 32 letters or digits`);
+  if (aesKey !== undefined && !AES_KEY.test(aesKey)) {
+    refuse(ctx, variable, `${where}the EncodingAESKey must be 43 letters or digits`);
+  }
+  return aesKey === undefined ? { token } : { token, aesKey };
 }
 
 function platform(
@@ -49,10 +76,12 @@ const AppsSchema = z.array(
         appId: z.string().regex(APP_ID, 'appId must be 1-64 letters, digits, _ or -'),
         secret: z.string().trim().min(1, 'secret must not be empty'),
         redirectUris: z.array(z.string()).optional(),
+        token: z.string().optional(),
+        aesKey: z.string().optional(),
       })
       .strict(),
   ),
-  { error: 'must be a JSON array of { kind, appId, secret, redirectUris? }' },
+  { error: 'must be a JSON array of { kind, appId, secret, redirectUris?, token?, aesKey? }' },
 );
 
 /**
@@ -106,7 +135,22 @@ export function wechatApps(env: Env, ctx: z.RefinementCtx, isProduction: boolean
     const credentials = platform(env, ctx, kind);
     return credentials ? [{ kind, ...credentials, redirectUris: undefined as string[] | undefined }] : [];
   });
+  const oaPush = pushSettings(ctx, 'WECHAT_OA_TOKEN', '', env.WECHAT_OA_TOKEN, env.WECHAT_OA_AES_KEY);
+  const oa = single.find((app) => app.kind === 'official');
+  if (oaPush.token !== undefined) {
+    if (!oa) refuse(ctx, 'WECHAT_OA_TOKEN', 'is set but WECHAT_OA_APPID is not');
+    else Object.assign(oa, oaPush);
+  }
   const listed = appsList(ctx, env.WECHAT_APPS);
+  const pushless = listed.findIndex(
+    (app) => (app.token ?? app.aesKey) !== undefined && app.kind !== 'official',
+  );
+  if (pushless >= 0) {
+    refuse(ctx, 'WECHAT_APPS', `[${pushless}].token: only official accounts receive event pushes`);
+    return [];
+  }
+  for (const [i, app] of listed.entries())
+    pushSettings(ctx, 'WECHAT_APPS', `[${i}]: `, app.token, app.aesKey);
   const misplaced = listed.findIndex((app) => app.redirectUris && !REDIRECT_KINDS.includes(app.kind));
   if (misplaced >= 0) {
     refuse(ctx, 'WECHAT_APPS', `[${misplaced}].redirectUris: only web and official apps have redirect URIs`);
