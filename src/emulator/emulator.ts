@@ -7,6 +7,11 @@ import { EmulatorCore, type People } from './core.js';
 import { Traffic } from './traffic.js';
 import { MiniProgramApi, miniProgramRoutes } from './mini-program.api.js';
 import { MiniProgramCodesApi, miniProgramCodeRoutes } from './mini-program-codes.api.js';
+import {
+  OfficialAccountApi,
+  officialAccountControlRoutes,
+  officialAccountRoutes,
+} from './official-account.api.js';
 import { OAuthApi, oauthRoutes } from './oauth.api.js';
 import { pageRoutes } from './pages.js';
 import { DEFAULT_LOGIN_SERVER_URL, httpUrl, phoneRoutes } from './phone.js';
@@ -64,6 +69,7 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
   const appTokens = new AppTokenApi(core);
   const mini = new MiniProgramApi(core, appTokens);
   const codes = new MiniProgramCodesApi(core, appTokens);
+  const official = new OfficialAccountApi(core, appTokens);
   // A snapshot-mode code goes to oauth.authorize whatever the app, which refuses it for any but an official account.
   const loginCode = (appid: string, user: string, scope?: string, snapshot = false) =>
     core.appOf(appid).kind === 'mini' && !snapshot
@@ -74,6 +80,7 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
     oauth.reset();
     mini.reset();
     codes.reset();
+    official.reset();
     appTokens.reset();
     traffic.reset();
   };
@@ -110,6 +117,8 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
   await app.register(miniProgramRoutes(mini, respond));
   await app.register(appTokenRoutes(appTokens, respond));
   await app.register(miniProgramCodeRoutes(codes, respond));
+  await app.register(officialAccountRoutes(official, respond));
+  await app.register(officialAccountControlRoutes(official));
   await app.register(pageRoutes(core, oauth, traffic));
   await app.register(phoneRoutes(core, codes, loginServerUrl));
   await app.register(controlRoutes({ core, oauth, mini, codes, appTokens, traffic, loginCode, reset }));
@@ -122,6 +131,7 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   core.people.serveAvatarsFrom(url);
   codes.serveFrom(url);
+  official.serveFrom(url);
   return {
     url,
     port,
@@ -131,6 +141,7 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
       ...mini.issuedSecrets(),
       ...oauth.issuedSecrets(),
       ...appTokens.issuedSecrets(),
+      ...official.issuedSecrets(),
       ...apps.map((a) => a.secret),
     ],
     sessionKeyOf: (appid, userKey) => mini.sessionKeyOf(appid, userKey),
