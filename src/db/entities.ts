@@ -1,4 +1,5 @@
 import { AppAccessToken } from '../app-tokens/app-access-token.entity.js';
+import { JsapiTicket } from '../app-tokens/jsapi-ticket.entity.js';
 import { UserLoginMethod } from '../identity/user-login-method.entity.js';
 import { User } from '../identity/user.entity.js';
 import { SigningKey } from '../keys/signing-key.entity.js';
@@ -23,4 +24,5 @@ export const entities = [
   AppAccessToken,
   WebhookDelivery,
   LoginTicket,
+  JsapiTicket,
 ];

@@ -3,6 +3,7 @@ import { GraphQLDateTime } from 'graphql-scalars';
 import { buildSchema, type PubSub } from 'type-graphql';
 import { authChecker } from './auth-checker.js';
 import { AccountResolver } from './resolvers/account.resolver.js';
+import { JsSdkResolver } from './resolvers/js-sdk.resolver.js';
 import { LoginResolver } from './resolvers/login.resolver.js';
 import { LoginTicketResolver } from './resolvers/login-ticket.resolver.js';
 import { ProfileResolver } from './resolvers/profile.resolver.js';
@@ -30,6 +31,7 @@ export function buildGraphQLSchema(): Promise<GraphQLSchema> {
       SessionResolver,
       LoginResolver,
       LoginTicketResolver,
+      JsSdkResolver,
       ProfileResolver,
       PhoneNumberResolver,
       AccountResolver,

@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import { AppAccessTokens } from '../app-tokens/app-access-tokens.js';
+import { JsapiTickets } from '../app-tokens/jsapi-tickets.js';
 import type { Config } from '../config.js';
 import type { SecretBox } from '../crypto/secret-box.js';
 import { rateLimitStore } from '../db/pool.js';
@@ -9,6 +10,7 @@ import { AccountLifecycle } from '../identity/account-lifecycle.service.js';
 import { AccountService } from '../identity/account.service.js';
 import { ProfileService } from '../identity/profile.service.js';
 import { AppLogin } from '../logins/app.login.js';
+import { JsSdkConfigs } from '../logins/js-sdk.js';
 import { LinkWechatIdentity } from '../logins/link.js';
 import { LoginTickets } from '../login-tickets/login-tickets.js';
 import { LoginTicketRepository } from '../login-tickets/login-ticket.repository.js';
@@ -27,6 +29,7 @@ import { AccessTokens } from '../sessions/access-tokens.js';
 import { SessionService } from '../sessions/session.service.js';
 import { AppTokenClient } from '../wechat/app-token.client.js';
 import { WeChatHttp } from '../wechat/http.js';
+import { JsapiTicketClient } from '../wechat/jsapi-ticket.client.js';
 import { MiniProgramClient } from '../wechat/mini-program.client.js';
 import { MiniProgramCodeClient } from '../wechat/mini-program-code.client.js';
 import { OAuthClient } from '../wechat/oauth.client.js';
@@ -49,6 +52,8 @@ export interface Services {
   lifecycle: AccountLifecycle;
   /** Login tickets: a waiting page signed in from the mini program (codes, links, the handover). */
   loginTickets: LoginTickets;
+  /** wechatJsSdkConfig: official account pages' JS-SDK config, with the shared jsapi_ticket. */
+  jsSdk: JsSdkConfigs;
   /** The per-minute limits (per client IP, WeChat identity and signed-in user). */
   rateLimiter: RateLimiter;
   /** Frees what the services hold open (WeChat keep-alive sockets, a Redis connection). */
@@ -169,6 +174,15 @@ export function createServices(
     link,
     lifecycle,
     loginTickets,
+    jsSdk: new JsSdkConfigs(
+      config,
+      new JsapiTickets({
+        box,
+        client: new JsapiTicketClient(http),
+        appTokens,
+        logger: logger.child({ component: 'wechat' }),
+      }),
+    ),
     rateLimiter,
     close: async () => {
       await wakeups.close();

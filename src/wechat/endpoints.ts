@@ -14,6 +14,8 @@ export const ENDPOINTS = {
   miniProgramCode: 'wxa/getwxacodeunlimit',
   /** https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/qrcode-link/url-link/generateUrlLink.html */
   urlLink: 'wxa/generate_urllink',
+  /** https://developers.weixin.qq.com/doc/offiaccount/OA_Web_Apps/JS-SDK.html#62 */
+  jsapiTicket: 'cgi-bin/ticket/getticket',
 } as const;
 
 /** Path of the website QR login page, on WECHAT_OPEN_BASE_URL. */

@@ -1,0 +1,100 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Logger } from 'pino';
+import type { PlatformCredentials } from '../config.js';
+import type { SecretBox } from '../crypto/secret-box.js';
+import type { JsapiTicketClient } from '../wechat/jsapi-ticket.client.js';
+import type { AppAccessTokens } from './app-access-tokens.js';
+import { JsapiTicketRepository, type JsapiTicketRow } from './jsapi-ticket.repository.js';
+
+/** A ticket with less than this left is fetched again (WeChat's live 7200 s). */
+const REFRESH_AHEAD_SECONDS = 300;
+/** Each process re-reads the shared row at least this often. */
+const RECHECK_MS = 60_000;
+
+export interface JsapiTicketsDeps {
+  box: SecretBox;
+  client: JsapiTicketClient;
+  appTokens: AppAccessTokens;
+  logger: Logger;
+}
+
+/**
+ * Official accounts' JS-SDK tickets (`jsapi_ticket`), one per appid for every instance, as the app
+ * access tokens are kept (AppAccessTokens): in the jsapi_ticket table, sealed, and in memory per
+ * process; fetched ahead of expiry by one instance at a time, under a transaction-scoped advisory
+ * lock per appid, after which the row is read again so waiters take the fresh ticket. The app
+ * access token is taken before the lock (its own fetch needs a connection of its own), and a
+ * token WeChat refuses is replaced and the fetch tried once more (AppAccessTokens.withToken).
+ * The ticket never appears in a log line or an error.
+ */
+export class JsapiTickets {
+  private readonly held = new Map<string, { ticket: string; refreshAt: number; recheckAt: number }>();
+  private readonly flights = new Map<string, Promise<string>>();
+
+  constructor(private readonly deps: JsapiTicketsDeps) {}
+
+  /** The app's ticket: from memory while fresh, else from the row or, when due, from WeChat. */
+  ticket(em: EntityManager, app: PlatformCredentials): Promise<string> {
+    const held = this.held.get(app.appId);
+    const now = performance.now();
+    if (held && now < held.refreshAt && now < held.recheckAt) return Promise.resolve(held.ticket);
+    let flight = this.flights.get(app.appId);
+    if (!flight) {
+      flight = this.load(em, app).finally(() => this.flights.delete(app.appId));
+      this.flights.set(app.appId, flight);
+    }
+    return flight;
+  }
+
+  private async load(em: EntityManager, app: PlatformCredentials): Promise<string> {
+    const row = await JsapiTicketRepository.read(em, app.appId);
+    const stored = row && row.expiresIn > REFRESH_AHEAD_SECONDS ? this.open(app.appId, row) : undefined;
+    if (row && stored !== undefined) return this.hold(app.appId, row, stored);
+    return this.deps.appTokens.withToken(em, app, (accessToken) => this.fetch(em, app, accessToken));
+  }
+
+  /** Under the app's lock: the row again (another instance may have fetched), else WeChat. */
+  private fetch(em: EntityManager, app: PlatformCredentials, accessToken: string): Promise<string> {
+    return em.fork().transactional(async (tx) => {
+      await JsapiTicketRepository.lock(tx, app.appId);
+      const row = await JsapiTicketRepository.read(tx, app.appId);
+      const stored = row && row.expiresIn > REFRESH_AHEAD_SECONDS ? this.open(app.appId, row) : undefined;
+      if (row && stored !== undefined) return this.hold(app.appId, row, stored);
+      const fetched = await this.deps.client.ticket(accessToken);
+      const saved = await JsapiTicketRepository.save(
+        tx,
+        app.appId,
+        this.deps.box.seal(fetched.ticket),
+        fetched.expiresInSeconds,
+      );
+      this.deps.logger.info(
+        { appId: app.appId, expiresInSeconds: fetched.expiresInSeconds },
+        'WeChat JS-SDK ticket fetched',
+      );
+      return this.hold(app.appId, saved, fetched.ticket);
+    });
+  }
+
+  /** The ticket of a row; undefined (and a warning) when this AUTH_SECRET cannot open it. */
+  private open(appId: string, row: JsapiTicketRow): string | undefined {
+    try {
+      return this.deps.box.open(row.ticket);
+    } catch {
+      this.deps.logger.warn(
+        { appId },
+        'the stored JS-SDK ticket cannot be opened (another AUTH_SECRET?): fetching a new one',
+      );
+      return undefined;
+    }
+  }
+
+  private hold(appId: string, row: JsapiTicketRow, ticket: string): string {
+    const now = performance.now();
+    this.held.set(appId, {
+      ticket,
+      refreshAt: now + Math.max(0, row.expiresIn - REFRESH_AHEAD_SECONDS) * 1000,
+      recheckAt: now + RECHECK_MS,
+    });
+    return ticket;
+  }
+}
