@@ -8,6 +8,15 @@ import { REQUEST_ID_HEADER } from './request-id.js';
 const LOCALHOST_ORIGIN = /^http:\/\/(localhost|127\.0\.0\.1)(:\d{1,5})?$/;
 
 /**
+ * Whether a browser page of `origin` may call us (CORS_ORIGINS): over HTTP, CORS answers it; on
+ * the WebSocket side of /graphql, the upgrade is refused otherwise (src/server/subscriptions.ts).
+ */
+export function originAllowed(config: Config, origin: string): boolean {
+  const allowed = config.http.corsOrigins;
+  return allowed === 'localhost' ? LOCALHOST_ORIGIN.test(origin) : allowed.includes(origin);
+}
+
+/**
  * What a browser client sends us beyond the simple headers: JSON bodies, the bearer token, Apollo's
  * CSRF-prevention headers (any one of them lets a GET or a form-like POST through) and a request
  * id to correlate logs.
@@ -106,11 +115,10 @@ export async function registerBrowserSecurity(app: FastifyInstance, config: Conf
     headers(request.raw, reply.raw, () => done());
   });
 
-  const allowed = config.http.corsOrigins;
   await app.register(cors, {
     origin: (origin, callback) => {
       if (origin === undefined) return callback(null, false);
-      callback(null, allowed === 'localhost' ? LOCALHOST_ORIGIN.test(origin) : allowed.includes(origin));
+      callback(null, originAllowed(config, origin));
     },
     methods: ['GET', 'POST', 'OPTIONS'],
     allowedHeaders: ALLOWED_HEADERS,

@@ -20,6 +20,7 @@ import { mutationLimitRule } from '../graphql/mutation-limit.js';
 import { documentLimitRule, QUERY_LIMITS, queryLimitRule } from '../graphql/query-limits.js';
 import { RateLimitedError } from '../errors.js';
 import { clientKey } from '../rate-limits/client-key.js';
+import { originAllowed } from './browser-security.js';
 import type { Services } from './services.js';
 
 /** The limits of the WebSocket side of /graphql (graphql-ws; docs/api.md, "Subscriptions"). */
@@ -62,8 +63,6 @@ const coded = (error: GraphQLError, code: string) =>
     positions: error.positions,
     extensions: { ...error.extensions, code },
   });
-
-const LOCALHOST_ORIGIN = /^http:\/\/(localhost|127\.0\.0\.1)(:\d{1,5})?$/;
 
 /**
  * Documents that passed validation, by their text: the pages of a site send the same few, so each
@@ -129,9 +128,6 @@ export function subscriptionRoute({ config, schema, services, em, formatError }:
   const perIp = new Map<string, number>();
   const documents = new DocumentCache();
   const sockets = new WeakMap<WebSocket, SocketState>();
-  const allowed = config.http.corsOrigins;
-  const originAllowed = (origin: string) =>
-    allowed === 'localhost' ? LOCALHOST_ORIGIN.test(origin) : allowed.includes(origin);
   const keyOf = (request: FastifyRequest) => clientKey(request.ip, config.rateLimit.ipv6Prefix);
 
   const arm = (socket: WebSocket, state: SocketState) => {
@@ -269,7 +265,7 @@ export function subscriptionRoute({ config, schema, services, em, formatError }:
     preValidation: async (request: FastifyRequest, reply: FastifyReply) => {
       if (!(request as FastifyRequest & { ws?: boolean }).ws) return;
       const origin = request.headers.origin;
-      if (origin !== undefined && !originAllowed(origin)) {
+      if (origin !== undefined && !originAllowed(config, origin)) {
         return reply
           .code(403)
           .send({ errors: [{ message: 'Origin not allowed', extensions: { code: 'FORBIDDEN' } }] });
