@@ -19,6 +19,13 @@ export type UserSummary = Pick<User, 'id' | 'nickname' | 'avatarUrl' | 'phoneNum
 export const USER_SUMMARY_COLUMNS =
   'u.id, u.nickname, u.avatar_url as "avatarUrl", u.phone_number as "phoneNumber", u.created_at as "createdAt"';
 
+/**
+ * Whether another user holds the unionId of one of the login methods of the user `u`
+ * (AuthPayload's otherAccountExists), for a statement that reads `u`.
+ */
+export const OTHER_ACCOUNT_EXISTS = `exists (select 1 from user_login_method lm join "user" o on o.union_id = lm.union_id
+                where lm.user_id = u.id and o.id <> u.id)`;
+
 /** A UserSummary as USER_SUMMARY_COLUMNS read it: the driver leaves timestamps as PostgreSQL's text. */
 export type UserSummaryRow = Omit<UserSummary, 'createdAt'> & { createdAt: string };
 

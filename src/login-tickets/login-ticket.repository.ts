@@ -1,12 +1,13 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { execute, maybeOne, sql } from '../db/sql.js';
 import {
+  OTHER_ACCOUNT_EXISTS,
   USER_SUMMARY_COLUMNS,
   userSummaryOf,
   type UserSummary,
   type UserSummaryRow,
 } from '../identity/user.repository.js';
-import type { SessionRows } from '../sessions/login.repository.js';
+import { sessionInserts, type SessionRows } from '../sessions/login.repository.js';
 import type { LoginTicketKind } from './login-ticket.entity.js';
 
 /** The channel a ticket's change is announced on (payload: the ticket's id), for every instance. */
@@ -80,17 +81,8 @@ with t as (
 ), m as (
   update user_login_method lm set last_login_at = :now, updated_at = :now
     from t where lm.user_id = t.user_id and lm.app_id = t.app_id
-), s as (
-  insert into session (id, created_at, updated_at, user_id, expires_at)
-  select :sessionId, :now, :now, t.user_id, :sessionExpiresAt from t
-  returning id, user_id
-), r as (
-  insert into refresh_token (token_hash, session_id, created_at)
-  select :tokenHash, s.id, :now from s
-)
-select ${USER_SUMMARY_COLUMNS},
-       exists (select 1 from user_login_method lm join "user" o on o.union_id = lm.union_id
-                where lm.user_id = u.id and o.id <> u.id) as "otherAccountExists"
+), ${sessionInserts('t')}
+select ${USER_SUMMARY_COLUMNS}, ${OTHER_ACCOUNT_EXISTS} as "otherAccountExists"
   from s join "user" u on u.id = s.user_id`);
 
 /** A ticket's row as its holder reads it. */

@@ -18,6 +18,20 @@ export interface SessionRows {
 }
 
 /**
+ * The CTEs that open a session in a one-statement login: `s`, the session of the user in
+ * `source`'s `user_id` column (one per row of `source`, none when it is empty), and `r`, its
+ * refresh token. Parameters :sessionId, :now, :sessionExpiresAt, :tokenHash.
+ */
+export const sessionInserts = (source: string) => `s as (
+  insert into session (id, created_at, updated_at, user_id, expires_at)
+  select :sessionId, :now, :now, ${source}.user_id, :sessionExpiresAt from ${source}
+  returning id, user_id
+), r as (
+  insert into refresh_token (token_hash, session_id, created_at)
+  select :tokenHash, s.id, :now from s
+)`;
+
+/**
  * The returning-user login in ONE statement (atomic on its own): refresh the login method, open
  * the session, write its refresh token, read the user and whether ANOTHER user holds this
  * identity's unionId (`other_account_exists`: the login's unionId, else the one stored on the
@@ -55,14 +69,7 @@ with m as (
       and exists (select 1 from "user" o
                    where o.union_id = coalesce(:unionId::text, lm.union_id) and o.id <> u.id))
       as other_account_exists
-), s as (
-  insert into session (id, created_at, updated_at, user_id, expires_at)
-  select :sessionId, :now, :now, m.user_id, :sessionExpiresAt from m
-  returning id, user_id
-), r as (
-  insert into refresh_token (token_hash, session_id, created_at)
-  select :tokenHash, s.id, :now from s
-)
+), ${sessionInserts('m')}
 select ${USER_SUMMARY_COLUMNS}, m.other_account_exists as "otherAccountExists"
   from s join m on m.user_id = s.user_id join "user" u on u.id = s.user_id`);
 
@@ -153,9 +160,10 @@ export interface NewUserLogin {
 }
 
 /**
- * Where sessions are opened, all three ways: with a returning login in one statement, with a first
- * login in one statement, or inside a transaction's unit of work (the full find-or-register path,
- * a joined duplicate login).
+ * Where sessions are opened: with a returning login in one statement, with a first login in one
+ * statement, or inside a transaction's unit of work (the full find-or-register path, a joined
+ * duplicate login). A login ticket's handover opens one with `sessionInserts` too
+ * (src/login-tickets/login-ticket.repository.ts).
  */
 export const LoginRepository = {
   /**

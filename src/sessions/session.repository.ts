@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { execute, maybeOne, one, sql } from '../db/sql.js';
 import {
+  OTHER_ACCOUNT_EXISTS,
   USER_SUMMARY_COLUMNS,
   userSummaryOf,
   type UserSummary,
@@ -29,9 +30,7 @@ with t as (
 ), n as (
   insert into refresh_token (token_hash, session_id, created_at) select :newHash, s.id, :now from s
 )
-select s.id as "sessionId", ${USER_SUMMARY_COLUMNS},
-       exists (select 1 from user_login_method lm join "user" o on o.union_id = lm.union_id
-                where lm.user_id = u.id and o.id <> u.id) as "otherAccountExists"
+select s.id as "sessionId", ${USER_SUMMARY_COLUMNS}, ${OTHER_ACCOUNT_EXISTS} as "otherAccountExists"
   from s join "user" u on u.id = s.user_id and u.deleted_at is null`);
 
 /** A rotated refresh token presented again: its session is revoked (theft detection). */
