@@ -5,16 +5,10 @@ import type { SecretBox } from '../crypto/secret-box.js';
 import type { AppTokenClient } from '../wechat/app-token.client.js';
 import { APP_TOKEN_ERRCODES, WeChatError } from '../wechat/errcodes.js';
 import { AppAccessTokenRepository, type AppAccessTokenRow } from './app-access-token.repository.js';
+import { HeldPerApp, openSealed, REFRESH_AHEAD_SECONDS } from './held-per-app.js';
 
-/**
- * A token with less than this left is fetched again. WeChat's stable_token makes the next token 5
- * minutes before the current one expires, so by then a normal fetch gets the new one.
- */
-const REFRESH_AHEAD_SECONDS = 300;
 /** A token fetched this recently is not fetched again for being due: an odd expires_in cannot loop. */
 const MIN_FETCH_INTERVAL_SECONDS = 30;
-/** Each process re-reads the shared row at least this often, to pick up a token another instance replaced. */
-const RECHECK_MS = 60_000;
 /** WeChat ignores a force_refresh that comes sooner than this after the app's last one. */
 const FORCE_REFRESH_SPACING_SECONDS = 30;
 /** WeChat's allowance of force refreshes per app and day. */
@@ -28,19 +22,14 @@ export interface AppAccessTokensDeps {
   onFetched?: (forced: boolean) => void;
 }
 
-/** The token this process holds for an app, and when (performance.now()) it must look again. */
-interface HeldToken {
-  token: string;
-  refreshAt: number;
-  recheckAt: number;
-}
-
 /** WeChat refused the app access token we sent (invalid, replaced or expired). */
 function isRefusedToken(error: unknown): boolean {
   return error instanceof WeChatError && error.errcode !== undefined && APP_TOKEN_ERRCODES.has(error.errcode);
 }
 
-/** Less than REFRESH_AHEAD_SECONDS left, unless it was fetched a moment ago and is still valid. */
+/**
+ * Less than REFRESH_AHEAD_SECONDS left (WeChat's stable_token makes the next token 5 minutes before
+ * the current one expires, so by then a normal fetch gets the new one), unless it was fetched a moment ago and is still valid. */
 function isDue(row: AppAccessTokenRow): boolean {
   return (
     row.expiresIn < REFRESH_AHEAD_SECONDS && (row.age >= MIN_FETCH_INTERVAL_SECONDS || row.expiresIn <= 0)
@@ -51,7 +40,7 @@ function isDue(row: AppAccessTokenRow): boolean {
  * WeChat's app access tokens (`stable_token`), one current token per appid for every instance
  * (docs/architecture.md, "App access tokens"; docs/wechat.md, "The app access token"):
  * - kept in the app_access_token table, sealed with AUTH_SECRET, and in memory per process, which
- *   re-reads the row every RECHECK_MS and when the token is due;
+ *   re-reads the row every minute and when the token is due (HeldPerApp);
  * - fetched by one instance at a time: under a transaction-scoped advisory lock per appid, the row
  *   is read again and fetched only if it still needs to be, so waiters take the fresh token;
  * - a call WeChat answers with 40001, 40014 or 42001 is retried once with a new token: the one in
@@ -60,8 +49,7 @@ function isDue(row: AppAccessTokenRow): boolean {
  * The token never appears in a log line or an error.
  */
 export class AppAccessTokens {
-  private readonly held = new Map<string, HeldToken>();
-  private readonly flights = new Map<string, Promise<string>>();
+  private readonly held = new HeldPerApp();
 
   constructor(private readonly deps: AppAccessTokensDeps) {}
 
@@ -85,15 +73,14 @@ export class AppAccessTokens {
 
   /** The app's token: from memory while it is fresh and recently checked, else from the row or WeChat. */
   current(em: EntityManager, app: PlatformCredentials): Promise<string> {
-    const held = this.held.get(app.appId);
-    const now = performance.now();
-    if (held && now < held.refreshAt && now < held.recheckAt) return Promise.resolve(held.token);
-    return this.once(`current\n${app.appId}`, () => this.load(em, app));
+    const held = this.held.fresh(app.appId);
+    if (held !== undefined) return Promise.resolve(held);
+    return this.held.once(`current\n${app.appId}`, () => this.load(em, app));
   }
 
   /** A new token in place of one WeChat refused; one flight per refused token in this process. */
   private replace(em: EntityManager, app: PlatformCredentials, refused: string): Promise<string> {
-    return this.once(`replace\n${app.appId}\n${refused}`, () => this.fetch(em, app, refused));
+    return this.held.once(`replace\n${app.appId}\n${refused}`, () => this.fetch(em, app, refused));
   }
 
   private async load(em: EntityManager, app: PlatformCredentials): Promise<string> {
@@ -158,33 +145,10 @@ export class AppAccessTokens {
 
   /** The token of a row; undefined (and a warning) when this AUTH_SECRET cannot open it. */
   private open(appId: string, row: AppAccessTokenRow): string | undefined {
-    try {
-      return this.deps.box.open(row.accessToken);
-    } catch {
-      this.deps.logger.warn(
-        { appId },
-        'the stored app access token cannot be opened (another AUTH_SECRET?): fetching a new one',
-      );
-      return undefined;
-    }
+    return openSealed(this.deps.box, this.deps.logger, appId, row.accessToken, 'app access token');
   }
 
   private hold(appId: string, row: AppAccessTokenRow, token: string): string {
-    const now = performance.now();
-    this.held.set(appId, {
-      token,
-      refreshAt: now + Math.max(0, row.expiresIn - REFRESH_AHEAD_SECONDS) * 1000,
-      recheckAt: now + RECHECK_MS,
-    });
-    return token;
-  }
-
-  private once(key: string, run: () => Promise<string>): Promise<string> {
-    let flight = this.flights.get(key);
-    if (!flight) {
-      flight = run().finally(() => this.flights.delete(key));
-      this.flights.set(key, flight);
-    }
-    return flight;
+    return this.held.hold(appId, token, row.expiresIn);
   }
 }

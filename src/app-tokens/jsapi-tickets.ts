@@ -4,12 +4,8 @@ import type { PlatformCredentials } from '../config.js';
 import type { SecretBox } from '../crypto/secret-box.js';
 import type { JsapiTicketClient } from '../wechat/jsapi-ticket.client.js';
 import type { AppAccessTokens } from './app-access-tokens.js';
+import { HeldPerApp, openSealed, REFRESH_AHEAD_SECONDS } from './held-per-app.js';
 import { JsapiTicketRepository, type JsapiTicketRow } from './jsapi-ticket.repository.js';
-
-/** A ticket with less than this left is fetched again (WeChat's live 7200 s). */
-const REFRESH_AHEAD_SECONDS = 300;
-/** Each process re-reads the shared row at least this often. */
-const RECHECK_MS = 60_000;
 
 export interface JsapiTicketsDeps {
   box: SecretBox;
@@ -28,22 +24,15 @@ export interface JsapiTicketsDeps {
  * The ticket never appears in a log line or an error.
  */
 export class JsapiTickets {
-  private readonly held = new Map<string, { ticket: string; refreshAt: number; recheckAt: number }>();
-  private readonly flights = new Map<string, Promise<string>>();
+  private readonly held = new HeldPerApp();
 
   constructor(private readonly deps: JsapiTicketsDeps) {}
 
   /** The app's ticket: from memory while fresh, else from the row or, when due, from WeChat. */
   ticket(em: EntityManager, app: PlatformCredentials): Promise<string> {
-    const held = this.held.get(app.appId);
-    const now = performance.now();
-    if (held && now < held.refreshAt && now < held.recheckAt) return Promise.resolve(held.ticket);
-    let flight = this.flights.get(app.appId);
-    if (!flight) {
-      flight = this.load(em, app).finally(() => this.flights.delete(app.appId));
-      this.flights.set(app.appId, flight);
-    }
-    return flight;
+    const held = this.held.fresh(app.appId);
+    if (held !== undefined) return Promise.resolve(held);
+    return this.held.once(app.appId, () => this.load(em, app));
   }
 
   private async load(em: EntityManager, app: PlatformCredentials): Promise<string> {
@@ -77,24 +66,10 @@ export class JsapiTickets {
 
   /** The ticket of a row; undefined (and a warning) when this AUTH_SECRET cannot open it. */
   private open(appId: string, row: JsapiTicketRow): string | undefined {
-    try {
-      return this.deps.box.open(row.ticket);
-    } catch {
-      this.deps.logger.warn(
-        { appId },
-        'the stored JS-SDK ticket cannot be opened (another AUTH_SECRET?): fetching a new one',
-      );
-      return undefined;
-    }
+    return openSealed(this.deps.box, this.deps.logger, appId, row.ticket, 'JS-SDK ticket');
   }
 
   private hold(appId: string, row: JsapiTicketRow, ticket: string): string {
-    const now = performance.now();
-    this.held.set(appId, {
-      ticket,
-      refreshAt: now + Math.max(0, row.expiresIn - REFRESH_AHEAD_SECONDS) * 1000,
-      recheckAt: now + RECHECK_MS,
-    });
-    return ticket;
+    return this.held.hold(appId, ticket, row.expiresIn);
   }
 }
