@@ -44,8 +44,6 @@ export class OfficialAccountApi {
   /** `${appid}\n${userKey}` → when the person followed (epoch seconds) and through which scene. */
   private readonly followers = new Map<string, { since: number; scene: string | null }>();
   private readonly jsapiTickets = new Map<string, { ticket: string; expiresAt: number }>();
-  /** getticket calls answered, per appid (tests count fetches). */
-  readonly ticketFetches = new Map<string, number>();
   private baseUrl = '';
 
   constructor(
@@ -90,31 +88,6 @@ export class OfficialAccountApi {
       ...(expiresAt === null ? {} : { expire_seconds: lifetime }),
       url: `${this.baseUrl}${OA_QR_PATH}${encodeURIComponent(ticket)}`,
     };
-  }
-
-  /** The code a QR ticket names, while it lives. */
-  qrOf(ticket: string): OfficialQr | undefined {
-    const qr = this.qrs.get(ticket);
-    return qr && (qr.expiresAt === null || qr.expiresAt > this.core.now()) ? qr : undefined;
-  }
-
-  /** The live code of this scene in this account, if any (a person scanning the page's code). */
-  qrOfScene(appid: string, scene: string): OfficialQr | undefined {
-    for (const qr of this.qrs.values()) {
-      if (
-        qr.appid === appid &&
-        qr.scene === scene &&
-        (qr.expiresAt === null || qr.expiresAt > this.core.now())
-      ) {
-        return qr;
-      }
-    }
-    return undefined;
-  }
-
-  /** Whether the person follows the account. */
-  follows(appid: string, userKey: string): boolean {
-    return this.followers.has(`${appid}\n${userKey}`);
   }
 
   /** The person follows the account (a scan of a code with a scene, or not); a second follow keeps the first. */
@@ -162,7 +135,6 @@ export class OfficialAccountApi {
     const app = this.officialOf(q.access_token);
     if (isError(app)) return app;
     if (q.type !== 'jsapi') return wechatError(40097);
-    this.ticketFetches.set(app.appid, (this.ticketFetches.get(app.appid) ?? 0) + 1);
     const now = this.core.now();
     let held = this.jsapiTickets.get(app.appid);
     if (!held || held.expiresAt <= now) {
@@ -186,7 +158,6 @@ export class OfficialAccountApi {
     this.qrs.clear();
     this.followers.clear();
     this.jsapiTickets.clear();
-    this.ticketFetches.clear();
   }
 }
 

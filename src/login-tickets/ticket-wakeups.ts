@@ -65,11 +65,6 @@ export class TicketWakeups {
     for (const wake of this.waiters.get(id) ?? []) wake();
   }
 
-  /** How many tickets this process has waiters on. */
-  get size(): number {
-    return this.waiters.size;
-  }
-
   /** Starts listening on a connection of its own to this database URL (a real server only). */
   listen(url: string): void {
     if (this.closed || this.client) return;

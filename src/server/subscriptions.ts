@@ -98,7 +98,7 @@ export interface SubscriptionDeps {
   config: Config;
   schema: GraphQLSchema;
   services: Services;
-  /** The ORM's global entity manager: each subscription reads through a fork of it. */
+  /** The ORM's global entity manager: subscriptions read through it (single statements, no unit of work). */
   em: EntityManager;
   /** The same shaping of errors as /graphql's. */
   formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
