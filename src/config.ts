@@ -94,6 +94,8 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
       ttlSeconds: env.LOGIN_TICKET_TTL_SECONDS,
       /** The mini program page a ticket's code or link opens, with the ticket's scene. */
       page: env.WECHAT_MINI_TICKET_PAGE,
+      /** What WeChat shows the person whose follow or scan signed a page in (null: nothing). */
+      followReply: env.WECHAT_OA_LOGIN_REPLY.trim() || null,
     },
     /** Per-minute limits on logins and refreshes, shared by every instance (PostgreSQL, or Redis). */
     rateLimit: {

@@ -54,6 +54,7 @@ describe('housekeeping', () => {
     await q('delete from rate_limit');
     await q('delete from webhook_delivery');
     await q('delete from login_ticket');
+    await q('delete from handled_push');
   });
 
   /** A session of USER: expires `expires` from now (an SQL interval), revoked `revoked` ago if given. */
@@ -109,6 +110,9 @@ describe('housekeeping', () => {
       (gen_random_uuid(), 'MINI_PROGRAM_CODE', 'wxmini', 'sceneOld', 'h1', 'WAITING', now() - interval '3 hours', now() - interval '2 hours'),
       (gen_random_uuid(), 'MINI_PROGRAM_CODE', 'wxmini', 'sceneRecent', 'h2', 'CONFIRMED', now() - interval '6 minutes', now() - interval '1 minute'),
       (gen_random_uuid(), 'MINI_PROGRAM_LINK', 'wxmini', 'sceneLive', 'h3', 'WAITING', now(), now() + interval '5 minutes')`);
+    // Handled Official Account pushes go after a day.
+    await q(`insert into handled_push (app_id, open_id, create_time, handled_at) values
+      ('wxoa', 'oOld', 1, now() - interval '25 hours'), ('wxoa', 'oRecent', 2, now() - interval '23 hours')`);
 
     const result = await prune(first.orm, SETTINGS);
 
@@ -121,8 +125,10 @@ describe('housekeeping', () => {
         rate_limit_bucket: 1,
         webhook_delivery: 2,
         login_ticket: 1,
+        handled_push: 1,
       },
     });
+    expect((await q('select open_id from handled_push')).map((r) => r.open_id)).toEqual(['oRecent']);
     expect((await q('select scene from login_ticket order by 1')).map((r) => r.scene)).toEqual([
       'sceneLive',
       'sceneRecent',
@@ -228,7 +234,7 @@ describe('housekeeping', () => {
     const code = await new Promise((resolve) => child.on('exit', resolve));
     if (code !== 0) throw new Error(stdout + stderr);
     expect(stdout).toMatch(
-      /^session: 1 deleted\nweb_login_state: 0 deleted\nrate_limit: 0 deleted\nrate_limit_bucket: 0 deleted\nwebhook_delivery: 1 deleted\nlogin_ticket: 0 deleted\n2 rows in \d+\.\d s\n$/,
+      /^session: 1 deleted\nweb_login_state: 0 deleted\nrate_limit: 0 deleted\nrate_limit_bucket: 0 deleted\nwebhook_delivery: 1 deleted\nlogin_ticket: 0 deleted\nhandled_push: 0 deleted\n2 rows in \d+\.\d s\n$/,
     );
     expect((await q('select id from session')).map((r) => r.id)).toEqual([S.live]);
   }, 60_000);

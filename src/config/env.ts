@@ -69,6 +69,10 @@ export const EnvSchema = z.object({
     )
     .max(128, 'must be at most 128 characters')
     .default('pages/login-ticket/index'),
+  WECHAT_OA_LOGIN_REPLY: z
+    .string()
+    .max(600, 'must be at most 600 characters (WeChat takes 2048 bytes in a text reply)')
+    .default('登录成功'),
   WECHAT_API_BASE_URL: httpUrl.default('https://api.weixin.qq.com'),
   WECHAT_OPEN_BASE_URL: httpUrl.default('https://open.weixin.qq.com'),
   WECHAT_TIMEOUT_MS: positiveInt.default(5000),

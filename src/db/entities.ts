@@ -4,6 +4,7 @@ import { UserLoginMethod } from '../identity/user-login-method.entity.js';
 import { User } from '../identity/user.entity.js';
 import { SigningKey } from '../keys/signing-key.entity.js';
 import { LoginTicket } from '../login-tickets/login-ticket.entity.js';
+import { HandledPush } from '../official-account/handled-push.entity.js';
 import { WebLoginState } from '../logins/web-login-state.entity.js';
 import { RateLimitBucket } from '../rate-limits/rate-limit-bucket.entity.js';
 import { RateLimitEntry } from '../rate-limits/rate-limit.entity.js';
@@ -25,4 +26,5 @@ export const entities = [
   WebhookDelivery,
   LoginTicket,
   JsapiTicket,
+  HandledPush,
 ];

@@ -22,6 +22,7 @@ export interface PruneCounts {
   rate_limit_bucket: number;
   webhook_delivery: number;
   login_ticket: number;
+  handled_push: number;
 }
 
 /** One pass: what it deleted, or `skipped` when another process held the lock. */
@@ -95,6 +96,11 @@ const DELETES: {
     table: 'login_ticket',
     text: batched('login_ticket', "expires_at < now() - interval '1 hour'"),
   },
+  {
+    // A day after: a push older than 5 minutes is refused before its key is looked up.
+    table: 'handled_push',
+    text: batched('handled_push', "handled_at < now() - interval '1 day'"),
+  },
 ];
 
 /**
@@ -123,6 +129,7 @@ export async function prune(
         rate_limit_bucket: 0,
         webhook_delivery: 0,
         login_ticket: 0,
+        handled_push: 0,
       };
       for (const { table, text, retention } of DELETES) {
         const values = retention ? [settings.batchSize, retention(settings)] : [settings.batchSize];

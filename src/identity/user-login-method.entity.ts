@@ -13,7 +13,7 @@ export enum LoginMethodKind {
 @Entity({ tableName: 'user_login_method' })
 @Unique({ name: 'user_login_method_app_id_open_id_unique', properties: ['appId', 'openId'] })
 export class UserLoginMethod extends BaseEntity<
-  'unionId' | 'accessCode' | 'lastLoginAt' | 'profileRefreshedAt'
+  'unionId' | 'accessCode' | 'lastLoginAt' | 'profileRefreshedAt' | 'unsubscribedAt'
 > {
   @ManyToOne({ entity: 'User', deleteRule: 'cascade' })
   @Index({ name: 'user_login_method_user_id_index' })
@@ -42,4 +42,12 @@ export class UserLoginMethod extends BaseEntity<
   /** When nickname/avatar were last fetched from WeChat for this identity (web/app refresh daily). */
   @Property({ type: 'datetime', nullable: true })
   profileRefreshedAt: Date | null = null;
+
+  /**
+   * An Official Account identity: when WeChat last pushed that this person stopped following the
+   * account (null: following, or never known otherwise). A follow again clears it. No account
+   * change either way.
+   */
+  @Property({ type: 'datetime', nullable: true })
+  unsubscribedAt: Date | null = null;
 }

@@ -1,10 +1,14 @@
 import { Entity, Index, ManyToOne, PrimaryKey, Property, Unique, type Rel } from '@mikro-orm/core';
 import type { User } from '../identity/user.entity.js';
 
-/** How a ticket reaches the person: a mini program code to scan, or a URL Link a phone opens. */
+/**
+ * How a ticket reaches the person: a mini program code to scan, a URL Link a phone opens, or an
+ * Official Account's parametric QR code whose follow or scan WeChat pushes to us.
+ */
 export const LoginTicketKind = {
   MINI_PROGRAM_CODE: 'MINI_PROGRAM_CODE',
   MINI_PROGRAM_LINK: 'MINI_PROGRAM_LINK',
+  OFFICIAL_ACCOUNT_QR: 'OFFICIAL_ACCOUNT_QR',
 } as const;
 export type LoginTicketKind = (typeof LoginTicketKind)[keyof typeof LoginTicketKind];
 
@@ -23,8 +27,8 @@ export type LoginTicketState = (typeof LoginTicketState)[keyof typeof LoginTicke
 
 /**
  * A login ticket: a waiting page (a website, a phone browser) asks to be signed in by whoever
- * confirms it in the mini program. The page holds its id and secret (only the secret's hash is
- * stored); the code or link carries only the scene.
+ * confirms it in the mini program, or follows or scans the Official Account's code. The page holds
+ * its id and secret (only the secret's hash is stored); the code or link carries only the scene.
  */
 @Entity({ tableName: 'login_ticket' })
 export class LoginTicket {
@@ -34,7 +38,10 @@ export class LoginTicket {
   @Property({ type: 'text' })
   kind!: LoginTicketKind;
 
-  /** The mini program whose code or link carries the scene, and whose users may confirm it. */
+  /**
+   * The mini program whose code or link carries the scene, and whose users may confirm it; or the
+   * Official Account whose QR code carries it, whose pushed follow or scan confirms it.
+   */
   @Property({ type: 'text' })
   appId!: string;
 
@@ -51,7 +58,10 @@ export class LoginTicket {
   @Property({ type: 'text' })
   state!: string;
 
-  /** Who scanned it: the only user who may confirm or cancel it, and whose session the page gets. */
+  /**
+   * Who scanned it: the only user who may confirm or cancel it, and whose session the page gets
+   * (an Official Account QR: who followed or scanned it, set with the confirmation).
+   */
   @ManyToOne({ entity: 'User', nullable: true, deleteRule: 'cascade' })
   user: Rel<User> | null = null;
 

@@ -29,7 +29,7 @@ values (:id, :kind, :appId, :scene, :secretHash, 'WAITING', :now, :expiresAt)`);
 const SCAN = sql<'scene' | 'userId' | 'now', { id: string; kind: LoginTicketKind; expiresAt: string }>(`
 with t as (
   update login_ticket t set state = 'SCANNED', user_id = :userId, scanned_at = :now
-   where t.scene = :scene and t.expires_at > :now and t.state = 'WAITING'
+   where t.scene = :scene and t.expires_at > :now and t.state = 'WAITING' and t.kind <> 'OFFICIAL_ACCOUNT_QR'
      and exists (select 1 from user_login_method lm where lm.user_id = :userId and lm.app_id = t.app_id)
   returning t.id, t.kind, t.expires_at
 )
@@ -44,6 +44,24 @@ with t as (
 )
 select t.id, t.kind, pg_notify('${TICKET_CHANNEL}', t.id::text)::text as notified from t`);
 
+/** An Official Account QR ticket of this account still waiting for its follow or scan. */
+const WAITING_FOR_FOLLOW = sql<'appId' | 'scene' | 'now', { id: string }>(`
+select id from login_ticket
+ where scene = :scene and app_id = :appId and kind = 'OFFICIAL_ACCOUNT_QR' and state = 'WAITING' and expires_at > :now`);
+
+/**
+ * WAITING → CONFIRMED by the person whose follow or scan of the account's QR code WeChat pushed
+ * (scanned and confirmed at once: the push is the confirmation); announced at commit.
+ */
+const CONFIRM_BY_FOLLOW = sql<'appId' | 'scene' | 'userId' | 'now', { id: string; kind: LoginTicketKind }>(`
+with t as (
+  update login_ticket set state = 'CONFIRMED', user_id = :userId, scanned_at = :now, finished_at = :now
+   where scene = :scene and app_id = :appId and kind = 'OFFICIAL_ACCOUNT_QR' and state = 'WAITING'
+     and expires_at > :now
+  returning id, kind
+)
+select t.id, t.kind, pg_notify('${TICKET_CHANNEL}', t.id::text)::text as notified from t`);
+
 /** A ticket by its scene, for telling the mini program why a move was refused. */
 const BY_SCENE = sql<
   'scene' | 'userId',
@@ -51,7 +69,7 @@ const BY_SCENE = sql<
 >(`
 select t.id, t.state, t.user_id as "scannedBy", t.expires_at as "expiresAt",
        exists (select 1 from user_login_method lm where lm.user_id = :userId and lm.app_id = t.app_id) as "ofApp"
-  from login_ticket t where t.scene = :scene`);
+  from login_ticket t where t.scene = :scene and t.kind <> 'OFFICIAL_ACCOUNT_QR'`);
 
 /** A ticket's state as its holder reads it (id and secret's hash both match, or nothing). */
 const STATUS = sql<
@@ -148,6 +166,20 @@ export const LoginTicketRepository = {
     now: Date,
   ): Promise<{ id: string; kind: LoginTicketKind } | undefined> {
     const row = await maybeOne(em, FINISH, { scene, userId, now, state });
+    return row && { id: row.id, kind: row.kind };
+  },
+
+  /** Whether an Official Account QR ticket of this account waits for this scene. */
+  async waitingForFollow(em: EntityManager, appId: string, scene: string, now: Date): Promise<boolean> {
+    return (await maybeOne(em, WAITING_FOR_FOLLOW, { appId, scene, now })) !== undefined;
+  },
+
+  /** The ticket when the follow or scan confirmed it for this user; undefined when it no longer waits. */
+  async confirmByFollow(
+    em: EntityManager,
+    ticket: { appId: string; scene: string; userId: string; now: Date },
+  ): Promise<{ id: string; kind: LoginTicketKind } | undefined> {
+    const row = await maybeOne(em, CONFIRM_BY_FOLLOW, ticket);
     return row && { id: row.id, kind: row.kind };
   },
 

@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import QRCode from 'qrcode';
 import type { Config } from '../config.js';
 import { sha256 } from '../crypto/keys.js';
 import { AppError, BadUserInputError, UnauthenticatedError } from '../errors.js';
@@ -8,6 +9,7 @@ import { credentialsFor } from '../logins/platform.js';
 import type { RateLimiter } from '../rate-limits/rate-limiter.js';
 import type { SessionService } from '../sessions/session.service.js';
 import type { MiniProgramCodeClient } from '../wechat/mini-program-code.client.js';
+import type { OfficialAccountClient } from '../wechat/official-account.client.js';
 import { LoginTicketKind, LoginTicketState } from './login-ticket.entity.js';
 import { LoginTicketRepository, type SceneRow } from './login-ticket.repository.js';
 import type { TicketWakeups } from './ticket-wakeups.js';
@@ -19,7 +21,7 @@ export interface CreatedTicket {
   kind: LoginTicketKind;
   scene: string;
   expiresAt: Date;
-  /** `data:image/png;base64,…` (MINI_PROGRAM_CODE). */
+  /** `data:image/png;base64,…` (MINI_PROGRAM_CODE, OFFICIAL_ACCOUNT_QR). */
   qrCode: string | null;
   /** The URL Link that opens the mini program from a phone browser (MINI_PROGRAM_LINK). */
   link: string | null;
@@ -43,6 +45,7 @@ export type TicketEvent = 'created' | 'scanned' | 'confirmed' | 'cancelled';
 export interface LoginTicketsDeps {
   config: Config;
   codes: MiniProgramCodeClient;
+  officialAccounts: OfficialAccountClient;
   sessions: SessionService;
   rateLimiter: RateLimiter;
   wakeups: TicketWakeups;
@@ -54,6 +57,9 @@ export interface LoginTicketsDeps {
 
 /** A scene is what a code or link carries: WeChat allows 32 characters; ours are [A-Za-z0-9]. */
 const SCENE = /^[A-Za-z0-9]{1,32}$/;
+
+/** Whether `text` could be one of our tickets' scenes (what a pushed EventKey is checked against). */
+export const isTicketScene = (text: string): boolean => SCENE.test(text);
 const SCENE_LENGTH = 32;
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 /** Ticket ids are UUIDs; secrets are ours (`lts_` + 43 characters): anything longer is not one. */
@@ -112,8 +118,9 @@ export class LoginTickets {
   constructor(private readonly deps: LoginTicketsDeps) {}
 
   /**
-   * A new ticket and its code or link. WeChat is asked first: when it refuses, nothing is written.
-   * Limited per client IP.
+   * A new ticket and its code or link: a mini program's (`appId` names a mini program) or an
+   * Official Account's parametric QR code (`appId` names an official account with event pushes).
+   * WeChat is asked first: when it refuses, nothing is written. Limited per client IP.
    */
   async create(
     em: EntityManager,
@@ -121,7 +128,14 @@ export class LoginTickets {
     appId: string | null | undefined,
     clientIp: string,
   ): Promise<CreatedTicket> {
-    const app = credentialsFor(this.deps.config, 'mini', appId);
+    const official = kind === LoginTicketKind.OFFICIAL_ACCOUNT_QR;
+    const app = credentialsFor(this.deps.config, official ? 'official' : 'mini', appId);
+    if (official && !app.token) {
+      throw new AppError(
+        'PLATFORM_NOT_CONFIGURED',
+        'this official account receives no event pushes (set WECHAT_OA_TOKEN, or its token in WECHAT_APPS): follow-login needs them',
+      );
+    }
     await this.deps.rateLimiter.ip('ticket', clientIp);
     if (kind === LoginTicketKind.MINI_PROGRAM_LINK) {
       // Each link spends one of the mini program's daily quota with WeChat: few per client, and
@@ -136,6 +150,10 @@ export class LoginTickets {
     if (kind === LoginTicketKind.MINI_PROGRAM_CODE) {
       const image = await this.deps.codes.code(em, app, page, scene);
       qrCode = `data:${image.contentType};base64,${image.bytes.toString('base64')}`;
+    } else if (official) {
+      // The code lives as long as the ticket; rendered here, so the page never loads WeChat's image host.
+      const url = await this.deps.officialAccounts.qrUrl(em, app, scene, ttlSeconds);
+      qrCode = await QRCode.toDataURL(url, { errorCorrectionLevel: 'M', margin: 2, width: 300 });
     } else {
       link = await this.deps.codes.link(em, app, page, scene);
     }

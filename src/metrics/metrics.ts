@@ -44,7 +44,7 @@ export class Metrics {
   /** Logins by kind (LoginMethodKind) and outcome (`success` or an error code). */
   readonly logins = new Counter({
     name: `${METRIC_PREFIX}logins_total`,
-    help: 'Login attempts by kind (WECHAT_WEB, WECHAT_APP, WECHAT_MINI, WECHAT_OFFICIAL_ACCOUNT; MINI_PROGRAM_CODE and MINI_PROGRAM_LINK: a session handed to a login ticket’s waiting page) and outcome (success or the error code)',
+    help: 'Login attempts by kind (WECHAT_WEB, WECHAT_APP, WECHAT_MINI, WECHAT_OFFICIAL_ACCOUNT; MINI_PROGRAM_CODE, MINI_PROGRAM_LINK and OFFICIAL_ACCOUNT_QR: a session handed to a login ticket’s waiting page) and outcome (success or the error code)',
     labelNames: ['kind', 'outcome'] as const,
     registers: [this.registry],
   });
@@ -52,8 +52,16 @@ export class Metrics {
   /** Login tickets by kind and event (created, scanned, confirmed, cancelled). */
   readonly loginTickets = new Counter({
     name: `${METRIC_PREFIX}login_tickets_total`,
-    help: 'Login tickets by kind (MINI_PROGRAM_CODE, MINI_PROGRAM_LINK) and event (created, scanned, confirmed, cancelled)',
+    help: 'Login tickets by kind (MINI_PROGRAM_CODE, MINI_PROGRAM_LINK, OFFICIAL_ACCOUNT_QR) and event (created, scanned, confirmed, cancelled)',
     labelNames: ['kind', 'event'] as const,
+    registers: [this.registry],
+  });
+
+  /** Official Account pushes (/wechat/events/:appId) by what they did. */
+  readonly officialAccountPushes = new Counter({
+    name: `${METRIC_PREFIX}official_account_pushes_total`,
+    help: 'Official Account pushes by outcome (login, followed, unfollowed, ignored, no-ticket, duplicate, refused, malformed, failed, late: answered before the work ended)',
+    labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
 

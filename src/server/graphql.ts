@@ -19,6 +19,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { WebhookOutbox } from '../webhooks/outbox.js';
 import { sandboxLandingPage } from './explorers.js';
 import { createServices } from './services.js';
+import { registerWechatEvents } from './wechat-events.js';
 import { SOCKET_LIMITS, subscriptionRoute } from './subscriptions.js';
 
 /** Tokens and personal data: no GraphQL answer may be stored by a browser or a proxy. */
@@ -114,4 +115,6 @@ export async function registerGraphQL(
     wsHandler: sockets.wsHandler,
     preValidation: sockets.preValidation,
   });
+  // Official Account pushes use the same services (follow-login confirms login tickets).
+  registerWechatEvents(app, { config, followLogin: services.followLogin, em, logger, metrics });
 }

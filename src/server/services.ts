@@ -24,6 +24,7 @@ import { SignIn } from '../logins/sign-in.js';
 import { WebLogin } from '../logins/web.login.js';
 import { WebStateService } from '../logins/web-state.service.js';
 import { PhoneNumberService } from '../logins/phone-number.service.js';
+import { FollowLogin } from '../official-account/follow-login.js';
 import { RateLimiter } from '../rate-limits/rate-limiter.js';
 import { AccessTokens } from '../sessions/access-tokens.js';
 import { SessionService } from '../sessions/session.service.js';
@@ -33,6 +34,7 @@ import { JsapiTicketClient } from '../wechat/jsapi-ticket.client.js';
 import { MiniProgramClient } from '../wechat/mini-program.client.js';
 import { MiniProgramCodeClient } from '../wechat/mini-program-code.client.js';
 import { OAuthClient } from '../wechat/oauth.client.js';
+import { OfficialAccountClient } from '../wechat/official-account.client.js';
 import { PhoneNumberClient } from '../wechat/phone-number.client.js';
 import type { WebhookOutbox } from '../webhooks/outbox.js';
 
@@ -52,6 +54,8 @@ export interface Services {
   lifecycle: AccountLifecycle;
   /** Login tickets: a waiting page signed in from the mini program (codes, links, the handover). */
   loginTickets: LoginTickets;
+  /** Official Account pushes (/wechat/events/:appId): follow-login, follows and unfollows. */
+  followLogin: FollowLogin;
   /** wechatJsSdkConfig: official account pages' JS-SDK config, with the shared jsapi_ticket. */
   jsSdk: JsSdkConfigs;
   /** The per-minute limits (per client IP, WeChat identity and signed-in user). */
@@ -125,6 +129,7 @@ export function createServices(
   const phoneNumberClient = new PhoneNumberClient(http, appTokens, logger.child({ component: 'wechat' }));
   const webLogin = new WebLogin(config, webState, oauth);
   const officialAccountLogin = new OfficialAccountLogin(config, webState, oauth);
+  const accounts = new AccountService(box, logger, outbox);
   const signIn = new SignIn({
     platforms: {
       [LoginMethodKind.WECHAT_WEB]: webLogin,
@@ -137,7 +142,7 @@ export function createServices(
       }),
       [LoginMethodKind.WECHAT_OFFICIAL_ACCOUNT]: officialAccountLogin,
     },
-    accounts: new AccountService(box, logger, outbox),
+    accounts,
     sessions,
     rateLimiter,
     box,
@@ -148,9 +153,11 @@ export function createServices(
     LoginTicketRepository.announce(em.fork(), payload),
   );
   if (listenUrl) wakeups.listen(listenUrl);
+  const officialAccounts = new OfficialAccountClient(http, appTokens);
   const loginTickets = new LoginTickets({
     config,
     codes: new MiniProgramCodeClient(http, appTokens),
+    officialAccounts,
     sessions,
     rateLimiter,
     wakeups,
@@ -174,6 +181,12 @@ export function createServices(
     link,
     lifecycle,
     loginTickets,
+    followLogin: new FollowLogin({
+      client: officialAccounts,
+      accounts,
+      wakeups,
+      onConfirmed: () => metrics.loginTickets.inc({ kind: 'OFFICIAL_ACCOUNT_QR', event: 'confirmed' }),
+    }),
     jsSdk: new JsSdkConfigs(
       config,
       new JsapiTickets({

@@ -16,6 +16,10 @@ export const ENDPOINTS = {
   urlLink: 'wxa/generate_urllink',
   /** https://developers.weixin.qq.com/doc/offiaccount/OA_Web_Apps/JS-SDK.html#62 */
   jsapiTicket: 'cgi-bin/ticket/getticket',
+  /** https://developers.weixin.qq.com/doc/offiaccount/Account_Management/Generating_a_Parametric_QR_Code.html */
+  parametricQr: 'cgi-bin/qrcode/create',
+  /** https://developers.weixin.qq.com/doc/offiaccount/User_Management/Get_users_basic_information_UnionID.html */
+  followerInfo: 'cgi-bin/user/info',
 } as const;
 
 /** Path of the website QR login page, on WECHAT_OPEN_BASE_URL. */

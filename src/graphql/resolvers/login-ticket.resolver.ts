@@ -23,14 +23,16 @@ interface WatchArgs {
 export class LoginTicketResolver {
   @Mutation(() => LoginTicketType, {
     description:
-      'A login ticket for a waiting page: a mini program code to show, or a URL Link to open on a phone. ' +
-      'No bearer; limited per IP.',
+      'A login ticket for a waiting page: a mini program code or an Official Account QR code to show, or a ' +
+      'URL Link to open on a phone. No bearer; limited per IP.',
   })
   createLoginTicket(
     @Arg('kind', () => LoginTicketKind) kind: LoginTicketKind,
     @Arg('appId', () => String, {
       nullable: true,
-      description: 'Which mini program: required when this server has more than one, else optional.',
+      description:
+        'Which mini program (OFFICIAL_ACCOUNT_QR: which official account): required when this server has ' +
+        'more than one of that kind, else optional.',
     })
     appId: string | null | undefined,
     @Ctx() ctx: Context,

@@ -12,6 +12,11 @@ registerEnumType(LoginTicketKind, {
     MINI_PROGRAM_LINK: {
       description: 'A URL Link (link) that opens the mini program from a phone browser outside WeChat',
     },
+    OFFICIAL_ACCOUNT_QR: {
+      description:
+        'An Official Account’s QR code (qrCode) the website shows; following the account with it, or ' +
+        'scanning it when already following, is the confirmation',
+    },
   },
 });
 
@@ -19,8 +24,13 @@ registerEnumType(LoginTicketState, {
   name: 'LoginTicketState',
   description: 'Where a login ticket is; CONFIRMED, CANCELLED and EXPIRED are final.',
   valuesConfig: {
-    WAITING: { description: 'Made; nobody has opened it in the mini program yet' },
-    SCANNED: { description: 'Opened in the mini program by a signed-in person, who has not decided yet' },
+    WAITING: {
+      description: 'Made; nobody has opened it in the mini program (or followed or scanned it) yet',
+    },
+    SCANNED: {
+      description:
+        'Opened in the mini program by a signed-in person, who has not decided yet (never for OFFICIAL_ACCOUNT_QR)',
+    },
     CONFIRMED: {
       description: 'The person confirmed: the waiting page gets a session of theirs (auth, once)',
     },
@@ -48,7 +58,8 @@ export class LoginTicketType {
 
   @Field(() => String, {
     description:
-      'What the code or link carries to the mini program page (options.scene): 32 letters and digits.',
+      'What the code or link carries (the mini program page’s options.scene; the QR code’s scene_str): ' +
+      '32 letters and digits.',
   })
   scene!: string;
 
@@ -57,7 +68,9 @@ export class LoginTicketType {
 
   @Field(() => String, {
     nullable: true,
-    description: 'MINI_PROGRAM_CODE: the mini program code as a data: URL (data:image/png;base64,…).',
+    description:
+      'MINI_PROGRAM_CODE: the mini program code; OFFICIAL_ACCOUNT_QR: the Official Account’s QR code; ' +
+      'as a data: URL (data:image/png;base64,…).',
   })
   qrCode!: string | null;
 
