@@ -5,7 +5,11 @@ import { clientsOf, startInstances, type Instances } from './support/instances.j
 import { itOnServer } from './support/real-postgres.js';
 import { sqlAt } from './support/sql.js';
 import { watchTicket, wsClient } from './support/subscriptions.js';
+import { eventXml, replyContent, sendPush, signPush, type PushAccount } from './support/pushes.js';
 import { APPS } from './support/world.js';
+
+/** The test official account, receiving pushes in plain mode. */
+const OA: PushAccount = { appid: APPS.official.appid, token: 'instanceToken1' };
 
 /** Two server processes on one database: the page waits on one, the person confirms on the other. */
 let instances: Instances;
@@ -17,6 +21,7 @@ beforeAll(async () => {
     PUBLIC_URL: 'https://login.example.com',
     RATE_LIMIT: 'off',
     LOG_LEVEL: 'info',
+    WECHAT_OA_TOKEN: OA.token,
   });
   clients = clientsOf(instances);
 }, 120_000);
@@ -83,6 +88,36 @@ describe('login tickets across two instances', () => {
     expect(answers.filter((a) => a.auth !== null)).toHaveLength(1);
     expect((await clients[0]!.userRow(userId)).openSessions).toBe(2);
     for (const watch of watches) await watch.close();
+  });
+
+  it('signs in the page waiting on one instance when WeChat pushes the follow to the other, once', async () => {
+    const [first, second] = instances.servers;
+    const created = await clients[0]!.run('CreateLoginTicket', { kind: 'OFFICIAL_ACCOUNT_QR' });
+    const ticket = created.data!.createLoginTicket;
+    const watch = watchTicket(wsClient(first!.url), ticket.id, ticket.secret);
+    await watch.received(1);
+    await fetch(`${instances.emulator.url}/__emulator/follows`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ appid: OA.appid, user: 'quinn' }),
+    });
+    const openid = instances.emulator.people.openid(OA.appid, 'quinn');
+    // WeChat's retry reaching both instances at once: one login.
+    const xml = eventXml(OA, { openid, event: 'subscribe', eventKey: `qrscene_${ticket.scene}` });
+    const answers = await Promise.all(
+      instances.servers.map((server) => sendPush(server.url, OA, signPush(OA, xml))),
+    );
+    expect(answers.map((a) => replyContent(OA, a.text)).filter(Boolean)).toEqual(['登录成功']);
+    expect(await watch.ended).toEqual({ codes: [] });
+    const last = watch.statuses.at(-1)!;
+    expect(last.state).toBe('CONFIRMED');
+    const methods = await sqlAt(instances.db.url)<{ app_id: string; open_id: string }>(
+      'select app_id, open_id from user_login_method where user_id = ?',
+      [last.auth!.user.id],
+    );
+    expect(methods).toEqual([{ app_id: OA.appid, open_id: openid }]);
+    await watch.close();
+    expect(second!.output()).not.toContain(OA.token);
   });
 
   itOnServer('LISTEN needs a database session of its own')(
