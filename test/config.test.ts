@@ -99,6 +99,10 @@ describe('config', () => {
       { ...PRODUCTION, PUBLIC_URL: 'http://login.example.com' },
       /^PUBLIC_URL: must be https:\/\/ when NODE_ENV=production/,
     ],
+    [
+      { ...PRODUCTION, WECHAT_OA_APPID: 'wxoa1', WECHAT_OA_SECRET: 's', WECHAT_OA_TOKEN: 'pamtest' },
+      /^WECHAT_OA_AES_KEY: required with a Token when NODE_ENV=production \(wxoa1\): plain mode signs the time, not the message/,
+    ],
     [{ SIGNING_KEY_ROTATION_DAYS: '0' }, /^SIGNING_KEY_ROTATION_DAYS: must be greater than 0/],
     [{ SIGNING_KEY_REFRESH_SECONDS: 'soon' }, /^SIGNING_KEY_REFRESH_SECONDS: must be a whole number/],
     [{ HOUSEKEEPING_INTERVAL_SECONDS: 'hourly' }, /^HOUSEKEEPING_INTERVAL_SECONDS: must be a whole number/],
@@ -138,6 +142,17 @@ describe('config', () => {
       'DATABASE_URL: required when NODE_ENV=production (the embedded database is for development)',
       'WEBHOOK_URLS: entry 1 must be https:// when NODE_ENV=production (plain http only on loopback)',
     ]);
+  });
+
+  it('takes an official account with a Token in production only in safe (or compatible) mode', () => {
+    const official = { WECHAT_OA_APPID: 'wxoa1', WECHAT_OA_SECRET: 's', WECHAT_OA_TOKEN: 'pamtest' };
+    const aesKey = 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG';
+    const app = loadConfig({ ...PRODUCTION, ...official, WECHAT_OA_AES_KEY: aesKey }).wechat.apps.find(
+      (a) => a.kind === 'official',
+    );
+    expect(app).toMatchObject({ token: 'pamtest', aesKey });
+    // Development keeps plain mode for the emulator.
+    expect(loadConfig(official).wechat.apps.find((a) => a.kind === 'official')?.aesKey).toBeUndefined();
   });
 
   it('reads AUTH_SECRET_PREVIOUS as a trimmed, deduplicated list without AUTH_SECRET, each at least 32 characters', () => {

@@ -197,6 +197,19 @@ describe('follow-login: an Official Account QR code signs a website in', () => {
     expect((await sendPush(w.t.url, { ...PLAIN, appid: APPS.mini.appid }, signPush(PLAIN, xml))).status).toBe(
       404,
     );
+    // A message claiming another time than its signed push.
+    const backdated = eventXml(PLAIN, {
+      openid,
+      event: 'subscribe',
+      eventKey: `qrscene_${ticket.scene}`,
+      createTime: Math.floor(Date.now() / 1000) - 3600,
+    });
+    expect((await sendPush(w.t.url, PLAIN, signPush(PLAIN, backdated))).status).toBe(400);
+    // A person WeChat says does not follow (any more): following is the confirmation.
+    w.emulator.people.upsert('not-following');
+    const stranger = w.emulator.people.openid(PLAIN.appid, 'not-following');
+    const notFollowing = await push(PLAIN, { openid: stranger, event: 'SCAN', eventKey: ticket.scene });
+    expect(notFollowing).toEqual({ status: 200, text: 'success' });
     // A scene that is no waiting ticket of this account: answered, nothing done.
     const unknown = await push(PLAIN, { openid, event: 'SCAN', eventKey: 'A'.repeat(32) });
     expect(unknown).toEqual({ status: 200, text: 'success' });
@@ -209,7 +222,7 @@ describe('follow-login: an Official Account QR code signs a website in', () => {
     const refusals = w.t.log.lines
       .slice(lines)
       .filter((l) => l.includes('push refused') || l.includes('push unreadable'));
-    expect(refusals).toHaveLength(5);
+    expect(refusals).toHaveLength(6);
     for (const line of refusals) {
       expect(line).not.toContain(openid);
       expect(line).not.toContain(ticket.scene);
@@ -341,5 +354,22 @@ describe('follow-login: an Official Account QR code signs a website in', () => {
     expect((await sendPush(w.t.url, PLAIN, big)).status).toBe(413);
     const mini = await c.run('CreateLoginTicket', { kind: 'OFFICIAL_ACCOUNT_QR', appId: APPS.mini.appid });
     expect(errorCode(mini)).toBe('BAD_USER_INPUT');
+  });
+
+  // Last: it leaves this client refused for a minute.
+  it('stops reading a client that keeps sending refused pushes, and stops logging them', async () => {
+    const xml = eventXml(PLAIN, { openid: 'oNobody', event: 'SCAN', eventKey: 'B'.repeat(32) });
+    const forged = () => sendPush(w.t.url, PLAIN, signPush({ ...PLAIN, token: 'guessedToken' }, xml));
+    const lines = w.t.log.lines.length;
+    const answers = [];
+    for (let i = 0; i < 25; i++) answers.push((await forged()).status);
+    expect(answers.slice(-3)).toEqual([429, 429, 429]);
+    expect(answers.filter((status) => status === 401).length).toBeLessThanOrEqual(20);
+    // Past the limit even the right Token is not looked at (no guessing).
+    expect((await push(PLAIN, { openid: 'oNobody', event: 'SCAN', eventKey: 'B'.repeat(32) })).status).toBe(
+      429,
+    );
+    const logged = w.t.log.lines.slice(lines).filter((l) => l.includes('push refused')).length;
+    expect(logged).toBeLessThanOrEqual(20);
   });
 });

@@ -11,15 +11,16 @@ import { replyContent } from './support/pushes.js';
 
 /**
  * WeChat's published sample for message encryption (Token "pamtest", its EncodingAESKey and
- * appid, timestamp 1409304348, nonce "xxxxxx", and the Encrypt of its sample message; the same
- * values test/message-crypto.test.ts checks the cipher with), read as a whole push.
+ * appid, nonce "xxxxxx", and the Encrypt of its sample message; the same values
+ * test/message-crypto.test.ts checks the cipher with), read as a whole push signed a minute after
+ * the message's CreateTime (the sample's own timestamp is 18 days later: we refuse that).
  */
 const SAMPLE: PushReceiver = {
   appId: 'wxb11529c136998cb6',
   token: 'pamtest',
   aesKey: 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG',
 };
-const TIMESTAMP = '1409304348';
+const TIMESTAMP = '1407743483';
 const NONCE = 'xxxxxx';
 const ENCRYPTED =
   'jn1L23DB+6ELqJ+6bruv23M2GmYfkv0xBh2h+XTBOKVKcgDFHle6gqcZ1cZrk3e1qjPQ1F4RsLWzQRG9udbKWesxlkupqcEcW7ZQweImX9+wLMa0GaUzpkycA8+IamDBxn5loLgZpnS7fVAbExOkK5DYHBmv5tptA9tklE/fTIILHR8HLXa5nQvFb3tYPKAlHF3rtTeayNf0QuM+UW/wM9enGIDIJHF7CLHiDNAYxr+r+OrJCmPQyTy8cVWlu9iSvOHPT/77bZqJucQHQ04sq7KZI27OcqpQNSto2OdHCoTccjggX5Z9Mma0nMJBU+jLKJ38YB1fBIz+vBzsYjrTmFQ44YfeEuZ+xRTQwr92vhA9OxchWVINGC50qE/6lmkwWTwGX9wtQpsJKhP+oS7rvTY8+VdzETdfakjkwQ5/Xka042OlUb1/slTwo4RscuQ+RdxSGvDahxAJ6+EAjLt9d8igHngxIbf6YyqqROxuxqIeIch3CssH/LqRs+iAcILvApYZckqmA7FNERspKA5f8GoJ9sv8xmGvZ9Yrf57cExWtnX8aCMMaBropU/1k+hKP5LVdzbWCG0hGwx/dQudYR/eXp3P0XxjlFiy+9DMlaFExWUZQDajPkdPrEeOwofJb';
@@ -47,6 +48,11 @@ describe('Official Account push messages', () => {
       eventKey: null,
       encrypted: true,
     });
+    // A message claiming another time than its push's is not read.
+    const late = String(Number(TIMESTAMP) + 301);
+    expect(() => openPush(SAMPLE, safeQuery(ENCRYPTED, late), envelope(ENCRYPTED), NOW + 301)).toThrow(
+      PushMalformed,
+    );
     // Five minutes either way, not more.
     expect(() => openPush(SAMPLE, safeQuery(ENCRYPTED), envelope(ENCRYPTED), NOW + 301)).toThrow(PushRefused);
     expect(() => openPush(SAMPLE, safeQuery(ENCRYPTED), envelope(ENCRYPTED), NOW - 301)).toThrow(PushRefused);
@@ -78,7 +84,7 @@ describe('Official Account push messages', () => {
       nonce: NONCE,
     };
     const fields = (extra = '', from = 'oOpenid_1') =>
-      `<xml><ToUserName>gh_1</ToUserName><FromUserName>${from}</FromUserName><CreateTime>1</CreateTime>` +
+      `<xml><ToUserName>gh_1</ToUserName><FromUserName>${from}</FromUserName><CreateTime>${TIMESTAMP}</CreateTime>` +
       `<MsgType>event</MsgType><Event>SCAN</Event><EventKey>a&amp;b</EventKey>${extra}</xml>`;
     // Entities stay as written.
     expect(openPush(receiver, query, fields(), NOW).eventKey).toBe('a&amp;b');
@@ -110,7 +116,7 @@ describe('Official Account push messages', () => {
       timestamp: TIMESTAMP,
       nonce: NONCE,
     };
-    const many = `<xml>${'<P>x</P>'.repeat(8000)}<ToUserName>g</ToUserName><FromUserName>o</FromUserName><CreateTime>1</CreateTime><MsgType>text</MsgType></xml>`;
+    const many = `<xml>${'<P>x</P>'.repeat(8000)}<ToUserName>g</ToUserName><FromUserName>o</FromUserName><CreateTime>${TIMESTAMP}</CreateTime><MsgType>text</MsgType></xml>`;
     // Repeated fields are ignored, not an error, and 64 KiB of them is read at once.
     expect(openPush(receiver, query, many, NOW).msgType).toBe('text');
   });

@@ -15,6 +15,8 @@ export interface Facts {
   emulator: boolean;
   /** PUBLIC_URL, or this port on localhost. */
   publicUrl: string;
+  /** Official accounts with a Token and no EncodingAESKey: their pushes would come in plain mode. */
+  plainPushApps: string[];
 }
 
 /** The facts of an environment whose WeChat apps are known. */
@@ -34,6 +36,7 @@ export function factsOf(env: Env, apps: readonly WechatApp[]): Facts {
       env.WECHAT_EMULATOR_URL !== undefined ||
       (env.WECHAT_EMULATOR === 'auto' && !anyCredentials && !isProduction),
     publicUrl: env.PUBLIC_URL ?? `http://localhost:${env.PORT}`,
+    plainPushApps: apps.filter((app) => app.token && !app.aesKey).map((app) => app.appId),
   };
 }
 
@@ -138,6 +141,15 @@ export const RULES: readonly Rule[] = [
     productionOnly: false,
     refuses: (facts) => builtInEmulator(facts) && facts.env.METRICS_PORT === facts.env.EMULATOR_PORT,
     message: 'must differ from EMULATOR_PORT (the built-in WeChat emulator listens there)',
+  },
+  {
+    variable: 'WECHAT_OA_AES_KEY',
+    productionOnly: true,
+    refuses: ({ plainPushApps }) => plainPushApps.length > 0,
+    message: ({ plainPushApps }) =>
+      `required with a Token when NODE_ENV=production (${plainPushApps.join(', ')}): plain mode signs the ` +
+      'time, not the message, so a push seen once could sign anyone in; set the EncodingAESKey ' +
+      '(WECHAT_OA_AES_KEY, or aesKey in WECHAT_APPS) and choose 安全模式 (safe) or 兼容模式 (compatible)',
   },
   {
     variable: 'PUBLIC_URL',

@@ -75,6 +75,8 @@ export class FollowLogin {
   ): Promise<PushOutcome> {
     if (!(await LoginTicketRepository.waitingForFollow(em, app.appId, scene, new Date()))) return 'no-ticket';
     const follower = await this.deps.client.follower(em, app, key.openId);
+    // Following is the confirmation: WeChat says they do not (any more), nothing happens.
+    if (!follower.subscribed) return 'no-ticket';
     const identity: WeChatIdentity = {
       kind: LoginMethodKind.WECHAT_OFFICIAL_ACCOUNT,
       appId: app.appId,

@@ -66,6 +66,8 @@ const EPOCH_SECONDS = /^\d{1,12}$/;
 /** openids: letters, digits, - and _. */
 const WECHAT_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const SIGNATURE = /^[0-9a-f]{40}$/;
+/** Safe mode's ciphertext in its envelope (base64, in CDATA or not): linear, no backtracking across it. */
+const ENCRYPT = /<Encrypt>(?:<!\[CDATA\[)?([A-Za-z0-9+/=]{1,65536})(?:\]\]>)?<\/Encrypt>/;
 
 /**
  * Flat XML of a few fields. No entity of any kind is expanded (a DOCTYPE is refused before the
@@ -110,11 +112,11 @@ export function openPush(
   if (!receiver.aesKey) {
     if (encrypted) throw new PushRefused('an encrypted message, and this account has no EncodingAESKey set');
     checkSignature(query.signature, pushSignature(receiver.token, timestamp, nonce), 'signature');
-    return messageOf(fieldsOf(body), false);
+    return messageOf(fieldsOf(body), false, timestamp);
   }
   if (!encrypted) throw new PushRefused('an unencrypted message to an account in safe mode');
-  const outer = fieldsOf(body);
-  const ciphertext = outer.Encrypt;
+  // Nothing unsigned is parsed: the ciphertext is found by one anchored pattern, then checked.
+  const ciphertext = ENCRYPT.exec(body)?.[1];
   if (!ciphertext) throw new PushMalformed('no Encrypt');
   checkSignature(
     query.msg_signature,
@@ -128,7 +130,7 @@ export function openPush(
     if (error instanceof DecryptError) throw new PushRefused(`Encrypt does not open: ${error.message}`);
     throw error;
   }
-  return messageOf(fieldsOf(inner), true);
+  return messageOf(fieldsOf(inner), true, timestamp);
 }
 
 /**
@@ -194,12 +196,20 @@ function fieldsOf(xml: string): Record<string, string> {
   return fields;
 }
 
-function messageOf(fields: Record<string, string>, encrypted: boolean): PushedMessage {
+/**
+ * The message's fields, checked. Its CreateTime (what, with the openid, names it across retries,
+ * and when a follow or unfollow happened) must be within MAX_PUSH_AGE_SECONDS of the signed
+ * timestamp: a message cannot claim another time than its push.
+ */
+function messageOf(fields: Record<string, string>, encrypted: boolean, timestamp: string): PushedMessage {
   const { ToUserName, FromUserName, CreateTime, MsgType } = fields;
   // ToUserName only goes back in our reply (as CDATA): any short text.
   if (!ToUserName || ToUserName.length > 128) throw new PushMalformed('ToUserName');
   if (!FromUserName || !WECHAT_ID.test(FromUserName)) throw new PushMalformed('FromUserName');
   if (!CreateTime || !EPOCH_SECONDS.test(CreateTime)) throw new PushMalformed('CreateTime');
+  if (Math.abs(Number(CreateTime) - Number(timestamp)) > MAX_PUSH_AGE_SECONDS) {
+    throw new PushMalformed('CreateTime more than 5 minutes from the push');
+  }
   if (!MsgType) throw new PushMalformed('MsgType');
   return {
     toUserName: ToUserName,

@@ -8,8 +8,8 @@ const TYPES: Record<string, string> = {
   '.map': 'application/json; charset=utf-8',
 };
 
-/** index.html's placeholder for the emulator's phone page, as the file has it. */
-const EMULATOR_PHONE_META = '<meta name="wechat-emulator-phone" content="" />';
+/** index.html's placeholders for the emulator's phone pages, as the file has them. */
+const emptyMeta = (name: string) => `<meta name="${name}" content="" />`;
 
 const attribute = (value: string) =>
   value.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -23,6 +23,11 @@ export interface ExamplePagesOptions {
    * so the page can link to it under a mini program code ("Simulate a phone scanning this code").
    */
   emulatorPhoneUrl?: string;
+  /**
+   * …and its phone for the server's Official Account QR codes (`…/__emulator/oa-qr?appid=…`), into
+   * <meta name="wechat-emulator-oa-qr">, for the link under a follow-login QR code.
+   */
+  emulatorOfficialQrUrl?: string;
 }
 
 /**
@@ -31,7 +36,7 @@ export interface ExamplePagesOptions {
  */
 export function registerExamplePages(
   app: FastifyInstance,
-  { root = path.resolve('examples/web'), emulatorPhoneUrl }: ExamplePagesOptions = {},
+  { root = path.resolve('examples/web'), emulatorPhoneUrl, emulatorOfficialQrUrl }: ExamplePagesOptions = {},
 ): void {
   app.get('/examples/web', (_request, reply) => reply.redirect('/examples/web/', 302));
   app.get('/examples/web/*', async (request, reply) => {
@@ -43,13 +48,17 @@ export function registerExamplePages(
     if (!type || !allowed) return reply.code(404).type('text/plain').send('Not found');
     try {
       let body: Buffer | string = await readFile(file);
-      if (emulatorPhoneUrl && file === path.join(root, 'index.html')) {
-        body = body
-          .toString('utf8')
-          .replace(
-            EMULATOR_PHONE_META,
-            `<meta name="wechat-emulator-phone" content="${attribute(emulatorPhoneUrl)}" />`,
-          );
+      if (file === path.join(root, 'index.html')) {
+        const metas = {
+          'wechat-emulator-phone': emulatorPhoneUrl,
+          'wechat-emulator-oa-qr': emulatorOfficialQrUrl,
+        };
+        for (const [name, url] of Object.entries(metas)) {
+          if (url)
+            body = body
+              .toString('utf8')
+              .replace(emptyMeta(name), `<meta name="${name}" content="${attribute(url)}" />`);
+        }
       }
       return reply.type(type).header('cache-control', 'no-store').send(body);
     } catch {

@@ -319,12 +319,16 @@ export async function registerExplorers(app: FastifyInstance, config: Config): P
   if (config.isProduction) return;
   // The example page's "Simulate a phone" link: the emulator's phone page for the mini program
   // that createLoginTicket uses without an appId (the only one).
+  // The same for the Official Account of follow-login (one that receives pushes).
   const minis = config.wechat.apps.filter((a) => a.kind === 'mini');
+  const officials = config.wechat.apps.filter((a) => a.kind === 'official');
+  const emulatorPage = (page: string, apps: typeof minis) =>
+    config.emulator.enabled && apps.length === 1
+      ? `${config.wechat.apiBaseUrl}/__emulator/${page}?${new URLSearchParams({ appid: apps[0]!.appId })}`
+      : undefined;
   registerExamplePages(app, {
-    emulatorPhoneUrl:
-      config.emulator.enabled && minis.length === 1
-        ? `${config.wechat.apiBaseUrl}/__emulator/phone?${new URLSearchParams({ appid: minis[0]!.appId })}`
-        : undefined,
+    emulatorPhoneUrl: emulatorPage('phone', minis),
+    emulatorOfficialQrUrl: officials[0]?.token ? emulatorPage('oa-qr', officials) : undefined,
   });
   await registerLocalExplorer(app, {
     hint: config.emulator.enabled

@@ -4,6 +4,8 @@ import type { Logger } from 'pino';
 import type { Config, ConfiguredApp } from '../config.js';
 import { AppError } from '../errors.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { RateLimiterMemory } from 'rate-limiter-flexible';
+import { clientKey } from '../rate-limits/client-key.js';
 import type { FollowLogin, PushOutcome } from '../official-account/follow-login.js';
 import {
   openPush,
@@ -15,8 +17,13 @@ import {
   type PushReceiver,
 } from '../official-account/push-message.js';
 
-/** A pushed message is a few hundred bytes; anything near this is not WeChat's. */
-export const MAX_PUSH_BYTES = 64 * 1024;
+/** A pushed message is a few hundred bytes (a 2 KB text message, encrypted, under 4 KiB). */
+export const MAX_PUSH_BYTES = 16 * 1024;
+/**
+ * Refused pushes one client (IP, or IPv6 network) may send a minute, counted in this process:
+ * past it, 429 before any check and no log line (guessing a Token, flooding the log).
+ */
+export const REFUSALS_PER_MINUTE = 20;
 /**
  * WeChat waits 5 s for an answer, then retries. What is not done by this time goes on after the
  * answer (`success`, no reply); a retry of it waits for it and then finds it handled.
@@ -64,10 +71,27 @@ export function registerWechatEvents(app: FastifyInstance, deps: WechatEventsDep
   const { config, followLogin, em, metrics } = deps;
   const logger = deps.logger.child({ component: 'official-account' });
   const reply = config.loginTickets.followReply;
+  const refusals = new RateLimiterMemory({ points: REFUSALS_PER_MINUTE, duration: 60 });
+  const keyOf = (request: FastifyRequest) => clientKey(request.ip, config.rateLimit.ipv6Prefix);
 
-  const refuse = (request: FastifyRequest, response: FastifyReply, appId: string, error: Error) => {
+  /** A client past its refusals gets 429 for the rest of its minute, before anything is read. */
+  const tooMany = async (request: FastifyRequest, response: FastifyReply) => {
+    const counted = await refusals.get(keyOf(request));
+    if (!counted || counted.consumedPoints < REFUSALS_PER_MINUTE) return false;
+    const seconds = Math.max(1, Math.ceil(counted.msBeforeNext / 1000));
+    await response
+      .code(429)
+      .header('retry-after', String(seconds))
+      .type('text/plain; charset=utf-8')
+      .send('slow down');
+    return true;
+  };
+
+  const refuse = async (request: FastifyRequest, response: FastifyReply, appId: string, error: Error) => {
     const refused = error instanceof PushRefused;
     metrics.officialAccountPushes.inc({ outcome: refused ? 'refused' : 'malformed' });
+    // Counted; the rejection of the last point is the limit reached, not an error.
+    await refusals.consume(keyOf(request)).catch(() => undefined);
     request.log.warn(
       { appId, reason: error.message },
       refused ? 'Official Account push refused' : 'Official Account push unreadable',
@@ -88,6 +112,7 @@ export function registerWechatEvents(app: FastifyInstance, deps: WechatEventsDep
     );
 
     scope.get<{ Params: { appId: string } }>('/wechat/events/:appId', async (request, response) => {
+      if (await tooMany(request, response)) return response;
       const receiver = receiverOf(config, request.params.appId);
       if (!receiver) return response.code(404).type('text/plain; charset=utf-8').send('no such account');
       try {
@@ -104,6 +129,7 @@ export function registerWechatEvents(app: FastifyInstance, deps: WechatEventsDep
       '/wechat/events/:appId',
       { bodyLimit: MAX_PUSH_BYTES },
       async (request, response) => {
+        if (await tooMany(request, response)) return response;
         const receiver = receiverOf(config, request.params.appId);
         if (!receiver) return response.code(404).type('text/plain; charset=utf-8').send('no such account');
         let message;

@@ -25,6 +25,11 @@
  *    ticket waits in sessionStorage, so coming back to this page picks it up and signs in. In
  *    development with the WeChat emulator, the server fills in <meta name="wechat-emulator-phone">
  *    and the page links to the emulator's phone page for the code, to play the phone.
+ * 6. "Follow our Official Account to log in": the same ticket with createLoginTicket
+ *    (OFFICIAL_ACCOUNT_QR): the code is the Official Account's QR code; the person scans it with
+ *    WeChat and follows the account (or, already following, just scans), WeChat tells the server,
+ *    and the ticket is CONFIRMED at once (no SCANNED step, nothing to confirm on the phone). In
+ *    development <meta name="wechat-emulator-oa-qr"> points at the emulator's phone for it.
  *
  * Tokens live in sessionStorage to keep the example short; a real app may prefer memory plus a
  * refresh token in an httpOnly cookie set by its own backend.
@@ -78,6 +83,9 @@ const onPhone =
  */
 const EMULATOR_PHONE =
   document.querySelector<HTMLMetaElement>('meta[name="wechat-emulator-phone"]')?.content ?? '';
+/** …and its phone for the server's Official Account QR codes (…/__emulator/oa-qr?appid=…). */
+const EMULATOR_OA_QR =
+  document.querySelector<HTMLMetaElement>('meta[name="wechat-emulator-oa-qr"]')?.content ?? '';
 
 class ApiError extends Error {
   constructor(
@@ -134,6 +142,8 @@ function show(session: SessionFragment | null): void {
   $('login').hidden = Boolean(session);
   // Inside WeChat the page signs in as an official account page: no code to scan, no link to open.
   $('ticket-login').hidden = Boolean(session) || insideWeChat;
+  // A QR code to scan with another phone: not on the phone itself.
+  $('follow-login').hidden = Boolean(session) || insideWeChat || onPhone;
   if (session) $('ticket').hidden = true;
   $('profile').hidden = !session;
   window.clearTimeout(refreshTimer);
@@ -301,11 +311,14 @@ function forgetTicket(): void {
   sessionStorage.removeItem(TICKET_KEY);
 }
 
-/** A mini program code to scan (a computer), or a URL Link to open WeChat with (a phone). */
-async function startTicketLogin(): Promise<void> {
+/**
+ * A mini program code to scan (a computer), or a URL Link to open WeChat with (a phone); or, with
+ * `official`, the Official Account's QR code to follow it with.
+ */
+async function startTicketLogin(official = false): Promise<void> {
   forgetTicket();
   say('');
-  const kind = onPhone ? 'MINI_PROGRAM_LINK' : 'MINI_PROGRAM_CODE';
+  const kind = official ? 'OFFICIAL_ACCOUNT_QR' : onPhone ? 'MINI_PROGRAM_LINK' : 'MINI_PROGRAM_CODE';
   const { createLoginTicket: ticket } = await request(CreateLoginTicketDocument, { kind });
   // Kept for this tab only (never in a URL): it is what receives the session.
   sessionStorage.setItem(TICKET_KEY, JSON.stringify(ticket));
@@ -325,14 +338,23 @@ function showTicket(ticket: Ticket): void {
   openLink.hidden = !ticket.link;
   if (ticket.link) openLink.href = ticket.link;
   const emulator = $<HTMLAnchorElement>('ticket-emulator');
-  emulator.hidden = !(EMULATOR_PHONE && ticket.qrCode);
-  if (EMULATOR_PHONE) {
+  const official = ticket.kind === 'OFFICIAL_ACCOUNT_QR';
+  const phone = official ? EMULATOR_OA_QR : EMULATOR_PHONE;
+  emulator.hidden = !(phone && ticket.qrCode);
+  if (official) {
+    // WeChat (the emulator) pushes the follow to the server; the phone talks to WeChat only.
+    emulator.href = `${phone}&${new URLSearchParams({ scene: ticket.scene })}`;
+  } else if (phone) {
     // The phone page calls this page's server (the emulator may serve several).
     const server = new URL(GRAPHQL_URL, location.href).href;
-    emulator.href = `${EMULATOR_PHONE}&${new URLSearchParams({ scene: ticket.scene, server })}`;
+    emulator.href = `${phone}&${new URLSearchParams({ scene: ticket.scene, server })}`;
   }
+  code.alt = official
+    ? 'Official Account QR code: scan it with WeChat and follow'
+    : 'Mini program code: scan it with WeChat';
   $('ticket-renew').hidden = true;
   $('ticket-renew').textContent = ticket.link ? 'Try again 重试' : 'New code 刷新二维码';
+  $('ticket-renew').dataset.kind = ticket.kind;
 }
 
 /** The ticket ended without a session: say why, offer another. */
@@ -353,7 +375,9 @@ function showTicketStatus(ticket: Ticket, { state, auth }: TicketStatus): boolea
         state,
         ticket.link
           ? 'Confirm in WeChat, then come back to this page. 请在微信中确认登录'
-          : 'Scan this code with WeChat. 请使用微信扫码登录',
+          : ticket.kind === 'OFFICIAL_ACCOUNT_QR'
+            ? 'Scan with WeChat and follow the account. 请用微信扫码关注公众号'
+            : 'Scan this code with WeChat. 请使用微信扫码登录',
       );
       return false;
     case 'SCANNED':
@@ -499,9 +523,13 @@ async function main(): Promise<void> {
   $('delete-cancel').addEventListener('click', () => ($('delete-confirm').hidden = true));
   $('delete-yes').addEventListener('click', () => void deleteAccount().catch(fail));
   if (onPhone) $('ticket-login').textContent = 'Open in WeChat 在微信中打开';
-  for (const id of ['ticket-login', 'ticket-renew']) {
-    $(id).addEventListener('click', () => void startTicketLogin().catch(fail));
-  }
+  $('ticket-login').addEventListener('click', () => void startTicketLogin().catch(fail));
+  $('follow-login').addEventListener('click', () => void startTicketLogin(true).catch(fail));
+  // Another ticket of the same kind as the one that ended.
+  $('ticket-renew').addEventListener(
+    'click',
+    () => void startTicketLogin($('ticket-renew').dataset.kind === 'OFFICIAL_ACCOUNT_QR').catch(fail),
+  );
   // Back from WeChat to a page the browser kept in memory: its socket was closed meanwhile.
   window.addEventListener('pageshow', (event) => {
     if (event.persisted && !loadSession()) resumeTicket();
