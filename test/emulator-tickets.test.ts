@@ -329,7 +329,9 @@ describe('POST /__emulator/scan', () => {
       status: 400,
       body: { error: 'appid: unknown app "wxnope"' },
     });
-    expect((await scan({ appid: 'wxoa', scene: 'Sc3', user: 'alice' })).status).toBe(400);
+    expect((await scan({ appid: 'wxweb', scene: 'Sc3', user: 'alice' })).status).toBe(400);
+    // An official account's QR codes are scanned too (test/emulator-oa-push.test.ts): not its mini program's scene.
+    expect((await scan({ appid: 'wxoa', scene: 'Sc3', user: 'alice' })).status).toBe(404);
     const event = await scan({ appid: 'wxmini', scene: 'Sc3', user: 'alice', event: 'SCAN' });
     expect(event.status).toBe(400);
     expect(event.body.error).toMatch(/^event: /);
