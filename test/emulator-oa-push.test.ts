@@ -79,7 +79,7 @@ beforeAll(async () => {
       bound: false,
       token: SAFE_TOKEN,
       aesKey: AES_KEY,
-      eventUrl: `${serverUrl}/custom/safe`,
+      eventUrl: `${serverUrl}/custom/safe?account=safe`,
     },
     { appid: 'wxoaquiet', secret: 'oaquiet-secret', kind: 'official', bound: false },
     { appid: 'wxmini', secret: 'mini-secret', kind: 'mini', bound: true },
@@ -225,6 +225,8 @@ describe('a scan of an official account’s QR code (POST /__emulator/scan)', ()
     const push = received[0]!;
     expect(push.path).toBe('/custom/safe');
     const q = push.query;
+    // The eventUrl's own query is kept.
+    expect(q.get('account')).toBe('safe');
     expect(q.get('encrypt_type')).toBe('aes');
     expectSigned(push, SAFE_TOKEN);
     const encrypted = field(push.body, 'Encrypt')!;

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
 import {
   aesKeyOf,
   decryptPush,
@@ -89,13 +89,11 @@ function eventXml(p: EventParams, createTime: number): string {
   );
 }
 
+/** An account WeChat pushes to: one with a Token. */
+type PushingApp = EmulatorApp & { token: string };
+
 /** A push's query and body: signed, and in safe mode encrypted and signed again over the ciphertext. */
-function signedMessage(
-  app: EmulatorApp & { token: string },
-  openid: string,
-  plain: string,
-  timestamp: string,
-) {
+function signedMessage(app: PushingApp, openid: string, plain: string, timestamp: string) {
   const nonce = String(randomInt(1e9, 1e10));
   const query = new URLSearchParams({
     signature: pushSignature(app.token, timestamp, nonce),
@@ -104,7 +102,7 @@ function signedMessage(
     openid,
   });
   if (app.aesKey === undefined) return { query, body: plain };
-  const encrypted = encryptPush(aesKeyOf(app.aesKey), plain, app.appid, randomBytes(16));
+  const encrypted = encryptPush(aesKeyOf(app.aesKey), plain, app.appid);
   query.set('encrypt_type', 'aes');
   query.set('msg_signature', pushSignature(app.token, timestamp, nonce, encrypted));
   const body = `<xml><ToUserName>${cdata(originalIdOf(app.appid))}</ToUserName><Encrypt>${cdata(encrypted)}</Encrypt></xml>`;
@@ -112,44 +110,37 @@ function signedMessage(
 }
 
 /**
- * The text of a passive reply, checked as WeChat checks it: in safe mode its MsgSignature over its
- * own TimeStamp, Nonce and Encrypt, then the decryption for this appid; then a text message to this
- * person from this account.
+ * The message inside a safe-mode reply, once its MsgSignature (over its own TimeStamp, Nonce and
+ * Encrypt) and its decryption for this appid check out; else why not.
  */
-function readReply(
-  app: EmulatorApp & { token: string },
-  openid: string,
-  text: string,
-): Pick<PushResult, 'reply' | 'replyError'> {
-  if (text.trim() === '' || text.trim() === 'success') return { reply: null };
-  let fields = xmlFields(text);
-  if (!fields) return { reply: null, replyError: 'not XML: neither success, nor empty, nor a reply message' };
-  if (app.aesKey !== undefined) {
-    const { Encrypt: encrypted, MsgSignature: signature, TimeStamp: timestamp, Nonce: nonce } = fields;
-    if (
-      encrypted === undefined ||
-      signature === undefined ||
-      timestamp === undefined ||
-      nonce === undefined
-    ) {
-      return {
-        reply: null,
-        replyError: 'safe mode: the reply lacks Encrypt, MsgSignature, TimeStamp or Nonce',
-      };
-    }
-    if (!signatureMatches(signature, pushSignature(app.token, timestamp, nonce, encrypted))) {
-      return { reply: null, replyError: 'safe mode: the reply’s MsgSignature does not match' };
-    }
-    try {
-      fields = xmlFields(decryptPush(aesKeyOf(app.aesKey), encrypted, app.appid));
-    } catch (error) {
-      return {
-        reply: null,
-        replyError: `safe mode: the reply does not decrypt (${(error as Error).message})`,
-      };
-    }
-    if (!fields) return { reply: null, replyError: 'safe mode: the decrypted reply is not XML' };
+function openSafeReply(app: PushingApp & { aesKey: string }, fields: Record<string, string>) {
+  const { Encrypt: encrypted, MsgSignature: signature, TimeStamp: timestamp, Nonce: nonce } = fields;
+  if (encrypted === undefined || signature === undefined || timestamp === undefined || nonce === undefined) {
+    return 'safe mode: the reply lacks Encrypt, MsgSignature, TimeStamp or Nonce';
   }
+  if (!signatureMatches(signature, pushSignature(app.token, timestamp, nonce, encrypted))) {
+    return 'safe mode: the reply’s MsgSignature does not match';
+  }
+  try {
+    return (
+      xmlFields(decryptPush(aesKeyOf(app.aesKey), encrypted, app.appid)) ??
+      'safe mode: the decrypted reply is not XML'
+    );
+  } catch (error) {
+    return `safe mode: the reply does not decrypt (${(error as Error).message})`;
+  }
+}
+
+/**
+ * The text of a passive reply, checked as WeChat checks it (in safe mode, openSafeReply): a text
+ * message to this person from this account. `success` or an empty body: no reply.
+ */
+function readReply(app: PushingApp, openid: string, text: string): Pick<PushResult, 'reply' | 'replyError'> {
+  if (text.trim() === '' || text.trim() === 'success') return { reply: null };
+  const outer = xmlFields(text);
+  if (!outer) return { reply: null, replyError: 'not XML: neither success, nor empty, nor a reply message' };
+  const fields = app.aesKey === undefined ? outer : openSafeReply({ ...app, aesKey: app.aesKey }, outer);
+  if (typeof fields === 'string') return { reply: null, replyError: fields };
   if (fields.ToUserName !== openid || fields.FromUserName !== originalIdOf(app.appid)) {
     return {
       reply: null,
@@ -196,9 +187,10 @@ export class EventPusher {
     const signed = { ...app, token: app.token };
     const createTime = Math.floor(this.now() / 1000);
     const { query, body } = signedMessage(signed, p.openid, eventXml(p, createTime), String(createTime));
-    const result = await this.post(`${this.eventUrlOf(app)}?${query}`, body, (text) =>
-      readReply(signed, p.openid, text),
-    );
+    // An eventUrl may have a query of its own: the push's parameters join it.
+    const url = new URL(this.eventUrlOf(app));
+    for (const [name, value] of query) url.searchParams.set(name, value);
+    const result = await this.post(url.href, body, (text) => readReply(signed, p.openid, text));
     this.remember({
       appid: app.appid,
       openid: p.openid,
