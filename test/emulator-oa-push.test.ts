@@ -1,5 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { DEMO_APPS, DEMO_OA_TOKEN, parseEmulatorApps, type EmulatorApp } from '../src/emulator/apps.js';
 import { createEmulator, type Emulator } from '../src/emulator/emulator.js';
@@ -11,6 +12,7 @@ import {
   signatureMatches,
 } from '../src/wechat/message-crypto.js';
 import { emulatorCalls, type Body } from './support/emulator.js';
+import { fakePage } from './support/fake-page.js';
 
 /**
  * The WeChat emulator (src/emulator) pushing an Official Account's events to its server, as WeChat
@@ -446,6 +448,40 @@ describe('the phone page of a QR code (/__emulator/oa-qr/<ticket>)', () => {
       reply: '登录成功',
     });
     expect(received[0]!.query.get('openid')).toBe(emulator.people.openid('wxoa', 'bob'));
+  });
+
+  it('runs the scan in its script and shows how the push went: delivered with the reply, failed, expired', async () => {
+    const qr = await issueQr('wxoa', 'page-js', 60);
+    const page = fakePage(await (await fetch(qr.url as string)).text());
+    const sameOrigin = (url: string, init: RequestInit) => {
+      expect(url).toMatch(/^\/__emulator\/oa-qr\//);
+      return fetch(`${emulator.url}${url}`, init);
+    };
+    runInNewContext(await (await fetch(`${emulator.url}/__emulator/oa-qr.js`)).text(), {
+      document: page.document,
+      fetch: sameOrigin,
+    });
+    expect(page.el('status').dataset.state).toBe('idle');
+    page.el('user').value = 'bob';
+    answer = (push) => ({ body: textReply(push, '登录成功') });
+    await page.click('scan');
+    expect(page.el('status').dataset.state).toBe('delivered');
+    expect(page.el('status').textContent).toMatch(/^subscribe pushed/);
+    expect(page.el('reply').hidden).toBe(false);
+    expect(page.el('reply').textContent).toBe('登录成功');
+    expect(received[0]!.query.get('openid')).toBe(emulator.people.openid('wxoa', 'bob'));
+
+    answer = () => ({ status: 500 });
+    await page.click('scan');
+    expect(page.el('status').dataset.state).toBe('failed');
+    expect(page.el('status').textContent).toMatch(/^SCAN pushed, the server failed: HTTP 500/);
+    expect(page.el('reply').hidden).toBe(true);
+
+    clock += 60_000;
+    await page.click('scan');
+    expect(page.el('status').dataset.state).toBe('expired');
+    expect(page.el('status').textContent).toMatch(/二维码已过期/);
+    expect(received).toHaveLength(2);
   });
 
   it('says so for an expired code (410, nothing pushed) and an unknown one (404)', async () => {
