@@ -2,7 +2,9 @@ import { createServer, type IncomingHttpHeaders, type Server, type ServerRespons
 import type { AddressInfo } from 'node:net';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { loadConfig } from '../src/config.js';
 import { DEMO_APPS, DEMO_OA_TOKEN, parseEmulatorApps, type EmulatorApp } from '../src/emulator/apps.js';
+import { startAttachedEmulator } from '../src/emulator/attach.js';
 import { createEmulator, type Emulator } from '../src/emulator/emulator.js';
 import {
   aesKeyOf,
@@ -13,6 +15,7 @@ import {
 } from '../src/wechat/message-crypto.js';
 import { emulatorCalls, type Body } from './support/emulator.js';
 import { fakePage } from './support/fake-page.js';
+import { captureLog } from './support/logger.js';
 
 /**
  * The WeChat emulator (src/emulator) pushing an Official Account's events to its server, as WeChat
@@ -560,5 +563,28 @@ describe('EMULATOR_APPS: an official account’s server configuration', () => {
 
   it('gives the demo official account its Token', () => {
     expect(DEMO_APPS.find((a) => a.kind === 'official')!.token).toBe(DEMO_OA_TOKEN);
+  });
+
+  it('npm start: a configured account’s Token and key sign its emulator’s pushes; the demo account’s Token is in the config', async () => {
+    const official = { kind: 'official', appId: 'wxmyoa', secret: 's', token: 'myToken', aesKey: AES_KEY };
+    const withOwn = loadConfig({ WECHAT_APPS: JSON.stringify([official]), EMULATOR_PORT: '0' });
+    const own = await startAttachedEmulator(withOwn, captureLog().logger);
+    try {
+      expect(own.emulator!.apps.find((a) => a.appid === 'wxmyoa')).toMatchObject({
+        token: 'myToken',
+        aesKey: AES_KEY,
+      });
+    } finally {
+      await own.emulator!.close();
+    }
+    const demo = await startAttachedEmulator(loadConfig({ EMULATOR_PORT: '0' }), captureLog().logger);
+    try {
+      expect(demo.config.wechat.apps.find((a) => a.kind === 'official')).toMatchObject({
+        appId: 'wxdemoofficial00001',
+        token: DEMO_OA_TOKEN,
+      });
+    } finally {
+      await demo.emulator!.close();
+    }
   });
 });
