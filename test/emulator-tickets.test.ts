@@ -3,6 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import QRCode from 'qrcode';
 import { createEmulator, type Emulator } from '../src/emulator/emulator.js';
 import { EMULATOR_TEST_APPS as APPS, emulatorCalls, expectError, type Body } from './support/emulator.js';
+import { fakePage } from './support/fake-page.js';
 
 /**
  * The WeChat emulator (src/emulator), what a login ticket's code or link is made of: mini program
@@ -329,7 +330,9 @@ describe('POST /__emulator/scan', () => {
       status: 400,
       body: { error: 'appid: unknown app "wxnope"' },
     });
-    expect((await scan({ appid: 'wxoa', scene: 'Sc3', user: 'alice' })).status).toBe(400);
+    expect((await scan({ appid: 'wxweb', scene: 'Sc3', user: 'alice' })).status).toBe(400);
+    // An official account's QR codes are scanned too (test/emulator-oa-push.test.ts): not its mini program's scene.
+    expect((await scan({ appid: 'wxoa', scene: 'Sc3', user: 'alice' })).status).toBe(404);
     const event = await scan({ appid: 'wxmini', scene: 'Sc3', user: 'alice', event: 'SCAN' });
     expect(event.status).toBe(400);
     expect(event.body.error).toMatch(/^event: /);
@@ -489,51 +492,3 @@ describe('the phone page', () => {
     expect(page.el('error-code').textContent).toBe('EMULATOR_400');
   });
 });
-
-interface FakeElement {
-  hidden: boolean;
-  disabled: boolean;
-  value: string;
-  textContent: string;
-  dateTime: string;
-  dataset: Record<string, string>;
-  listeners: (() => void)[];
-  addEventListener(type: string, listener: () => void): void;
-}
-
-/** Just enough of a browser's DOM for the phone page's script: its elements by id, with their data attributes. */
-function fakePage(html: string) {
-  const elements = new Map<string, FakeElement>();
-  for (const [tag] of html.matchAll(/<[a-z]+ [^>]*id="[^"]+"[^>]*>/g)) {
-    const attribute = (name: string) => new RegExp(` ${name}="([^"]*)"`).exec(tag)?.[1];
-    const dataset = Object.fromEntries(
-      [...tag.matchAll(/ data-([a-z-]+)="([^"]*)"/g)].map(([, name, value]) => [
-        name!.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()),
-        value!.replace(/&#(\d+);/g, (_, n: string) => String.fromCharCode(Number(n))),
-      ]),
-    );
-    elements.set(attribute('id')!, {
-      hidden: / hidden[ >]/.test(tag),
-      disabled: false,
-      value: attribute('value') ?? '',
-      textContent: '',
-      dateTime: '',
-      dataset,
-      listeners: [],
-      addEventListener(type, listener) {
-        if (type === 'click') this.listeners.push(listener);
-      },
-    });
-  }
-  const el = (id: string) => elements.get(id)!;
-  return {
-    document: { getElementById: (id: string) => elements.get(id) ?? null },
-    el,
-    /** Clicks and waits until the script's calls are done (its buttons enabled again). */
-    async click(id: string) {
-      el(id).listeners.forEach((listener) => listener());
-      const until = Date.now() + 5000;
-      while (el('scan').disabled && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
-    },
-  };
-}

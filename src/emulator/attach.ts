@@ -24,6 +24,9 @@ export async function startAttachedEmulator(config: Config, logger: Logger): Pro
     secret: app.secret,
     kind: app.kind,
     bound: true,
+    // An official account's server configuration: the emulator signs (and encrypts) its pushes with it.
+    ...(app.token === undefined ? {} : { token: app.token }),
+    ...(app.aesKey === undefined ? {} : { aesKey: app.aesKey }),
   }));
   const demos = DEMO_APPS.filter((demo) => !configured.some((c) => c.kind === demo.kind));
   const apps = [...configured, ...demos];
@@ -35,7 +38,8 @@ export async function startAttachedEmulator(config: Config, logger: Logger): Pro
       apps,
       port: config.emulator.port,
       host: config.emulator.host,
-      // The phone page (/__emulator/phone) confirms login tickets on this server.
+      // The phone page (/__emulator/phone) confirms login tickets on this server; official
+      // accounts' events are pushed to its /wechat/events/<appid>.
       loginServerUrl: `${config.publicUrl}/graphql`,
       logger,
     });
@@ -47,8 +51,15 @@ export async function startAttachedEmulator(config: Config, logger: Logger): Pro
 
   // Kinds without an app of their own log in with the demo app of that kind (any redirect URI:
   // the emulator runs in development only).
+  // The demo official account carries its Token, so the server checks the emulator's pushes.
   const demoApps = demos.map((demo) =>
-    Object.freeze({ kind: demo.kind, appId: demo.appid, secret: demo.secret, redirectUris: null }),
+    Object.freeze({
+      kind: demo.kind,
+      appId: demo.appid,
+      secret: demo.secret,
+      redirectUris: null,
+      ...(demo.token === undefined ? {} : { token: demo.token }),
+    }),
   );
   const wechat = Object.freeze({
     ...config.wechat,

@@ -6,6 +6,7 @@ import type { Traffic } from './traffic.js';
 import type { MiniProgramApi } from './mini-program.api.js';
 import type { MiniProgramCodesApi } from './mini-program-codes.api.js';
 import type { OAuthApi } from './oauth.api.js';
+import type { OfficialAccountApi } from './official-account.api.js';
 
 const PhoneNumber = z.string().regex(/^\d{5,15}$/);
 
@@ -75,6 +76,8 @@ export interface ControlDeps {
   mini: MiniProgramApi;
   /** Mini program codes and URL Links: what POST /__emulator/scan scans. */
   codes: MiniProgramCodesApi;
+  /** Official accounts' QR codes: what POST /__emulator/scan scans for an official account. */
+  official: OfficialAccountApi;
   appTokens: AppTokenApi;
   traffic: Traffic;
   /**
@@ -99,7 +102,29 @@ function sendAvatar(reply: FastifyReply, shapes: string): FastifyReply {
 
 /** `/__emulator/*`: what tests and tools use to drive the emulator (docs/emulator.md, "Control API"). */
 export function controlRoutes(deps: ControlDeps): FastifyPluginCallback {
-  const { core, mini, codes, appTokens, traffic } = deps;
+  const { core, mini, codes, official, appTokens, traffic } = deps;
+
+  /**
+   * A person scans an official account's QR code of that scene (the newest): they follow through it
+   * or, following already, scan; the event is pushed to the account's server. `event`, when given,
+   * is what the caller expects WeChat to push (409 if it would push the other).
+   */
+  async function scanOfficial(body: z.output<typeof Schemas.scan>, reply: FastifyReply) {
+    const expected = official.scanEvent(body.appid, body.user);
+    if (body.event !== undefined && body.event !== expected) {
+      return reply.code(409).send({
+        error: `event: WeChat would push ${expected}, not ${body.event} (${body.user} ${expected === 'SCAN' ? 'follows' : 'does not follow'} ${body.appid})`,
+      });
+    }
+    const unknown = `scene "${body.scene}" was never issued for ${body.appid} (no QR code of it)`;
+    const { status, body: answer } = await official.scan(
+      official.qrOf(body.appid, body.scene),
+      body.user,
+      unknown,
+    );
+    return reply.code(status).send(answer);
+  }
+
   return (app, _options, done) => {
     app.get('/__emulator/apps', async () => ({
       apps: [...core.apps.values()].map(({ appid, kind, bound }) => ({ appid, kind, bound })),
@@ -139,14 +164,16 @@ export function controlRoutes(deps: ControlDeps): FastifyPluginCallback {
     /**
      * A person scans a mini program code (or opens a URL Link) the emulator issued: a fresh
      * wx.login code of theirs in that mini program, for the page the code opened with its scene.
+     * An official account's QR code: scanOfficial.
      */
     app.post('/__emulator/scan', { schema: { body: Schemas.scan } }, async (request, reply) => {
       const body = request.body as z.output<typeof Schemas.scan>;
       const known = core.apps.get(body.appid);
       if (!known) return reply.code(400).send({ error: `appid: unknown app "${body.appid}"` });
+      if (known.kind === 'official') return scanOfficial(body, reply);
       if (known.kind !== 'mini') {
         return reply.code(400).send({
-          error: `appid: "${body.appid}" is not a mini program (kind ${known.kind}): only a mini program's codes and links can be scanned`,
+          error: `appid: "${body.appid}" is neither a mini program nor an official account (kind ${known.kind}): only their codes can be scanned`,
         });
       }
       if (body.event !== undefined) {
@@ -161,9 +188,11 @@ export function controlRoutes(deps: ControlDeps): FastifyPluginCallback {
       }
       return { scene: body.scene, code: mini.login(body.appid, body.user) };
     });
-    /** The mini program codes and URL Links issued recently, newest first. */
+    /** The mini program codes, URL Links and official accounts' QR codes issued recently, newest first. */
     app.get('/__emulator/scenes', async () => ({
-      scenes: codes.list().map((entry) => codes.describe(entry)),
+      scenes: [...codes.list().map((entry) => codes.describe(entry)), ...official.listQrs()].sort(
+        (a, b) => Date.parse(b.issuedAt) - Date.parse(a.issuedAt),
+      ),
     }));
     app.get('/__emulator/stats', async () => traffic.stats());
     app.post('/__emulator/phone-codes', { schema: { body: Schemas.phoneCode } }, async (request, reply) => {

@@ -4,6 +4,7 @@ import { AppTokenApi, appTokenRoutes } from './app-tokens.api.js';
 import { DEMO_APPS, type EmulatorApp } from './apps.js';
 import { controlRoutes } from './control.api.js';
 import { EmulatorCore, type People } from './core.js';
+import { DEFAULT_PUSH_TIMEOUT_MS, EventPusher } from './event-push.js';
 import { Traffic } from './traffic.js';
 import { MiniProgramApi, miniProgramRoutes } from './mini-program.api.js';
 import { MiniProgramCodesApi, miniProgramCodeRoutes } from './mini-program-codes.api.js';
@@ -35,9 +36,12 @@ export interface EmulatorOptions {
   /**
    * The login server's GraphQL URL, which the phone page (/__emulator/phone) calls as the mini
    * program would: `npm start` gives its own; default http://localhost:4000/graphql. A page's
-   * `server` query parameter overrides it.
+   * `server` query parameter overrides it. An official account's events are pushed to its origin
+   * (`/wechat/events/<appid>`) unless the app has an `eventUrl`.
    */
   loginServerUrl?: string;
+  /** How long a push waits for the server's answer before WeChat tries again (5000, as WeChat). */
+  pushTimeoutMs?: number;
   logger?: Logger;
 }
 
@@ -48,7 +52,7 @@ export interface Emulator {
   readonly apps: readonly EmulatorApp[];
   /** The emulated people (`npm start` adds its demo people here). */
   readonly people: People;
-  /** Every secret handed out (session keys, OAuth and app tokens, app secrets): tests scan logs for them. */
+  /** Every secret handed out (session keys, OAuth and app tokens, app secrets, push Tokens and keys): tests scan logs for them. */
   issuedSecrets(): string[];
   /** The session key of this person's latest wx.login in that mini program. */
   sessionKeyOf(appid: string, userKey: string): string | undefined;
@@ -69,7 +73,12 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
   const appTokens = new AppTokenApi(core);
   const mini = new MiniProgramApi(core, appTokens);
   const codes = new MiniProgramCodesApi(core, appTokens);
-  const official = new OfficialAccountApi(core, appTokens);
+  const pusher = new EventPusher(
+    () => core.now(),
+    loginServerUrl,
+    options.pushTimeoutMs ?? DEFAULT_PUSH_TIMEOUT_MS,
+  );
+  const official = new OfficialAccountApi(core, appTokens, pusher);
   // A snapshot-mode code goes to oauth.authorize whatever the app, which refuses it for any but an official account.
   const loginCode = (appid: string, user: string, scope?: string, snapshot = false) =>
     core.appOf(appid).kind === 'mini' && !snapshot
@@ -81,6 +90,7 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
     mini.reset();
     codes.reset();
     official.reset();
+    pusher.reset();
     appTokens.reset();
     traffic.reset();
   };
@@ -118,10 +128,12 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
   await app.register(appTokenRoutes(appTokens, respond));
   await app.register(miniProgramCodeRoutes(codes, respond));
   await app.register(officialAccountRoutes(official, respond));
-  await app.register(officialAccountControlRoutes(official));
+  await app.register(officialAccountControlRoutes(official, pusher, core));
   await app.register(pageRoutes(core, oauth, traffic));
   await app.register(phoneRoutes(core, codes, loginServerUrl));
-  await app.register(controlRoutes({ core, oauth, mini, codes, appTokens, traffic, loginCode, reset }));
+  await app.register(
+    controlRoutes({ core, oauth, mini, codes, official, appTokens, traffic, loginCode, reset }),
+  );
 
   app.server.on('connection', (socket) => traffic.connectionOpened(socket));
   await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
@@ -142,7 +154,7 @@ export async function createEmulator(options: EmulatorOptions = {}): Promise<Emu
       ...oauth.issuedSecrets(),
       ...appTokens.issuedSecrets(),
       ...official.issuedSecrets(),
-      ...apps.map((a) => a.secret),
+      ...apps.flatMap((a) => [a.secret, a.token ?? [], a.aesKey ?? []].flat()),
     ],
     sessionKeyOf: (appid, userKey) => mini.sessionKeyOf(appid, userKey),
     close: () => app.close(),

@@ -3,6 +3,10 @@ import type { FastifyPluginCallback } from 'fastify';
 import { z } from 'zod';
 import type { AppTokenApi } from './app-tokens.api.js';
 import { UserKey, type EmulatorCore } from './core.js';
+import { originalIdOf, type EventPusher, type PushEvent, type PushResult } from './event-push.js';
+import { rememberedUser } from './pages.js';
+import { gonePage, OA_QR_SCRIPT, OA_QR_SCRIPT_PATH, oaQrPage } from './phone.html.js';
+import { sendPhonePage, sendPhoneScript } from './phone.js';
 import { isError, wechatError, type WeChatBody } from './wechat-errors.js';
 import { wechatQuery, type Query, type WeChatResponder } from './wechat-route.js';
 
@@ -26,9 +30,16 @@ export interface OfficialQr {
   ticket: string;
   appid: string;
   scene: string;
+  /** Epoch ms. */
+  issuedAt: number;
   /** Epoch ms; null: permanent (QR_LIMIT_STR_SCENE). */
   expiresAt: number | null;
 }
+
+/** A scan of a QR code as the control routes answer it: its status and body. */
+export type ScanAnswer =
+  | { status: 404 | 410; body: { error: string } }
+  | { status: 200; body: { scene: string; event: PushEvent } & PushResult };
 
 /**
  * An Official Account's server-side APIs that login by follow needs: parametric QR codes
@@ -49,6 +60,7 @@ export class OfficialAccountApi {
   constructor(
     private readonly core: EmulatorCore,
     private readonly appTokens: AppTokenApi,
+    private readonly pusher: EventPusher,
   ) {}
 
   /** The emulator's own URL, known once it listens: what a QR code's `url` points at. */
@@ -82,7 +94,7 @@ export class OfficialAccountApi {
     const lifetime = Math.min(Number(seconds), MAX_QR_SECONDS);
     const ticket = randomBytes(24).toString('base64');
     const expiresAt = action === 'QR_STR_SCENE' ? this.core.now() + lifetime * 1000 : null;
-    this.qrs.set(ticket, { ticket, appid: app.appid, scene, expiresAt });
+    this.qrs.set(ticket, { ticket, appid: app.appid, scene, issuedAt: this.core.now(), expiresAt });
     return {
       ticket,
       ...(expiresAt === null ? {} : { expire_seconds: lifetime }),
@@ -90,18 +102,94 @@ export class OfficialAccountApi {
     };
   }
 
-  /** The person follows the account (a scan of a code with a scene, or not); a second follow keeps the first. */
-  follow(appid: string, userKey: string, scene: string | null = null): void {
+  /** The person follows the account (a scan of a code with a scene, or not); a second follow keeps the first. Whether they did not before. */
+  follow(appid: string, userKey: string, scene: string | null = null): boolean {
     this.core.appOf(appid, 'official');
     this.core.people.upsert(userKey);
     const key = `${appid}\n${userKey}`;
-    if (!this.followers.has(key))
-      this.followers.set(key, { since: Math.floor(this.core.now() / 1000), scene });
+    if (this.followers.has(key)) return false;
+    this.followers.set(key, { since: Math.floor(this.core.now() / 1000), scene });
+    return true;
   }
 
-  unfollow(appid: string, userKey: string): void {
+  /** The person stops following; whether they did. */
+  unfollow(appid: string, userKey: string): boolean {
     this.core.appOf(appid, 'official');
-    this.followers.delete(`${appid}\n${userKey}`);
+    return this.followers.delete(`${appid}\n${userKey}`);
+  }
+
+  isFollowing(appid: string, userKey: string): boolean {
+    return this.followers.has(`${appid}\n${userKey}`);
+  }
+
+  /** Pushes an event of this person to the account's server. */
+  private push(appid: string, userKey: string, event: PushEvent, eventKey = '', ticket?: string) {
+    const app = this.core.appOf(appid, 'official');
+    const openid = this.core.people.openid(appid, userKey);
+    return this.pusher.push({ app, openid, userKey, event, eventKey, ticket });
+  }
+
+  /**
+   * A follow or unfollow done in WeChat, with its event pushed (`subscribe` without an EventKey,
+   * `unsubscribe`) when it changes something; null when it does not (WeChat pushes nothing then).
+   */
+  async setFollowing(appid: string, userKey: string, following: boolean) {
+    const changed = following ? this.follow(appid, userKey) : this.unfollow(appid, userKey);
+    if (!changed) return null;
+    const event: PushEvent = following ? 'subscribe' : 'unsubscribe';
+    return { event, ...(await this.push(appid, userKey, event)) };
+  }
+
+  /** The newest QR code issued for this scene of this account. */
+  qrOf(appid: string, scene: string): OfficialQr | undefined {
+    return [...this.qrs.values()].findLast((qr) => qr.appid === appid && qr.scene === scene);
+  }
+
+  qrByTicket(ticket: string): OfficialQr | undefined {
+    return this.qrs.get(ticket);
+  }
+
+  isExpired(qr: OfficialQr): boolean {
+    return qr.expiresAt !== null && this.core.now() >= qr.expiresAt;
+  }
+
+  /** The event a scan of this account's code by this person pushes: `subscribe` if they follow through it, else `SCAN`. */
+  scanEvent(appid: string, userKey: string): PushEvent {
+    return this.isFollowing(appid, userKey) ? 'SCAN' : 'subscribe';
+  }
+
+  /**
+   * A person scans a QR code in WeChat: they follow the account through it (`subscribe`, EventKey
+   * `qrscene_<scene>`) or, following already, `SCAN` with the scene; either is pushed with the
+   * code's Ticket. An expired code shows "二维码已过期" and pushes nothing (410); unknown, 404.
+   */
+  async scan(qr: OfficialQr | undefined, userKey: string, unknownReason: string): Promise<ScanAnswer> {
+    if (!qr) return { status: 404, body: { error: unknownReason } };
+    if (this.isExpired(qr)) {
+      const at = new Date(qr.expiresAt!).toISOString();
+      return {
+        status: 410,
+        body: { error: `二维码已过期: the QR code of scene "${qr.scene}" expired at ${at}` },
+      };
+    }
+    const event = this.follow(qr.appid, userKey, qr.scene) ? 'subscribe' : 'SCAN';
+    const eventKey = event === 'subscribe' ? `qrscene_${qr.scene}` : qr.scene;
+    const result = await this.push(qr.appid, userKey, event, eventKey, qr.ticket);
+    return { status: 200, body: { scene: qr.scene, event, ...result } };
+  }
+
+  /** The QR codes issued, newest first, as GET /__emulator/scenes lists them. */
+  listQrs() {
+    return [...this.qrs.values()].reverse().map((qr) => ({
+      kind: 'oa-qr' as const,
+      appid: qr.appid,
+      scene: qr.scene,
+      ticket: qr.ticket,
+      phoneUrl: `${OA_QR_PATH}${encodeURIComponent(qr.ticket)}`,
+      issuedAt: new Date(qr.issuedAt).toISOString(),
+      expiresAt: qr.expiresAt === null ? null : new Date(qr.expiresAt).toISOString(),
+      expired: this.isExpired(qr),
+    }));
   }
 
   /** GET /cgi-bin/user/info: a follower's info; `subscribe: 0` and nothing else for a person who does not follow. */
@@ -161,6 +249,10 @@ export class OfficialAccountApi {
   }
 }
 
+/** A follow or unfollow that changed nothing: WeChat pushes nothing. */
+const NOTHING_PUSHED = { event: null, delivered: false, attempts: 0, status: null, reply: null };
+const UNKNOWN_TICKET = 'This QR code is unknown to the emulator (never issued, or forgotten).';
+
 /** The official account routes of api.weixin.qq.com. */
 export function officialAccountRoutes(
   api: OfficialAccountApi,
@@ -184,25 +276,69 @@ export function officialAccountRoutes(
   };
 }
 
-const Follow = z.object({ appid: z.string(), user: UserKey, following: z.boolean().default(true) });
+const Follow = z.object({
+  appid: z.string(),
+  user: UserKey,
+  following: z.boolean().default(true),
+  push: z.boolean().default(false),
+});
+const QrScan = z.object({ user: UserKey });
 
 /**
- * `POST /__emulator/follows { appid, user, following? }`: the person follows (or stops following)
- * the official account, as if done in WeChat, with no event pushed (a person who followed long
- * ago). 400 for an appid that is not an official account.
+ * The control routes of official accounts: `POST /__emulator/follows { appid, user, following?, push? }`
+ * (the person follows or stops following, as done in WeChat; with `push`, the `subscribe` or
+ * `unsubscribe` event is pushed, else nothing: a person who followed long ago), `GET /__emulator/pushes`,
+ * and the phone page a QR code's `url` opens (`/__emulator/oa-qr/<ticket>`) with its scan route.
+ * 400 for an appid that is not an official account.
  */
-export function officialAccountControlRoutes(api: OfficialAccountApi): FastifyPluginCallback {
+export function officialAccountControlRoutes(
+  api: OfficialAccountApi,
+  pusher: EventPusher,
+  core: EmulatorCore,
+): FastifyPluginCallback {
   return (app, _options, done) => {
     app.post('/__emulator/follows', { schema: { body: Follow } }, async (request, reply) => {
-      const { appid, user, following } = request.body as z.output<typeof Follow>;
+      const { appid, user, following, push } = request.body as z.output<typeof Follow>;
       try {
-        if (following) api.follow(appid, user);
-        else api.unfollow(appid, user);
+        if (!push) {
+          if (following) api.follow(appid, user);
+          else api.unfollow(appid, user);
+          return { appid, user, following };
+        }
+        const pushed = await api.setFollowing(appid, user, following);
+        return { appid, user, following, ...(pushed ?? NOTHING_PUSHED) };
       } catch (error) {
         return reply.code(400).send({ error: (error as Error).message });
       }
-      return { appid, user, following };
     });
+    app.get('/__emulator/pushes', async () => ({ pushes: pusher.list() }));
+
+    const ticketOf = (request: { params: unknown }) => (request.params as { ticket: string }).ticket;
+    app.get(`${OA_QR_PATH}:ticket`, async (request, reply) => {
+      const qr = api.qrByTicket(ticketOf(request));
+      if (!qr) return sendPhonePage(reply, gonePage('二维码无效', UNKNOWN_TICKET), 404);
+      if (api.isExpired(qr)) {
+        const at = new Date(qr.expiresAt!).toISOString();
+        return sendPhonePage(reply, gonePage('二维码已过期', `This QR code expired at ${at}.`), 410);
+      }
+      const page = oaQrPage({
+        appid: qr.appid,
+        originalId: originalIdOf(qr.appid),
+        scene: qr.scene,
+        ticket: qr.ticket,
+        expiresAt: qr.expiresAt === null ? null : new Date(qr.expiresAt).toISOString(),
+        eventUrl: pusher.eventUrlOf(core.appOf(qr.appid)),
+        people: core.people.list().map((person) => person.key),
+        user: rememberedUser(request) ?? 'alice',
+      });
+      return sendPhonePage(reply, page);
+    });
+    app.post(`${OA_QR_PATH}:ticket/scan`, { schema: { body: QrScan } }, async (request, reply) => {
+      const { user } = request.body as z.output<typeof QrScan>;
+      const { status, body } = await api.scan(api.qrByTicket(ticketOf(request)), user, UNKNOWN_TICKET);
+      return reply.code(status).send(body);
+    });
+    app.get(OA_QR_SCRIPT_PATH, async (_request, reply) => sendPhoneScript(reply, OA_QR_SCRIPT));
     done();
   };
 }

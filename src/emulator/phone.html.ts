@@ -42,7 +42,10 @@ button:disabled{opacity:.5;cursor:default}
 .primary{background:#07c160;color:#fff}.secondary{background:#f2f2f2;color:#191919}
 .ask{font-size:17px;color:#191919}
 #status{font-size:15px;color:#191919;min-height:1.4em}
-#status[data-state=error]{color:#fa5151}#status[data-state=signed-in]{color:#07c160}
+#status[data-state=error],#status[data-state=failed],#status[data-state=expired]{color:#fa5151}
+#status[data-state=signed-in],#status[data-state=delivered]{color:#07c160}
+select{width:100%;padding:8px;font-size:15px;border:1px solid #ccc;border-radius:4px;background:#fff}
+#reply{background:#95ec69;border-radius:4px;padding:8px;color:#191919}#reply.error{background:#fff;color:#fa5151}
 .error{color:#fa5151}
 ul{list-style:none;padding:0;margin:0}li{background:#fff;border-radius:8px;padding:12px;margin-bottom:12px}
 li img{display:block;width:140px;height:140px;margin:8px auto}
@@ -167,13 +170,113 @@ ${list}`,
   );
 }
 
-/** What a phone's browser shows for a URL Link that is unknown or has expired. */
-export function linkGonePage(reason: string): string {
+/** What a phone shows for a URL Link (链接已失效) or an Official Account's QR code (二维码已过期) that is unknown or has expired. */
+export function gonePage(heading: string, reason: string): string {
   return phone(
     '微信',
-    `<div class="card"><h2 class="error" id="link-gone">链接已失效</h2><p>${escapeHtml(reason)}</p></div>`,
+    `<div class="card"><h2 class="error" id="gone">${escapeHtml(heading)}</h2><p>${escapeHtml(reason)}</p></div>`,
   );
 }
+
+/** Where the Official Account QR page's script is served. */
+export const OA_QR_SCRIPT_PATH = '/__emulator/oa-qr.js';
+
+export interface OaQrPageParams {
+  appid: string;
+  originalId: string;
+  scene: string;
+  ticket: string;
+  /** ISO 8601; null: a permanent code. */
+  expiresAt: string | null;
+  /** Where WeChat pushes the account's events. */
+  eventUrl: string;
+  /** Known people, offered in the picker; `user` is selected. */
+  people: string[];
+  user: string;
+}
+
+/**
+ * What WeChat shows a person who scanned an Official Account's parametric QR code: the account,
+ * and a button that follows it (or, following already, just scans); WeChat then pushes the event
+ * to the account's server and shows its passive reply, if any (its script: OA_QR_SCRIPT).
+ */
+export function oaQrPage(p: OaQrPageParams): string {
+  const people = p.people.includes(p.user) ? p.people : [p.user, ...p.people];
+  const options = people
+    .map(
+      (key) =>
+        `<option value="${escapeHtml(key)}"${key === p.user ? ' selected' : ''}>${escapeHtml(key)}</option>`,
+    )
+    .join('');
+  const expiry = p.expiresAt === null ? 'permanent' : `expires <time>${escapeHtml(p.expiresAt)}</time>`;
+  return phone(
+    '公众号',
+    `<div class="card">
+<p class="note">WeChat emulator: the QR code of Official Account <code id="appid">${escapeHtml(p.appid)}</code>
+(<code id="original-id">${escapeHtml(p.originalId)}</code>), scene <code id="scene">${escapeHtml(p.scene)}</code>, ${expiry}.
+A scan follows the account if the person does not yet (event <code>subscribe</code>), else it is a
+<code>SCAN</code> event; WeChat pushes it to <code id="event-url">${escapeHtml(p.eventUrl)}</code>.</p>
+<label for="user">WeChat user 微信用户</label>
+<select id="user" data-testid="user">${options}</select>
+<button type="button" class="primary" id="scan" data-testid="scan">Scan 扫码 (follows the account if not yet)</button>
+</div>
+<div class="card">
+<p id="status" data-testid="status" role="status" data-state="idle">Pick a person and press Scan.</p>
+<p id="reply" data-testid="reply" hidden></p>
+</div>
+<script src="${OA_QR_SCRIPT_PATH}"></script>`,
+    ` data-ticket="${escapeHtml(p.ticket)}"`,
+  );
+}
+
+/**
+ * The Official Account QR page's script: POSTs the scan to the emulator (which follows, pushes the
+ * event and reads the server's reply), then shows how the push went and the reply's text.
+ */
+export const OA_QR_SCRIPT = `'use strict';
+(function () {
+  var $ = function (id) { return document.getElementById(id); };
+  var ticket = $('phone').dataset.ticket;
+
+  function show(state, text) {
+    $('status').dataset.state = state;
+    $('status').textContent = text;
+  }
+
+  function outcome(response, answer) {
+    if (response.status === 410) return show('expired', answer.error || '二维码已过期');
+    if (!response.ok) return show('failed', 'Failed 失败: ' + (answer.error || response.status));
+    if (answer.attempts === 0) return show('failed', 'Nothing pushed: the account has no Token (server configuration)');
+    if (!answer.delivered) {
+      var why = answer.status === null ? 'no answer after ' + answer.attempts + ' attempts' : 'HTTP ' + answer.status;
+      return show('failed', answer.event + ' pushed, the server failed: ' + why + ' (该公众号暂时无法提供服务)');
+    }
+    show('delivered', answer.event + ' pushed, the server answered HTTP ' + answer.status);
+    if (answer.reply !== null || answer.replyError) {
+      $('reply').textContent = answer.replyError ? 'Reply refused: ' + answer.replyError : answer.reply;
+      $('reply').className = answer.replyError ? 'error' : '';
+      $('reply').hidden = false;
+    }
+  }
+
+  $('scan').addEventListener('click', function () {
+    var user = $('user').value;
+    $('scan').disabled = true;
+    $('reply').hidden = true;
+    show('pushing', 'Scanning as ' + user + '… 扫码中');
+    fetch('/__emulator/oa-qr/' + encodeURIComponent(ticket) + '/scan', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ user: user })
+    })
+      .then(function (response) {
+        return response.json().catch(function () { return {}; }).then(function (answer) { outcome(response, answer); });
+      })
+      .catch(function (e) { show('failed', 'The emulator did not answer (' + e.message + ')'); })
+      .then(function () { $('scan').disabled = false; });
+  });
+})();
+`;
 
 /**
  * The phone page's script: what the mini program page does once opened with `options.scene`. It

@@ -11,7 +11,7 @@ import { errorPage } from './pages.html.js';
 import { rememberedUser } from './pages.js';
 import {
   issuedListPage,
-  linkGonePage,
+  gonePage,
   PHONE_SCRIPT,
   PHONE_SCRIPT_PATH,
   phoneCsp,
@@ -30,6 +30,26 @@ export function httpUrl(value: string | undefined): URL | null {
   return /^https?:$/.test(url.protocol) ? url : null;
 }
 
+/** A phone page, with the phone's CSP (connecting to `serverOrigin` too, when given), never cached. */
+export function sendPhonePage(reply: FastifyReply, body: string, status = 200, serverOrigin?: string) {
+  return reply
+    .code(status)
+    .type('text/html; charset=utf-8')
+    .header('cache-control', 'no-store')
+    .header('content-security-policy', phoneCsp(serverOrigin))
+    .header('x-content-type-options', 'nosniff')
+    .send(body);
+}
+
+/** A script of the emulator's own phone pages (the CSP allows no inline script). */
+export function sendPhoneScript(reply: FastifyReply, script: string) {
+  return reply
+    .type('text/javascript; charset=utf-8')
+    .header('cache-control', 'no-cache')
+    .header('x-content-type-options', 'nosniff')
+    .send(script);
+}
+
 /**
  * The emulated phone: the page a mini program code or URL Link opens (`/__emulator/phone`, the
  * mini program page that confirms a login ticket), its script, the codes' PNGs again, and what a
@@ -40,16 +60,6 @@ export function phoneRoutes(
   codes: MiniProgramCodesApi,
   loginServerUrl: string,
 ): FastifyPluginCallback {
-  function html(reply: FastifyReply, body: string, status = 200, serverOrigin?: string) {
-    return reply
-      .code(status)
-      .type('text/html; charset=utf-8')
-      .header('cache-control', 'no-store')
-      .header('content-security-policy', phoneCsp(serverOrigin))
-      .header('x-content-type-options', 'nosniff')
-      .send(body);
-  }
-
   function item(entry: Issued, server: URL | null): IssuedItem {
     let phoneUrl: string | null = null;
     if (entry.scene !== null) {
@@ -79,10 +89,10 @@ export function phoneRoutes(
       const query = request.query as Query;
       const server = query.server === undefined ? null : httpUrl(query.server);
       if (query.server !== undefined && !server) {
-        return html(reply, errorPage('server: must be the login server’s http(s) GraphQL URL'), 400);
+        return sendPhonePage(reply, errorPage('server: must be the login server’s http(s) GraphQL URL'), 400);
       }
       const list = (notice?: string) =>
-        html(
+        sendPhonePage(
           reply,
           issuedListPage(
             codes.list().map((entry) => item(entry, server)),
@@ -92,7 +102,7 @@ export function phoneRoutes(
       if (!query.appid && !query.scene) return list();
       if (!query.appid) return list('This page was opened without an appid: pick a code or link below.');
       if (core.apps.get(query.appid)?.kind !== 'mini') {
-        return html(
+        return sendPhonePage(
           reply,
           errorPage(`appid 无效: "${query.appid}" is not a mini program of this emulator`),
           400,
@@ -110,16 +120,10 @@ export function phoneRoutes(
         people: core.people.list().map((person) => person.key),
         issued: codes.find(query.appid, query.scene) !== undefined,
       });
-      return html(reply, page, 200, new URL(graphqlUrl).origin);
+      return sendPhonePage(reply, page, 200, new URL(graphqlUrl).origin);
     });
 
-    app.get(PHONE_SCRIPT_PATH, async (_request, reply) =>
-      reply
-        .type('text/javascript; charset=utf-8')
-        .header('cache-control', 'no-cache')
-        .header('x-content-type-options', 'nosniff')
-        .send(PHONE_SCRIPT),
-    );
+    app.get(PHONE_SCRIPT_PATH, async (_request, reply) => sendPhoneScript(reply, PHONE_SCRIPT));
 
     /** An issued code's PNG again, by its number (the phone's list shows them). */
     app.get(`${WXACODE_PATH}:file`, async (request, reply) => {
@@ -138,10 +142,14 @@ export function phoneRoutes(
     app.get(`${URL_LINK_PATH}:id`, async (request, reply) => {
       const entry = codes.link((request.params as { id: string }).id);
       if (!entry)
-        return html(reply, linkGonePage('This URL Link is unknown to the emulator (or forgotten).'), 404);
+        return sendPhonePage(
+          reply,
+          gonePage('链接已失效', 'This URL Link is unknown to the emulator (or forgotten).'),
+          404,
+        );
       if (core.now() >= entry.expiresAt!) {
         const at = new Date(entry.expiresAt!).toISOString();
-        return html(reply, linkGonePage(`This URL Link expired at ${at}.`), 410);
+        return sendPhonePage(reply, gonePage('链接已失效', `This URL Link expired at ${at}.`), 410);
       }
       const target = codes.phonePath(entry.appid, entry.scene, 'link');
       return reply.header('cache-control', 'no-store').redirect(target, 302);
