@@ -503,6 +503,17 @@ describe('the phone page of a QR code (/__emulator/oa-qr/<ticket>)', () => {
     expect((await fetch(`${emulator.url}/__emulator/oa-qr/nope`)).status).toBe(404);
   });
 
+  it('is found by its account and scene (/__emulator/oa-qr?appid&scene): the newest code of that scene', async () => {
+    await issueQr('wxoa', 'by-scene');
+    const newest = await issueQr('wxoa', 'by-scene');
+    const found = await fetch(`${emulator.url}/__emulator/oa-qr?appid=wxoa&scene=by-scene`, {
+      redirect: 'manual',
+    });
+    expect(found.status).toBe(302);
+    expect(new URL(found.headers.get('location')!, emulator.url).href).toBe(newest.url);
+    expect((await fetch(`${emulator.url}/__emulator/oa-qr?appid=wxoa&scene=never`)).status).toBe(404);
+  });
+
   it('is listed by GET /__emulator/scenes beside the mini program codes, newest first', async () => {
     const first = await issueQr('wxoa', 'listed-1');
     clock += 1000;

@@ -313,6 +313,18 @@ export function officialAccountControlRoutes(
     });
     app.get('/__emulator/pushes', async () => ({ pushes: pusher.list() }));
 
+    // A page that knows only its scene (the example page's "Simulate a phone scanning this code"):
+    // the phone for the newest QR code of that scene.
+    app.get(
+      OA_QR_PATH.slice(0, -1),
+      { schema: { querystring: wechatQuery('appid', 'scene') } },
+      async (request, reply) => {
+        const { appid, scene } = request.query as Query;
+        const qr = appid && scene ? api.qrOf(appid, scene) : undefined;
+        if (!qr) return sendPhonePage(reply, gonePage('二维码无效', UNKNOWN_TICKET), 404);
+        return reply.redirect(`${OA_QR_PATH}${encodeURIComponent(qr.ticket)}`, 302);
+      },
+    );
     const ticketOf = (request: { params: unknown }) => (request.params as { ticket: string }).ticket;
     app.get(`${OA_QR_PATH}:ticket`, async (request, reply) => {
       const qr = api.qrByTicket(ticketOf(request));
