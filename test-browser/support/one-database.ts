@@ -1,4 +1,4 @@
-import { DEMO_APPS, DEMO_USERS } from '../../src/emulator/apps.js';
+import { DEMO_APPS, DEMO_USERS, type EmulatorApp } from '../../src/emulator/apps.js';
 import { createEmulator, type Emulator } from '../../src/emulator/emulator.js';
 import { createTestDatabase, type TestDatabase } from '../../test/support/database.js';
 import { freePort, spawnServer, type ServerProcess } from '../../test/support/process.js';
@@ -19,10 +19,17 @@ export interface ServersOnOneDatabase {
  * first), on one test database (the embedded one through its socket, or one of
  * TEST_DATABASE_URL's) with one AUTH_SECRET. The emulator's phone page, opened without `server=`
  * (from a URL Link), calls server number `phoneServer` (0), as EMULATOR_LOGIN_SERVER_URL would
- * have it. They start one after the other: the first applies the migrations.
+ * have it, and so do the official account's event pushes. They start one after the other: the
+ * first applies the migrations.
  */
 export async function startServersOnOneDatabase(
-  options: { count?: number; phoneServer?: number; env?: Record<string, string> } = {},
+  options: {
+    count?: number;
+    phoneServer?: number;
+    env?: Record<string, string>;
+    /** The emulator's apps instead of the demo apps (an official account in safe mode, …). */
+    apps?: readonly EmulatorApp[];
+  } = {},
 ): Promise<ServersOnOneDatabase> {
   const ports: number[] = [];
   for (let i = 0; i < (options.count ?? 2); i++) ports.push(await freePort());
@@ -37,7 +44,7 @@ export async function startServersOnOneDatabase(
   };
   try {
     emulator = await createEmulator({
-      apps: DEMO_APPS,
+      apps: options.apps ?? DEMO_APPS,
       loginServerUrl: `http://127.0.0.1:${ports[options.phoneServer ?? 0]}/graphql`,
     });
     for (const { key, ...profile } of DEMO_USERS) emulator.people.upsert(key, profile);
