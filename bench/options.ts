@@ -30,6 +30,8 @@ export interface BenchOptions {
   thinkMs: number;
   /** Login tickets alone (bench/tickets.ts): wake-up latency, WeChat calls, memory per subscription. */
   tickets: boolean;
+  /** Follow-login alone (bench/follow.ts): push-to-page latency, WeChat calls, a burst of pushes. */
+  follow: boolean;
 }
 
 export function parseOptions(): BenchOptions {
@@ -47,6 +49,7 @@ export function parseOptions(): BenchOptions {
       'rate-limit': { type: 'boolean', default: false },
       'rate-limit-only': { type: 'boolean', default: false },
       tickets: { type: 'boolean', default: false },
+      follow: { type: 'boolean', default: false },
       rate: { type: 'string', default: '0' },
       'think-ms': { type: 'string', default: '0' },
     },
@@ -64,6 +67,7 @@ export function parseOptions(): BenchOptions {
     rateLimit: args['rate-limit'],
     rateLimitOnly: args['rate-limit-only'],
     tickets: args.tickets,
+    follow: args.follow,
     rate: Number(args.rate),
     thinkMs: Number(args['think-ms']),
   };

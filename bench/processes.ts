@@ -15,6 +15,15 @@ export const APPS = {
   web: { appid: 'wxbenchweb', secret: 'bench-web-secret', kind: 'web', bound: true },
   app: { appid: 'wxbenchapp', secret: 'bench-app-secret', kind: 'app', bound: true },
   mini: { appid: 'wxbenchmini', secret: 'bench-mini-secret', kind: 'mini', bound: true },
+  // Follow-login (bench/follow.ts), in safe mode as production has it.
+  official: {
+    appid: 'wxbenchoa',
+    secret: 'bench-oa-secret',
+    kind: 'official',
+    bound: true,
+    token: 'benchOaToken1',
+    aesKey: 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG',
+  },
 };
 export type AppName = keyof typeof APPS;
 export const REDIRECT = 'https://bench.example/callback';
@@ -62,7 +71,7 @@ export async function createDatabase(): Promise<{ url: string; host: string; dro
   };
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const server = createServer().listen(0, '127.0.0.1', () => {
       const { port } = server.address() as { port: number };
@@ -117,14 +126,20 @@ export async function setWechatLatency(emulatorUrl: string, ms: number): Promise
   await post(`${emulatorUrl}/__emulator/latency`, { ms });
 }
 
-/** The built emulator on a free port, playing APPS; its URL. */
-export async function startEmulator(): Promise<string> {
+/**
+ * The built emulator on a free port, playing APPS; its URL. `eventUrl`: where it pushes the
+ * official account's events (a server of ours whose port is chosen before it starts).
+ */
+export async function startEmulator(eventUrl?: string): Promise<string> {
   const emulatorPort = await freePort();
   const emulatorUrl = `http://127.0.0.1:${emulatorPort}`;
+  const apps = Object.values(APPS).map((app) =>
+    app.kind === 'official' && eventUrl ? { ...app, eventUrl } : app,
+  );
   await start(
     'emulator',
     ['dist/src/emulator/main.js'],
-    { EMULATOR_PORT: String(emulatorPort), EMULATOR_APPS: JSON.stringify(Object.values(APPS)) },
+    { EMULATOR_PORT: String(emulatorPort), EMULATOR_APPS: JSON.stringify(apps) },
     `${emulatorUrl}/__emulator/stats`,
   );
   return emulatorUrl;
@@ -146,8 +161,10 @@ export async function startOurs(
   emulatorUrl: string,
   /** Run it under bench/gc-probe.mjs: the returned `child` then answers heap measurements. */
   gcProbe = false,
+  /** Its port, chosen beforehand (the emulator pushes there); a free one otherwise. */
+  port?: number,
 ): Promise<Server> {
-  const oursPort = await freePort();
+  const oursPort = port ?? (await freePort());
   const metricsPort = await freePort();
   const ours = await start(
     'server',
@@ -173,6 +190,10 @@ export async function startOurs(
       WECHAT_APP_SECRET: APPS.app.secret,
       WECHAT_MINI_APPID: APPS.mini.appid,
       WECHAT_MINI_SECRET: APPS.mini.secret,
+      WECHAT_OA_APPID: APPS.official.appid,
+      WECHAT_OA_SECRET: APPS.official.secret,
+      WECHAT_OA_TOKEN: APPS.official.token,
+      WECHAT_OA_AES_KEY: APPS.official.aesKey,
       WECHAT_WEB_REDIRECT_URIS: REDIRECT,
       RATE_LIMIT: options.rateLimit ? 'on' : 'off',
       // With --rate-limit the counting is measured, not the refusing: one IP sends everything here.

@@ -16,7 +16,12 @@ import { APPS, post, startEmulator, startOurs, type Server } from './processes.j
 const TICKETS = Number(process.env.BENCH_TICKETS ?? 200);
 const OPEN = 1000;
 
-const gql = async <T>(server: Server, query: string, variables: object, token?: string): Promise<T> => {
+export const gql = async <T>(
+  server: Server,
+  query: string,
+  variables: object,
+  token?: string,
+): Promise<T> => {
   const body = await post<{ data?: T; errors?: { message: string }[] }>(
     `${server.url}/graphql`,
     { query, variables },
@@ -29,7 +34,7 @@ const gql = async <T>(server: Server, query: string, variables: object, token?: 
 const CREATE = `mutation { createLoginTicket(kind: MINI_PROGRAM_CODE) { id secret scene } }`;
 const WATCH = `subscription ($id: ID!, $secret: String!) { loginTicket(id: $id, secret: $secret) { state auth { accessToken } } }`;
 
-function socketOf(server: Server, localAddress = '127.0.0.1'): WsClient {
+export function socketOf(server: Server, localAddress = '127.0.0.1'): WsClient {
   return createClient({
     url: `${server.url.replace(/^http/, 'ws')}/graphql`,
     webSocketImpl: class extends WebSocket {
@@ -44,7 +49,11 @@ function socketOf(server: Server, localAddress = '127.0.0.1'): WsClient {
 }
 
 /** Subscribes and calls `onState` with each state; resolves the returned promise at the session. */
-function follow(ws: WsClient, ticket: { id: string; secret: string }, onState: (state: string) => void) {
+export function follow(
+  ws: WsClient,
+  ticket: { id: string; secret: string },
+  onState: (state: string) => void,
+) {
   return new Promise<void>((resolve, reject) => {
     ws.subscribe<{ loginTicket: { state: string; auth: unknown } }>(
       { query: WATCH, variables: { id: ticket.id, secret: ticket.secret } },
@@ -61,7 +70,7 @@ function follow(ws: WsClient, ticket: { id: string; secret: string }, onState: (
   });
 }
 
-const percentile = (sorted: number[], p: number) =>
+export const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
 
 /** The person opens the code on their phone and signs in to the mini program on `server`. */
