@@ -51,8 +51,9 @@ async function latencies(emulatorUrl: string, holder: Server, people: string): P
     const signedIn = follow(ws, ticket, (state) => state === 'WAITING' && waiting());
     await seenWaiting;
     const started = performance.now();
-    // Fifty people: each follows once, then scans as a follower (SCAN).
-    const scanned = await scan(emulatorUrl, ticket.scene, `${people}-${i % 50}`);
+    // A hundred people: each follows once, then scans as a follower (SCAN), seconds apart (one
+    // person's events within one second are one event to WeChat's key, the openid and CreateTime).
+    const scanned = await scan(emulatorUrl, ticket.scene, `${people}-${i % 100}`);
     if (!scanned.delivered || scanned.reply !== '登录成功')
       throw new Error(`push not answered: ${JSON.stringify(scanned)}`);
     await signedIn;

@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { pushSignature } from '../src/wechat/message-crypto.js';
 import { clientOf, type Client } from './support/client.js';
@@ -130,7 +131,14 @@ describe('follow-login: an Official Account QR code signs a website in', () => {
   it('signs in a person who already follows, by their scan (SCAN with the bare scene)', async () => {
     const openid = await follows(PLAIN, 'follow-bob');
     const first = await createTicket();
-    await push(PLAIN, { openid, event: 'subscribe', eventKey: `qrscene_${first.scene}` });
+    // A second earlier: one person's events in one second are one event to WeChat's key.
+    const earlier = Math.floor(Date.now() / 1000) - 1;
+    await push(PLAIN, {
+      openid,
+      event: 'subscribe',
+      eventKey: `qrscene_${first.scene}`,
+      createTime: earlier,
+    });
     const bob = (await poll(first.id, first.secret)).data!.loginTicket.auth!.user.id;
 
     const ticket = await createTicket();
@@ -354,6 +362,36 @@ describe('follow-login: an Official Account QR code signs a website in', () => {
     expect((await sendPush(w.t.url, PLAIN, big)).status).toBe(413);
     const mini = await c.run('CreateLoginTicket', { kind: 'OFFICIAL_ACCOUNT_QR', appId: APPS.mini.appid });
     expect(errorCode(mini)).toBe('BAD_USER_INPUT');
+  });
+
+  it('answers odd requests with a status of their own, never a 500', async () => {
+    const url = `${w.t.url}/wechat/events/${PLAIN.appid}`;
+    const xml = eventXml(PLAIN, { openid: 'oOdd', event: 'SCAN', eventKey: 'C'.repeat(32) });
+    const signed = signPush(PLAIN, xml);
+    const query = new URLSearchParams(signed.query);
+    const statuses = await Promise.all([
+      // No content type, a JSON one: the body is read as text all the same.
+      fetch(`${url}?${query}`, { method: 'POST', body: xml }).then((r) => r.status),
+      fetch(`${url}?${query}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: xml,
+      }).then((r) => r.status),
+      // A compressed body is not read as one: not XML.
+      fetch(`${url}?${query}`, {
+        method: 'POST',
+        headers: { 'content-encoding': 'gzip' },
+        body: gzipSync(xml),
+      }).then((r) => r.status),
+      // A repeated signature counts as none.
+      fetch(`${url}?${query}&signature=${signed.query.signature}`, { method: 'POST', body: xml }).then(
+        (r) => r.status,
+      ),
+      fetch(`${w.t.url}/wechat/events/${'x'.repeat(300)}?${query}`, { method: 'POST', body: xml }).then(
+        (r) => r.status,
+      ),
+    ]);
+    expect(statuses).toEqual([200, 200, 400, 401, 414]);
   });
 
   // Last: it leaves this client refused for a minute.

@@ -64,6 +64,15 @@ describe('Official Account push messages', () => {
     expect(() => openPush(SAMPLE, safeQuery(ENCRYPTED), envelope(tampered), NOW)).toThrow(PushRefused);
   });
 
+  it('reads compatible mode’s encrypted copy and ignores its plain fields', () => {
+    const compatible =
+      `<xml><ToUserName><![CDATA[gh_7f083739789a]]></ToUserName><FromUserName><![CDATA[oForged]]></FromUserName>` +
+      `<CreateTime>1407743423</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[SCAN]]></Event>` +
+      `<Encrypt><![CDATA[${ENCRYPTED}]]></Encrypt></xml>`;
+    const message = openPush(SAMPLE, safeQuery(ENCRYPTED), compatible, NOW);
+    expect(message).toMatchObject({ fromUserName: 'gh_7f083739789a', msgType: 'video', event: null });
+  });
+
   it('answers an encrypted message with an encrypted, signed reply, and a plain one in plain', () => {
     const message = openPush(SAMPLE, safeQuery(ENCRYPTED), envelope(ENCRYPTED), NOW);
     const reply = passiveReply(SAMPLE, message, '登录成功 <b>', NOW);
