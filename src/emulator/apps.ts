@@ -1,6 +1,12 @@
 import { z } from 'zod';
 import { APP_KINDS, type AppKind } from '../config.js';
-import { httpUrl } from './phone.js';
+
+/** An absolute http(s) URL, or null. */
+export function httpUrl(value: string | undefined): URL | null {
+  if (!value || !URL.canParse(value)) return null;
+  const url = new URL(value);
+  return /^https?:$/.test(url.protocol) ? url : null;
+}
 
 /** The emulator plays the same kinds of app the server logs in with. */
 export type EmulatorAppKind = AppKind;

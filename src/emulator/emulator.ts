@@ -1,7 +1,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyError } from 'fastify';
 import type { Logger } from 'pino';
 import { AppTokenApi, appTokenRoutes } from './app-tokens.api.js';
-import { DEMO_APPS, type EmulatorApp } from './apps.js';
+import { DEMO_APPS, httpUrl, type EmulatorApp } from './apps.js';
 import { controlRoutes } from './control.api.js';
 import { EmulatorCore, type People } from './core.js';
 import { DEFAULT_PUSH_TIMEOUT_MS, EventPusher } from './event-push.js';
@@ -15,7 +15,7 @@ import {
 } from './official-account.api.js';
 import { OAuthApi, oauthRoutes } from './oauth.api.js';
 import { pageRoutes } from './pages.js';
-import { DEFAULT_LOGIN_SERVER_URL, httpUrl, phoneRoutes } from './phone.js';
+import { DEFAULT_LOGIN_SERVER_URL, phoneRoutes } from './phone.js';
 import { wechatResponder, zodValidatorCompiler } from './wechat-route.js';
 
 export interface EmulatorOptions {

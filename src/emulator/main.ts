@@ -2,7 +2,7 @@
 import { createLogger } from '../server/logger.js';
 import { DEMO_APPS, DEMO_USERS, parseEmulatorApps } from './apps.js';
 import { createEmulator } from './emulator.js';
-import { httpUrl } from './phone.js';
+import { httpUrl } from './apps.js';
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n`);

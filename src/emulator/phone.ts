@@ -1,4 +1,5 @@
 import type { FastifyPluginCallback, FastifyReply } from 'fastify';
+import { httpUrl } from './apps.js';
 import type { EmulatorCore } from './core.js';
 import {
   PHONE_PATH,
@@ -22,13 +23,6 @@ import { wechatQuery, type Query } from './wechat-route.js';
 
 /** The login server's GraphQL when neither the page's `server` nor the emulator's option says. */
 export const DEFAULT_LOGIN_SERVER_URL = 'http://localhost:4000/graphql';
-
-/** An absolute http(s) URL, or null. */
-export function httpUrl(value: string | undefined): URL | null {
-  if (!value || !URL.canParse(value)) return null;
-  const url = new URL(value);
-  return /^https?:$/.test(url.protocol) ? url : null;
-}
 
 /** A phone page, with the phone's CSP (connecting to `serverOrigin` too, when given), never cached. */
 export function sendPhonePage(reply: FastifyReply, body: string, status = 200, serverOrigin?: string) {
