@@ -21,7 +21,8 @@ export type ErrorCode =
   | 'IDENTITY_CONFLICT'
   | 'LAST_LOGIN_METHOD'
   | 'TICKET_NOT_FOUND'
-  | 'TICKET_EXPIRED';
+  | 'TICKET_EXPIRED'
+  | 'FORBIDDEN';
 
 /** Details a client may see beside the code (`field`, `retryAfterSeconds`, `wechatErrcode`). */
 export type ErrorDetails = Readonly<Record<string, string | number>>;

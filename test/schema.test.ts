@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from '@jest/globals';
+import { buildAdminSchema } from '../src/graphql/admin/admin-schema.js';
 import { buildGraphQLSchema, renderSchemaFile } from '../src/graphql/schema.js';
 
 describe('schema.graphql', () => {
@@ -10,5 +11,16 @@ describe('schema.graphql', () => {
       throw new Error('schema.graphql is stale: run `npm run schema:emit` and commit schema.graphql');
     }
     expect(committed).toContain('type Query');
+  });
+
+  it('admin.schema.graphql is what the code emits, and shares nothing with the public schema but scalars and enums', async () => {
+    const committed = await readFile('admin.schema.graphql', 'utf8');
+    const admin = await buildAdminSchema();
+    if (committed !== renderSchemaFile(admin)) {
+      throw new Error('admin.schema.graphql is stale: run `npm run schema:emit` and commit it');
+    }
+    const publicTypes = Object.keys((await buildGraphQLSchema()).getTypeMap());
+    expect(publicTypes.filter((name) => name.startsWith('Admin'))).toEqual([]);
+    expect(Object.keys(admin.getQueryType()!.getFields()).sort()).toEqual(['user', 'users']);
   });
 });

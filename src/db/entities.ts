@@ -1,3 +1,4 @@
+import { AdminKey } from '../admin/admin-key.entity.js';
 import { AppAccessToken } from '../app-tokens/app-access-token.entity.js';
 import { JsapiTicket } from '../app-tokens/jsapi-ticket.entity.js';
 import { UserLoginMethod } from '../identity/user-login-method.entity.js';
@@ -27,4 +28,5 @@ export const entities = [
   LoginTicket,
   JsapiTicket,
   HandledPush,
+  AdminKey,
 ];

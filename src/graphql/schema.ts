@@ -44,7 +44,7 @@ export function buildGraphQLSchema(): Promise<GraphQLSchema> {
   });
 }
 
-/** What `schema.graphql` must contain: a header and the SDL the code emits. */
+/** What `schema.graphql` (and `admin.schema.graphql`) must contain: a header and the SDL the code emits. */
 export function renderSchemaFile(schema: GraphQLSchema): string {
   return (
     '# Generated from the code by `npm run schema:emit`; do not edit by hand.\n\n' +

@@ -29,12 +29,15 @@ export interface RateLimitSettings {
  */
 export const LINKS_PER_IP_PER_MINUTE = 10;
 
+/** Admin API calls one key may make a minute (a script paging through every user fits). */
+export const ADMIN_CALLS_PER_MINUTE = 600;
+
 /**
  * What a limit counts: logins, refreshes, phone binds and login tickets per client IP; logins per WeChat identity;
- * changes to one account (`account`) per signed-in user.
+ * changes to one account (`account`) per signed-in user; admin API calls (`admin`) per admin key.
  */
 export type RateLimitAction =
-  'login' | 'refresh' | 'phone' | 'ticket' | 'link' | 'link_day' | 'identity' | 'account';
+  'login' | 'refresh' | 'phone' | 'ticket' | 'link' | 'link_day' | 'identity' | 'account' | 'admin';
 
 /** The table the PostgreSQL store counts in (its schema is the library's, made by a migration). */
 export const RATE_LIMIT_TABLE = 'rate_limit';
@@ -112,6 +115,7 @@ export class RateLimiter {
       link_day: make('link_day', settings.linksPerAppPerDay ?? 100_000, 24 * 3600),
       identity: make('identity', settings.perIdentityPerMinute),
       account: make('account', settings.perUserPerMinute),
+      admin: make('admin', ADMIN_CALLS_PER_MINUTE),
     };
   }
 
@@ -132,6 +136,11 @@ export class RateLimiter {
   /** Changes one signed-in person makes to their account, whatever the IP. */
   user(userId: string): Promise<void> {
     return this.consume('account', userId);
+  }
+
+  /** Admin API calls per admin key, whatever the IP. */
+  adminKey(keyId: string): Promise<void> {
+    return this.consume('admin', keyId);
   }
 
   /** Logins per WeChat identity, across IPs. */

@@ -16,12 +16,14 @@ import {
 } from './background-jobs.js';
 import { registerBrowserSecurity } from './browser-security.js';
 import { registerExplorers } from './explorers.js';
+import { registerAdminApi } from './admin-api.js';
 import { registerGraphQL } from './graphql.js';
 import { registerHealth, type Readiness } from './health.js';
 import { registerHttpErrorHandler } from './http-errors.js';
 import { requestChildLogger } from './logger.js';
 import { registerRequestIds, requestIdOf } from './request-id.js';
 import { registerWellKnownRoutes } from './well-known.js';
+import { registerWechatEvents } from './wechat-events.js';
 
 /**
  * TRUST_PROXY for Fastify. Addresses and CIDRs are Fastify's own (proxy-addr), and the safe choice.
@@ -81,7 +83,8 @@ function observeDatabase(metrics: Metrics, database: Database): void {
 }
 
 /**
- * Fastify with Apollo at /graphql, /livez, /readyz (/healthz) and the keys at /.well-known/; not
+ * Fastify with Apollo at /graphql, Official Account pushes at /wechat/events/:appId, the admin API at
+ * /admin/graphql, /livez, /readyz (/healthz) and the keys at /.well-known/; not
  * listening yet. Each part registers its routes and hooks and stops what it started when the app
  * closes; Fastify runs onClose hooks last-registered first, so the app stops in the reverse order:
  * the background jobs, then the services behind /graphql, then the signing keys' refresh.
@@ -107,7 +110,19 @@ export async function buildApp({
   registerWellKnownRoutes(app, { publicUrl: config.publicUrl, signingKeys });
   await registerExplorers(app, config);
   const outbox = new WebhookOutbox(config.webhooks.urls);
-  await registerGraphQL(app, { config, database, logger, metrics, box, signingKeys, outbox });
+  const services = await registerGraphQL(app, {
+    config,
+    database,
+    logger,
+    metrics,
+    box,
+    signingKeys,
+    outbox,
+  });
+  const em = database.orm.em;
+  // Official Account pushes use the same services (follow-login confirms login tickets).
+  registerWechatEvents(app, { config, followLogin: services.followLogin, em, logger, metrics });
+  await registerAdminApi(app, { services, em, logger });
   registerBackgroundJobs(app, { config, database, logger, metrics, outbox, ...jobOptions });
   observeDatabase(metrics, database);
   return app;

@@ -115,11 +115,7 @@ export async function registerBrowserSecurity(app: FastifyInstance, config: Conf
     headers(request.raw, reply.raw, () => done());
   });
 
-  await app.register(cors, {
-    origin: (origin, callback) => {
-      if (origin === undefined) return callback(null, false);
-      callback(null, originAllowed(config, origin));
-    },
+  const corsOptions = {
     methods: ['GET', 'POST', 'OPTIONS'],
     allowedHeaders: ALLOWED_HEADERS,
     exposedHeaders: [REQUEST_ID_HEADER, 'retry-after'],
@@ -127,5 +123,16 @@ export async function registerBrowserSecurity(app: FastifyInstance, config: Conf
     credentials: false,
     maxAge: 600,
     strictPreflight: true,
+  };
+  await app.register(cors, {
+    // The admin API is server to server: no browser origin is ever allowed there.
+    delegator: (request, callback) => {
+      const origin = request.headers.origin;
+      const admin = request.url.startsWith('/admin/');
+      callback(null, {
+        ...corsOptions,
+        origin: !admin && origin !== undefined && originAllowed(config, origin),
+      });
+    },
   });
 }

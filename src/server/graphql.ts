@@ -18,8 +18,7 @@ import { graphqlMetricsPlugin } from '../metrics/graphql-plugin.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { WebhookOutbox } from '../webhooks/outbox.js';
 import { sandboxLandingPage } from './explorers.js';
-import { createServices } from './services.js';
-import { registerWechatEvents } from './wechat-events.js';
+import { createServices, type Services } from './services.js';
 import { SOCKET_LIMITS, subscriptionRoute } from './subscriptions.js';
 
 /** Tokens and personal data: no GraphQL answer may be stored by a browser or a proxy. */
@@ -51,7 +50,8 @@ export interface GraphQLDeps {
 
 /**
  * /graphql: Apollo Server (started here) over the services it owns (created here, closed with the
- * app: WeChat keep-alive sockets, a Redis connection, the LISTEN connection of login tickets).
+ * app: WeChat keep-alive sockets, a Redis connection, the LISTEN connection of login tickets), and
+ * returns them for the routes beside it that use them (pushes, the admin API).
  * Each request gets a fork of the ORM's entity manager and the services (src/graphql/context.ts).
  * A GET that asks to upgrade is a graphql-ws socket for subscriptions, on the same schema
  * (src/server/subscriptions.ts).
@@ -59,7 +59,7 @@ export interface GraphQLDeps {
 export async function registerGraphQL(
   app: FastifyInstance,
   { config, database, logger, metrics, box, signingKeys, outbox }: GraphQLDeps,
-): Promise<void> {
+): Promise<Services> {
   const schema = await buildGraphQLSchema();
   const formatError = createFormatError(logger);
   const apollo = new ApolloServer<Context>({
@@ -115,6 +115,5 @@ export async function registerGraphQL(
     wsHandler: sockets.wsHandler,
     preValidation: sockets.preValidation,
   });
-  // Official Account pushes use the same services (follow-login confirms login tickets).
-  registerWechatEvents(app, { config, followLogin: services.followLogin, em, logger, metrics });
+  return services;
 }

@@ -1,0 +1,141 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { execute, maybeOne, one, sql } from '../db/sql.js';
+import type { LoginMethodKind } from '../identity/user-login-method.entity.js';
+
+/** A user as the admin API shows it: never the phone number itself (only whether there is one). */
+export interface AdminUserRow {
+  id: string;
+  nickname: string | null;
+  avatarUrl: string | null;
+  unionId: string | null;
+  hasPhoneNumber: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+  deletedAt: Date | null;
+  mergedIntoId: string | null;
+  activeSessions: number;
+}
+
+export interface AdminLoginMethodRow {
+  userId: string;
+  kind: LoginMethodKind;
+  appId: string;
+  openId: string;
+  unionId: string | null;
+  createdAt: Date;
+  lastLoginAt: Date;
+  unsubscribedAt: Date | null;
+}
+
+/** What `users` may be narrowed by; each given field must match (an exact match). */
+export interface AdminUserFilter {
+  openId?: string | null;
+  unionId?: string | null;
+  /** E.164; only matched, never shown. */
+  phoneNumber?: string | null;
+  appId?: string | null;
+}
+
+/** Where a page starts: after the user with this creation time and id (the cursor's content). */
+export interface PagePosition {
+  createdAt: Date;
+  id: string;
+}
+
+const COLUMNS = `u.id, u.nickname, u.avatar_url as "avatarUrl", u.union_id as "unionId",
+  u.phone_number is not null as "hasPhoneNumber", u.created_at as "createdAt", u.updated_at as "updatedAt",
+  u.deleted_at as "deletedAt", u.merged_into_id as "mergedIntoId",
+  (select count(*) from session s where s.user_id = u.id and s.revoked_at is null and s.expires_at > :now)::int
+    as "activeSessions"`;
+
+type Row<T> = {
+  [K in keyof T]: T[K] extends Date ? string : T[K] extends Date | null ? string | null : T[K];
+};
+
+const USER = sql<'id' | 'now', Row<AdminUserRow>>(`select ${COLUMNS} from "user" u where u.id = :id`);
+
+/**
+ * A page of live users in creation order (then id): stable while users are added (they come
+ * after), each page starting after the last one's position. Filters are all optional.
+ */
+const USERS = sql<
+  'now' | 'afterAt' | 'afterId' | 'unionId' | 'phoneNumber' | 'openId' | 'appId' | 'limit',
+  Row<AdminUserRow>
+>(`
+select ${COLUMNS} from "user" u
+ where u.deleted_at is null
+   and (:afterAt::timestamptz is null or (u.created_at, u.id) > (:afterAt::timestamptz, :afterId::uuid))
+   and (:unionId::text is null or u.union_id = :unionId::text)
+   and (:phoneNumber::text is null or u.phone_number = :phoneNumber::text)
+   and ((:openId::text is null and :appId::text is null) or exists (
+         select 1 from user_login_method lm where lm.user_id = u.id
+            and (:openId::text is null or lm.open_id = :openId::text)
+            and (:appId::text is null or lm.app_id = :appId::text)))
+ order by u.created_at, u.id
+ limit :limit`);
+
+const METHODS = sql<'userIds', Row<AdminLoginMethodRow>>(`
+select user_id as "userId", kind, app_id as "appId", open_id as "openId", union_id as "unionId",
+       created_at as "createdAt", last_login_at as "lastLoginAt", unsubscribed_at as "unsubscribedAt"
+  from user_login_method where user_id = any(:userIds::uuid[]) order by created_at, id`);
+
+/** Ends every open session of a user (refresh tokens and access tokens stop working at once). */
+const REVOKE_SESSIONS = sql<'userId' | 'now', { revoked: number }>(`
+with r as (
+  update session set revoked_at = :now, revoked_reason = 'admin', updated_at = :now
+   where user_id = :userId and revoked_at is null
+  returning 1
+)
+select count(*)::int as revoked from r`);
+
+/** Text timestamps of a row, parsed as the ORM's platform parses them. */
+function dated<T>(em: EntityManager, row: Row<T>, fields: readonly (keyof T)[]): T {
+  const copy: Record<string, unknown> = { ...row };
+  for (const field of fields) {
+    const value = copy[field as string];
+    copy[field as string] = value == null ? null : em.getPlatform().parseDate(value as string);
+  }
+  return copy as T;
+}
+
+const USER_DATES = ['createdAt', 'updatedAt', 'deletedAt'] as const;
+const METHOD_DATES = ['createdAt', 'lastLoginAt', 'unsubscribedAt'] as const;
+
+/** The SQL of the admin API's reads and its session revocation. */
+export const AdminUsers = {
+  async byId(em: EntityManager, id: string): Promise<AdminUserRow | null> {
+    const row = await maybeOne(em, USER, { id, now: new Date() });
+    return row ? dated<AdminUserRow>(em, row, USER_DATES) : null;
+  },
+
+  /** Up to `limit` live users after `after`, in creation order. */
+  async page(
+    em: EntityManager,
+    filter: AdminUserFilter,
+    after: PagePosition | null,
+    limit: number,
+  ): Promise<AdminUserRow[]> {
+    const rows = await execute(em, USERS, {
+      now: new Date(),
+      afterAt: after?.createdAt ?? null,
+      afterId: after?.id ?? null,
+      unionId: filter.unionId ?? null,
+      phoneNumber: filter.phoneNumber ?? null,
+      openId: filter.openId ?? null,
+      appId: filter.appId ?? null,
+      limit,
+    });
+    return rows.map((row) => dated<AdminUserRow>(em, row, USER_DATES));
+  },
+
+  /** The login methods of these users, oldest first, in one query. */
+  async loginMethods(em: EntityManager, userIds: readonly string[]): Promise<AdminLoginMethodRow[]> {
+    const rows = await execute(em, METHODS, { userIds: [...userIds] });
+    return rows.map((row) => dated<AdminLoginMethodRow>(em, row, METHOD_DATES));
+  },
+
+  /** How many sessions were open and are now ended. */
+  async revokeSessions(em: EntityManager, userId: string, now: Date): Promise<number> {
+    return (await one(em, REVOKE_SESSIONS, { userId, now })).revoked;
+  },
+};

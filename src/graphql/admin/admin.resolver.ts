@@ -1,0 +1,97 @@
+import { Arg, Ctx, ID, Int, Mutation, Query, Resolver } from 'type-graphql';
+import { AdminUsers, type AdminUserRow, type PagePosition } from '../../admin/admin-users.js';
+import { BadUserInputError } from '../../errors.js';
+import { requireWrite, type AdminContext } from './admin-context.js';
+import { AdminUserFilterInput, AdminUserPageType, AdminUserType } from './admin.types.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const DEFAULT_PAGE = 50;
+const MAX_PAGE = 200;
+
+/** A user id argument: a UUID, else BAD_USER_INPUT (never a database error). */
+function userId(id: string, field = 'id'): string {
+  if (!UUID.test(id)) throw new BadUserInputError('not a user id (a UUID)', field);
+  return id;
+}
+
+/** An opaque cursor: base64url of the last user's creation time and id. */
+const cursorOf = (user: AdminUserRow) =>
+  Buffer.from(JSON.stringify([user.createdAt.toISOString(), user.id])).toString('base64url');
+
+function positionOf(cursor: string): PagePosition {
+  try {
+    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
+    const createdAt = new Date(at);
+    if (typeof id === 'string' && UUID.test(id) && !Number.isNaN(createdAt.getTime()))
+      return { createdAt, id };
+  } catch {
+    // Not JSON: the same answer as a cursor of the wrong shape.
+  }
+  throw new BadUserInputError('not a cursor of this API (pass pageInfo.endCursor as it came)', 'after');
+}
+
+/** Users with their login methods, read in two statements whatever the number. */
+async function withMethods(ctx: AdminContext, users: AdminUserRow[]): Promise<AdminUserType[]> {
+  const methods = await AdminUsers.loginMethods(
+    ctx.em,
+    users.map((u) => u.id),
+  );
+  return users.map((user) => ({ ...user, loginMethods: methods.filter((m) => m.userId === user.id) }));
+}
+
+/** The admin API (docs/admin.md): finding users, ending their sessions, deleting them. */
+@Resolver()
+export class AdminResolver {
+  @Query(() => AdminUserType, {
+    nullable: true,
+    description: 'A user by id, a tombstone included; null if none.',
+  })
+  async user(@Arg('id', () => ID) id: string, @Ctx() ctx: AdminContext): Promise<AdminUserType | null> {
+    const user = await AdminUsers.byId(ctx.em, userId(id));
+    return user ? (await withMethods(ctx, [user]))[0]! : null;
+  }
+
+  @Query(() => AdminUserPageType, {
+    description: `Live users in creation order, ${DEFAULT_PAGE} a page by default (at most ${MAX_PAGE}).`,
+  })
+  async users(
+    @Arg('filter', () => AdminUserFilterInput, { nullable: true }) filter: AdminUserFilterInput | null,
+    @Arg('first', () => Int, { nullable: true }) first: number | null,
+    @Arg('after', () => String, { nullable: true }) after: string | null,
+    @Ctx() ctx: AdminContext,
+  ): Promise<AdminUserPageType> {
+    const size = first ?? DEFAULT_PAGE;
+    if (size < 1 || size > MAX_PAGE) throw new BadUserInputError(`first: 1 to ${MAX_PAGE}`, 'first');
+    // One more than asked tells whether there is a next page.
+    const rows = await AdminUsers.page(ctx.em, filter ?? {}, after ? positionOf(after) : null, size + 1);
+    const nodes = await withMethods(ctx, rows.slice(0, size));
+    return {
+      nodes,
+      pageInfo: {
+        hasNextPage: rows.length > size,
+        endCursor: nodes.length ? cursorOf(nodes.at(-1)!) : after,
+      },
+    };
+  }
+
+  @Mutation(() => Int, {
+    description: 'Ends every open session of the user at once (write keys): how many were open.',
+  })
+  async revokeSessions(@Arg('userId', () => ID) id: string, @Ctx() ctx: AdminContext): Promise<number> {
+    requireWrite(ctx);
+    return AdminUsers.revokeSessions(ctx.em, userId(id, 'userId'), new Date());
+  }
+
+  @Mutation(() => Boolean, {
+    description:
+      'Erases the account as deleteAccount does (write keys): its identities and personal data go, its ' +
+      'sessions end, a tombstone keeps its id; `user.deleted` is sent. An unknown or ended account: false.',
+  })
+  async deleteUser(@Arg('id', () => ID) id: string, @Ctx() ctx: AdminContext): Promise<boolean> {
+    requireWrite(ctx);
+    const user = await AdminUsers.byId(ctx.em, userId(id));
+    if (!user || user.deletedAt) return false;
+    await ctx.services.lifecycle.delete(ctx.em, user.id);
+    return true;
+  }
+}

@@ -1,0 +1,117 @@
+import { ApolloServer } from '@apollo/server';
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from '@apollo/server/plugin/disabled';
+import { fastifyApolloHandler } from '@as-integrations/fastify';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { AdminKeys, type AdminCaller } from '../admin/admin-keys.js';
+import { RateLimitedError, UnauthenticatedError, type AppError } from '../errors.js';
+import type { AdminContext } from '../graphql/admin/admin-context.js';
+import { buildAdminSchema } from '../graphql/admin/admin-schema.js';
+import { createFormatError } from '../graphql/format-error.js';
+import { mutationLimitRule } from '../graphql/mutation-limit.js';
+import { documentLimitRule, QUERY_LIMITS, queryLimitRule } from '../graphql/query-limits.js';
+import type { Services } from './services.js';
+
+/** Where the admin API answers (POST only; no CORS: server to server). */
+export const ADMIN_PATH = '/admin/graphql';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The admin key of an /admin/graphql request, once checked. */
+    adminCaller?: AdminCaller;
+  }
+}
+
+export interface AdminApiDeps {
+  services: Services;
+  em: EntityManager;
+  logger: Logger;
+}
+
+/** The answer to a request refused before GraphQL runs, in GraphQL's error shape. */
+function refuse(reply: FastifyReply, status: number, error: AppError) {
+  const extensions = { code: error.code, ...error.details };
+  if (error instanceof RateLimitedError) reply.header('retry-after', String(error.details.retryAfterSeconds));
+  return reply
+    .code(status)
+    .header('cache-control', 'no-store')
+    .send({ errors: [{ message: error.message, extensions }] });
+}
+
+/**
+ * `POST /admin/graphql` (docs/admin.md): a schema of its own over the same services, for admin
+ * keys only. The key (`Authorization: Bearer adm_…`) is checked before anything is parsed: no key,
+ * an unknown or revoked one, or a user's access token get UNAUTHENTICATED; each key is limited per
+ * minute. The same error shapes and document limits as /graphql; no landing page, no caching.
+ */
+export async function registerAdminApi(
+  app: FastifyInstance,
+  { services, em, logger }: AdminApiDeps,
+): Promise<void> {
+  const apollo = new ApolloServer<AdminContext>({
+    schema: await buildAdminSchema(),
+    // Introspection needs a key like everything else here; the schema is also committed.
+    introspection: true,
+    includeStacktraceInErrorResponses: false,
+    csrfPrevention: true,
+    allowBatchedHttpRequests: false,
+    validationRules: [documentLimitRule(), queryLimitRule(), mutationLimitRule()],
+    parseOptions: { maxTokens: QUERY_LIMITS.maxTokens },
+    formatError: createFormatError(logger),
+    // Stopped with the app (below), after /graphql's Apollo has drained the connections: no signal
+    // handlers or drain of its own (its drain would close the app from inside the app's close).
+    stopOnTerminationSignals: false,
+    plugins: [
+      ApolloServerPluginCacheControlDisabled(),
+      ApolloServerPluginLandingPageDisabled(),
+      {
+        requestDidStart: async () => ({
+          willSendResponse: async ({ response }) => {
+            response.http.headers.set('cache-control', 'no-store');
+          },
+        }),
+      },
+    ],
+  });
+  await apollo.start();
+  app.addHook('onClose', async () => {
+    await apollo.stop();
+  });
+
+  const authenticate = async (request: FastifyRequest, reply: FastifyReply) => {
+    const header = request.headers.authorization ?? '';
+    const key = /^Bearer (\S+)$/i.exec(header)?.[1];
+    const caller = key ? await AdminKeys.authenticate(em.fork(), key) : null;
+    if (!caller) {
+      return refuse(
+        reply,
+        401,
+        new UnauthenticatedError('an admin API key is needed (Authorization: Bearer adm_…)'),
+      );
+    }
+    try {
+      await services.rateLimiter.adminKey(caller.id);
+    } catch (error) {
+      if (error instanceof RateLimitedError) return refuse(reply, 429, error);
+      throw error;
+    }
+    request.adminCaller = caller;
+  };
+
+  app.route({
+    method: 'POST',
+    url: ADMIN_PATH,
+    preHandler: authenticate,
+    handler: fastifyApolloHandler(apollo, {
+      context: async (request): Promise<AdminContext> => ({
+        em: em.fork(),
+        services,
+        caller: request.adminCaller!,
+      }),
+    }),
+  });
+}
