@@ -129,8 +129,8 @@ async function plantRefreshTokens(dbUrl: string, from: number, count: number): P
   await client.connect();
   await client.query(
     `with u as (select user_id from user_login_method where open_id is not null limit 1),
-          s as (insert into session (id, created_at, updated_at, user_id, expires_at)
-                select gen_random_uuid(), now(), now(), u.user_id, now() + interval '1 day' from u, generate_series(1, $1)
+          s as (insert into session (id, created_at, updated_at, last_used_at, user_id, expires_at)
+                select gen_random_uuid(), now(), now(), now(), u.user_id, now() + interval '1 day' from u, generate_series(1, $1)
                 returning id)
      insert into refresh_token (token_hash, session_id, created_at)
      select rtrim(translate(encode(sha256(convert_to('rt_bench_' || ($2 + row_number() over ()), 'UTF8')), 'base64'), '+/', '-_'), '='), id, now()

@@ -361,6 +361,39 @@ async function serveFrontend(apiUrl: string): Promise<{ origin: string; close():
   };
 }
 
+describe('the example page’s sessions', () => {
+  it('lists the person’s devices, and signs another one out', async () => {
+    const laptop = await openExample();
+    const userId = await loginAs(laptop, 'erin');
+    // The same person on a second device, with a user agent of its own.
+    const phoneAgent = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148 Safari/604.1';
+    const phone = await (await browser.newContext({ userAgent: phoneAgent })).newPage();
+    await phone.goto(`${server.url}/examples/web/`);
+    expect(await loginAs(phone, 'erin')).toBe(userId);
+    const phoneSession = (await storedSession(phone))!;
+
+    await laptop.reload();
+    const rows = laptop.locator('#sessions tr');
+    await rows.nth(1).waitFor();
+    expect(await rows.count()).toBe(2);
+    const current = rows.filter({ hasText: 'this device' });
+    expect(await current.count()).toBe(1);
+    expect(await current.locator('td').first().textContent()).toContain('HeadlessChrome');
+    const other = rows.filter({ hasText: phoneAgent });
+    // A network, never the address.
+    expect(await other.locator('td').nth(1).textContent()).toBe('127.0.0.0/24');
+
+    await other.getByRole('button', { name: 'Sign out that device' }).click();
+    await laptop.locator('#status', { hasText: 'That device was signed out.' }).waitFor();
+    expect(await rows.count()).toBe(1);
+    expect(await rows.first().textContent()).toContain('this device');
+    const signedOut = await gql(ME, {}, phoneSession.accessToken);
+    expect(signedOut.errors![0]!.extensions.code).toBe('UNAUTHENTICATED');
+    await phone.context().close();
+    await laptop.context().close();
+  });
+});
+
 describe('the example page served from another origin than the API', () => {
   let frontend: Awaited<ReturnType<typeof serveFrontend>>;
   beforeAll(async () => {

@@ -60,8 +60,8 @@ describe('housekeeping', () => {
   /** A session of USER: expires `expires` from now (an SQL interval), revoked `revoked` ago if given. */
   async function session(id: string, expires: string, revoked?: string): Promise<void> {
     await q(
-      `insert into session (id, created_at, updated_at, user_id, expires_at, revoked_at, revoked_reason)
-       values ($1, now() - interval '60 days', now(), $2, now() + $3::interval,
+      `insert into session (id, created_at, updated_at, last_used_at, user_id, expires_at, revoked_at, revoked_reason)
+       values ($1, now() - interval '60 days', now(), now() - interval '60 days', $2, now() + $3::interval,
                now() - $4::interval, case when $4::interval is not null then 'logout' end)`,
       [id, USER, expires, revoked ?? null],
     );
@@ -172,8 +172,8 @@ describe('housekeeping', () => {
 
   it('deletes in batches until none is left', async () => {
     await q(
-      `insert into session (id, created_at, updated_at, user_id, expires_at)
-       select gen_random_uuid(), now(), now(), $1, now() - g * interval '1 minute' from generate_series(1, 25) g`,
+      `insert into session (id, created_at, updated_at, last_used_at, user_id, expires_at)
+       select gen_random_uuid(), now(), now(), now(), $1, now() - g * interval '1 minute' from generate_series(1, 25) g`,
       [USER],
     );
     const result = await prune(first.orm, { ...SETTINGS, batchSize: 10 });
@@ -197,8 +197,8 @@ describe('housekeeping', () => {
 
   itOnServer(oneSession)('runs one of two concurrent passes: only one does the work', async () => {
     await q(
-      `insert into session (id, created_at, updated_at, user_id, expires_at)
-       select gen_random_uuid(), now(), now(), $1, now() - interval '1 day' from generate_series(1, 3000) g`,
+      `insert into session (id, created_at, updated_at, last_used_at, user_id, expires_at)
+       select gen_random_uuid(), now(), now(), now(), $1, now() - interval '1 day' from generate_series(1, 3000) g`,
       [USER],
     );
     const settings = { ...SETTINGS, batchSize: 100 };
@@ -252,8 +252,8 @@ describe('the housekeeping job in the server', () => {
     try {
       await client.query(`insert into "user" (id, created_at, updated_at) values ($1, now(), now())`, [USER]);
       await client.query(
-        `insert into session (id, created_at, updated_at, user_id, expires_at) values
-         ($1, now(), now(), $3, now() - interval '1 hour'), ($2, now(), now(), $3, now() + interval '1 hour')`,
+        `insert into session (id, created_at, updated_at, last_used_at, user_id, expires_at) values
+         ($1, now(), now(), now(), $3, now() - interval '1 hour'), ($2, now(), now(), now(), $3, now() + interval '1 hour')`,
         [S.expired, S.live, USER],
       );
       await eventually(async () => {

@@ -26,6 +26,7 @@ async function fastPath(openId: string, unionId: string) {
     sessionId: randomUUID(),
     tokenHash: randomBytes(32).toString('base64url'),
     expiresAt: new Date(Date.now() + 3_600_000),
+    device: { userAgent: null, ipPrefix: null },
   };
   return LoginRepository.returning(em, {
     appId: APPS.mini.appid,

@@ -165,6 +165,10 @@ describe('writes per request and per signed-in person', () => {
     expect(limited.extensions!.retryAfterSeconds as number).toBeGreaterThan(0);
     expect(limited.extensions!.retryAfterSeconds as number).toBeLessThanOrEqual(60);
     expect(errorCode(await w.gql(PROFILE, { input: { nickname: 'v4' } }, auth))).toBe('RATE_LIMITED');
+    // Ending a session too (its own, here): refused, so the session stays open.
+    const { sid } = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { sid: string };
+    const revoke = 'mutation ($id: ID!) { revokeSession(id: $id) }';
+    expect(errorCode(await w.gql(revoke, { id: sid }, auth))).toBe('RATE_LIMITED');
     expect(await nickname(token)).toBe('v3');
 
     const other = await signIn('someone-else');

@@ -307,8 +307,8 @@ describe('wechatMiniLogin with phoneCode', () => {
 describe('who sees a phone number', () => {
   it('gives it to the user themselves only: null for any other viewer', () => {
     const user = Object.assign(new User(), { id: 'u1', phoneNumber: '+8613800138000' });
-    expect(toUserType(user, { userId: 'u1' }).phoneNumber).toBe('+8613800138000');
-    expect(toUserType(user, { userId: 'u2' }).phoneNumber).toBeNull();
+    expect(toUserType(user, { userId: 'u1', sessionId: 's1' }).phoneNumber).toBe('+8613800138000');
+    expect(toUserType(user, { userId: 'u2', sessionId: 's2' }).phoneNumber).toBeNull();
     expect(toUserType(user, null).phoneNumber).toBeNull();
   });
 });

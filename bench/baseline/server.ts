@@ -24,10 +24,11 @@ import { Pool } from 'undici';
 import { sha256 } from '../../src/crypto/keys.js';
 import { SecretBox } from '../../src/crypto/secret-box.js';
 import { runPrepared, type PgQueryable, type Statement } from '../../src/db/sql.js';
-import { NEW_USER_LOGIN, RETURNING_LOGIN } from '../../src/sessions/login.repository.js';
+import { NEW_USER_LOGIN, RETURNING_LOGIN, sessionParams } from '../../src/sessions/login.repository.js';
 import { SPEND_STATE, WebStateService } from '../../src/logins/web-state.service.js';
 import { encodedHeader, signAccessToken, verifyAccessToken } from '../../src/sessions/jwt.js';
 import { OPEN_SESSION_USER, ROTATE } from '../../src/sessions/session.repository.js';
+import { sessionDevice, type SessionDevice } from '../../src/sessions/session-device.js';
 
 const env = process.env;
 const AUTH_SECRET = env.AUTH_SECRET!;
@@ -78,13 +79,18 @@ async function wechatGet<T>(path: string, params: Record<string, string>): Promi
   return json;
 }
 
-function newSession(now: Date) {
+/** What a session records of the client, as the server records it. */
+const deviceOf = (req: http.IncomingMessage) =>
+  sessionDevice({ ip: req.socket.remoteAddress ?? '', userAgent: req.headers['user-agent'] });
+
+function newSession(now: Date, device: SessionDevice) {
   const refreshToken = `rt_${randomBytes(32).toString('base64url')}`;
   return {
     sessionId: randomUUID(),
     refreshToken,
     tokenHash: sha256(refreshToken),
     expiresAt: new Date(now.getTime() + REFRESH_TTL_MS),
+    device,
   };
 }
 
@@ -107,11 +113,16 @@ interface Identity {
 }
 
 /** The returning-user statement, then (mini only) the first-login one; a lost race reads again. */
-async function signIn(identity: Identity, profileFreshAfter: Date | null, mayRegister: boolean) {
+async function signIn(
+  identity: Identity,
+  profileFreshAfter: Date | null,
+  mayRegister: boolean,
+  device: SessionDevice,
+) {
   const sealed = box.seal(identity.accessCode);
   for (let attempt = 1; ; attempt++) {
     const now = new Date();
-    const session = newSession(now);
+    const session = newSession(now, device);
     const returning = await query(RETURNING_LOGIN, {
       now,
       accessCode: sealed,
@@ -119,9 +130,7 @@ async function signIn(identity: Identity, profileFreshAfter: Date | null, mayReg
       openId: identity.openId,
       unionId: identity.unionId,
       profileFreshAfter,
-      sessionId: session.sessionId,
-      sessionExpiresAt: session.expiresAt,
-      tokenHash: session.tokenHash,
+      ...sessionParams(session),
     });
     let userId = returning.rows[0]?.id as string | undefined;
     let isNewUser = false;
@@ -140,9 +149,7 @@ async function signIn(identity: Identity, profileFreshAfter: Date | null, mayReg
           openId: identity.openId,
           accessCode: sealed,
           profileRefreshedAt: null,
-          sessionId: session.sessionId,
-          sessionExpiresAt: session.expiresAt,
-          tokenHash: session.tokenHash,
+          ...sessionParams(session),
           messageId: null,
           eventBody: null,
           endpoints: '[]',
@@ -165,7 +172,7 @@ async function signIn(identity: Identity, profileFreshAfter: Date | null, mayReg
   }
 }
 
-async function miniLogin(body: { code: string }) {
+async function miniLogin(body: { code: string }, req: http.IncomingMessage) {
   const app = APPS.mini;
   const session = await wechatGet<{ openid: string; unionid?: string; session_key: string }>(
     '/sns/jscode2session',
@@ -175,10 +182,11 @@ async function miniLogin(body: { code: string }) {
     { ...app, openId: session.openid, unionId: session.unionid ?? null, accessCode: session.session_key },
     null,
     true,
+    deviceOf(req),
   );
 }
 
-async function oauthLogin(app: (typeof APPS)['app'], code: string) {
+async function oauthLogin(app: (typeof APPS)['app'], code: string, req: http.IncomingMessage) {
   const token = await wechatGet<{ access_token: string; openid: string; unionid?: string }>(
     '/sns/oauth2/access_token',
     { appid: app.appId, secret: app.secret, code, grant_type: 'authorization_code' },
@@ -189,16 +197,19 @@ async function oauthLogin(app: (typeof APPS)['app'], code: string) {
     unionId: token.unionid ?? null,
     accessCode: token.access_token,
   };
-  return signIn(identity, new Date(Date.now() - PROFILE_TTL_MS), false);
+  return signIn(identity, new Date(Date.now() - PROFILE_TTL_MS), false, deviceOf(req));
 }
 
-async function webLogin(body: { code: string; state: string; redirectUri: string }) {
+async function webLogin(
+  body: { code: string; state: string; redirectUri: string },
+  req: http.IncomingMessage,
+) {
   const spend = states.verify(body.state, { app: webApp, redirectUri: body.redirectUri });
   if ((await query(SPEND_STATE, spend)).rowCount !== 1) throw new Refused('state already used');
-  return oauthLogin(APPS.web, body.code);
+  return oauthLogin(APPS.web, body.code, req);
 }
 
-async function refresh(body: { refreshToken: string }) {
+async function refresh(body: { refreshToken: string }, req: http.IncomingMessage) {
   const now = new Date();
   const refreshToken = `rt_${randomBytes(32).toString('base64url')}`;
   const { rows } = await query(ROTATE, {
@@ -206,6 +217,7 @@ async function refresh(body: { refreshToken: string }) {
     graceStart: new Date(now.getTime() - 60_000),
     presentedHash: sha256(body.refreshToken),
     newHash: sha256(refreshToken),
+    ...deviceOf(req),
   });
   const row = rows[0];
   if (!row) throw new Refused('refresh token refused');
@@ -232,7 +244,7 @@ async function me(authorization: string | undefined) {
 
 const routes: Record<string, (body: never, req: http.IncomingMessage) => Promise<unknown>> = {
   '/login/mini': miniLogin,
-  '/login/app': (body: { code: string }) => oauthLogin(APPS.app, body.code),
+  '/login/app': (body: { code: string }, req) => oauthLogin(APPS.app, body.code, req),
   '/login/web': webLogin,
   '/refresh': refresh,
   '/me': (_body: never, req) => me(req.headers.authorization),

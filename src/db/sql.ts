@@ -127,3 +127,6 @@ export async function maybeOne<Params extends string, Row>(
     throw new Error(`expected at most one row, got ${rows.length} (${statement.preparedName})`);
   return rows[0];
 }
+
+/** A timestamp column of a raw statement's row (PostgreSQL's text) as a Date. */
+export const dateOf = (em: EntityManager, text: string) => em.getPlatform().parseDate(text) as Date;

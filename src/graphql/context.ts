@@ -3,6 +3,7 @@ import type DataLoader from 'dataloader';
 import type { FastifyRequest } from 'fastify';
 import type { UserLoginMethod } from '../identity/user-login-method.entity.js';
 import type { Services } from '../server/services.js';
+import type { RequestClient } from '../sessions/session-device.js';
 import type { Authenticated } from '../sessions/session.service.js';
 import { createLoginMethodsLoader } from './loaders/login-methods.loader.js';
 
@@ -11,6 +12,8 @@ export interface Context {
   em: EntityManager;
   /** The client's address (behind a proxy: per TRUST_PROXY), for rate limits. */
   clientIp: string;
+  /** The client's User-Agent header, for the session a login or refresh records (sessionDevice). */
+  userAgent: string | undefined;
   services: Services;
   loaders: { loginMethods: DataLoader<string, UserLoginMethod[]> };
   /** The bearer's session: null when anonymous; throws UNAUTHENTICATED for a bad token. Memoised. */
@@ -30,6 +33,7 @@ export function createContext(em: EntityManager, request: FastifyRequest, servic
   return {
     em,
     clientIp: request.ip,
+    userAgent: request.headers['user-agent'],
     services,
     loaders: {
       // Made on first use: most operations never ask for login methods.
@@ -40,3 +44,9 @@ export function createContext(em: EntityManager, request: FastifyRequest, servic
     auth: () => (auth ??= services.sessions.authenticate(em, request.headers.authorization)),
   };
 }
+
+/** The client of this request, as a session it opens or refreshes records it. */
+export const requestClient = (ctx: Context): RequestClient => ({
+  ip: ctx.clientIp,
+  userAgent: ctx.userAgent,
+});

@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { execute, maybeOne, sql } from '../db/sql.js';
+import { dateOf, execute, maybeOne, sql } from '../db/sql.js';
 import {
   OTHER_ACCOUNT_EXISTS,
   USER_SUMMARY_COLUMNS,
@@ -7,7 +7,12 @@ import {
   type UserSummary,
   type UserSummaryRow,
 } from '../identity/user.repository.js';
-import { sessionInserts, type SessionRows } from '../sessions/login.repository.js';
+import {
+  sessionInserts,
+  sessionParams,
+  type SessionParams,
+  type SessionRows,
+} from '../sessions/login.repository.js';
 import type { LoginTicketKind } from './login-ticket.entity.js';
 
 /** The channel a ticket's change is announced on (payload: the ticket's id), for every instance. */
@@ -87,7 +92,7 @@ select kind, state, expires_at as "expiresAt", finished_at as "finishedAt", deli
  * Nothing matches when the user has ended meanwhile (merged or deleted).
  */
 const HAND_OVER = sql<
-  'id' | 'secretHash' | 'now' | 'confirmedAfter' | 'sessionId' | 'sessionExpiresAt' | 'tokenHash',
+  'id' | 'secretHash' | 'now' | 'confirmedAfter' | SessionParams,
   UserSummaryRow & { otherAccountExists: boolean }
 >(`
 with t as (
@@ -121,8 +126,6 @@ export interface SceneRow {
   /** The caller is a user of the ticket's mini program. */
   ofApp: boolean;
 }
-
-const dateOf = (em: EntityManager, text: string) => em.getPlatform().parseDate(text) as Date;
 
 /** The SQL of login tickets: each move is one statement, atomic on its own. */
 export const LoginTicketRepository = {
@@ -211,9 +214,7 @@ export const LoginTicketRepository = {
       secretHash: ticket.secretHash,
       now: ticket.now,
       confirmedAfter: ticket.confirmedAfter,
-      sessionId: ticket.session.sessionId,
-      sessionExpiresAt: ticket.session.expiresAt,
-      tokenHash: ticket.session.tokenHash,
+      ...sessionParams(ticket.session),
     });
     return row && { user: userSummaryOf(em, row), otherAccountExists: row.otherAccountExists };
   },

@@ -3,10 +3,12 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import QRCode from 'qrcode';
 import type { Config } from '../config.js';
 import { sha256 } from '../crypto/keys.js';
+import { UUID } from '../db/base.entity.js';
 import { AppError, BadUserInputError, UnauthenticatedError } from '../errors.js';
 import type { LoginResult } from '../logins/sign-in.js';
 import { credentialsFor } from '../logins/platform.js';
 import type { RateLimiter } from '../rate-limits/rate-limiter.js';
+import type { RequestClient } from '../sessions/session-device.js';
 import type { SessionService } from '../sessions/session.service.js';
 import type { MiniProgramCodeClient } from '../wechat/mini-program-code.client.js';
 import type { OfficialAccountClient } from '../wechat/official-account.client.js';
@@ -63,7 +65,6 @@ export const isTicketScene = (text: string): boolean => SCENE.test(text);
 const SCENE_LENGTH = 32;
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 /** Ticket ids are UUIDs; secrets are ours (`lts_` + 43 characters): anything longer is not one. */
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_SECRET_LENGTH = 128;
 
 /** A waiting subscription reads its ticket again this often when no announcement can reach it. */
@@ -228,8 +229,8 @@ export class LoginTickets {
    * The ticket as its holder sees it; CONFIRMED and not yet handed over: the session, now (once,
    * whoever asks first). TICKET_NOT_FOUND for an unknown id or a wrong secret alike.
    */
-  async status(em: EntityManager, id: string, secret: string): Promise<TicketStatus> {
-    return (await this.read(em, id, secret)).status;
+  async status(em: EntityManager, id: string, secret: string, reader: RequestClient): Promise<TicketStatus> {
+    return (await this.read(em, id, secret, reader)).status;
   }
 
   /**
@@ -244,18 +245,19 @@ export class LoginTickets {
     em: EntityManager,
     id: string,
     secret: string,
+    reader: RequestClient,
     scope: WatchScope = {},
   ): Promise<AsyncIterableIterator<TicketStatus>> {
     let first: { status: TicketStatus; expiresAt: Date };
     try {
-      first = await this.read(em, id, secret);
+      first = await this.read(em, id, secret, reader);
     } catch (error) {
       scope.onEnd?.();
       throw error;
     }
     const stop = new AbortController();
     const signal = scope.signal ? AbortSignal.any([stop.signal, scope.signal]) : stop.signal;
-    const changes = this.follow(em, id, secret, first, signal, scope.onEnd);
+    const changes = this.follow(em, id, secret, reader, first, signal, scope.onEnd);
     const iterator: AsyncIterableIterator<TicketStatus> = {
       next: () => changes.next(),
       return: (value?: unknown) => {
@@ -275,6 +277,7 @@ export class LoginTickets {
     em: EntityManager,
     id: string,
     secret: string,
+    reader: RequestClient,
     first: { status: TicketStatus; expiresAt: Date },
     signal: AbortSignal,
     onEnd: (() => void) | undefined,
@@ -314,7 +317,7 @@ export class LoginTickets {
         woken = false;
         const previous = status.state;
         try {
-          ({ status, expiresAt } = await this.read(em, id, secret));
+          ({ status, expiresAt } = await this.read(em, id, secret, reader));
           failures = 0;
         } catch (error) {
           // Gone (pruned) or its account ended: the end of the stream. Anything else (the
@@ -334,10 +337,16 @@ export class LoginTickets {
     }
   }
 
+  /**
+   * The ticket now, and the handover when it is due. The session handed over is the waiting page's,
+   * so its device is the reader's (the page that holds the id and secret), never the phone's that
+   * confirmed.
+   */
   private async read(
     em: EntityManager,
     id: string,
     secret: string,
+    reader: RequestClient,
   ): Promise<{ status: TicketStatus; expiresAt: Date }> {
     if (!UUID.test(id) || secret.length === 0 || secret.length > MAX_SECRET_LENGTH) throw ticketNotFound();
     const secretHash = sha256(secret);
@@ -355,7 +364,7 @@ export class LoginTickets {
     if (row.finishedAt && row.finishedAt <= confirmedAfter) {
       return { status: { state: 'EXPIRED', auth: null }, expiresAt };
     }
-    const session = this.deps.sessions.prepare(now);
+    const session = this.deps.sessions.prepare(now, reader);
     const handed = await LoginTicketRepository.handOver(em, { id, secretHash, now, confirmedAfter, session });
     if (!handed) {
       // Another request took it first, or the account ended since the confirmation.

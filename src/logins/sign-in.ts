@@ -12,6 +12,7 @@ import type { UserSummary } from '../identity/user.repository.js';
 import type { WeChatIdentity } from '../identity/wechat-identity.js';
 import type { RateLimiter } from '../rate-limits/rate-limiter.js';
 import { LoginRepository } from '../sessions/login.repository.js';
+import type { RequestClient } from '../sessions/session-device.js';
 import type { IssuedTokens, SessionService } from '../sessions/session.service.js';
 import type { WebhookOutbox } from '../webhooks/outbox.js';
 import type { AppLoginInput } from './app.login.js';
@@ -65,14 +66,14 @@ export class SignIn {
     em: EntityManager,
     kind: K,
     input: PlatformInputs[K],
-    clientIp: string,
+    client: RequestClient,
   ): Promise<LoginResult> {
     try {
       const result = await this.run(
         em,
         this.deps.platforms[kind] as Platform<PlatformInputs[K]>,
         input,
-        clientIp,
+        client,
       );
       this.deps.onLogin(kind);
       return result;
@@ -106,22 +107,22 @@ export class SignIn {
     em: EntityManager,
     platform: Platform<Input>,
     input: Input,
-    clientIp: string,
+    client: RequestClient,
   ): Promise<LoginResult> {
     const app = platform.check(input);
     // An identical login under way (a double click, WeChat redirecting twice) is joined: one
     // exchange of the single-use code, a session of its own for each caller.
     const { result, joined } = await this.duplicates.join(platform.kind, input, async () => {
-      await this.deps.rateLimiter.ip('login', clientIp);
+      await this.deps.rateLimiter.ip('login', client.ip);
       const exchange = await platform.exchange(em, app, input);
       await this.deps.rateLimiter.identity(app.appId, exchange.identity.openId);
       if (exchange.returning !== false) {
-        const returning = await this.returning(em, exchange.identity, exchange.returning);
+        const returning = await this.returning(em, exchange.identity, exchange.returning, client);
         if (returning) return returning;
       }
-      return this.register(em, await exchange.enrich());
+      return this.register(em, await exchange.enrich(), client);
     });
-    return joined ? this.joinedSession(em, result) : result;
+    return joined ? this.joinedSession(em, result, client) : result;
   }
 
   /**
@@ -132,9 +133,10 @@ export class SignIn {
     em: EntityManager,
     identity: WeChatIdentity,
     profileFreshAfter: Date | null,
+    client: RequestClient,
   ): Promise<LoginResult | null> {
     const now = new Date();
-    const session = this.deps.sessions.prepare(now);
+    const session = this.deps.sessions.prepare(now, client);
     const found = await LoginRepository.returning(em, {
       appId: identity.appId,
       openId: identity.openId,
@@ -160,9 +162,13 @@ export class SignIn {
    * session in one transaction (unionId links, profile updates, unionId claims). A lost race there
    * (a unique violation, a merge or deletion of the user meanwhile) is retried and finds the new state.
    */
-  private async register(em: EntityManager, identity: WeChatIdentity): Promise<LoginResult> {
+  private async register(
+    em: EntityManager,
+    identity: WeChatIdentity,
+    client: RequestClient,
+  ): Promise<LoginResult> {
     const now = new Date();
-    const session = this.deps.sessions.prepare(now);
+    const session = this.deps.sessions.prepare(now, client);
     let user: UserSummary | null = null;
     try {
       user = await this.registerNew(em, identity, session, now);
@@ -181,7 +187,7 @@ export class SignIn {
     return retryingRaces(em, async (tx) => {
       const now = new Date();
       const found = await this.deps.accounts.findOrRegister(tx, identity, now);
-      const tokens = await this.deps.sessions.create(tx, found.user, now);
+      const tokens = await this.deps.sessions.create(tx, found.user, client, now);
       return { ...tokens, ...found };
     });
   }
@@ -219,13 +225,17 @@ export class SignIn {
    * merged or deleted since: locked and checked, so no session opens on an account that ended
    * (a merge or deletion ends them all).
    */
-  private async joinedSession(em: EntityManager, result: LoginResult): Promise<LoginResult> {
+  private async joinedSession(
+    em: EntityManager,
+    result: LoginResult,
+    client: RequestClient,
+  ): Promise<LoginResult> {
     const tokens = await em.fork().transactional(async (tx) => {
       const [user] = await LifecycleRepository.lockUsers(tx, result.user.id);
       if (!user || user.deletedAt) {
         throw new UnauthenticatedError('This account was merged or deleted during the login: sign in again');
       }
-      return this.deps.sessions.create(tx, tx.getReference(User, result.user.id));
+      return this.deps.sessions.create(tx, tx.getReference(User, result.user.id), client);
     });
     const { user, isNewUser, otherAccountExists } = result;
     return { ...tokens, user, isNewUser, otherAccountExists };

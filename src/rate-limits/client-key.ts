@@ -41,3 +41,16 @@ function ipv6Groups(address: string): number[] {
   const back = parse(tail);
   return [...front, ...new Array<number>(8 - front.length - back.length).fill(0), ...back];
 }
+
+/**
+ * What a session keeps of its client's address (docs/privacy.md): the network, never the host. An
+ * IPv4 address is its /24 (`203.0.113.0/24`), an IPv6 one its /48 (`2001:db8:1::/48`, one site);
+ * an IPv4 address written as IPv6 is the IPv4 one. Null for anything that is no address.
+ */
+export function ipPrefix(ip: string): string | null {
+  const key = clientKey(ip, 48);
+  if (isIPv4(key)) return `${key.slice(0, key.lastIndexOf('.'))}.0/24`;
+  if (!key.endsWith('/48') || !isIPv6(key.slice(0, -3))) return null;
+  const [a, b, c] = key.split(':');
+  return `${a}:${b}:${c}::/48`;
+}

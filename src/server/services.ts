@@ -40,7 +40,7 @@ import type { WebhookOutbox } from '../webhooks/outbox.js';
 
 /** What resolvers and routes call: one instance of each per process. */
 export interface Services {
-  /** Every login, whatever its platform: SignIn.login(em, kind, input, clientIp). */
+  /** Every login, whatever its platform: SignIn.login(em, kind, input, client). */
   signIn: SignIn;
   /** The authorize URLs of the two redirect logins. */
   webLogin: WebLogin;

@@ -219,6 +219,8 @@ export function subscriptionRoute({ config, schema, services, em, formatError }:
           // pool connection each and touch no identity map. The loader below forks its own.
           em,
           clientIp: ctx.extra.request.ip,
+          // The waiting page's browser: a session handed over here is that page's.
+          userAgent: ctx.extra.request.headers['user-agent'],
           services,
           loaders: {
             // The session handed over with CONFIRMED is a login's answer, its user's login methods

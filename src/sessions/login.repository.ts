@@ -8,23 +8,37 @@ import {
   type UserSummaryRow,
 } from '../identity/user.repository.js';
 import { RefreshToken } from './refresh-token.entity.js';
+import type { SessionDevice } from './session-device.js';
 import { Session } from './session.entity.js';
 
-/** A session about to be written: its id, the hash of its refresh token, its end. */
+/** A session about to be written: its id, the hash of its refresh token, its end, its device. */
 export interface SessionRows {
   sessionId: string;
   tokenHash: string;
   expiresAt: Date;
+  device: SessionDevice;
 }
+
+/** The parameters a session's insert takes (sessionInserts, NEW_USER_LOGIN). */
+export type SessionParams = 'sessionId' | 'sessionExpiresAt' | 'tokenHash' | 'userAgent' | 'ipPrefix';
+
+/** A session's values for its insert's parameters. */
+export const sessionParams = (session: SessionRows): Record<SessionParams, unknown> => ({
+  sessionId: session.sessionId,
+  sessionExpiresAt: session.expiresAt,
+  tokenHash: session.tokenHash,
+  userAgent: session.device.userAgent,
+  ipPrefix: session.device.ipPrefix,
+});
 
 /**
  * The CTEs that open a session in a one-statement login: `s`, the session of the user in
  * `source`'s `user_id` column (one per row of `source`, none when it is empty), and `r`, its
- * refresh token. Parameters :sessionId, :now, :sessionExpiresAt, :tokenHash.
+ * refresh token. Parameters :now and SessionParams.
  */
 export const sessionInserts = (source: string) => `s as (
-  insert into session (id, created_at, updated_at, user_id, expires_at)
-  select :sessionId, :now, :now, ${source}.user_id, :sessionExpiresAt from ${source}
+  insert into session (id, created_at, updated_at, last_used_at, user_id, expires_at, user_agent, ip_prefix)
+  select :sessionId, :now, :now, :now, ${source}.user_id, :sessionExpiresAt, :userAgent, :ipPrefix from ${source}
   returning id, user_id
 ), r as (
   insert into refresh_token (token_hash, session_id, created_at)
@@ -43,15 +57,7 @@ export const sessionInserts = (source: string) => `s as (
  * locked; the subqueries run only when the login carries a unionId its user does not hold.
  */
 export const RETURNING_LOGIN = sql<
-  | 'now'
-  | 'accessCode'
-  | 'appId'
-  | 'openId'
-  | 'unionId'
-  | 'profileFreshAfter'
-  | 'sessionId'
-  | 'sessionExpiresAt'
-  | 'tokenHash',
+  'now' | 'accessCode' | 'appId' | 'openId' | 'unionId' | 'profileFreshAfter' | SessionParams,
   UserSummaryRow & { otherAccountExists: boolean }
 >(`
 with m as (
@@ -95,9 +101,7 @@ export const NEW_USER_LOGIN = sql<
   | 'openId'
   | 'accessCode'
   | 'profileRefreshedAt'
-  | 'sessionId'
-  | 'sessionExpiresAt'
-  | 'tokenHash'
+  | SessionParams
   | 'messageId'
   | 'eventBody'
   | 'endpoints',
@@ -114,8 +118,8 @@ with u as (
     (id, created_at, updated_at, user_id, kind, app_id, open_id, union_id, access_code, last_login_at, profile_refreshed_at)
   select :methodId, :now, :now, u.id, :kind, :appId, :openId, :unionId, :accessCode, :now, :profileRefreshedAt from u
 ), s as (
-  insert into session (id, created_at, updated_at, user_id, expires_at)
-  select :sessionId, :now, :now, u.id, :sessionExpiresAt from u
+  insert into session (id, created_at, updated_at, last_used_at, user_id, expires_at, user_agent, ip_prefix)
+  select :sessionId, :now, :now, :now, u.id, :sessionExpiresAt, :userAgent, :ipPrefix from u
   returning id
 ), r as (
   insert into refresh_token (token_hash, session_id, created_at)
@@ -181,9 +185,7 @@ export const LoginRepository = {
       openId: login.openId,
       unionId: login.unionId ?? null,
       profileFreshAfter: login.profileFreshAfter,
-      sessionId: login.session.sessionId,
-      sessionExpiresAt: login.session.expiresAt,
-      tokenHash: login.session.tokenHash,
+      ...sessionParams(login.session),
     });
     if (!row) return null;
     return { user: userSummaryOf(em, row), otherAccountExists: row.otherAccountExists };
@@ -208,9 +210,7 @@ export const LoginRepository = {
       openId: login.openId,
       accessCode: login.sealedAccessCode,
       profileRefreshedAt: login.profileRefreshedAt,
-      sessionId: login.session.sessionId,
-      sessionExpiresAt: login.session.expiresAt,
-      tokenHash: login.session.tokenHash,
+      ...sessionParams(login.session),
       messageId: login.event?.messageId ?? null,
       eventBody: login.event?.body ?? null,
       endpoints: JSON.stringify(login.event?.endpoints ?? []),
@@ -226,6 +226,8 @@ export const LoginRepository = {
       expiresAt: session.expiresAt,
       createdAt: now,
       updatedAt: now,
+      lastUsedAt: now,
+      ...session.device,
     });
     em.create(RefreshToken, { tokenHash: session.tokenHash, session: row, createdAt: now });
   },

@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { execute, maybeOne, one, sql } from '../db/sql.js';
+import { dateOf, execute, maybeOne, one, sql } from '../db/sql.js';
 import {
   OTHER_ACCOUNT_EXISTS,
   USER_SUMMARY_COLUMNS,
@@ -7,17 +7,19 @@ import {
   type UserSummary,
   type UserSummaryRow,
 } from '../identity/user.repository.js';
+import type { SessionDevice } from './session-device.js';
 
 /**
- * Rotates a refresh token in one statement: the old one dies, the new one is written, the user is
- * read, with whether another user holds the unionId of one of its login methods (AuthPayload's
+ * Rotates a refresh token in one statement: the old one dies, the new one is written, the session
+ * records its use (last_used_at, the refresher's user agent and IP prefix), the user is read, with
+ * whether another user holds the unionId of one of its login methods (AuthPayload's
  * otherAccountExists). A token rotated after `graceStart` still matches (it keeps its first rotation time, so the
  * window does not stretch): a client that lost the answer, or two tabs refreshing at once, get
  * fresh tokens for the same session. Two concurrent uses: the second waits for the first's row
  * lock, then matches the rotated row within the window.
  */
 export const ROTATE = sql<
-  'now' | 'graceStart' | 'presentedHash' | 'newHash',
+  'now' | 'graceStart' | 'presentedHash' | 'newHash' | 'userAgent' | 'ipPrefix',
   UserSummaryRow & { sessionId: string; otherAccountExists: boolean }
 >(`
 with t as (
@@ -25,8 +27,9 @@ with t as (
    where token_hash = :presentedHash and (rotated_at is null or rotated_at > :graceStart)
   returning session_id
 ), s as (
-  select s.id, s.user_id from session s join t on s.id = t.session_id
-   where s.revoked_at is null and s.expires_at > :now
+  update session s set last_used_at = :now, user_agent = :userAgent, ip_prefix = :ipPrefix, updated_at = :now
+    from t where s.id = t.session_id and s.revoked_at is null and s.expires_at > :now
+  returning s.id, s.user_id
 ), n as (
   insert into refresh_token (token_hash, session_id, created_at) select :newHash, s.id, :now from s
 )
@@ -61,6 +64,33 @@ select ${USER_SUMMARY_COLUMNS} from session s join "user" u on u.id = s.user_id
  where s.id = :sessionId and s.user_id = :userId and s.revoked_at is null and s.expires_at > :now
    and u.deleted_at is null`);
 
+/** The most sessions a person's list shows: more are kept and work, only the least recently used are not listed. */
+export const MAX_LISTED_SESSIONS = 100;
+
+/** A user's live sessions (not revoked, not expired), most recently used first. */
+const LIVE_SESSIONS = sql<
+  'userId' | 'now',
+  Omit<SessionRow, 'createdAt' | 'lastUsedAt'> & { createdAt: string; lastUsedAt: string }
+>(`
+select id, created_at as "createdAt", last_used_at as "lastUsedAt", user_agent as "userAgent", ip_prefix as "ipPrefix"
+  from session where user_id = :userId and revoked_at is null and expires_at > :now
+ order by last_used_at desc, id limit ${MAX_LISTED_SESSIONS}`);
+
+/** Ends one of a user's live sessions (revokeSession); no row when it is not one of theirs or has ended. */
+const REVOKE_OWN = sql<'id' | 'userId' | 'now', { id: string }>(`
+update session set revoked_at = :now, revoked_reason = 'revoked_by_user', updated_at = :now
+ where id = :id and user_id = :userId and revoked_at is null and expires_at > :now
+returning id`);
+
+/** A session as its person's list shows it. */
+export interface SessionRow {
+  id: string;
+  createdAt: Date;
+  lastUsedAt: Date;
+  userAgent: string | null;
+  ipPrefix: string | null;
+}
+
 /** Sessions and refresh tokens: the SQL of the sessions concern. */
 export const SessionRepository = {
   /** The session and user of a rotated token, or null when nothing matched (unknown, reused late, ended). */
@@ -68,10 +98,11 @@ export const SessionRepository = {
     em: EntityManager,
     presentedHash: string,
     newHash: string,
+    device: SessionDevice,
     now: Date,
     graceStart: Date,
   ): Promise<{ sessionId: string; user: UserSummary; otherAccountExists: boolean } | null> {
-    const row = await maybeOne(em, ROTATE, { now, graceStart, presentedHash, newHash });
+    const row = await maybeOne(em, ROTATE, { now, graceStart, presentedHash, newHash, ...device });
     if (!row) return null;
     return {
       sessionId: row.sessionId,
@@ -97,5 +128,20 @@ export const SessionRepository = {
   ): Promise<UserSummary | null> {
     const row = await maybeOne(em, OPEN_SESSION_USER, { sessionId, userId, now });
     return row ? userSummaryOf(em, row) : null;
+  },
+
+  /** See LIVE_SESSIONS. */
+  async liveSessions(em: EntityManager, userId: string, now: Date): Promise<SessionRow[]> {
+    const rows = await execute(em, LIVE_SESSIONS, { userId, now });
+    return rows.map((row) => ({
+      ...row,
+      createdAt: dateOf(em, row.createdAt),
+      lastUsedAt: dateOf(em, row.lastUsedAt),
+    }));
+  },
+
+  /** See REVOKE_OWN: true when this ended one of the user's live sessions. */
+  async revokeOwn(em: EntityManager, id: string, userId: string, now: Date): Promise<boolean> {
+    return (await maybeOne(em, REVOKE_OWN, { id, userId, now })) !== undefined;
   },
 };

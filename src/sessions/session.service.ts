@@ -1,16 +1,20 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sha256 } from '../crypto/keys.js';
-import { UnauthenticatedError } from '../errors.js';
+import { BadUserInputError, UnauthenticatedError } from '../errors.js';
+import { UUID } from '../db/base.entity.js';
 import type { User } from '../identity/user.entity.js';
 import type { UserSummary } from '../identity/user.repository.js';
 import type { RateLimiter } from '../rate-limits/rate-limiter.js';
 import type { AccessTokens } from './access-tokens.js';
 import { LoginRepository, type SessionRows } from './login.repository.js';
+import { sessionDevice, type RequestClient } from './session-device.js';
 import { Session } from './session.entity.js';
-import { SessionRepository } from './session.repository.js';
+import { SessionRepository, type SessionRow } from './session.repository.js';
 
 export interface IssuedTokens {
+  /** The session the tokens are of (the access token's `sid`). */
+  sessionId: string;
   accessToken: string;
   refreshToken: string;
   /** When the access token expires. */
@@ -59,52 +63,63 @@ function newRefreshToken(): { refreshToken: string; tokenHash: string } {
 export class SessionService {
   constructor(private readonly deps: SessionServiceDeps) {}
 
-  /** Opens a session for the user, inside the caller's transaction. */
-  async create(em: EntityManager, user: User, now = new Date()): Promise<IssuedTokens> {
-    const prepared = this.prepare(now);
+  /** Opens a session for the user on the client's device, inside the caller's transaction. */
+  async create(
+    em: EntityManager,
+    user: User,
+    client: RequestClient,
+    now = new Date(),
+  ): Promise<IssuedTokens> {
+    const prepared = this.prepare(now, client);
     LoginRepository.openSession(em, user, prepared, now);
     return this.issue(user.id, prepared, now);
   }
 
-  /** A new session's ids and refresh token, for the one-statement logins (LoginRepository). */
-  prepare(now: Date): NewSession {
+  /**
+   * A new session's ids, refresh token and device (what it keeps of the client that opens it), for
+   * the one-statement logins (LoginRepository).
+   */
+  prepare(now: Date, client: RequestClient): NewSession {
     return {
       sessionId: randomUUID(),
       ...newRefreshToken(),
       expiresAt: new Date(now.getTime() + this.deps.refreshTokenTtlSeconds * 1000),
+      device: sessionDevice(client),
     };
   }
 
   /** Tokens for a session written with prepare(). */
   async issue(userId: string, session: NewSession, now: Date): Promise<IssuedTokens> {
     return {
+      sessionId: session.sessionId,
       ...(await this.deps.accessTokens.sign({ userId, sessionId: session.sessionId }, now)),
       refreshToken: session.refreshToken,
     };
   }
 
   /**
-   * Rotates a refresh token (one statement; limited per client IP). When nothing matched, a second
-   * statement tells an unknown token from a rotated one presented again after the grace window,
-   * and revokes the session in that case.
+   * Rotates a refresh token (one statement; limited per client IP), recording the session's use by
+   * this client. When nothing matched, a second statement tells an unknown token from a rotated
+   * one presented again after the grace window, and revokes the session in that case.
    */
   async refresh(
     em: EntityManager,
     presented: string,
-    clientIp: string,
+    client: RequestClient,
   ): Promise<IssuedTokens & { user: UserSummary; otherAccountExists: boolean }> {
-    const hash = await this.admitRefreshToken(em, presented, clientIp);
+    const hash = await this.admitRefreshToken(em, presented, client.ip);
     const now = new Date();
     const { refreshToken, tokenHash } = newRefreshToken();
     const graceStart = new Date(now.getTime() - this.deps.refreshReuseGraceSeconds * 1000);
-    const rotated = await SessionRepository.rotate(em, hash, tokenHash, now, graceStart);
+    const device = sessionDevice(client);
+    const rotated = await SessionRepository.rotate(em, hash, tokenHash, device, now, graceStart);
     if (!rotated) {
       await SessionRepository.revokeOnReuse(em, hash, now);
       throw refreshFailed();
     }
     const { user, sessionId, otherAccountExists } = rotated;
     const access = await this.deps.accessTokens.sign({ userId: user.id, sessionId }, now);
-    return { ...access, refreshToken, user, otherAccountExists };
+    return { sessionId, ...access, refreshToken, user, otherAccountExists };
   }
 
   /**
@@ -141,6 +156,22 @@ export class SessionService {
     if (presented.length === 0 || presented.length > MAX_REFRESH_TOKEN_LENGTH) throw refreshFailed();
     await this.deps.rateLimiter.ip('refresh', clientIp);
     return sha256(presented);
+  }
+
+  /** The user's live sessions (not revoked, not expired), most recently used first. */
+  list(em: EntityManager, userId: string): Promise<SessionRow[]> {
+    return SessionRepository.liveSessions(em, userId, new Date());
+  }
+
+  /**
+   * Ends one of the user's own live sessions (its tokens stop working at once), the current one
+   * included. Any other id (another user's, unknown, ended) is BAD_USER_INPUT, the same answer
+   * for each, as unlinkLoginMethod answers a login method that is not the account's.
+   */
+  async revokeOwn(em: EntityManager, userId: string, sessionId: string): Promise<void> {
+    const ended =
+      UUID.test(sessionId) && (await SessionRepository.revokeOwn(em, sessionId, userId, new Date()));
+    if (!ended) throw new BadUserInputError('No live session of this account has this id', 'id');
   }
 
   async revoke(em: EntityManager, sessionId: string, reason: 'logout'): Promise<void> {

@@ -16,8 +16,12 @@ import type {
   LoginTicketQueryVariables,
   MeQuery,
   MeQueryVariables,
+  MySessionsQuery,
+  MySessionsQueryVariables,
   RefreshSessionMutation,
   RefreshSessionMutationVariables,
+  RevokeSessionMutation,
+  RevokeSessionMutationVariables,
   ScanLoginTicketMutation,
   ScanLoginTicketMutationVariables,
   UserViewFragment,
@@ -76,6 +80,8 @@ interface Operations {
   ];
   RefreshSession: [RefreshSessionMutation, RefreshSessionMutationVariables];
   Me: [MeQuery, MeQueryVariables];
+  MySessions: [MySessionsQuery, MySessionsQueryVariables];
+  RevokeSession: [RevokeSessionMutation, RevokeSessionMutationVariables];
   LinkWechatIdentity: [LinkWechatIdentityMutation, LinkWechatIdentityMutationVariables];
   CreateLoginTicket: [CreateLoginTicketMutation, CreateLoginTicketMutationVariables];
   LoginTicket: [LoginTicketQuery, LoginTicketQueryVariables];

@@ -10,7 +10,8 @@
  * 2. Back here with ?code=…&state=…: compare the state with the one kept, then wechatWebLogin with
  *    the verifier. Login CSRF (a URL made by someone else must not log this browser in) is refused
  *    twice: here, and on the server, which accepts the state only with its verifier.
- * 3. Show the user, refresh the session a minute before the access token expires, log out.
+ * 3. Show the user and their sessions (sign another device out), refresh the session a minute
+ *    before the access token expires, log out.
  * 4. Unlink one of the user's login methods (never the last: the server answers LAST_LOGIN_METHOD),
  *    or delete the account, after a second, in-page confirmation: every session ends with it.
  * 5. "Scan with WeChat (mini program)": a login ticket (docs/api.md, "Login tickets") for a website
@@ -40,7 +41,9 @@ import {
   LoginTicketDocument,
   LogoutDocument,
   MeDocument,
+  MySessionsDocument,
   RefreshSessionDocument,
+  RevokeSessionDocument,
   UnlinkLoginMethodDocument,
   WechatOfficialAccountAuthorizeUrlDocument,
   WechatOfficialAccountLoginDocument,
@@ -180,6 +183,7 @@ function show(session: SessionFragment | null): void {
     return tr;
   });
   $('methods').replaceChildren(...rows);
+  void showSessions(session.accessToken).catch(fail);
   // Refresh a minute before the access token expires (or halfway, for short test lifetimes).
   const left = new Date(session.expiresAt).getTime() - Date.now();
   refreshTimer = window.setTimeout(() => void refresh(), Math.max(1000, Math.min(left - 60_000, left / 2)));
@@ -491,6 +495,45 @@ async function unlink(method: { appId: string; openId: string }): Promise<void> 
     }
     throw error;
   }
+}
+
+/** The person's sessions: each device, its network and last use, and a way to sign the others out. */
+async function showSessions(accessToken: string): Promise<void> {
+  const { me } = await request(MySessionsDocument, {}, accessToken);
+  const rows = (me?.sessions ?? []).map((s) => {
+    const tr = document.createElement('tr');
+    for (const value of [
+      s.userAgent ?? '(unknown device)',
+      s.ipPrefix ?? '—',
+      new Date(s.lastUsedAt).toLocaleString(),
+    ]) {
+      const td = document.createElement('td');
+      td.textContent = value;
+      tr.append(td);
+    }
+    const td = document.createElement('td');
+    if (s.current) td.textContent = 'this device';
+    else {
+      const revokeButton = document.createElement('button');
+      revokeButton.type = 'button';
+      revokeButton.className = 'revoke';
+      revokeButton.textContent = 'Sign out that device';
+      revokeButton.addEventListener('click', () => void revokeSession(s.id).catch(fail));
+      td.append(revokeButton);
+    }
+    tr.append(td);
+    return tr;
+  });
+  $('sessions').replaceChildren(...rows);
+}
+
+/** Ends another of the person's sessions: that device's tokens stop working at once. */
+async function revokeSession(id: string): Promise<void> {
+  const session = loadSession();
+  if (!session) return;
+  await request(RevokeSessionDocument, { id }, session.accessToken);
+  await showSessions(session.accessToken);
+  say('That device was signed out.');
 }
 
 /** Forgets the session in this browser and shows the signed-out page. */

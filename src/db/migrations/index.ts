@@ -14,6 +14,7 @@ import { Migration20261122003620 } from './Migration20261122003620.js';
 import { Migration20261207005823 } from './Migration20261207005823.js';
 import { Migration20261207021553 } from './Migration20261207021553.js';
 import { Migration20261207032722 } from './Migration20261207032722.js';
+import { Migration20261207041040 } from './Migration20261207041040.js';
 import { Migration20261207041649 } from './Migration20261207041649.js';
 
 /** Checked-in migrations in the order they apply; `npm run migration:create` appends to this list. */
@@ -33,5 +34,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261207005823', class: Migration20261207005823 },
   { name: 'Migration20261207021553', class: Migration20261207021553 },
   { name: 'Migration20261207032722', class: Migration20261207032722 },
+  { name: 'Migration20261207041040', class: Migration20261207041040 },
   { name: 'Migration20261207041649', class: Migration20261207041649 },
 ];

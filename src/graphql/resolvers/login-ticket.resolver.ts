@@ -2,7 +2,7 @@ import { Arg, Authorized, Ctx, ID, Mutation, Query, Resolver, Root, Subscription
 import { LoginTicketKind } from '../../login-tickets/login-ticket.entity.js';
 import type { TicketStatus } from '../../login-tickets/login-tickets.js';
 import type { Authenticated } from '../../sessions/session.service.js';
-import type { Context } from '../context.js';
+import { requestClient, type Context } from '../context.js';
 import { CurrentUser } from '../current-user.js';
 import { LoginTicketScanType, LoginTicketStatusType, LoginTicketType } from '../types/login-ticket.type.js';
 import { toAuthPayload } from '../types/mappers.js';
@@ -85,7 +85,7 @@ export class LoginTicketResolver {
     @Arg('secret', () => String) secret: string,
     @Ctx() ctx: Context,
   ): Promise<LoginTicketStatusType> {
-    return toStatus(await ctx.services.loginTickets.status(ctx.em, id, secret));
+    return toStatus(await ctx.services.loginTickets.status(ctx.em, id, secret, requestClient(ctx)));
   }
 
   @Subscription(() => LoginTicketStatusType, {
@@ -97,7 +97,7 @@ export class LoginTicketResolver {
       const { id, secret } = args as unknown as WatchArgs;
       // Counted against its socket until it ends, and ended with its socket.
       const onEnd = context.stream?.admit();
-      return context.services.loginTickets.watch(context.em, id, secret, {
+      return context.services.loginTickets.watch(context.em, id, secret, requestClient(context), {
         signal: context.stream?.signal,
         onEnd,
       });

@@ -1,7 +1,7 @@
 import { Arg, Ctx, Mutation, Query, registerEnumType, Resolver } from 'type-graphql';
 import { LoginMethodKind } from '../../identity/user-login-method.entity.js';
 import type { OfficialAccountScope } from '../../logins/official-account.login.js';
-import type { Context } from '../context.js';
+import { requestClient, type Context } from '../context.js';
 import {
   WechatAppLoginInput,
   WechatMiniLoginInput,
@@ -89,7 +89,7 @@ export class LoginResolver {
     @Ctx() ctx: Context,
   ) {
     return toAuthPayload(
-      await ctx.services.signIn.login(ctx.em, LoginMethodKind.WECHAT_WEB, input, ctx.clientIp),
+      await ctx.services.signIn.login(ctx.em, LoginMethodKind.WECHAT_WEB, input, requestClient(ctx)),
     );
   }
 
@@ -99,7 +99,7 @@ export class LoginResolver {
     @Ctx() ctx: Context,
   ) {
     return toAuthPayload(
-      await ctx.services.signIn.login(ctx.em, LoginMethodKind.WECHAT_APP, input, ctx.clientIp),
+      await ctx.services.signIn.login(ctx.em, LoginMethodKind.WECHAT_APP, input, requestClient(ctx)),
     );
   }
 
@@ -109,7 +109,7 @@ export class LoginResolver {
     @Ctx() ctx: Context,
   ) {
     return toAuthPayload(
-      await ctx.services.signIn.login(ctx.em, LoginMethodKind.WECHAT_MINI, input, ctx.clientIp),
+      await ctx.services.signIn.login(ctx.em, LoginMethodKind.WECHAT_MINI, input, requestClient(ctx)),
     );
   }
 
@@ -123,7 +123,12 @@ export class LoginResolver {
     @Ctx() ctx: Context,
   ) {
     return toAuthPayload(
-      await ctx.services.signIn.login(ctx.em, LoginMethodKind.WECHAT_OFFICIAL_ACCOUNT, input, ctx.clientIp),
+      await ctx.services.signIn.login(
+        ctx.em,
+        LoginMethodKind.WECHAT_OFFICIAL_ACCOUNT,
+        input,
+        requestClient(ctx),
+      ),
     );
   }
 }

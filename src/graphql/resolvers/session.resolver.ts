@@ -1,6 +1,9 @@
-import { Arg, Ctx, Mutation, Query, Resolver } from 'type-graphql';
+import { Arg, Authorized, Ctx, ID, Mutation, Query, Resolver, UseMiddleware } from 'type-graphql';
 import { UnauthenticatedError } from '../../errors.js';
-import type { Context } from '../context.js';
+import type { Authenticated } from '../../sessions/session.service.js';
+import { limitAccountChanges } from '../account-change-limit.js';
+import { requestClient, type Context } from '../context.js';
+import { CurrentUser } from '../current-user.js';
 import { AuthPayload } from '../types/auth.type.js';
 import { toAuthPayload, toUserType } from '../types/mappers.js';
 import { UserType } from '../types/user.type.js';
@@ -20,7 +23,7 @@ export class SessionResolver {
     description: 'A new access token and a new refresh token; the one given stops working.',
   })
   async refreshSession(@Arg('refreshToken', () => String) refreshToken: string, @Ctx() ctx: Context) {
-    const refreshed = await ctx.services.sessions.refresh(ctx.em, refreshToken, ctx.clientIp);
+    const refreshed = await ctx.services.sessions.refresh(ctx.em, refreshToken, requestClient(ctx));
     return toAuthPayload({ ...refreshed, isNewUser: false });
   }
 
@@ -48,6 +51,23 @@ export class SessionResolver {
       );
     }
     await ctx.services.sessions.revoke(ctx.em, auth.sessionId, 'logout');
+    return true;
+  }
+
+  @Authorized()
+  @UseMiddleware(limitAccountChanges)
+  @Mutation(() => Boolean, {
+    description:
+      'Ends one of the signed-in person’s own sessions (me { sessions }): its access and refresh tokens stop ' +
+      'working at once. The current one may be ended too (a logout). An id that is not one of their live ' +
+      'sessions, whoever’s it is: BAD_USER_INPUT.',
+  })
+  async revokeSession(
+    @Arg('id', () => ID) id: string,
+    @CurrentUser() auth: Authenticated,
+    @Ctx() ctx: Context,
+  ): Promise<boolean> {
+    await ctx.services.sessions.revokeOwn(ctx.em, auth.userId, id);
     return true;
   }
 }

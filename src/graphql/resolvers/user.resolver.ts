@@ -1,5 +1,7 @@
 import { Ctx, FieldResolver, Resolver, Root } from 'type-graphql';
+import { UnauthenticatedError } from '../../errors.js';
 import type { Context } from '../context.js';
+import { SessionType } from '../types/session.type.js';
 import { LoginMethodType, UserType } from '../types/user.type.js';
 
 @Resolver(() => UserType)
@@ -15,5 +17,14 @@ export class UserResolver {
       unionId: m.unionId,
       lastLoginAt: m.lastLoginAt,
     }));
+  }
+
+  /** The user's own live sessions, to that user alone: loaded only when asked for. */
+  @FieldResolver(() => [SessionType])
+  async sessions(@Root() user: UserType, @Ctx() ctx: Context): Promise<SessionType[]> {
+    const current = user.viewerSession;
+    if (current === null) throw new UnauthenticatedError('A user’s sessions are shown to that user alone');
+    const sessions = await ctx.services.sessions.list(ctx.em, user.id);
+    return sessions.map((session) => ({ ...session, current: session.id === current }));
   }
 }

@@ -4,19 +4,24 @@ import type { AuthPayload } from './auth.type.js';
 import type { UserType } from './user.type.js';
 
 /**
- * Who will read a user: their phone number is shown to that user alone (docs/api.md, "Phone
- * numbers"). `null`: someone else, or nobody signed in.
+ * Who will read a user, through which of their sessions: their phone number and sessions are shown
+ * to that user alone (docs/api.md, "Phone numbers", "Sessions"). `null`: nobody signed in.
  */
-export type Viewer = { readonly userId: string } | null;
+export type Viewer = { readonly userId: string; readonly sessionId: string } | null;
 
-/** The GraphQL face of a user, as `viewer` may see it; loginMethods are resolved on demand by UserResolver. */
+/**
+ * The GraphQL face of a user, as `viewer` may see it; loginMethods and sessions are resolved on
+ * demand by UserResolver.
+ */
 export function toUserType(user: UserSummary, viewer: Viewer): UserType {
+  const own = viewer?.userId === user.id;
   return {
     id: user.id,
     nickname: user.nickname,
     avatarUrl: user.avatarUrl,
-    phoneNumber: viewer?.userId === user.id ? user.phoneNumber : null,
+    phoneNumber: own ? user.phoneNumber : null,
     createdAt: user.createdAt,
+    viewerSession: own ? viewer.sessionId : null,
   };
 }
 
@@ -24,7 +29,7 @@ export function toUserType(user: UserSummary, viewer: Viewer): UserType {
 export function toAuthPayload(
   result: Pick<
     LoginResult,
-    'accessToken' | 'refreshToken' | 'expiresAt' | 'isNewUser' | 'otherAccountExists' | 'user'
+    'sessionId' | 'accessToken' | 'refreshToken' | 'expiresAt' | 'isNewUser' | 'otherAccountExists' | 'user'
   >,
 ): AuthPayload {
   return {
@@ -33,6 +38,6 @@ export function toAuthPayload(
     expiresAt: result.expiresAt,
     isNewUser: result.isNewUser,
     otherAccountExists: result.otherAccountExists,
-    user: toUserType(result.user, { userId: result.user.id }),
+    user: toUserType(result.user, { userId: result.user.id, sessionId: result.sessionId }),
   };
 }

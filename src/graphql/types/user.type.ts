@@ -1,5 +1,7 @@
 import { Field, ID, ObjectType, registerEnumType } from 'type-graphql';
 import { LoginMethodKind } from '../../identity/user-login-method.entity.js';
+import { MAX_LISTED_SESSIONS } from '../../sessions/session.repository.js';
+import { SessionType } from './session.type.js';
 
 registerEnumType(LoginMethodKind, {
   name: 'LoginMethodKind',
@@ -62,4 +64,15 @@ export class UserType {
 
   @Field(() => [LoginMethodType], { description: 'Every WeChat identity linked to this user.' })
   loginMethods?: LoginMethodType[];
+
+  @Field(() => [SessionType], {
+    description:
+      `This user’s live sessions (signed-in browsers and devices), most recently used first, at most ` +
+      `${MAX_LISTED_SESSIONS}. Only ever given to the user themselves (me, their own login, refresh, ` +
+      'link or profile change): UNAUTHENTICATED for anyone else.',
+  })
+  sessions?: SessionType[];
+
+  /** Not a field: the session the user themselves reads this through (`current`); null for anyone else. */
+  viewerSession!: string | null;
 }
