@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import type { SecretBox } from '../crypto/secret-box.js';
+import { RegistrationClosedError } from '../errors.js';
 import type { WebhookOutbox } from '../webhooks/outbox.js';
 import { LifecycleRepository } from './lifecycle.repository.js';
 import { LostRace } from './races.js';
@@ -22,12 +23,16 @@ export interface FoundUser {
  * unionId; a login finds the user of its (appId, openId), else the user of its unionId (this app
  * is linked to them), else registers a new user. A login that reveals a unionId another user holds
  * merges nothing: it answers as the user of its (appId, openId), with `otherAccountExists`.
+ * While registration is closed (REGISTRATION=closed) an identity that matches no user is refused
+ * (REGISTRATION_CLOSED) before anything is written.
  */
 export class AccountService {
   constructor(
     private readonly box: SecretBox,
     private readonly logger: Logger,
     private readonly outbox: WebhookOutbox,
+    /** Whether an identity that matches no user makes a new one (config.registrationOpen). */
+    readonly registrationOpen: boolean,
   ) {}
 
   /**
@@ -74,6 +79,7 @@ export class AccountService {
     if (holderId && !user) throw new LostRace();
     const isNewUser = !user;
     if (!user) {
+      if (!this.registrationOpen) throw new RegistrationClosedError();
       user = em.create(User, { unionId: identity.unionId ?? null, createdAt: now, updatedAt: now });
     }
     const changed = this.applyWeChatData(user, identity);
