@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { clientOf, type Client, type LoginKind } from './support/client.js';
 import { eventually } from './support/eventually.js';
@@ -6,7 +5,7 @@ import { errorCode } from './support/graphql.js';
 import { parseMetrics, sumOf } from './support/metrics.js';
 import { eventXml, sendPush, signPush, type PushAccount } from './support/pushes.js';
 import { startWebhookReceiver, type WebhookReceiver } from './support/webhook-receiver.js';
-import { APPS, startWorld, type World } from './support/world.js';
+import { APPS, insertUser, startWorld, type World } from './support/world.js';
 
 /**
  * REGISTRATION=closed: a WeChat identity that matches no user is refused (REGISTRATION_CLOSED) with
@@ -40,23 +39,6 @@ afterAll(async () => {
   await w?.stop();
   await receiver?.close();
 });
-
-/** `person`'s user with their mini program identity and unionid, as a past registration left it. */
-async function existingUser(person: string): Promise<string> {
-  const userId = randomUUID();
-  const unionId = w.emulator.people.unionidOf(person);
-  const openId = w.emulator.people.openid(APPS.mini.appid, person);
-  await c.sql(`insert into "user" (id, union_id, created_at, updated_at) values (?, ?, now(), now())`, [
-    userId,
-    unionId,
-  ]);
-  await c.sql(
-    `insert into user_login_method (id, user_id, kind, app_id, open_id, union_id, last_login_at, created_at, updated_at)
-     values (?, ?, 'WECHAT_MINI', ?, ?, ?, now(), now(), now())`,
-    [randomUUID(), userId, APPS.mini.appid, openId, unionId],
-  );
-  return userId;
-}
 
 /** Rows of every table a login writes to. */
 async function rows() {
@@ -100,7 +82,7 @@ describe('REGISTRATION=closed', () => {
   });
 
   it('signs an existing user in, and joins a new app’s identity whose unionid they hold', async () => {
-    const userId = await existingUser('erin');
+    const userId = await insertUser(w, 'erin');
     const mini = await c.loginAs('mini', 'erin');
     expect(mini.user.id).toBe(userId);
     expect(mini.isNewUser).toBe(false);
@@ -121,7 +103,7 @@ describe('REGISTRATION=closed', () => {
   });
 
   it('refuses concurrent first logins of a new person, and joins concurrent ones of a held unionid once', async () => {
-    const userId = await existingUser('frank');
+    const userId = await insertUser(w, 'frank');
     const before = await rows();
     const strangers = await Promise.all(Array.from({ length: 6 }, () => c.login('app', 'gina')));
     expect(strangers.map(errorCode)).toEqual(Array(6).fill('REGISTRATION_CLOSED'));
@@ -158,7 +140,7 @@ describe('REGISTRATION=closed', () => {
       sumOf(pushes, 'wechat_login_official_account_pushes_total', { outcome: 'registration-closed' }),
     ).toBe(1);
 
-    const userId = await existingUser('iris');
+    const userId = await insertUser(w, 'iris');
     expect((await follow('iris')).status).toBe(200);
     const confirmed = await state();
     expect(confirmed.state).toBe('CONFIRMED');

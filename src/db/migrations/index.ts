@@ -14,6 +14,7 @@ import { Migration20261122003620 } from './Migration20261122003620.js';
 import { Migration20261207005823 } from './Migration20261207005823.js';
 import { Migration20261207021553 } from './Migration20261207021553.js';
 import { Migration20261207032722 } from './Migration20261207032722.js';
+import { Migration20261207041302 } from './Migration20261207041302.js';
 
 /** Checked-in migrations in the order they apply; `npm run migration:create` appends to this list. */
 export const migrationsList: MigrationObject[] = [
@@ -32,4 +33,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261207005823', class: Migration20261207005823 },
   { name: 'Migration20261207021553', class: Migration20261207021553 },
   { name: 'Migration20261207032722', class: Migration20261207032722 },
+  { name: 'Migration20261207041302', class: Migration20261207041302 },
 ];
