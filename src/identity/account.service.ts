@@ -22,7 +22,8 @@ export interface FoundUser {
 /**
  * The identity rules (docs/architecture.md, "Identity"): one user per (appId, openId), one per
  * unionId; a login finds the user of its (appId, openId), else the user of its unionId (this app
- * is linked to them), else registers a new user. A login that reveals a unionId another user holds
+ * is linked to them), else the one imported user of the phone number WeChat verified with it
+ * (docs/import.md), else registers a new user. A login that reveals a unionId another user holds
  * merges nothing: it answers as the user of its (appId, openId), with `otherAccountExists`.
  * While registration is closed (REGISTRATION=closed) an identity that matches no user is refused
  * (REGISTRATION_CLOSED) before anything is written.
