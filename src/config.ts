@@ -73,6 +73,11 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
       refreshReuseGraceSeconds: env.REFRESH_REUSE_GRACE_SECONDS,
       webStateTtlSeconds: env.WEB_STATE_TTL_SECONDS,
     },
+    /**
+     * REGISTRATION: whether a WeChat identity that matches no user makes a new one; closed, it is
+     * refused (REGISTRATION_CLOSED) while existing users, and their unionid links, sign in as always.
+     */
+    registrationOpen: env.REGISTRATION === 'open',
     /** Access tokens: ES256 JWTs signed with the current key of `signingKeys`. */
     accessTokens: { issuer: publicUrl, audience: env.TOKEN_AUDIENCE ?? publicUrl },
     signingKeys: {

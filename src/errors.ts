@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'RATE_LIMITED'
   | 'IDENTITY_IN_USE'
   | 'IDENTITY_CONFLICT'
+  | 'REGISTRATION_CLOSED'
   | 'LAST_LOGIN_METHOD'
   | 'TICKET_NOT_FOUND'
   | 'TICKET_EXPIRED'
@@ -55,5 +56,12 @@ export class UnauthenticatedError extends AppError {
 export class RateLimitedError extends AppError {
   constructor(retryAfterSeconds: number) {
     super('RATE_LIMITED', `Too many attempts: try again in ${retryAfterSeconds} s`, { retryAfterSeconds });
+  }
+}
+
+/** A WeChat identity that matches no user, while registration is closed (REGISTRATION=closed). */
+export class RegistrationClosedError extends AppError {
+  constructor() {
+    super('REGISTRATION_CLOSED', 'This service takes no new accounts: only existing users can sign in');
   }
 }

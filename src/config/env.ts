@@ -55,6 +55,7 @@ export const EnvSchema = z.object({
   REFRESH_TOKEN_TTL_SECONDS: positiveInt.default(30 * 24 * 3600),
   REFRESH_REUSE_GRACE_SECONDS: nonNegativeInt.default(30),
   WEB_STATE_TTL_SECONDS: positiveInt.default(600),
+  REGISTRATION: z.enum(['open', 'closed']).default('open'),
   LOGIN_TICKET_TTL_SECONDS: positiveInt
     .refine((n) => n <= 24 * 3600, 'must be at most 86400 (a day: a URL Link lives no longer)')
     .default(300),

@@ -1,11 +1,13 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import type { SecretBox } from '../crypto/secret-box.js';
+import { RegistrationClosedError } from '../errors.js';
 import type { WebhookOutbox } from '../webhooks/outbox.js';
 import { LifecycleRepository } from './lifecycle.repository.js';
 import { LostRace } from './races.js';
 import { UserLoginMethod } from './user-login-method.entity.js';
 import { User } from './user.entity.js';
+import { UserRepository } from './user.repository.js';
 import type { WeChatIdentity } from './wechat-identity.js';
 
 type ChangedField = 'nickname' | 'avatarUrl' | 'phoneNumber';
@@ -20,14 +22,19 @@ export interface FoundUser {
 /**
  * The identity rules (docs/architecture.md, "Identity"): one user per (appId, openId), one per
  * unionId; a login finds the user of its (appId, openId), else the user of its unionId (this app
- * is linked to them), else registers a new user. A login that reveals a unionId another user holds
+ * is linked to them), else the one imported user of the phone number WeChat verified with it
+ * (docs/import.md), else registers a new user. A login that reveals a unionId another user holds
  * merges nothing: it answers as the user of its (appId, openId), with `otherAccountExists`.
+ * While registration is closed (REGISTRATION=closed) an identity that matches no user is refused
+ * (REGISTRATION_CLOSED) before anything is written.
  */
 export class AccountService {
   constructor(
     private readonly box: SecretBox,
     private readonly logger: Logger,
     private readonly outbox: WebhookOutbox,
+    /** Whether an identity that matches no user makes a new one (config.registrationOpen). */
+    readonly registrationOpen: boolean,
   ) {}
 
   /**
@@ -68,14 +75,25 @@ export class AccountService {
       return { user, isNewUser: false, otherAccountExists };
     }
 
+    // A new identity joins the user who holds its unionId, else the imported user of the phone
+    // number WeChat verified for it (docs/import.md), else it is a new user.
     const holderId = identity.unionId ? await LifecycleRepository.unionHolder(em, identity.unionId) : null;
-    if (holderId) await this.lockLive(em, holderId);
+    const importedId = holderId ? null : await this.importedMatch(em, identity);
+    const joinedId = holderId ?? importedId;
+    if (joinedId) await this.lockLive(em, joinedId);
     let user = holderId ? await em.findOne(User, { id: holderId, unionId: identity.unionId! }) : null;
-    if (holderId && !user) throw new LostRace();
+    // Asked again under the lock: another identity of this app may have joined them meanwhile.
+    if (importedId && (await this.importedMatch(em, identity)) === importedId) {
+      user = await em.findOne(User, importedId);
+    }
+    if (joinedId && !user) throw new LostRace();
     const isNewUser = !user;
     if (!user) {
+      if (!this.registrationOpen) throw new RegistrationClosedError();
       user = em.create(User, { unionId: identity.unionId ?? null, createdAt: now, updatedAt: now });
     }
+    // An imported user learns the unionId of the identity that joined them (nobody holds it).
+    if (user.unionId === null && identity.unionId) user.unionId = identity.unionId;
     const changed = this.applyWeChatData(user, identity);
     const created = em.create(UserLoginMethod, {
       user,
@@ -99,6 +117,12 @@ export class AccountService {
     );
     if (!isNewUser) this.emitUpdated(em, user, changed, now);
     return { user, isNewUser, otherAccountExists: false };
+  }
+
+  /** The imported user this new identity joins by its verified phone number, if any (importedByPhone). */
+  private importedMatch(em: EntityManager, identity: WeChatIdentity): Promise<string | null> {
+    if (!identity.phoneNumber) return Promise.resolve(null);
+    return UserRepository.importedByPhone(em, identity.phoneNumber, identity.appId, identity.unionId);
   }
 
   /** Locks a user this login adds to; a tombstone (merged or deleted meanwhile) is a lost race. */

@@ -79,8 +79,11 @@ export class ProfileService {
   }
 }
 
-/** The nickname to store: trimmed, 1-64 code points, nothing invisible or forbidden, not WeChat's placeholder. */
-function checkNickname(given: string): string {
+/**
+ * The nickname to store: trimmed, 1-64 code points, nothing invisible or forbidden, not WeChat's
+ * placeholder (updateProfile, and `npm run import`'s nicknames).
+ */
+export function checkNickname(given: string): string {
   const nickname = given.trim();
   if (FORBIDDEN_IN_NICKNAME.test(nickname)) {
     throw new BadUserInputError(

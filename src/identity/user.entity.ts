@@ -10,8 +10,22 @@ import { UserLoginMethod } from './user-login-method.entity.js';
   expression:
     'create index "user_merged_into_id_index" on "user" ("merged_into_id") where "merged_into_id" is not null',
 })
+// A new mini program identity with a verified phone number looks for an imported user of that
+// number (AccountService.findOrRegister): only imported users are in this index.
+@Index({
+  name: 'user_imported_phone_number_index',
+  expression:
+    'create index "user_imported_phone_number_index" on "user" ("phone_number") where "external_id" is not null',
+})
 export class User extends BaseEntity<
-  'unionId' | 'nickname' | 'avatarUrl' | 'profileChosenAt' | 'phoneNumber' | 'deletedAt' | 'mergedInto'
+  | 'unionId'
+  | 'nickname'
+  | 'avatarUrl'
+  | 'profileChosenAt'
+  | 'phoneNumber'
+  | 'externalId'
+  | 'deletedAt'
+  | 'mergedInto'
 > {
   /** WeChat unionid shared by every app of one Open Platform account; unique, so one person is one user. */
   @Property({ type: 'text', nullable: true })
@@ -37,6 +51,15 @@ export class User extends BaseEntity<
    */
   @Property({ type: 'text', nullable: true })
   phoneNumber: string | null = null;
+
+  /**
+   * The user's id in the system they were imported from (`npm run import`, docs/import.md); unique,
+   * so an import run again adds nobody twice. Null for a user who signed up here. A tombstone keeps
+   * it: an import run again never brings back a deleted or merged account.
+   */
+  @Property({ type: 'text', nullable: true })
+  @Unique({ name: 'user_external_id_unique' })
+  externalId: string | null = null;
 
   /**
    * Set when the account ended: deleted (deleteAccount) or merged into another (`mergedInto`).

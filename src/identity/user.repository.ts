@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { maybeOne, sql } from '../db/sql.js';
+import { execute, maybeOne, sql } from '../db/sql.js';
 import { User } from './user.entity.js';
 import { UserLoginMethod } from './user-login-method.entity.js';
 
@@ -46,6 +46,19 @@ const SET_PHONE_NUMBER = sql<'userId' | 'phoneNumber' | 'now', UserRow>(`
 update "user" set phone_number = :phoneNumber, updated_at = :now
  where id = :userId and deleted_at is null returning *`);
 
+/**
+ * The live imported users of a phone number (at most two: one is a match, two are ambiguous), and
+ * whether a new identity of this app may join each: none of its login methods is of this app, and
+ * it holds no unionId, or the identity brings none (a different unionId is a different person).
+ */
+const IMPORTED_BY_PHONE = sql<'phoneNumber' | 'appId' | 'unionId', { id: string; joinable: boolean }>(`
+select u.id,
+       not exists (select 1 from user_login_method lm where lm.user_id = u.id and lm.app_id = :appId)
+         and (u.union_id is null or :unionId::text is null) as joinable
+  from "user" u
+ where u.phone_number = :phoneNumber and u.external_id is not null and u.deleted_at is null
+ limit 2`);
+
 /** Users and their login methods: the SQL of the identity concern. */
 export const UserRepository = {
   /** Stores a user's phone number (E.164); null when the user no longer exists. */
@@ -57,6 +70,21 @@ export const UserRepository = {
   ): Promise<User | null> {
     const row = await maybeOne(em, SET_PHONE_NUMBER, { userId, phoneNumber, now });
     return row ? em.map(User, row) : null;
+  },
+
+  /**
+   * The imported user a new identity of `appId` with this verified phone number joins
+   * (docs/import.md): the one live imported user of that number, when it may (IMPORTED_BY_PHONE);
+   * null when there is none, several, or it may not.
+   */
+  async importedByPhone(
+    em: EntityManager,
+    phoneNumber: string,
+    appId: string,
+    unionId: string | undefined,
+  ): Promise<string | null> {
+    const rows = await execute(em, IMPORTED_BY_PHONE, { phoneNumber, appId, unionId: unionId ?? null });
+    return rows.length === 1 && rows[0]!.joinable ? rows[0]!.id : null;
   },
 
   /** The login methods of these users, oldest first, in one query. */

@@ -161,6 +161,7 @@ export class SignIn {
    * (or when a concurrent first login of the same person won that race) find-or-register and a
    * session in one transaction (unionId links, profile updates, unionId claims). A lost race there
    * (a unique violation, a merge or deletion of the user meanwhile) is retried and finds the new state.
+   * With registration closed only find-or-register runs: it links or finds, and refuses a new person.
    */
   private async register(
     em: EntityManager,
@@ -171,7 +172,7 @@ export class SignIn {
     const session = this.deps.sessions.prepare(now, client);
     let user: UserSummary | null = null;
     try {
-      user = await this.registerNew(em, identity, session, now);
+      if (this.deps.accounts.registrationOpen) user = await this.registerNew(em, identity, session, now);
     } catch (error) {
       // A concurrent first login of the same person won (execute converts the driver's error).
       if (!(error instanceof UniqueConstraintViolationException)) throw error;

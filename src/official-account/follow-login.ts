@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { ConfiguredApp } from '../config.js';
+import { RegistrationClosedError } from '../errors.js';
 import type { AccountService } from '../identity/account.service.js';
 import { retryingRaces } from '../identity/races.js';
 import { LoginMethodKind } from '../identity/user-login-method.entity.js';
@@ -13,10 +14,12 @@ import type { PushedMessage } from './push-message.js';
 
 /**
  * What a push did: a login ticket confirmed; a follow or unfollow recorded; nothing (a message or
- * event we have no use for, a scene that is no waiting ticket of this account); or nothing again
- * (the push was already handled: a retry or a replay).
+ * event we have no use for, a scene that is no waiting ticket of this account, a person who matches
+ * no user while registration is closed); or nothing again (the push was already handled: a retry or
+ * a replay).
  */
-export type PushOutcome = 'login' | 'followed' | 'unfollowed' | 'ignored' | 'no-ticket' | 'duplicate';
+export type PushOutcome =
+  'login' | 'followed' | 'unfollowed' | 'ignored' | 'no-ticket' | 'registration-closed' | 'duplicate';
 
 export interface FollowLoginDeps {
   client: OfficialAccountClient;
@@ -65,7 +68,8 @@ export class FollowLogin {
   /**
    * The ticket of `scene` confirmed for this person, in one transaction with their find-or-register
    * and the push's claim. WeChat is asked for the unionid only when the ticket waits. Nothing is
-   * written when the ticket stops waiting meanwhile.
+   * written when the ticket stops waiting meanwhile, nor for a person who matches no user while
+   * registration is closed (the ticket goes on waiting).
    */
   private async login(
     em: EntityManager,
@@ -105,6 +109,7 @@ export class FollowLogin {
       });
     } catch (error) {
       if (error instanceof TicketGone) return 'no-ticket';
+      if (error instanceof RegistrationClosedError) return 'registration-closed';
       throw error;
     }
     if (ticketId === null) return 'duplicate';

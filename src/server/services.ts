@@ -129,7 +129,7 @@ export function createServices(
   const phoneNumberClient = new PhoneNumberClient(http, appTokens, logger.child({ component: 'wechat' }));
   const webLogin = new WebLogin(config, webState, oauth);
   const officialAccountLogin = new OfficialAccountLogin(config, webState, oauth);
-  const accounts = new AccountService(box, logger, outbox);
+  const accounts = new AccountService(box, logger, outbox, config.registrationOpen);
   const signIn = new SignIn({
     platforms: {
       [LoginMethodKind.WECHAT_WEB]: webLogin,

@@ -82,8 +82,9 @@ select ${USER_SUMMARY_COLUMNS}, m.other_account_exists as "otherAccountExists"
 /**
  * A first login in ONE statement (atomic on its own): a new user, its login method, a session, its
  * refresh token and the `user.created` outbox rows, all or nothing. It writes only when nobody
- * holds this (appId, openId) and nobody holds its unionId; otherwise it writes nothing (no row
- * back) and the caller takes the full find-or-register path, which links or finds the holder. Two
+ * holds this (appId, openId), nobody holds its unionId and no imported user has its phone number;
+ * otherwise it writes nothing (no row back) and the caller takes the full find-or-register path,
+ * which links or finds the holder (or the imported user of that number). Two
  * concurrent first logins of one person both pass the checks: the second one's insert waits for
  * the first to commit and then fails on a unique index (the whole statement, nothing written); its
  * retry takes the full path and finds the first one's user.
@@ -112,6 +113,8 @@ with u as (
   select :userId, :now, :now, :unionId, :nickname, :avatarUrl, :phoneNumber
    where not exists (select 1 from user_login_method lm where lm.app_id = :appId and lm.open_id = :openId)
      and (:unionId::text is null or not exists (select 1 from "user" h where h.union_id = :unionId::text))
+     and (:phoneNumber::text is null or not exists
+           (select 1 from "user" p where p.phone_number = :phoneNumber::text and p.external_id is not null))
   returning *
 ), m as (
   insert into user_login_method

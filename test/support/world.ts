@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { EmulatorApp } from '../../src/emulator/apps.js';
 import { createEmulator, type Emulator } from '../../src/emulator/emulator.js';
 import { emulatorControl } from './emulator.js';
@@ -109,6 +110,35 @@ export async function startWorld(
       }
     },
   };
+}
+
+const METHOD_KINDS = {
+  web: 'WECHAT_WEB',
+  app: 'WECHAT_APP',
+  mini: 'WECHAT_MINI',
+  official: 'WECHAT_OFFICIAL_ACCOUNT',
+} as const satisfies Record<AppRole, string>;
+
+/**
+ * `person`'s user with their identity in the world's app of `role` and their unionid, written
+ * straight into the database, as an earlier registration left it (a world with
+ * REGISTRATION=closed registers nobody). The user's id.
+ */
+export async function insertUser(w: World, person: string, role: AppRole = 'mini'): Promise<string> {
+  const sql = sqlOf(w.t);
+  const userId = randomUUID();
+  const unionId = w.emulator.people.unionidOf(person);
+  const appId = APPS[role].appid;
+  await sql(`insert into "user" (id, union_id, created_at, updated_at) values (?, ?, now(), now())`, [
+    userId,
+    unionId,
+  ]);
+  await sql(
+    `insert into user_login_method (id, user_id, kind, app_id, open_id, union_id, last_login_at, created_at, updated_at)
+     values (?, ?, ?, ?, ?, ?, now(), now(), now())`,
+    [randomUUID(), userId, METHOD_KINDS[role], appId, w.emulator.people.openid(appId, person), unionId],
+  );
+  return userId;
 }
 
 export const LOGIN_FIELDS = `accessToken refreshToken expiresAt isNewUser otherAccountExists

@@ -15,6 +15,7 @@ import { Migration20261207005823 } from './Migration20261207005823.js';
 import { Migration20261207021553 } from './Migration20261207021553.js';
 import { Migration20261207032722 } from './Migration20261207032722.js';
 import { Migration20261207041040 } from './Migration20261207041040.js';
+import { Migration20261207041302 } from './Migration20261207041302.js';
 import { Migration20261207041649 } from './Migration20261207041649.js';
 
 /** Checked-in migrations in the order they apply; `npm run migration:create` appends to this list. */
@@ -35,5 +36,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261207021553', class: Migration20261207021553 },
   { name: 'Migration20261207032722', class: Migration20261207032722 },
   { name: 'Migration20261207041040', class: Migration20261207041040 },
+  { name: 'Migration20261207041302', class: Migration20261207041302 },
   { name: 'Migration20261207041649', class: Migration20261207041649 },
 ];
