@@ -181,10 +181,11 @@ describe('POST /admin/graphql', () => {
     const existing = Number(
       (await sql<{ n: string }>('select count(*) as n from "user" where deleted_at is null'))[0]!.n,
     );
-    // Two thousand users, as an import would add them.
+    // Two thousand users, as an import would add them: ten at a time share a creation time, to
+    // the microsecond (now() has microseconds; a JavaScript date would not).
     await sql(
       `insert into "user" (id, created_at, updated_at)
-       select gen_random_uuid(), now() - interval '1 day' + g * interval '1 millisecond', now() from generate_series(1, 2000) g`,
+       select gen_random_uuid(), now() - interval '1 day' + (g / 10) * interval '1 millisecond', now() from generate_series(1, 2000) g`,
     );
     const seen: string[] = [];
     let after: string | null = null;

@@ -14,6 +14,8 @@ export interface AdminUserRow {
   deletedAt: Date | null;
   mergedIntoId: string | null;
   activeSessions: number;
+  /** Where this user stands in `users`' order: its creation time as PostgreSQL writes it (microseconds). */
+  positionAt: string;
 }
 
 export interface AdminLoginMethodRow {
@@ -36,15 +38,19 @@ export interface AdminUserFilter {
   appId?: string | null;
 }
 
-/** Where a page starts: after the user with this creation time and id (the cursor's content). */
+/**
+ * Where a page starts: after the user with this creation time and id (the cursor's content). The
+ * time is PostgreSQL's text of it, to the microsecond: a JavaScript Date would round it to the
+ * millisecond, and users made within one millisecond would come twice.
+ */
 export interface PagePosition {
-  createdAt: Date;
+  createdAt: string;
   id: string;
 }
 
 const COLUMNS = `u.id, u.nickname, u.avatar_url as "avatarUrl", u.union_id as "unionId",
   u.phone_number is not null as "hasPhoneNumber", u.created_at as "createdAt", u.updated_at as "updatedAt",
-  u.deleted_at as "deletedAt", u.merged_into_id as "mergedIntoId",
+  u.deleted_at as "deletedAt", u.merged_into_id as "mergedIntoId", u.created_at::text as "positionAt",
   (select count(*) from session s where s.user_id = u.id and s.revoked_at is null and s.expires_at > :now)::int
     as "activeSessions"`;
 
@@ -64,7 +70,7 @@ const USERS = sql<
 >(`
 select ${COLUMNS} from "user" u
  where u.deleted_at is null
-   and (:afterAt::timestamptz is null or (u.created_at, u.id) > (:afterAt::timestamptz, :afterId::uuid))
+   and (:afterAt::text is null or (u.created_at, u.id) > (:afterAt::timestamptz, :afterId::uuid))
    and (:unionId::text is null or u.union_id = :unionId::text)
    and (:phoneNumber::text is null or u.phone_number = :phoneNumber::text)
    and ((:openId::text is null and :appId::text is null) or exists (

@@ -14,16 +14,18 @@ function userId(id: string, field = 'id'): string {
   return id;
 }
 
-/** An opaque cursor: base64url of the last user's creation time and id. */
+/** PostgreSQL's text of a timestamptz (`2026-12-07 04:12:33.123456+00`), what a cursor carries. */
+const PG_TIMESTAMP = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/;
+
+/** An opaque cursor: base64url of the last user's position (creation time to the microsecond, id). */
 const cursorOf = (user: AdminUserRow) =>
-  Buffer.from(JSON.stringify([user.createdAt.toISOString(), user.id])).toString('base64url');
+  Buffer.from(JSON.stringify([user.positionAt, user.id])).toString('base64url');
 
 function positionOf(cursor: string): PagePosition {
   try {
-    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
-    const createdAt = new Date(at);
-    if (typeof id === 'string' && UUID.test(id) && !Number.isNaN(createdAt.getTime()))
-      return { createdAt, id };
+    const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
+    const valid = typeof createdAt === 'string' && PG_TIMESTAMP.test(createdAt);
+    if (valid && typeof id === 'string' && UUID.test(id)) return { createdAt, id };
   } catch {
     // Not JSON: the same answer as a cursor of the wrong shape.
   }
@@ -64,12 +66,12 @@ export class AdminResolver {
     if (size < 1 || size > MAX_PAGE) throw new BadUserInputError(`first: 1 to ${MAX_PAGE}`, 'first');
     // One more than asked tells whether there is a next page.
     const rows = await AdminUsers.page(ctx.em, filter ?? {}, after ? positionOf(after) : null, size + 1);
-    const nodes = await withMethods(ctx, rows.slice(0, size));
+    const page = rows.slice(0, size);
     return {
-      nodes,
+      nodes: await withMethods(ctx, page),
       pageInfo: {
         hasNextPage: rows.length > size,
-        endCursor: nodes.length ? cursorOf(nodes.at(-1)!) : after,
+        endCursor: page.length ? cursorOf(page.at(-1)!) : after,
       },
     };
   }
