@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'IDENTITY_IN_USE'
   | 'IDENTITY_CONFLICT'
   | 'REGISTRATION_CLOSED'
+  | 'USER_DISABLED'
   | 'LAST_LOGIN_METHOD'
   | 'TICKET_NOT_FOUND'
   | 'TICKET_EXPIRED'
@@ -56,6 +57,13 @@ export class UnauthenticatedError extends AppError {
 export class RateLimitedError extends AppError {
   constructor(retryAfterSeconds: number) {
     super('RATE_LIMITED', `Too many attempts: try again in ${retryAfterSeconds} s`, { retryAfterSeconds });
+  }
+}
+
+/** An account an admin disabled (disableUser): its logins, refresh and bearer calls are refused. */
+export class UserDisabledError extends AppError {
+  constructor() {
+    super('USER_DISABLED', 'This account has been disabled by an administrator');
   }
 }
 

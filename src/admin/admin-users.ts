@@ -13,6 +13,8 @@ export interface AdminUserRow {
   updatedAt: Date;
   deletedAt: Date | null;
   mergedIntoId: string | null;
+  disabledAt: Date | null;
+  disabledReason: string | null;
   activeSessions: number;
   /** Where this user stands in `users`' order: its creation time as PostgreSQL writes it (microseconds). */
   positionAt: string;
@@ -36,6 +38,8 @@ export interface AdminUserFilter {
   /** E.164; only matched, never shown. */
   phoneNumber?: string | null;
   appId?: string | null;
+  /** true: only disabled users; false: only the others. */
+  disabled?: boolean | null;
 }
 
 /**
@@ -51,6 +55,7 @@ export interface PagePosition {
 const COLUMNS = `u.id, u.nickname, u.avatar_url as "avatarUrl", u.union_id as "unionId",
   u.phone_number is not null as "hasPhoneNumber", u.created_at as "createdAt", u.updated_at as "updatedAt",
   u.deleted_at as "deletedAt", u.merged_into_id as "mergedIntoId", u.created_at::text as "positionAt",
+  u.disabled_at as "disabledAt", u.disabled_reason as "disabledReason",
   (select count(*) from session s where s.user_id = u.id and s.revoked_at is null and s.expires_at > :now)::int
     as "activeSessions"`;
 
@@ -65,7 +70,7 @@ const USER = sql<'id' | 'now', Row<AdminUserRow>>(`select ${COLUMNS} from "user"
  * after), each page starting after the last one's position. Filters are all optional.
  */
 const USERS = sql<
-  'now' | 'afterAt' | 'afterId' | 'unionId' | 'phoneNumber' | 'openId' | 'appId' | 'limit',
+  'now' | 'afterAt' | 'afterId' | 'unionId' | 'phoneNumber' | 'openId' | 'appId' | 'disabled' | 'limit',
   Row<AdminUserRow>
 >(`
 select ${COLUMNS} from "user" u
@@ -73,6 +78,7 @@ select ${COLUMNS} from "user" u
    and (:afterAt::text is null or (u.created_at, u.id) > (:afterAt::timestamptz, :afterId::uuid))
    and (:unionId::text is null or u.union_id = :unionId::text)
    and (:phoneNumber::text is null or u.phone_number = :phoneNumber::text)
+   and (:disabled::boolean is null or (u.disabled_at is not null) = :disabled::boolean)
    and ((:openId::text is null and :appId::text is null) or exists (
          select 1 from user_login_method lm where lm.user_id = u.id
             and (:openId::text is null or lm.open_id = :openId::text)
@@ -94,6 +100,26 @@ with r as (
 )
 select count(*)::int as revoked from r`);
 
+/**
+ * Takes the user `FOR UPDATE` (what a login's `FOR KEY SHARE` waits for: see RETURNING_LOGIN) and
+ * reads it; nothing for an unknown id or a tombstone.
+ */
+const LOCK_FOR_DISABLE = sql<'id', { disabledAt: string | null }>(`
+select disabled_at as "disabledAt" from "user" where id = :id and deleted_at is null for update`);
+
+const SET_DISABLED = sql<'id' | 'now' | 'reason'>(`
+update "user" set disabled_at = :now, disabled_reason = :reason, updated_at = :now where id = :id`);
+
+/** Ends the user's open sessions, as a disable ends them (USER_DISABLED when they are used). */
+const END_FOR_DISABLE = sql<'userId' | 'now'>(`
+update session set revoked_at = :now, revoked_reason = 'user_disabled', updated_at = :now
+ where user_id = :userId and revoked_at is null`);
+
+const SET_ENABLED = sql<'id' | 'now', { id: string }>(`
+update "user" set disabled_at = null, disabled_reason = null, updated_at = :now
+ where id = :id and deleted_at is null and disabled_at is not null
+returning id`);
+
 /** Text timestamps of a row, parsed as the ORM's platform parses them. */
 function dated<T>(em: EntityManager, row: Row<T>, fields: readonly (keyof T)[]): T {
   const copy: Record<string, unknown> = { ...row };
@@ -104,7 +130,7 @@ function dated<T>(em: EntityManager, row: Row<T>, fields: readonly (keyof T)[]):
   return copy as T;
 }
 
-const USER_DATES = ['createdAt', 'updatedAt', 'deletedAt'] as const;
+const USER_DATES = ['createdAt', 'updatedAt', 'deletedAt', 'disabledAt'] as const;
 const METHOD_DATES = ['createdAt', 'lastLoginAt', 'unsubscribedAt'] as const;
 
 /** The SQL of the admin API's reads and its session revocation. */
@@ -129,6 +155,7 @@ export const AdminUsers = {
       phoneNumber: filter.phoneNumber ?? null,
       openId: filter.openId ?? null,
       appId: filter.appId ?? null,
+      disabled: filter.disabled ?? null,
       limit,
     });
     return rows.map((row) => dated<AdminUserRow>(em, row, USER_DATES));
@@ -138,6 +165,25 @@ export const AdminUsers = {
   async loginMethods(em: EntityManager, userIds: readonly string[]): Promise<AdminLoginMethodRow[]> {
     const rows = await execute(em, METHODS, { userIds: [...userIds] });
     return rows.map((row) => dated<AdminLoginMethodRow>(em, row, METHOD_DATES));
+  },
+
+  /**
+   * Disables a live user, in the caller's transaction: the row locked `FOR UPDATE` first, then
+   * marked, then every open session ended, so a login that took the row before commits first and
+   * its session is ended here, and a login after waits and finds the user disabled. A user
+   * disabled already keeps the first time and reason. False for an unknown id or a tombstone.
+   */
+  async disable(em: EntityManager, id: string, reason: string, now: Date): Promise<boolean> {
+    const row = await maybeOne(em, LOCK_FOR_DISABLE, { id });
+    if (!row) return false;
+    if (row.disabledAt === null) await execute(em, SET_DISABLED, { id, now, reason });
+    await execute(em, END_FOR_DISABLE, { userId: id, now });
+    return true;
+  },
+
+  /** Enables a disabled user again (their ended sessions stay ended); false when there was nothing to do. */
+  async enable(em: EntityManager, id: string, now: Date): Promise<boolean> {
+    return (await maybeOne(em, SET_ENABLED, { id, now })) !== undefined;
   },
 
   /** How many sessions were open and are now ended. */

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import type { SecretBox } from '../crypto/secret-box.js';
-import { AppError, BadUserInputError, UnauthenticatedError } from '../errors.js';
+import { AppError, BadUserInputError, UnauthenticatedError, UserDisabledError } from '../errors.js';
 import type { WebhookOutbox } from '../webhooks/outbox.js';
 import { LifecycleRepository, type LockedUser, type MethodRow } from './lifecycle.repository.js';
 import { LostRace, retryingRaces } from './races.js';
@@ -62,6 +62,8 @@ export class AccountLifecycle {
       const actor = locked.find((u) => u.id === userId);
       if (!actor || actor.deletedAt) throw accountEnded();
       const other = otherId ? locked.find((u) => u.id === otherId) : undefined;
+      // A disabled account stays as it is: neither merged away nor adding identities.
+      if (actor.disabledAt || other?.disabledAt) throw new UserDisabledError();
       // Read again under the locks: a merge, unlink or deletion that committed before them has
       // changed who holds what.
       if (

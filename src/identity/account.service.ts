@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import type { SecretBox } from '../crypto/secret-box.js';
-import { RegistrationClosedError } from '../errors.js';
+import { RegistrationClosedError, UserDisabledError } from '../errors.js';
 import type { WebhookOutbox } from '../webhooks/outbox.js';
 import { LifecycleRepository } from './lifecycle.repository.js';
 import { LostRace } from './races.js';
@@ -125,10 +125,14 @@ export class AccountService {
     return UserRepository.importedByPhone(em, identity.phoneNumber, identity.appId, identity.unionId);
   }
 
-  /** Locks a user this login adds to; a tombstone (merged or deleted meanwhile) is a lost race. */
+  /**
+   * Locks a user this login adds to; a tombstone (merged or deleted meanwhile) is a lost race, a
+   * disabled user USER_DISABLED (the lock waits for a disable under way, and reads its outcome).
+   */
   private async lockLive(em: EntityManager, userId: string): Promise<void> {
     const [row] = await LifecycleRepository.lockUsers(em, userId);
     if (!row || row.deletedAt) throw new LostRace();
+    if (row.disabledAt) throw new UserDisabledError();
   }
 
   /**

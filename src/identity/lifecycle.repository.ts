@@ -11,6 +11,8 @@ import type { UserRow } from './user.repository.js';
 export type LockedUser = Pick<User, 'id' | 'unionId' | 'nickname' | 'avatarUrl' | 'phoneNumber'> & {
   profileChosenAt: string | null;
   deletedAt: string | null;
+  /** Set while an admin has disabled the user (USER_DISABLED). */
+  disabledAt: string | null;
 };
 
 /** A login method as the lifecycle statements read it (what events name, and who holds what). */
@@ -27,7 +29,7 @@ const METHOD_COLUMNS = 'id, kind, app_id as "appId", open_id as "openId", union_
  */
 const LOCK_USERS = sql<'a' | 'b', LockedUser>(`
 select id, union_id as "unionId", nickname, avatar_url as "avatarUrl", phone_number as "phoneNumber",
-       profile_chosen_at as "profileChosenAt", deleted_at as "deletedAt"
+       profile_chosen_at as "profileChosenAt", deleted_at as "deletedAt", disabled_at as "disabledAt"
   from "user" where id in (:a, :b) order by id for no key update`);
 
 const METHOD_OWNER = sql<'appId' | 'openId', { userId: string }>(`
@@ -47,7 +49,8 @@ returning ${METHOD_COLUMNS}`);
 const TOMBSTONE = sql<'id' | 'now' | 'mergedInto'>(`
 update "user"
    set union_id = null, nickname = null, avatar_url = null, phone_number = null,
-       profile_chosen_at = null, deleted_at = :now, merged_into_id = :mergedInto::uuid, updated_at = :now
+       profile_chosen_at = null, deleted_at = :now, merged_into_id = :mergedInto::uuid, updated_at = :now,
+       disabled_reason = null
  where id = :id`);
 
 /** Fills the survivor's empty fields (coalesce: what it has stays). */
@@ -128,7 +131,7 @@ export const LifecycleRepository = {
   async fill(
     em: EntityManager,
     id: string,
-    fields: Omit<LockedUser, 'id' | 'deletedAt'>,
+    fields: Omit<LockedUser, 'id' | 'deletedAt' | 'disabledAt'>,
     now: Date,
   ): Promise<User> {
     return em.map(User, await one(em, FILL, { id, now, ...fields }));

@@ -79,27 +79,41 @@ select t.id, t.state, t.user_id as "scannedBy", t.expires_at as "expiresAt",
 /** A ticket's state as its holder reads it (id and secret's hash both match, or nothing). */
 const STATUS = sql<
   'id' | 'secretHash',
-  { kind: LoginTicketKind; state: string; expiresAt: string; finishedAt: string | null; delivered: boolean }
+  {
+    kind: LoginTicketKind;
+    state: string;
+    expiresAt: string;
+    finishedAt: string | null;
+    delivered: boolean;
+    userDisabled: boolean;
+  }
 >(`
-select kind, state, expires_at as "expiresAt", finished_at as "finishedAt", delivered_at is not null as delivered
-  from login_ticket where id = :id and secret_hash = :secretHash`);
+select kind, state, expires_at as "expiresAt", finished_at as "finishedAt", delivered_at is not null as delivered,
+       exists (select 1 from "user" u where u.id = t.user_id and u.disabled_at is not null) as "userDisabled"
+  from login_ticket t where id = :id and secret_hash = :secretHash`);
 
 /**
  * The handover, in ONE statement: a CONFIRMED ticket not yet delivered (confirmed after
  * `confirmedAfter`) is marked delivered, and a session of the user who confirmed it is opened with
  * its refresh token; the user's login method of the ticket's app records the login. Two holders
  * asking at once: the second waits for the first's row lock, then matches nothing (delivered).
- * Nothing matches when the user has ended meanwhile (merged or deleted).
+ * Nothing matches when the user has ended meanwhile (merged or deleted) or was disabled: the user
+ * is taken `FOR KEY SHARE` with that test, as RETURNING_LOGIN takes it (no session outlives a
+ * disable).
  */
 const HAND_OVER = sql<
   'id' | 'secretHash' | 'now' | 'confirmedAfter' | SessionParams,
   UserSummaryRow & { otherAccountExists: boolean }
 >(`
-with t as (
+with k as (
+  select u.id from login_ticket t join "user" u on u.id = t.user_id
+   where t.id = :id and u.deleted_at is null and u.disabled_at is null
+     for key share of u
+), t as (
   update login_ticket t set delivered_at = :now
+    from k
    where t.id = :id and t.secret_hash = :secretHash and t.state = 'CONFIRMED' and t.delivered_at is null
-     and t.finished_at > :confirmedAfter
-     and exists (select 1 from "user" u where u.id = t.user_id and u.deleted_at is null)
+     and t.finished_at > :confirmedAfter and k.id = t.user_id
   returning t.user_id, t.app_id
 ), m as (
   update user_login_method lm set last_login_at = :now, updated_at = :now
@@ -115,6 +129,8 @@ export interface TicketRow {
   expiresAt: Date;
   finishedAt: Date | null;
   delivered: boolean;
+  /** The person who confirmed it has been disabled since (USER_DISABLED at the handover). */
+  userDisabled: boolean;
 }
 
 /** Why a move of the mini program was refused, read after it matched nothing. */
@@ -200,6 +216,7 @@ export const LoginTicketRepository = {
         expiresAt: dateOf(em, row.expiresAt),
         finishedAt: row.finishedAt === null ? null : dateOf(em, row.finishedAt),
         delivered: row.delivered,
+        userDisabled: row.userDisabled,
       }
     );
   },

@@ -4,7 +4,7 @@ import QRCode from 'qrcode';
 import type { Config } from '../config.js';
 import { sha256 } from '../crypto/keys.js';
 import { UUID } from '../db/base.entity.js';
-import { AppError, BadUserInputError, UnauthenticatedError } from '../errors.js';
+import { AppError, BadUserInputError, UnauthenticatedError, UserDisabledError } from '../errors.js';
 import type { LoginResult } from '../logins/sign-in.js';
 import { credentialsFor } from '../logins/platform.js';
 import type { RateLimiter } from '../rate-limits/rate-limiter.js';
@@ -370,6 +370,7 @@ export class LoginTickets {
       // Another request took it first, or the account ended since the confirmation.
       const again = await LoginTicketRepository.status(em, id, secretHash);
       if (again?.delivered) return { status: { state: 'CONFIRMED', auth: null }, expiresAt };
+      if (again?.userDisabled) throw new UserDisabledError();
       throw new UnauthenticatedError('The account that confirmed this login has ended: sign in again');
     }
     this.deps.wakeups.wake(id);

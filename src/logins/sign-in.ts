@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { SecretBox } from '../crypto/secret-box.js';
-import { UnauthenticatedError } from '../errors.js';
+import { UnauthenticatedError, UserDisabledError } from '../errors.js';
 import type { AccountService } from '../identity/account.service.js';
 import { LifecycleRepository } from '../identity/lifecycle.repository.js';
 import { retryingRaces } from '../identity/races.js';
@@ -236,6 +236,7 @@ export class SignIn {
       if (!user || user.deletedAt) {
         throw new UnauthenticatedError('This account was merged or deleted during the login: sign in again');
       }
+      if (user.disabledAt) throw new UserDisabledError();
       return this.deps.sessions.create(tx, tx.getReference(User, result.user.id), client);
     });
     const { user, isNewUser, otherAccountExists } = result;

@@ -60,7 +60,7 @@ export class Metrics {
   /** Official Account pushes (/wechat/events/:appId) by what they did. */
   readonly officialAccountPushes = new Counter({
     name: `${METRIC_PREFIX}official_account_pushes_total`,
-    help: 'Official Account pushes by outcome (login, followed, unfollowed, ignored, no-ticket, registration-closed, duplicate, refused, malformed, failed, late: answered before the work ended)',
+    help: 'Official Account pushes by outcome (login, followed, unfollowed, ignored, no-ticket, registration-closed, user-disabled, duplicate, refused, malformed, failed, late: answered before the work ended)',
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });

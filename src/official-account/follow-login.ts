@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { ConfiguredApp } from '../config.js';
-import { RegistrationClosedError } from '../errors.js';
+import { RegistrationClosedError, UserDisabledError } from '../errors.js';
 import type { AccountService } from '../identity/account.service.js';
 import { retryingRaces } from '../identity/races.js';
 import { LoginMethodKind } from '../identity/user-login-method.entity.js';
@@ -15,11 +15,18 @@ import type { PushedMessage } from './push-message.js';
 /**
  * What a push did: a login ticket confirmed; a follow or unfollow recorded; nothing (a message or
  * event we have no use for, a scene that is no waiting ticket of this account, a person who matches
- * no user while registration is closed); or nothing again (the push was already handled: a retry or
+ * no user while registration is closed, a disabled user); or nothing again (the push was already handled: a retry or
  * a replay).
  */
 export type PushOutcome =
-  'login' | 'followed' | 'unfollowed' | 'ignored' | 'no-ticket' | 'registration-closed' | 'duplicate';
+  | 'login'
+  | 'followed'
+  | 'unfollowed'
+  | 'ignored'
+  | 'no-ticket'
+  | 'registration-closed'
+  | 'user-disabled'
+  | 'duplicate';
 
 export interface FollowLoginDeps {
   client: OfficialAccountClient;
@@ -110,6 +117,7 @@ export class FollowLogin {
     } catch (error) {
       if (error instanceof TicketGone) return 'no-ticket';
       if (error instanceof RegistrationClosedError) return 'registration-closed';
+      if (error instanceof UserDisabledError) return 'user-disabled';
       throw error;
     }
     if (ticketId === null) return 'duplicate';

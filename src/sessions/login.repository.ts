@@ -53,17 +53,26 @@ export const sessionInserts = (source: string) => `s as (
  * user either holds a unionId or cannot claim this one because another user holds it; profile fresh
  * enough or not asked for); otherwise it writes nothing and the caller takes the full
  * find-or-register path (AccountService.findOrRegister), which claims a unionId nobody holds.
- * The `"user"` rows are read through their primary key and the unique index on union_id, not
- * locked; the subqueries run only when the login carries a unionId its user does not hold.
+ * The subqueries run only when the login carries a unionId its user does not hold.
+ *
+ * A disabled user matches nothing (the full path answers USER_DISABLED). The user's row is taken
+ * `FOR KEY SHARE` (the lock the session's foreign key takes anyway) in `u`, with the test of
+ * `disabled_at`: a disable (AdminUsers.disable, `FOR UPDATE`) that holds the row makes this wait
+ * and then test the row as the disable left it, and a disable that comes second waits for this
+ * login to commit and then ends the session it opened. No session outlives a disable.
  */
 export const RETURNING_LOGIN = sql<
   'now' | 'accessCode' | 'appId' | 'openId' | 'unionId' | 'profileFreshAfter' | SessionParams,
   UserSummaryRow & { otherAccountExists: boolean }
 >(`
-with m as (
+with u as (
+  select u.* from user_login_method lm join "user" u on u.id = lm.user_id
+   where lm.app_id = :appId and lm.open_id = :openId and u.disabled_at is null
+     for key share of u
+), m as (
   update user_login_method lm
      set last_login_at = :now, updated_at = :now, access_code = coalesce(:accessCode, lm.access_code)
-    from "user" u
+    from u
    where lm.app_id = :appId and lm.open_id = :openId and u.id = lm.user_id
      and (:unionId::text is null
           or (lm.union_id = :unionId::text
@@ -77,7 +86,7 @@ with m as (
       as other_account_exists
 ), ${sessionInserts('m')}
 select ${USER_SUMMARY_COLUMNS}, m.other_account_exists as "otherAccountExists"
-  from s join m on m.user_id = s.user_id join "user" u on u.id = s.user_id`);
+  from s join m on m.user_id = s.user_id join u on u.id = s.user_id`);
 
 /**
  * A first login in ONE statement (atomic on its own): a new user, its login method, a session, its

@@ -58,11 +58,20 @@ select exists (select 1 from t) as known`);
 /**
  * The open session of an access token and its user, in one read (what `me` answers). A merge or
  * deletion ends the user's sessions; a tombstone is refused here too, whatever raced with that.
+ * A session a disable ended comes back with `disabled` while the user is disabled (USER_DISABLED
+ * rather than "the session has ended").
  */
-export const OPEN_SESSION_USER = sql<'sessionId' | 'userId' | 'now', UserSummaryRow>(`
-select ${USER_SUMMARY_COLUMNS} from session s join "user" u on u.id = s.user_id
- where s.id = :sessionId and s.user_id = :userId and s.revoked_at is null and s.expires_at > :now
-   and u.deleted_at is null`);
+export const OPEN_SESSION_USER = sql<'sessionId' | 'userId' | 'now', UserSummaryRow & { disabled: boolean }>(`
+select ${USER_SUMMARY_COLUMNS}, u.disabled_at is not null as disabled
+  from session s join "user" u on u.id = s.user_id
+ where s.id = :sessionId and s.user_id = :userId and s.expires_at > :now and u.deleted_at is null
+   and (s.revoked_at is null or (s.revoked_reason = 'user_disabled' and u.disabled_at is not null))`);
+
+/** Whether a refresh token's session was ended by a disable of a user still disabled. */
+const DISABLED_BY_TOKEN = sql<'presentedHash', { disabled: boolean }>(`
+select true as disabled
+  from refresh_token t join session s on s.id = t.session_id join "user" u on u.id = s.user_id
+ where t.token_hash = :presentedHash and s.revoked_reason = 'user_disabled' and u.disabled_at is not null`);
 
 /** The most sessions a person's list shows: more are kept and work, only the least recently used are not listed. */
 export const MAX_LISTED_SESSIONS = 100;
@@ -120,14 +129,21 @@ export const SessionRepository = {
     return (await one(em, REVOKE_BY_REFRESH_TOKEN, { now, presentedHash })).known;
   },
 
+  /** The open session's user; 'disabled' for a session a disable ended; null for any other. */
   async openSessionUser(
     em: EntityManager,
     sessionId: string,
     userId: string,
     now: Date,
-  ): Promise<UserSummary | null> {
+  ): Promise<UserSummary | 'disabled' | null> {
     const row = await maybeOne(em, OPEN_SESSION_USER, { sessionId, userId, now });
-    return row ? userSummaryOf(em, row) : null;
+    if (!row) return null;
+    return row.disabled ? 'disabled' : userSummaryOf(em, row);
+  },
+
+  /** Whether this refresh token's session was ended by a disable of a user still disabled. */
+  async disabledByToken(em: EntityManager, presentedHash: string): Promise<boolean> {
+    return (await maybeOne(em, DISABLED_BY_TOKEN, { presentedHash })) !== undefined;
   },
 
   /** See LIVE_SESSIONS. */

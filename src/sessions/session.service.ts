@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { sha256 } from '../crypto/keys.js';
-import { BadUserInputError, UnauthenticatedError } from '../errors.js';
+import { BadUserInputError, UnauthenticatedError, UserDisabledError } from '../errors.js';
 import { UUID } from '../db/base.entity.js';
 import type { User } from '../identity/user.entity.js';
 import type { UserSummary } from '../identity/user.repository.js';
@@ -114,6 +114,7 @@ export class SessionService {
     const device = sessionDevice(client);
     const rotated = await SessionRepository.rotate(em, hash, tokenHash, device, now, graceStart);
     if (!rotated) {
+      if (await SessionRepository.disabledByToken(em, hash)) throw new UserDisabledError();
       await SessionRepository.revokeOnReuse(em, hash, now);
       throw refreshFailed();
     }
@@ -132,6 +133,7 @@ export class SessionService {
     if (!match) throw new UnauthenticatedError('The Authorization header must be "Bearer <accessToken>"');
     const { userId, sessionId } = await this.deps.accessTokens.verify(match[1]!);
     const user = await SessionRepository.openSessionUser(em, sessionId, userId, new Date());
+    if (user === 'disabled') throw new UserDisabledError();
     if (!user) throw new UnauthenticatedError('The session has ended: sign in again');
     return { userId, sessionId, user };
   }

@@ -14,6 +14,20 @@ function userId(id: string, field = 'id'): string {
   return id;
 }
 
+const MAX_REASON = 500;
+
+const noLiveUser = () => new BadUserInputError('no live user has this id', 'id');
+
+/** A disable's reason: trimmed, 1 to MAX_REASON characters, no control characters. */
+function reasonOf(reason: string): string {
+  const trimmed = reason.trim();
+  // eslint-disable-next-line no-control-regex
+  if (trimmed.length === 0 || trimmed.length > MAX_REASON || /[\u0000-\u001f\u007f]/.test(trimmed)) {
+    throw new BadUserInputError(`1-${MAX_REASON} characters, no control characters`, 'reason');
+  }
+  return trimmed;
+}
+
 /** PostgreSQL's text of a timestamptz (`2026-12-07 04:12:33.123456+00`), what a cursor carries. */
 const PG_TIMESTAMP = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/;
 
@@ -41,7 +55,7 @@ async function withMethods(ctx: AdminContext, users: AdminUserRow[]): Promise<Ad
   return users.map((user) => ({ ...user, loginMethods: methods.filter((m) => m.userId === user.id) }));
 }
 
-/** The admin API (docs/admin.md): finding users, ending their sessions, deleting them. */
+/** The admin API (docs/admin.md): finding users, disabling them, ending their sessions, deleting them. */
 @Resolver()
 export class AdminResolver {
   @Query(() => AdminUserType, {
@@ -76,12 +90,49 @@ export class AdminResolver {
     };
   }
 
+  @Mutation(() => AdminUserType, {
+    description:
+      'Disables the account (write keys): its sessions end at once, and its logins, refresh and bearer ' +
+      'calls answer USER_DISABLED until enableUser. Disabling a disabled user keeps the first time and ' +
+      'reason. An unknown or ended account: BAD_USER_INPUT.',
+  })
+  async disableUser(
+    @Arg('id', () => ID) id: string,
+    @Arg('reason', () => String, { description: `Why, for the operators (1-${MAX_REASON} characters).` })
+    reason: string,
+    @Ctx() ctx: AdminContext,
+  ): Promise<AdminUserType> {
+    requireWrite(ctx);
+    const given = reasonOf(reason);
+    const found = await ctx.em.transactional((tx) => AdminUsers.disable(tx, userId(id), given, new Date()));
+    if (!found) throw noLiveUser();
+    return this.live(ctx, id);
+  }
+
+  @Mutation(() => AdminUserType, {
+    description:
+      'Enables a disabled account again (write keys): it can sign in again; the sessions the disable ' +
+      'ended stay ended. Enabling an enabled user changes nothing. An unknown or ended account: BAD_USER_INPUT.',
+  })
+  async enableUser(@Arg('id', () => ID) id: string, @Ctx() ctx: AdminContext): Promise<AdminUserType> {
+    requireWrite(ctx);
+    await AdminUsers.enable(ctx.em, userId(id), new Date());
+    return this.live(ctx, id);
+  }
+
   @Mutation(() => Int, {
     description: 'Ends every open session of the user at once (write keys): how many were open.',
   })
   async revokeSessions(@Arg('userId', () => ID) id: string, @Ctx() ctx: AdminContext): Promise<number> {
     requireWrite(ctx);
     return AdminUsers.revokeSessions(ctx.em, userId(id, 'userId'), new Date());
+  }
+
+  /** A live user as the admin API shows it, after a change; BAD_USER_INPUT for none. */
+  private async live(ctx: AdminContext, id: string): Promise<AdminUserType> {
+    const user = await AdminUsers.byId(ctx.em, id);
+    if (!user || user.deletedAt) throw noLiveUser();
+    return (await withMethods(ctx, [user]))[0]!;
   }
 
   @Mutation(() => Boolean, {

@@ -64,6 +64,16 @@ export class AdminUserType {
   @Field(() => ID, { nullable: true, description: 'A merged-away account: the user it was merged into.' })
   mergedIntoId!: string | null;
 
+  @Field(() => Date, {
+    nullable: true,
+    description:
+      'Set while the account is disabled (disableUser): its logins, refresh and bearer calls answer USER_DISABLED.',
+  })
+  disabledAt!: Date | null;
+
+  @Field(() => String, { nullable: true, description: 'The reason given to disableUser.' })
+  disabledReason!: string | null;
+
   @Field(() => Int, { description: 'Sessions open now (not revoked, not expired).' })
   activeSessions!: number;
 
@@ -105,4 +115,7 @@ export class AdminUserFilterInput {
 
   @Field(() => String, { nullable: true, description: 'A login method of this app.' })
   appId?: string | null;
+
+  @Field(() => Boolean, { nullable: true, description: 'true: only disabled users; false: only the others.' })
+  disabled?: boolean | null;
 }
