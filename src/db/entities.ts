@@ -1,4 +1,5 @@
 import { AdminKey } from '../admin/admin-key.entity.js';
+import { AuditEvent } from '../audit/audit-event.entity.js';
 import { AppAccessToken } from '../app-tokens/app-access-token.entity.js';
 import { JsapiTicket } from '../app-tokens/jsapi-ticket.entity.js';
 import { UserLoginMethod } from '../identity/user-login-method.entity.js';
@@ -29,4 +30,5 @@ export const entities = [
   JsapiTicket,
   HandledPush,
   AdminKey,
+  AuditEvent,
 ];

@@ -14,6 +14,8 @@ export interface Context {
   clientIp: string;
   /** The client's User-Agent header, for the session a login or refresh records (sessionDevice). */
   userAgent: string | undefined;
+  /** The request's id (x-request-id), for the audit log. */
+  requestId: string;
   services: Services;
   loaders: { loginMethods: DataLoader<string, UserLoginMethod[]> };
   /** The bearer's session: null when anonymous; throws UNAUTHENTICATED for a bad token. Memoised. */
@@ -34,6 +36,7 @@ export function createContext(em: EntityManager, request: FastifyRequest, servic
     em,
     clientIp: request.ip,
     userAgent: request.headers['user-agent'],
+    requestId: request.id,
     services,
     loaders: {
       // Made on first use: most operations never ask for login methods.
@@ -49,4 +52,5 @@ export function createContext(em: EntityManager, request: FastifyRequest, servic
 export const requestClient = (ctx: Context): RequestClient => ({
   ip: ctx.clientIp,
   userAgent: ctx.userAgent,
+  requestId: ctx.requestId,
 });

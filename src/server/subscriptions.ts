@@ -221,6 +221,8 @@ export function subscriptionRoute({ config, schema, services, em, formatError }:
           clientIp: ctx.extra.request.ip,
           // The waiting page's browser: a session handed over here is that page's.
           userAgent: ctx.extra.request.headers['user-agent'],
+          // The socket's upgrade request: what its log lines carry too.
+          requestId: ctx.extra.request.id,
           services,
           loaders: {
             // The session handed over with CONFIRMED is a login's answer, its user's login methods

@@ -6,6 +6,8 @@ export interface RequestClient {
   ip: string;
   /** Its User-Agent header, as sent. */
   userAgent: string | undefined;
+  /** The request's id (x-request-id: the caller's when sane, else ours), for the audit log. */
+  requestId?: string;
 }
 
 /**
