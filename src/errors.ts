@@ -62,7 +62,8 @@ export class RateLimitedError extends AppError {
 
 /** An account an admin disabled (disableUser): its logins, refresh and bearer calls are refused. */
 export class UserDisabledError extends AppError {
-  constructor() {
+  /** `userId`: whose account, for the audit log (never sent to the client). */
+  constructor(readonly userId: string | null = null) {
     super('USER_DISABLED', 'This account has been disabled by an administrator');
   }
 }

@@ -36,6 +36,7 @@ async function fastPath(openId: string, unionId: string) {
     profileFreshAfter: null,
     session,
     now: new Date(),
+    audit: { requestId: null, auditDetails: '{"kind":"WECHAT_MINI"}' },
   });
 }
 

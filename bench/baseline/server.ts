@@ -131,6 +131,9 @@ async function signIn(
       unionId: identity.unionId,
       profileFreshAfter,
       ...sessionParams(session),
+      // The audit event the server writes with every login (no request id here).
+      requestId: null,
+      auditDetails: JSON.stringify({ kind: identity.kind, isNewUser: false }),
     });
     let userId = returning.rows[0]?.id as string | undefined;
     let isNewUser = false;
@@ -153,6 +156,8 @@ async function signIn(
           messageId: null,
           eventBody: null,
           endpoints: '[]',
+          requestId: null,
+          auditDetails: JSON.stringify({ kind: identity.kind, isNewUser: true }),
         });
         userId = created.rows[0]?.id as string | undefined;
         isNewUser = true;

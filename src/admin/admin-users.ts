@@ -171,14 +171,19 @@ export const AdminUsers = {
    * Disables a live user, in the caller's transaction: the row locked `FOR UPDATE` first, then
    * marked, then every open session ended, so a login that took the row before commits first and
    * its session is ended here, and a login after waits and finds the user disabled. A user
-   * disabled already keeps the first time and reason. False for an unknown id or a tombstone.
+   * disabled already keeps the first time and reason ('already'). Null for an unknown id or a tombstone.
    */
-  async disable(em: EntityManager, id: string, reason: string, now: Date): Promise<boolean> {
+  async disable(
+    em: EntityManager,
+    id: string,
+    reason: string,
+    now: Date,
+  ): Promise<'disabled' | 'already' | null> {
     const row = await maybeOne(em, LOCK_FOR_DISABLE, { id });
-    if (!row) return false;
+    if (!row) return null;
     if (row.disabledAt === null) await execute(em, SET_DISABLED, { id, now, reason });
     await execute(em, END_FOR_DISABLE, { userId: id, now });
-    return true;
+    return row.disabledAt === null ? 'disabled' : 'already';
   },
 
   /** Enables a disabled user again (their ended sessions stay ended); false when there was nothing to do. */

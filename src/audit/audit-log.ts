@@ -25,7 +25,8 @@ export type AuditType =
   | 'phone_number.updated'
   | 'user.disabled'
   | 'user.enabled'
-  | 'admin.read';
+  | 'admin.read'
+  | 'admin.refused';
 
 /** Where an event came from: the actor and, for a request, its client (address, user agent, request id). */
 export interface AuditSource {
@@ -90,6 +91,31 @@ values (gen_random_uuid(), :occurredAt, :type, :userId, :actorType, :actorId, :a
 /** The parameters auditLoginInsert takes, beside :now, :ipPrefix and :userAgent (the session's). */
 export type AuditLoginParams = 'requestId' | 'auditDetails';
 
+/** The parameters auditInsert takes beside :now: the client's (AuditLog.clientParams). */
+export type AuditClientParams = 'ipPrefix' | 'userAgent' | 'requestId';
+
+/**
+ * An INSERT of one audit event for each row of `source`, for a statement that records what it
+ * changes itself (a CTE's body, or the statement's last part). The values are SQL expressions over
+ * `source`; the client comes from :ipPrefix, :userAgent and :requestId, the time from :now.
+ */
+export const auditInsert = (
+  source: string,
+  event: {
+    type: AuditType;
+    userId: string;
+    actorType: AuditActorType;
+    actorId: string;
+    appId?: string;
+    openId?: string;
+    details: string;
+  },
+) => `insert into audit_event (id, occurred_at, type, user_id, actor_type, actor_id, app_id, open_id, details,
+                           ip_prefix, user_agent, request_id)
+  select gen_random_uuid(), :now, '${event.type}', ${event.userId}, '${event.actorType}', ${event.actorId},
+         ${event.appId ?? 'null'}, ${event.openId ?? 'null'}, ${event.details}, :ipPrefix, :userAgent, :requestId
+    from ${source}`;
+
 /**
  * The CTE `a` that records a login in a one-statement login (RETURNING_LOGIN, NEW_USER_LOGIN, a
  * ticket's HAND_OVER): a `login.succeeded` event for each row of `source` (its `user_id`), with
@@ -97,10 +123,15 @@ export type AuditLoginParams = 'requestId' | 'auditDetails';
  * :userAgent), :requestId and :auditDetails (JSON).
  */
 export const auditLoginInsert = (source: string, appId: string, openId: string) => `a as (
-  insert into audit_event (id, occurred_at, type, user_id, actor_type, actor_id, app_id, open_id, details,
-                           ip_prefix, user_agent, request_id)
-  select gen_random_uuid(), :now, 'login.succeeded', ${source}.user_id, 'user', ${source}.user_id::text,
-         ${appId}, ${openId}, :auditDetails::jsonb, :ipPrefix, :userAgent, :requestId from ${source}
+  ${auditInsert(source, {
+    type: 'login.succeeded',
+    userId: `${source}.user_id`,
+    actorType: 'user',
+    actorId: `${source}.user_id::text`,
+    appId,
+    openId,
+    details: ':auditDetails::jsonb',
+  })}
 )`;
 
 /**
@@ -117,6 +148,11 @@ export const AuditLog = {
   async write(em: EntityManager, source: AuditSource, record: AuditRecord, now = new Date()): Promise<void> {
     const row = rowOf(source, record, now);
     await execute(em, INSERT, { ...row, details: row.details && JSON.stringify(row.details) });
+  },
+
+  /** The client's parameters of auditInsert. */
+  clientParams(client: RequestClient): Record<AuditClientParams, unknown> {
+    return { ...sessionDevice(client), requestId: client.requestId ?? null };
   },
 
   /** The parameters of auditLoginInsert. */

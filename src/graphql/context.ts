@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import type { AuditSource } from '../audit/audit-log.js';
 import type DataLoader from 'dataloader';
 import type { FastifyRequest } from 'fastify';
 import type { UserLoginMethod } from '../identity/user-login-method.entity.js';
@@ -47,6 +48,12 @@ export function createContext(em: EntityManager, request: FastifyRequest, servic
     auth: () => (auth ??= services.sessions.authenticate(em, request.headers.authorization)),
   };
 }
+
+/** The signed-in person acting through this request, as the audit log records them. */
+export const byUser = (ctx: Context, auth: { userId: string }): AuditSource & { client: RequestClient } => ({
+  actor: { type: 'user', id: auth.userId },
+  client: requestClient(ctx),
+});
 
 /** The client of this request, as a session it opens or refreshes records it. */
 export const requestClient = (ctx: Context): RequestClient => ({

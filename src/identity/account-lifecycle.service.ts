@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import type { SecretBox } from '../crypto/secret-box.js';
+import { AuditLog, type AuditSource } from '../audit/audit-log.js';
 import { AppError, BadUserInputError, UnauthenticatedError, UserDisabledError } from '../errors.js';
 import type { WebhookOutbox } from '../webhooks/outbox.js';
 import { LifecycleRepository, type LockedUser, type MethodRow } from './lifecycle.repository.js';
@@ -49,7 +50,13 @@ export class AccountLifecycle {
    * another user (its login method, or its unionId): IDENTITY_IN_USE, or with `merge` that user is
    * merged into this one. A different WeChat person (another unionId): IDENTITY_CONFLICT.
    */
-  async link(em: EntityManager, userId: string, identity: WeChatIdentity, merge: boolean): Promise<User> {
+  async link(
+    em: EntityManager,
+    userId: string,
+    identity: WeChatIdentity,
+    merge: boolean,
+    source: AuditSource,
+  ): Promise<User> {
     let mergedUserId: string | null = null;
     const user = await retryingRaces(em, async (tx) => {
       mergedUserId = null;
@@ -94,9 +101,24 @@ export class AccountLifecycle {
       if (other) {
         await this.mergeInto(tx, actor, other, now);
         mergedUserId = other.id;
+        // Told on both accounts: the survivor's history and the tombstone's end.
+        for (const [id, details] of [
+          [userId, { mergedUserId: other.id }],
+          [other.id, { mergedInto: userId }],
+        ] as const) {
+          AuditLog.record(tx, source, { type: 'account.merged', userId: id, details }, now);
+        }
       }
       // The person's unionId, unless a third user holds it (then this stays otherAccountExists).
       const claim = unionId && (unionHolder === null || unionHolder === otherId) ? unionId : null;
+      const linked = {
+        type: 'account.linked',
+        userId,
+        appId,
+        openId,
+        details: { kind: identity.kind },
+      } as const;
+      AuditLog.record(tx, source, linked, now);
       return this.attach(tx, userId, identity, claim, methodOwner === null, now);
     });
     if (mergedUserId) this.logger.info({ userId, mergedUserId }, 'accounts merged');
@@ -191,7 +213,13 @@ export class AccountLifecycle {
   }
 
   /** Removes one of the user's login methods, never the last (LAST_LOGIN_METHOD). */
-  unlink(em: EntityManager, userId: string, appId: string, openId: string): Promise<User> {
+  unlink(
+    em: EntityManager,
+    userId: string,
+    appId: string,
+    openId: string,
+    source: AuditSource,
+  ): Promise<User> {
     for (const [field, value] of [
       ['appId', appId],
       ['openId', openId],
@@ -222,6 +250,12 @@ export class AccountLifecycle {
         await LifecycleRepository.setUnionId(tx, userId, null, now);
       }
       this.outbox.emit(tx, 'login_method.unlinked', { userId, loginMethod: methodRef(target) }, now);
+      AuditLog.record(
+        tx,
+        source,
+        { type: 'account.unlinked', userId, appId, openId, details: { kind: target.kind } },
+        now,
+      );
       return LifecycleRepository.user(tx, userId);
     });
   }
@@ -231,7 +265,7 @@ export class AccountLifecycle {
    * personal data is erased, every session ends, and a tombstone keeps its id and the time. The
    * same WeChat person signing in later is a new user.
    */
-  async delete(em: EntityManager, userId: string): Promise<void> {
+  async delete(em: EntityManager, userId: string, source: AuditSource): Promise<void> {
     await retryingRaces(em, async (tx) => {
       const [user] = await LifecycleRepository.lockUsers(tx, userId);
       if (!user || user.deletedAt) throw accountEnded();
@@ -240,6 +274,7 @@ export class AccountLifecycle {
       await LifecycleRepository.tombstone(tx, userId, now, null);
       await LifecycleRepository.endSessions(tx, userId, now, 'deleted');
       this.outbox.emit(tx, 'user.deleted', { userId }, now);
+      AuditLog.record(tx, source, { type: 'account.deleted', userId }, now);
     });
     this.logger.info({ userId }, 'account deleted');
   }

@@ -10,13 +10,15 @@ import { User } from './user.entity.js';
 import { UserRepository } from './user.repository.js';
 import type { WeChatIdentity } from './wechat-identity.js';
 
-type ChangedField = 'nickname' | 'avatarUrl' | 'phoneNumber';
+export type ChangedField = 'nickname' | 'avatarUrl' | 'phoneNumber';
 
 export interface FoundUser {
   user: User;
   isNewUser: boolean;
   /** Another user holds this identity's unionId (docs/architecture.md, "Identity"). */
   otherAccountExists: boolean;
+  /** The fields of an existing user this login changed from WeChat's data (for the audit log). */
+  changed: ChangedField[];
 }
 
 /**
@@ -71,8 +73,9 @@ export class AccountService {
         // A user first seen through an unbound app learns its unionId, unless another user holds it.
         if (!otherAccountExists && identity.unionId && !user.unionId) user.unionId = identity.unionId;
       }
-      this.emitUpdated(em, user, this.applyWeChatData(user, identity), now);
-      return { user, isNewUser: false, otherAccountExists };
+      const changed = this.applyWeChatData(user, identity);
+      this.emitUpdated(em, user, changed, now);
+      return { user, isNewUser: false, otherAccountExists, changed };
     }
 
     // A new identity joins the user who holds its unionId, else the imported user of the phone
@@ -116,7 +119,7 @@ export class AccountService {
       now,
     );
     if (!isNewUser) this.emitUpdated(em, user, changed, now);
-    return { user, isNewUser, otherAccountExists: false };
+    return { user, isNewUser, otherAccountExists: false, changed: isNewUser ? [] : changed };
   }
 
   /** The imported user this new identity joins by its verified phone number, if any (importedByPhone). */
@@ -132,7 +135,7 @@ export class AccountService {
   private async lockLive(em: EntityManager, userId: string): Promise<void> {
     const [row] = await LifecycleRepository.lockUsers(em, userId);
     if (!row || row.deletedAt) throw new LostRace();
-    if (row.disabledAt) throw new UserDisabledError();
+    if (row.disabledAt) throw new UserDisabledError(userId);
   }
 
   /**

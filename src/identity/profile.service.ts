@@ -1,4 +1,5 @@
 import { LockMode } from '@mikro-orm/core';
+import { AuditLog, type AuditSource } from '../audit/audit-log.js';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { BadUserInputError, UnauthenticatedError } from '../errors.js';
 import { ANONYMOUS_NICKNAME } from '../wechat/endpoints.js';
@@ -50,7 +51,7 @@ export class ProfileService {
    * Checks everything first, then stores it in one transaction with its `user.updated` event
    * (the fields given, with their new values: a profile is what other apps show); the updated user.
    */
-  async update(em: EntityManager, userId: string, input: ProfileInput): Promise<User> {
+  async update(em: EntityManager, userId: string, input: ProfileInput, source: AuditSource): Promise<User> {
     const nickname = input.nickname == null ? undefined : checkNickname(input.nickname);
     const avatarUrl =
       input.avatarUrl == null
@@ -74,6 +75,9 @@ export class ProfileService {
         ...(avatarUrl !== undefined && { avatarUrl }),
       };
       this.outbox.emit(tx, 'user.updated', { userId: user.id, changed: Object.keys(changed), ...changed });
+      // The names of the fields, never their values.
+      const fields = Object.keys(changed);
+      AuditLog.record(tx, source, { type: 'profile.updated', userId: user.id, details: { fields } });
       return user;
     });
   }

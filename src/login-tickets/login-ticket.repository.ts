@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { auditLoginInsert, type AuditLoginParams } from '../audit/audit-log.js';
 import { dateOf, execute, maybeOne, sql } from '../db/sql.js';
 import {
   OTHER_ACCOUNT_EXISTS,
@@ -95,14 +96,14 @@ select kind, state, expires_at as "expiresAt", finished_at as "finishedAt", deli
 /**
  * The handover, in ONE statement: a CONFIRMED ticket not yet delivered (confirmed after
  * `confirmedAfter`) is marked delivered, and a session of the user who confirmed it is opened with
- * its refresh token; the user's login method of the ticket's app records the login. Two holders
+ * its refresh token and its `login.succeeded` audit event; the user's login method of the ticket's app records the login. Two holders
  * asking at once: the second waits for the first's row lock, then matches nothing (delivered).
  * Nothing matches when the user has ended meanwhile (merged or deleted) or was disabled: the user
  * is taken `FOR KEY SHARE` with that test, as RETURNING_LOGIN takes it (no session outlives a
  * disable).
  */
 const HAND_OVER = sql<
-  'id' | 'secretHash' | 'now' | 'confirmedAfter' | SessionParams,
+  'id' | 'secretHash' | 'now' | 'confirmedAfter' | SessionParams | AuditLoginParams,
   UserSummaryRow & { otherAccountExists: boolean }
 >(`
 with k as (
@@ -118,7 +119,7 @@ with k as (
 ), m as (
   update user_login_method lm set last_login_at = :now, updated_at = :now
     from t where lm.user_id = t.user_id and lm.app_id = t.app_id
-), ${sessionInserts('t')}
+), ${sessionInserts('t')}, ${auditLoginInsert('s', '(select t.app_id from t)', 'null')}
 select ${USER_SUMMARY_COLUMNS}, ${OTHER_ACCOUNT_EXISTS} as "otherAccountExists"
   from s join "user" u on u.id = s.user_id`);
 
@@ -224,7 +225,15 @@ export const LoginTicketRepository = {
   /** See HAND_OVER: the user and otherAccountExists when this caller got the session. */
   async handOver(
     em: EntityManager,
-    ticket: { id: string; secretHash: string; now: Date; confirmedAfter: Date; session: SessionRows },
+    ticket: {
+      id: string;
+      secretHash: string;
+      now: Date;
+      confirmedAfter: Date;
+      session: SessionRows;
+      /** The handover's `login.succeeded` audit event (AuditLog.loginParams). */
+      audit: Record<AuditLoginParams, unknown>;
+    },
   ): Promise<{ user: UserSummary; otherAccountExists: boolean } | undefined> {
     const row = await maybeOne(em, HAND_OVER, {
       id: ticket.id,
@@ -232,6 +241,7 @@ export const LoginTicketRepository = {
       now: ticket.now,
       confirmedAfter: ticket.confirmedAfter,
       ...sessionParams(ticket.session),
+      ...ticket.audit,
     });
     return row && { user: userSummaryOf(em, row), otherAccountExists: row.otherAccountExists };
   },

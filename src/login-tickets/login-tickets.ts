@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { AuditLog } from '../audit/audit-log.js';
 import QRCode from 'qrcode';
 import type { Config } from '../config.js';
 import { sha256 } from '../crypto/keys.js';
@@ -365,7 +366,15 @@ export class LoginTickets {
       return { status: { state: 'EXPIRED', auth: null }, expiresAt };
     }
     const session = this.deps.sessions.prepare(now, reader);
-    const handed = await LoginTicketRepository.handOver(em, { id, secretHash, now, confirmedAfter, session });
+    const audit = AuditLog.loginParams(reader, { kind: row.kind, via: 'login_ticket' });
+    const handed = await LoginTicketRepository.handOver(em, {
+      id,
+      secretHash,
+      now,
+      confirmedAfter,
+      session,
+      audit,
+    });
     if (!handed) {
       // Another request took it first, or the account ended since the confirmation.
       const again = await LoginTicketRepository.status(em, id, secretHash);

@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import type { RequestClient } from '../sessions/session-device.js';
 import type { AccountLifecycle } from '../identity/account-lifecycle.service.js';
 import type { LoginMethodKind } from '../identity/user-login-method.entity.js';
 import type { User } from '../identity/user.entity.js';
@@ -28,10 +29,11 @@ export interface LinkDeps {
 export class LinkWechatIdentity {
   constructor(private readonly deps: LinkDeps) {}
 
-  async link(em: EntityManager, userId: string, input: LinkInput, clientIp: string): Promise<User> {
+  async link(em: EntityManager, userId: string, input: LinkInput, client: RequestClient): Promise<User> {
     try {
-      const identity = await this.deps.signIn.identify(em, input.kind, input, clientIp);
-      const user = await this.deps.lifecycle.link(em, userId, identity, input.merge === true);
+      const identity = await this.deps.signIn.identify(em, input.kind, input, client.ip);
+      const source = { actor: { type: 'user', id: userId }, client } as const;
+      const user = await this.deps.lifecycle.link(em, userId, identity, input.merge === true, source);
       this.deps.onLink(input.kind);
       return user;
     } catch (error) {

@@ -1,3 +1,5 @@
+import { AuditLog, type AuditSource } from '../audit/audit-log.js';
+import type { RequestClient } from '../sessions/session-device.js';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Config } from '../config.js';
 import { UnauthenticatedError } from '../errors.js';
@@ -37,11 +39,11 @@ export class PhoneNumberService {
     userId: string,
     code: string,
     appId: string | null | undefined,
-    clientIp: string,
+    source: AuditSource & { client: RequestClient },
   ): Promise<User> {
     const app = credentialsFor(this.deps.config, 'mini', appId);
     checkCode(code, 'code');
-    await this.deps.rateLimiter.ip('phone', clientIp);
+    await this.deps.rateLimiter.ip('phone', source.client.ip);
     const method = await em.findOne(
       UserLoginMethod,
       { user: userId, appId: app.appId },
@@ -53,6 +55,8 @@ export class PhoneNumberService {
       const user = await UserRepository.setPhoneNumber(tx, userId, phoneNumber, now);
       if (!user) throw new UnauthenticatedError('The signed-in user no longer exists: sign in again');
       this.deps.outbox.emit(tx, 'user.updated', { userId, changed: ['phoneNumber'] }, now);
+      // That it changed, and through which mini program; never the number.
+      AuditLog.record(tx, source, { type: 'phone_number.updated', userId, appId: app.appId }, now);
       return user;
     });
   }

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Logger } from 'pino';
+import { AuditLog } from '../audit/audit-log.js';
 import type { SecretBox } from '../crypto/secret-box.js';
-import { UnauthenticatedError, UserDisabledError } from '../errors.js';
+import { AppError, UnauthenticatedError, UserDisabledError } from '../errors.js';
 import type { AccountService } from '../identity/account.service.js';
 import { LifecycleRepository } from '../identity/lifecycle.repository.js';
 import { retryingRaces } from '../identity/races.js';
@@ -20,6 +22,37 @@ import { DuplicateLogins } from './duplicate-logins.js';
 import type { MiniLoginInput } from './mini-program.login.js';
 import type { LinkFields, Platform } from './platform.js';
 import type { RedirectLoginInput } from './redirect.login.js';
+
+/** How far a login got, for its audit event if it fails. */
+interface Attempt {
+  /** The client's IP was counted (rate limited): from here on a failure is recorded. */
+  admitted: boolean;
+  /** Who WeChat said it was, once the code was exchanged. */
+  identity: Pick<WeChatIdentity, 'appId' | 'openId'> | null;
+}
+
+/** A login's `login.succeeded` event in the transaction that opened its session. */
+function auditLogin(
+  tx: EntityManager,
+  client: RequestClient,
+  identity: { kind: LoginMethodKind; appId: string | null; openId: string | null },
+  userId: string,
+  details: Record<string, unknown>,
+  now: Date,
+): void {
+  AuditLog.record(
+    tx,
+    { actor: { type: 'user', id: userId }, client },
+    {
+      type: 'login.succeeded',
+      userId,
+      appId: identity.appId,
+      openId: identity.openId,
+      details: { kind: identity.kind, ...details },
+    },
+    now,
+  );
+}
 
 /** What every login answers. */
 export interface LoginResult extends IssuedTokens {
@@ -47,6 +80,7 @@ export interface SignInDeps {
   rateLimiter: RateLimiter;
   box: SecretBox;
   outbox: WebhookOutbox;
+  logger: Logger;
   /** Told how each login ended: undefined for success, else what it threw (metrics). */
   onLogin: (kind: LoginMethodKind, error?: unknown) => void;
 }
@@ -68,18 +102,57 @@ export class SignIn {
     input: PlatformInputs[K],
     client: RequestClient,
   ): Promise<LoginResult> {
+    const attempt: Attempt = { admitted: false, identity: null };
     try {
       const result = await this.run(
         em,
         this.deps.platforms[kind] as Platform<PlatformInputs[K]>,
         input,
         client,
+        attempt,
       );
       this.deps.onLogin(kind);
       return result;
     } catch (error) {
       this.deps.onLogin(kind, error);
+      await this.auditFailure(em, kind, client, attempt, error);
       throw error;
+    }
+  }
+
+  /**
+   * A failed login's `login.failed` event, once the client's IP was admitted (what comes before
+   * costs a stranger nothing and is not recorded, nor is RATE_LIMITED: either would let anyone fill
+   * the table). Kept by user where one is known (a disabled user), else by the identity WeChat
+   * named, else by the client's network alone. Nothing else of the login was written: the event
+   * is written on its own, and a failure to write it is logged, never the login's answer.
+   */
+  private async auditFailure(
+    em: EntityManager,
+    kind: LoginMethodKind,
+    client: RequestClient,
+    attempt: Attempt,
+    error: unknown,
+  ): Promise<void> {
+    if (!attempt.admitted) return;
+    const code = error instanceof AppError ? error.code : 'INTERNAL_SERVER_ERROR';
+    if (code === 'RATE_LIMITED') return;
+    const userId = error instanceof UserDisabledError ? error.userId : null;
+    try {
+      await AuditLog.write(
+        em,
+        { actor: userId ? { type: 'user', id: userId } : { type: 'anonymous' }, client },
+        {
+          type: 'login.failed',
+          userId,
+          appId: attempt.identity?.appId ?? null,
+          openId: attempt.identity?.openId ?? null,
+          errorCode: code,
+          details: { kind },
+        },
+      );
+    } catch (writeError) {
+      this.deps.logger.warn({ err: writeError, code }, 'a failed login’s audit event could not be written');
     }
   }
 
@@ -108,13 +181,16 @@ export class SignIn {
     platform: Platform<Input>,
     input: Input,
     client: RequestClient,
+    attempt: Attempt,
   ): Promise<LoginResult> {
     const app = platform.check(input);
     // An identical login under way (a double click, WeChat redirecting twice) is joined: one
     // exchange of the single-use code, a session of its own for each caller.
     const { result, joined } = await this.duplicates.join(platform.kind, input, async () => {
       await this.deps.rateLimiter.ip('login', client.ip);
+      attempt.admitted = true;
       const exchange = await platform.exchange(em, app, input);
+      attempt.identity = exchange.identity;
       await this.deps.rateLimiter.identity(app.appId, exchange.identity.openId);
       if (exchange.returning !== false) {
         const returning = await this.returning(em, exchange.identity, exchange.returning, client);
@@ -122,7 +198,7 @@ export class SignIn {
       }
       return this.register(em, await exchange.enrich(), client);
     });
-    return joined ? this.joinedSession(em, result, client) : result;
+    return joined ? this.joinedSession(em, platform.kind, result, client) : result;
   }
 
   /**
@@ -145,6 +221,7 @@ export class SignIn {
       profileFreshAfter,
       session,
       now,
+      audit: AuditLog.loginParams(client, { kind: identity.kind, isNewUser: false }),
     });
     if (!found) return null;
     const { user, otherAccountExists } = found;
@@ -172,7 +249,9 @@ export class SignIn {
     const session = this.deps.sessions.prepare(now, client);
     let user: UserSummary | null = null;
     try {
-      if (this.deps.accounts.registrationOpen) user = await this.registerNew(em, identity, session, now);
+      if (this.deps.accounts.registrationOpen) {
+        user = await this.registerNew(em, identity, session, client, now);
+      }
     } catch (error) {
       // A concurrent first login of the same person won (execute converts the driver's error).
       if (!(error instanceof UniqueConstraintViolationException)) throw error;
@@ -189,7 +268,11 @@ export class SignIn {
       const now = new Date();
       const found = await this.deps.accounts.findOrRegister(tx, identity, now);
       const tokens = await this.deps.sessions.create(tx, found.user, client, now);
-      return { ...tokens, ...found };
+      // The fields a returning login changed from WeChat's data, by name (a phone number among them).
+      const changed = found.changed.length ? { changed: found.changed } : {};
+      auditLogin(tx, client, identity, found.user.id, { isNewUser: found.isNewUser, ...changed }, now);
+      const { user, isNewUser, otherAccountExists } = found;
+      return { ...tokens, user, isNewUser, otherAccountExists };
     });
   }
 
@@ -198,6 +281,7 @@ export class SignIn {
     em: EntityManager,
     identity: WeChatIdentity,
     session: ReturnType<SessionService['prepare']>,
+    client: RequestClient,
     now: Date,
   ): Promise<UserSummary | null> {
     const userId = randomUUID();
@@ -218,6 +302,7 @@ export class SignIn {
       profileRefreshedAt: identity.profile ? now : null,
       session,
       event: this.deps.outbox.prepare('user.created', { userId, loginMethod }, now),
+      audit: AuditLog.loginParams(client, { kind: identity.kind, isNewUser: true }),
     });
   }
 
@@ -228,6 +313,7 @@ export class SignIn {
    */
   private async joinedSession(
     em: EntityManager,
+    kind: LoginMethodKind,
     result: LoginResult,
     client: RequestClient,
   ): Promise<LoginResult> {
@@ -236,8 +322,11 @@ export class SignIn {
       if (!user || user.deletedAt) {
         throw new UnauthenticatedError('This account was merged or deleted during the login: sign in again');
       }
-      if (user.disabledAt) throw new UserDisabledError();
-      return this.deps.sessions.create(tx, tx.getReference(User, result.user.id), client);
+      if (user.disabledAt) throw new UserDisabledError(user.id);
+      const now = new Date();
+      const tokens = await this.deps.sessions.create(tx, tx.getReference(User, result.user.id), client, now);
+      auditLogin(tx, client, { kind, appId: null, openId: null }, result.user.id, { joined: true }, now);
+      return tokens;
     });
     const { user, isNewUser, otherAccountExists } = result;
     return { ...tokens, user, isNewUser, otherAccountExists };

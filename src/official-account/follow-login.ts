@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { AuditLog } from '../audit/audit-log.js';
 import type { ConfiguredApp } from '../config.js';
 import { RegistrationClosedError, UserDisabledError } from '../errors.js';
 import type { AccountService } from '../identity/account.service.js';
@@ -116,9 +117,22 @@ export class FollowLogin {
       });
     } catch (error) {
       if (error instanceof TicketGone) return 'no-ticket';
-      if (error instanceof RegistrationClosedError) return 'registration-closed';
-      if (error instanceof UserDisabledError) return 'user-disabled';
-      throw error;
+      if (!(error instanceof RegistrationClosedError || error instanceof UserDisabledError)) throw error;
+      // Refused: recorded as a failed login of this identity (no client: the push is WeChat's).
+      const userId = error instanceof UserDisabledError ? error.userId : null;
+      await AuditLog.write(
+        em,
+        { actor: userId ? { type: 'user', id: userId } : { type: 'anonymous' } },
+        {
+          type: 'login.failed',
+          userId,
+          appId: app.appId,
+          openId: key.openId,
+          errorCode: error.code,
+          details: { kind: LoginMethodKind.WECHAT_OFFICIAL_ACCOUNT, via: 'follow' },
+        },
+      );
+      return error instanceof UserDisabledError ? 'user-disabled' : 'registration-closed';
     }
     if (ticketId === null) return 'duplicate';
     this.deps.wakeups.wake(ticketId);

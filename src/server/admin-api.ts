@@ -6,9 +6,11 @@ import {
 import { fastifyApolloHandler } from '@as-integrations/fastify';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { GraphQLError, OperationDefinitionNode } from 'graphql';
 import type { Logger } from 'pino';
 import { AdminKeys, type AdminCaller } from '../admin/admin-keys.js';
-import { RateLimitedError, UnauthenticatedError, type AppError } from '../errors.js';
+import { AuditLog } from '../audit/audit-log.js';
+import { AppError, RateLimitedError, UnauthenticatedError } from '../errors.js';
 import type { AdminContext } from '../graphql/admin/admin-context.js';
 import { buildAdminSchema } from '../graphql/admin/admin-schema.js';
 import { createFormatError } from '../graphql/format-error.js';
@@ -42,6 +44,19 @@ function refuse(reply: FastifyReply, status: number, error: AppError) {
     .send({ errors: [{ message: error.message, extensions }] });
 }
 
+/** An `admin.refused` event: which mutations were asked and the first error's code. */
+async function auditRefusal(ctx: AdminContext, operation: OperationDefinitionNode, error: GraphQLError) {
+  const fields = operation.selectionSet.selections.flatMap((s) => (s.kind === 'Field' ? [s.name.value] : []));
+  // The errors as thrown (formatError has not run yet): a domain error's code, else GraphQL's own.
+  const given = error.originalError instanceof AppError ? error.originalError.code : error.extensions?.code;
+  await AuditLog.write(ctx.em.fork(), ctx.source, {
+    type: 'admin.refused',
+    userId: null,
+    errorCode: typeof given === 'string' ? given : 'INTERNAL_SERVER_ERROR',
+    details: { fields },
+  });
+}
+
 /**
  * `POST /admin/graphql` (docs/admin.md): a schema of its own over the same services, for admin
  * keys only. The key (`Authorization: Bearer adm_…`) is checked before anything is parsed: no key,
@@ -70,8 +85,13 @@ export async function registerAdminApi(
       ApolloServerPluginLandingPageDisabled(),
       {
         requestDidStart: async () => ({
-          willSendResponse: async ({ response }) => {
+          willSendResponse: async ({ response, operation, contextValue, errors }) => {
             response.http.headers.set('cache-control', 'no-store');
+            // A mutation records its change with it; one refused (FORBIDDEN, bad input) is
+            // recorded here, so every admin call leaves a trace.
+            if (operation?.operation === 'mutation' && errors?.length) {
+              await auditRefusal(contextValue, operation, errors[0]!);
+            }
           },
         }),
       },
@@ -107,11 +127,16 @@ export async function registerAdminApi(
     url: ADMIN_PATH,
     preHandler: authenticate,
     handler: fastifyApolloHandler(apollo, {
-      context: async (request): Promise<AdminContext> => ({
-        em: em.fork(),
-        services,
-        caller: request.adminCaller!,
-      }),
+      context: async (request): Promise<AdminContext> => {
+        const caller = request.adminCaller!;
+        const client = { ip: request.ip, userAgent: request.headers['user-agent'], requestId: request.id };
+        return {
+          em: em.fork(),
+          services,
+          caller,
+          source: { actor: { type: 'admin_key', id: caller.id, name: caller.name }, client },
+        };
+      },
     }),
   });
 }

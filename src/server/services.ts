@@ -147,6 +147,7 @@ export function createServices(
     rateLimiter,
     box,
     outbox,
+    logger: logger.child({ component: 'login' }),
     onLogin: (kind, error) => metrics.logins.inc({ kind, outcome: outcome(error) }),
   });
   const wakeups = new TicketWakeups(logger.child({ component: 'login-tickets' }), (payload) =>

@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { auditLoginInsert, type AuditLoginParams } from '../audit/audit-log.js';
 import { maybeOne, sql } from '../db/sql.js';
 import type { User } from '../identity/user.entity.js';
 import {
@@ -47,7 +48,7 @@ export const sessionInserts = (source: string) => `s as (
 
 /**
  * The returning-user login in ONE statement (atomic on its own): refresh the login method, open
- * the session, write its refresh token, read the user and whether ANOTHER user holds this
+ * the session, write its refresh token and its `login.succeeded` audit event, read the user and whether ANOTHER user holds this
  * identity's unionId (`other_account_exists`: the login's unionId, else the one stored on the
  * method). It matches only when nothing else has to change (same unionId on the method, and the
  * user either holds a unionId or cannot claim this one because another user holds it; profile fresh
@@ -62,7 +63,14 @@ export const sessionInserts = (source: string) => `s as (
  * login to commit and then ends the session it opened. No session outlives a disable.
  */
 export const RETURNING_LOGIN = sql<
-  'now' | 'accessCode' | 'appId' | 'openId' | 'unionId' | 'profileFreshAfter' | SessionParams,
+  | 'now'
+  | 'accessCode'
+  | 'appId'
+  | 'openId'
+  | 'unionId'
+  | 'profileFreshAfter'
+  | SessionParams
+  | AuditLoginParams,
   UserSummaryRow & { otherAccountExists: boolean }
 >(`
 with u as (
@@ -84,13 +92,13 @@ with u as (
       and exists (select 1 from "user" o
                    where o.union_id = coalesce(:unionId::text, lm.union_id) and o.id <> u.id))
       as other_account_exists
-), ${sessionInserts('m')}
+), ${sessionInserts('m')}, ${auditLoginInsert('s', ':appId', ':openId')}
 select ${USER_SUMMARY_COLUMNS}, m.other_account_exists as "otherAccountExists"
   from s join m on m.user_id = s.user_id join u on u.id = s.user_id`);
 
 /**
  * A first login in ONE statement (atomic on its own): a new user, its login method, a session, its
- * refresh token and the `user.created` outbox rows, all or nothing. It writes only when nobody
+ * refresh token, the `user.created` outbox rows and the `login.succeeded` audit event, all or nothing. It writes only when nobody
  * holds this (appId, openId), nobody holds its unionId and no imported user has its phone number;
  * otherwise it writes nothing (no row back) and the caller takes the full find-or-register path,
  * which links or finds the holder (or the imported user of that number). Two
@@ -114,7 +122,8 @@ export const NEW_USER_LOGIN = sql<
   | SessionParams
   | 'messageId'
   | 'eventBody'
-  | 'endpoints',
+  | 'endpoints'
+  | AuditLoginParams,
   UserSummaryRow
 >(`
 with u as (
@@ -132,7 +141,7 @@ with u as (
 ), s as (
   insert into session (id, created_at, updated_at, last_used_at, user_id, expires_at, user_agent, ip_prefix)
   select :sessionId, :now, :now, :now, u.id, :sessionExpiresAt, :userAgent, :ipPrefix from u
-  returning id
+  returning id, user_id
 ), r as (
   insert into refresh_token (token_hash, session_id, created_at)
   select :tokenHash, s.id, :now from s
@@ -140,7 +149,7 @@ with u as (
   insert into webhook_delivery (message_id, endpoint, type, user_id, body, next_attempt_at, created_at)
   select :messageId, e.endpoint, 'user.created', u.id, :eventBody, :now, :now
     from u, jsonb_array_elements_text(:endpoints::jsonb) as e(endpoint)
-)
+), ${auditLoginInsert('s', ':appId', ':openId')}
 select ${USER_SUMMARY_COLUMNS} from u`);
 
 export interface ReturningLogin {
@@ -153,6 +162,8 @@ export interface ReturningLogin {
   profileFreshAfter: Date | null;
   session: SessionRows;
   now: Date;
+  /** Its `login.succeeded` audit event's request id and details (AuditLog.loginParams). */
+  audit: Record<AuditLoginParams, unknown>;
 }
 
 export interface NewUserLogin {
@@ -173,6 +184,8 @@ export interface NewUserLogin {
   session: SessionRows;
   /** The `user.created` outbox rows: one per endpoint, one message id; none without endpoints. */
   event: { messageId: string; body: string; endpoints: readonly string[] } | null;
+  /** Its `login.succeeded` audit event's request id and details (AuditLog.loginParams). */
+  audit: Record<AuditLoginParams, unknown>;
 }
 
 /**
@@ -198,6 +211,7 @@ export const LoginRepository = {
       unionId: login.unionId ?? null,
       profileFreshAfter: login.profileFreshAfter,
       ...sessionParams(login.session),
+      ...login.audit,
     });
     if (!row) return null;
     return { user: userSummaryOf(em, row), otherAccountExists: row.otherAccountExists };
@@ -226,6 +240,7 @@ export const LoginRepository = {
       messageId: login.event?.messageId ?? null,
       eventBody: login.event?.body ?? null,
       endpoints: JSON.stringify(login.event?.endpoints ?? []),
+      ...login.audit,
     });
     return row ? userSummaryOf(em, row) : null;
   },

@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { AuditLog, auditInsert, type AuditClientParams } from '../audit/audit-log.js';
 import { dateOf, execute, maybeOne, one, sql } from '../db/sql.js';
 import {
   OTHER_ACCOUNT_EXISTS,
@@ -7,7 +8,7 @@ import {
   type UserSummary,
   type UserSummaryRow,
 } from '../identity/user.repository.js';
-import type { SessionDevice } from './session-device.js';
+import type { RequestClient, SessionDevice } from './session-device.js';
 
 /**
  * Rotates a refresh token in one statement: the old one dies, the new one is written, the session
@@ -36,22 +37,48 @@ with t as (
 select s.id as "sessionId", ${USER_SUMMARY_COLUMNS}, ${OTHER_ACCOUNT_EXISTS} as "otherAccountExists"
   from s join "user" u on u.id = s.user_id and u.deleted_at is null`);
 
-/** A rotated refresh token presented again: its session is revoked (theft detection). */
-const REVOKE_ON_REUSE = sql<'now' | 'presentedHash'>(`
-update session set revoked_at = :now, revoked_reason = 'refresh_token_reuse', updated_at = :now
- where revoked_at is null
-   and id = (select session_id from refresh_token where token_hash = :presentedHash and rotated_at is not null)`);
+/**
+ * A rotated refresh token presented again: its session is revoked (theft detection), with a
+ * `session.refresh_token_reused` audit event (the presenter is nobody we know: anonymous).
+ */
+const REVOKE_ON_REUSE = sql<'now' | 'presentedHash' | AuditClientParams>(`
+with r as (
+  update session set revoked_at = :now, revoked_reason = 'refresh_token_reuse', updated_at = :now
+   where revoked_at is null
+     and id = (select session_id from refresh_token where token_hash = :presentedHash and rotated_at is not null)
+  returning id, user_id
+)
+${auditInsert('r', {
+  type: 'session.refresh_token_reused',
+  userId: 'r.user_id',
+  actorType: 'anonymous',
+  actorId: 'null',
+  details: "jsonb_build_object('sessionId', r.id)",
+})}`);
+
+/** The `session.revoked` event of each session in `r` (id, user_id), by its user, for `reason` (SQL). */
+const sessionRevoked = (reason: string) =>
+  auditInsert('r', {
+    type: 'session.revoked',
+    userId: 'r.user_id',
+    actorType: 'user',
+    actorId: 'r.user_id::text',
+    details: `jsonb_build_object('sessionId', r.id, 'reason', ${reason})`,
+  });
 
 /**
  * Ends the session of a refresh token, current or rotated (logout with the refresh token alone).
  * `known` is false only when no session ever had this token.
  */
-const REVOKE_BY_REFRESH_TOKEN = sql<'now' | 'presentedHash', { known: boolean }>(`
+const REVOKE_BY_REFRESH_TOKEN = sql<'now' | 'presentedHash' | AuditClientParams, { known: boolean }>(`
 with t as (
   select session_id from refresh_token where token_hash = :presentedHash
 ), r as (
   update session set revoked_at = :now, revoked_reason = 'logout', updated_at = :now
    where revoked_at is null and id = (select session_id from t)
+  returning id, user_id
+), a as (
+  ${sessionRevoked("'logout'")}
 )
 select exists (select 1 from t) as known`);
 
@@ -85,11 +112,19 @@ select id, created_at as "createdAt", last_used_at as "lastUsedAt", user_agent a
   from session where user_id = :userId and revoked_at is null and expires_at > :now
  order by last_used_at desc, id limit ${MAX_LISTED_SESSIONS}`);
 
-/** Ends one of a user's live sessions (revokeSession); no row when it is not one of theirs or has ended. */
-const REVOKE_OWN = sql<'id' | 'userId' | 'now', { id: string }>(`
-update session set revoked_at = :now, revoked_reason = 'revoked_by_user', updated_at = :now
- where id = :id and user_id = :userId and revoked_at is null and expires_at > :now
-returning id`);
+/**
+ * Ends one of a user's live sessions (revokeSession, or a logout with the access token: `reason`),
+ * with its `session.revoked` audit event; no row when it is not one of theirs or has ended.
+ */
+const REVOKE_OWN = sql<'id' | 'userId' | 'now' | 'reason' | AuditClientParams, { id: string }>(`
+with r as (
+  update session set revoked_at = :now, revoked_reason = :reason, updated_at = :now
+   where id = :id and user_id = :userId and revoked_at is null and expires_at > :now
+  returning id, user_id
+), a as (
+  ${sessionRevoked(':reason::text')}
+)
+select id from r`);
 
 /** A session as its person's list shows it. */
 export interface SessionRow {
@@ -120,13 +155,24 @@ export const SessionRepository = {
     };
   },
 
-  async revokeOnReuse(em: EntityManager, presentedHash: string, now: Date): Promise<void> {
-    await execute(em, REVOKE_ON_REUSE, { now, presentedHash });
+  async revokeOnReuse(
+    em: EntityManager,
+    presentedHash: string,
+    now: Date,
+    client: RequestClient,
+  ): Promise<void> {
+    await execute(em, REVOKE_ON_REUSE, { now, presentedHash, ...AuditLog.clientParams(client) });
   },
 
   /** Ends a session by one of its refresh tokens; false when the token is unknown. */
-  async revokeByRefreshToken(em: EntityManager, presentedHash: string, now: Date): Promise<boolean> {
-    return (await one(em, REVOKE_BY_REFRESH_TOKEN, { now, presentedHash })).known;
+  async revokeByRefreshToken(
+    em: EntityManager,
+    presentedHash: string,
+    now: Date,
+    client: RequestClient,
+  ): Promise<boolean> {
+    return (await one(em, REVOKE_BY_REFRESH_TOKEN, { now, presentedHash, ...AuditLog.clientParams(client) }))
+      .known;
   },
 
   /** The open session's user; 'disabled' for a session a disable ended; null for any other. */
@@ -157,7 +203,13 @@ export const SessionRepository = {
   },
 
   /** See REVOKE_OWN: true when this ended one of the user's live sessions. */
-  async revokeOwn(em: EntityManager, id: string, userId: string, now: Date): Promise<boolean> {
-    return (await maybeOne(em, REVOKE_OWN, { id, userId, now })) !== undefined;
+  async revokeOwn(
+    em: EntityManager,
+    session: { id: string; userId: string; reason: 'revoked_by_user' | 'logout' },
+    now: Date,
+    client: RequestClient,
+  ): Promise<boolean> {
+    const params = { ...session, now, ...AuditLog.clientParams(client) };
+    return (await maybeOne(em, REVOKE_OWN, params)) !== undefined;
   },
 };

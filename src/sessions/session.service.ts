@@ -9,7 +9,6 @@ import type { RateLimiter } from '../rate-limits/rate-limiter.js';
 import type { AccessTokens } from './access-tokens.js';
 import { LoginRepository, type SessionRows } from './login.repository.js';
 import { sessionDevice, type RequestClient } from './session-device.js';
-import { Session } from './session.entity.js';
 import { SessionRepository, type SessionRow } from './session.repository.js';
 
 export interface IssuedTokens {
@@ -115,7 +114,7 @@ export class SessionService {
     const rotated = await SessionRepository.rotate(em, hash, tokenHash, device, now, graceStart);
     if (!rotated) {
       if (await SessionRepository.disabledByToken(em, hash)) throw new UserDisabledError();
-      await SessionRepository.revokeOnReuse(em, hash, now);
+      await SessionRepository.revokeOnReuse(em, hash, now, client);
       throw refreshFailed();
     }
     const { user, sessionId, otherAccountExists } = rotated;
@@ -144,9 +143,9 @@ export class SessionService {
    * an ended session again succeeds; an unknown token is UNAUTHENTICATED. Limited per client IP,
    * like refresh.
    */
-  async revokeByRefreshToken(em: EntityManager, presented: string, clientIp: string): Promise<void> {
-    const hash = await this.admitRefreshToken(em, presented, clientIp);
-    const known = await SessionRepository.revokeByRefreshToken(em, hash, new Date());
+  async revokeByRefreshToken(em: EntityManager, presented: string, client: RequestClient): Promise<void> {
+    const hash = await this.admitRefreshToken(em, presented, client.ip);
+    const known = await SessionRepository.revokeByRefreshToken(em, hash, new Date(), client);
     if (!known) throw new UnauthenticatedError('The refresh token is invalid');
   }
 
@@ -170,17 +169,30 @@ export class SessionService {
    * included. Any other id (another user's, unknown, ended) is BAD_USER_INPUT, the same answer
    * for each, as unlinkLoginMethod answers a login method that is not the account's.
    */
-  async revokeOwn(em: EntityManager, userId: string, sessionId: string): Promise<void> {
+  async revokeOwn(
+    em: EntityManager,
+    userId: string,
+    sessionId: string,
+    client: RequestClient,
+  ): Promise<void> {
     const ended =
-      UUID.test(sessionId) && (await SessionRepository.revokeOwn(em, sessionId, userId, new Date()));
+      UUID.test(sessionId) &&
+      (await SessionRepository.revokeOwn(
+        em,
+        { id: sessionId, userId, reason: 'revoked_by_user' },
+        new Date(),
+        client,
+      ));
     if (!ended) throw new BadUserInputError('No live session of this account has this id', 'id');
   }
 
-  async revoke(em: EntityManager, sessionId: string, reason: 'logout'): Promise<void> {
-    await em.nativeUpdate(
-      Session,
-      { id: sessionId, revokedAt: null },
-      { revokedAt: new Date(), revokedReason: reason },
+  /** A logout with the access token: its session ends (an ended one again is no error). */
+  async logout(em: EntityManager, auth: Authenticated, client: RequestClient): Promise<void> {
+    await SessionRepository.revokeOwn(
+      em,
+      { id: auth.sessionId, userId: auth.userId, reason: 'logout' },
+      new Date(),
+      client,
     );
   }
 }

@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { AdminCaller } from '../../admin/admin-keys.js';
+import type { AuditSource } from '../../audit/audit-log.js';
 import { AppError } from '../../errors.js';
 import type { Services } from '../../server/services.js';
 
@@ -9,6 +10,8 @@ export interface AdminContext {
   services: Services;
   /** The admin key of this request (checked before anything runs: src/server/admin-api.ts). */
   caller: AdminCaller;
+  /** The key and the request's client, as the audit log records every admin call. */
+  source: AuditSource;
 }
 
 /** Mutations need a write key; a read key gets FORBIDDEN. */

@@ -1,5 +1,6 @@
 import { Arg, Ctx, ID, Int, Mutation, Query, Resolver } from 'type-graphql';
 import { AdminUsers, type AdminUserRow, type PagePosition } from '../../admin/admin-users.js';
+import { AuditLog } from '../../audit/audit-log.js';
 import { BadUserInputError } from '../../errors.js';
 import { requireWrite, type AdminContext } from './admin-context.js';
 import { AdminUserFilterInput, AdminUserPageType, AdminUserType } from './admin.types.js';
@@ -55,6 +56,12 @@ async function withMethods(ctx: AdminContext, users: AdminUserRow[]): Promise<Ad
   return users.map((user) => ({ ...user, loginMethods: methods.filter((m) => m.userId === user.id) }));
 }
 
+/** An `admin.read` event: what was read (the user looked at, the filters used), by which key. */
+function auditRead(ctx: AdminContext, field: string, read: { userId?: string; filters?: string[] }) {
+  const details = { field, ...(read.filters && { filters: read.filters }) };
+  return AuditLog.write(ctx.em, ctx.source, { type: 'admin.read', userId: read.userId ?? null, details });
+}
+
 /** The admin API (docs/admin.md): finding users, disabling them, ending their sessions, deleting them. */
 @Resolver()
 export class AdminResolver {
@@ -63,6 +70,7 @@ export class AdminResolver {
     description: 'A user by id, a tombstone included; null if none.',
   })
   async user(@Arg('id', () => ID) id: string, @Ctx() ctx: AdminContext): Promise<AdminUserType | null> {
+    await auditRead(ctx, 'user', { userId: userId(id) });
     const user = await AdminUsers.byId(ctx.em, userId(id));
     return user ? (await withMethods(ctx, [user]))[0]! : null;
   }
@@ -78,6 +86,9 @@ export class AdminResolver {
   ): Promise<AdminUserPageType> {
     const size = first ?? DEFAULT_PAGE;
     if (size < 1 || size > MAX_PAGE) throw new BadUserInputError(`first: 1 to ${MAX_PAGE}`, 'first');
+    // Which filters, never their values (a phone number among them).
+    const filters = Object.entries(filter ?? {}).flatMap(([name, value]) => (value == null ? [] : [name]));
+    await auditRead(ctx, 'users', { filters });
     // One more than asked tells whether there is a next page.
     const rows = await AdminUsers.page(ctx.em, filter ?? {}, after ? positionOf(after) : null, size + 1);
     const page = rows.slice(0, size);
@@ -104,7 +115,14 @@ export class AdminResolver {
   ): Promise<AdminUserType> {
     requireWrite(ctx);
     const given = reasonOf(reason);
-    const found = await ctx.em.transactional((tx) => AdminUsers.disable(tx, userId(id), given, new Date()));
+    const found = await ctx.em.transactional(async (tx) => {
+      const disabled = await AdminUsers.disable(tx, userId(id), given, new Date());
+      if (disabled) {
+        const details = { reason: given, already: disabled === 'already' };
+        await AuditLog.write(tx, ctx.source, { type: 'user.disabled', userId: id, details });
+      }
+      return disabled;
+    });
     if (!found) throw noLiveUser();
     return this.live(ctx, id);
   }
@@ -116,7 +134,11 @@ export class AdminResolver {
   })
   async enableUser(@Arg('id', () => ID) id: string, @Ctx() ctx: AdminContext): Promise<AdminUserType> {
     requireWrite(ctx);
-    await AdminUsers.enable(ctx.em, userId(id), new Date());
+    await ctx.em.transactional(async (tx) => {
+      if (await AdminUsers.enable(tx, userId(id), new Date())) {
+        await AuditLog.write(tx, ctx.source, { type: 'user.enabled', userId: id });
+      }
+    });
     return this.live(ctx, id);
   }
 
@@ -125,7 +147,13 @@ export class AdminResolver {
   })
   async revokeSessions(@Arg('userId', () => ID) id: string, @Ctx() ctx: AdminContext): Promise<number> {
     requireWrite(ctx);
-    return AdminUsers.revokeSessions(ctx.em, userId(id, 'userId'), new Date());
+    const user = userId(id, 'userId');
+    return ctx.em.transactional(async (tx) => {
+      const revoked = await AdminUsers.revokeSessions(tx, user, new Date());
+      const details = { count: revoked, reason: 'admin' };
+      await AuditLog.write(tx, ctx.source, { type: 'sessions.revoked', userId: user, details });
+      return revoked;
+    });
   }
 
   /** A live user as the admin API shows it, after a change; BAD_USER_INPUT for none. */
@@ -144,7 +172,7 @@ export class AdminResolver {
     requireWrite(ctx);
     const user = await AdminUsers.byId(ctx.em, userId(id));
     if (!user || user.deletedAt) return false;
-    await ctx.services.lifecycle.delete(ctx.em, user.id);
+    await ctx.services.lifecycle.delete(ctx.em, user.id, ctx.source);
     return true;
   }
 }

@@ -1,7 +1,7 @@
 import { Arg, Authorized, Ctx, Mutation, Resolver, UseMiddleware } from 'type-graphql';
 import { limitAccountChanges } from '../account-change-limit.js';
 import type { Authenticated } from '../../sessions/session.service.js';
-import type { Context } from '../context.js';
+import { byUser, requestClient, type Context } from '../context.js';
 import { CurrentUser } from '../current-user.js';
 import { LinkWechatIdentityInput } from '../inputs/link.input.js';
 import { toUserType } from '../types/mappers.js';
@@ -23,7 +23,7 @@ export class AccountResolver {
     @CurrentUser() auth: Authenticated,
     @Ctx() ctx: Context,
   ): Promise<UserType> {
-    const user = await ctx.services.link.link(ctx.em, auth.userId, input, ctx.clientIp);
+    const user = await ctx.services.link.link(ctx.em, auth.userId, input, requestClient(ctx));
     // A later field of this request reads the methods as they are now, not as loaded before.
     ctx.loaders.loginMethods.clear(auth.userId);
     return toUserType(user, auth);
@@ -42,7 +42,7 @@ export class AccountResolver {
     @CurrentUser() auth: Authenticated,
     @Ctx() ctx: Context,
   ): Promise<UserType> {
-    const user = await ctx.services.lifecycle.unlink(ctx.em, auth.userId, appId, openId);
+    const user = await ctx.services.lifecycle.unlink(ctx.em, auth.userId, appId, openId, byUser(ctx, auth));
     ctx.loaders.loginMethods.clear(auth.userId);
     return toUserType(user, auth);
   }
@@ -54,7 +54,7 @@ export class AccountResolver {
       'number are erased and every session ends at once. The same WeChat person signing in later is a new user.',
   })
   async deleteAccount(@CurrentUser() auth: Authenticated, @Ctx() ctx: Context): Promise<boolean> {
-    await ctx.services.lifecycle.delete(ctx.em, auth.userId);
+    await ctx.services.lifecycle.delete(ctx.em, auth.userId, byUser(ctx, auth));
     return true;
   }
 }

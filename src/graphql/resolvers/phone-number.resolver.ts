@@ -1,7 +1,7 @@
 import { Arg, Authorized, Ctx, Mutation, Resolver, UseMiddleware } from 'type-graphql';
 import { limitAccountChanges } from '../account-change-limit.js';
 import type { Authenticated } from '../../sessions/session.service.js';
-import type { Context } from '../context.js';
+import { byUser, type Context } from '../context.js';
 import { CurrentUser } from '../current-user.js';
 import { toUserType } from '../types/mappers.js';
 import { UserType } from '../types/user.type.js';
@@ -29,7 +29,7 @@ export class PhoneNumberResolver {
     @CurrentUser() auth: Authenticated,
     @Ctx() ctx: Context,
   ): Promise<UserType> {
-    const user = await ctx.services.phoneNumbers.bind(ctx.em, auth.userId, code, appId, ctx.clientIp);
+    const user = await ctx.services.phoneNumbers.bind(ctx.em, auth.userId, code, appId, byUser(ctx, auth));
     return toUserType(user, auth);
   }
 }

@@ -1,7 +1,7 @@
 import { Arg, Authorized, Ctx, Mutation, Resolver, UseMiddleware } from 'type-graphql';
 import { limitAccountChanges } from '../account-change-limit.js';
 import type { Authenticated } from '../../sessions/session.service.js';
-import type { Context } from '../context.js';
+import { byUser, type Context } from '../context.js';
 import { CurrentUser } from '../current-user.js';
 import { UpdateProfileInput } from '../inputs/profile.input.js';
 import { toUserType } from '../types/mappers.js';
@@ -21,6 +21,9 @@ export class ProfileResolver {
     @CurrentUser() auth: Authenticated,
     @Ctx() ctx: Context,
   ): Promise<UserType> {
-    return toUserType(await ctx.services.profiles.update(ctx.em, auth.userId, input), auth);
+    return toUserType(
+      await ctx.services.profiles.update(ctx.em, auth.userId, input, byUser(ctx, auth)),
+      auth,
+    );
   }
 }

@@ -41,7 +41,7 @@ export class SessionResolver {
     @Ctx() ctx: Context,
   ): Promise<boolean> {
     if (refreshToken != null) {
-      await ctx.services.sessions.revokeByRefreshToken(ctx.em, refreshToken, ctx.clientIp);
+      await ctx.services.sessions.revokeByRefreshToken(ctx.em, refreshToken, requestClient(ctx));
       return true;
     }
     const auth = await ctx.auth();
@@ -50,7 +50,7 @@ export class SessionResolver {
         'Nothing to log out: send "Authorization: Bearer <accessToken>" or the refreshToken argument',
       );
     }
-    await ctx.services.sessions.revoke(ctx.em, auth.sessionId, 'logout');
+    await ctx.services.sessions.logout(ctx.em, auth, requestClient(ctx));
     return true;
   }
 
@@ -67,7 +67,7 @@ export class SessionResolver {
     @CurrentUser() auth: Authenticated,
     @Ctx() ctx: Context,
   ): Promise<boolean> {
-    await ctx.services.sessions.revokeOwn(ctx.em, auth.userId, id);
+    await ctx.services.sessions.revokeOwn(ctx.em, auth.userId, id, requestClient(ctx));
     return true;
   }
 }
