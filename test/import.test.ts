@@ -184,6 +184,19 @@ describe('a mini program login whose verified phone number is an imported userâ€
     expect(user.union_id).toBe(w.emulator.people.unionidOf('pia'));
     const after = await rows();
     expect(Number(after!.users)).toBe(Number(before!.users));
+    // The audit log says how the identity found its user.
+    const [event] = await c.sql<{ app_id: string; details: Record<string, unknown> }>(
+      `select app_id, details from audit_event where user_id = ? and type = 'login.succeeded'`,
+      [login.user.id],
+    );
+    expect(event).toEqual({
+      app_id: APPS.mini.appid,
+      details: {
+        kind: 'WECHAT_MINI',
+        isNewUser: false,
+        linkedByImportedPhone: true,
+      },
+    });
 
     // Later logins, without a phone code, find the identity.
     const again = await c.loginAs('mini', 'pia');

@@ -19,6 +19,8 @@ export interface FoundUser {
   otherAccountExists: boolean;
   /** The fields of an existing user this login changed from WeChat's data (for the audit log). */
   changed: ChangedField[];
+  /** A new identity joined an imported user by its verified phone number (docs/import.md). */
+  byImportedPhone?: boolean;
 }
 
 /**
@@ -119,7 +121,8 @@ export class AccountService {
       now,
     );
     if (!isNewUser) this.emitUpdated(em, user, changed, now);
-    return { user, isNewUser, otherAccountExists: false, changed: isNewUser ? [] : changed };
+    const byImportedPhone = importedId !== null && user.id === importedId;
+    return { user, isNewUser, otherAccountExists: false, changed: isNewUser ? [] : changed, byImportedPhone };
   }
 
   /** The imported user this new identity joins by its verified phone number, if any (importedByPhone). */

@@ -269,8 +269,12 @@ export class SignIn {
       const found = await this.deps.accounts.findOrRegister(tx, identity, now);
       const tokens = await this.deps.sessions.create(tx, found.user, client, now);
       // The fields a returning login changed from WeChat's data, by name (a phone number among them).
-      const changed = found.changed.length ? { changed: found.changed } : {};
-      auditLogin(tx, client, identity, found.user.id, { isNewUser: found.isNewUser, ...changed }, now);
+      const details = {
+        isNewUser: found.isNewUser,
+        ...(found.changed.length && { changed: found.changed }),
+        ...(found.byImportedPhone && { linkedByImportedPhone: true }),
+      };
+      auditLogin(tx, client, identity, found.user.id, details, now);
       const { user, isNewUser, otherAccountExists } = found;
       return { ...tokens, user, isNewUser, otherAccountExists };
     });
