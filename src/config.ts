@@ -140,6 +140,8 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
       sessionRetentionDays: env.SESSION_RETENTION_DAYS,
       /** Delivered and given-up webhook deliveries are deleted this long after their event. */
       webhookRetentionDays: env.WEBHOOK_RETENTION_DAYS,
+      /** Audit events are deleted this long after they happened. */
+      auditRetentionDays: env.AUDIT_RETENTION_DAYS,
     },
     /** On SIGTERM, /readyz answers 503 this long before the server stops accepting requests. */
     shutdownDrainSeconds: env.SHUTDOWN_DRAIN_SECONDS,

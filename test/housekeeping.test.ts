@@ -14,7 +14,12 @@ import { itOnServer } from './support/real-postgres.js';
 import { eventually } from './support/eventually.js';
 import { startTestServer } from './support/server.js';
 
-const SETTINGS: HousekeepingSettings = { sessionRetentionDays: 30, webhookRetentionDays: 7, batchSize: 5000 };
+const SETTINGS: HousekeepingSettings = {
+  sessionRetentionDays: 30,
+  webhookRetentionDays: 7,
+  auditRetentionDays: 180,
+  batchSize: 5000,
+};
 const USER = '00000000-0000-4000-8000-000000000001';
 
 /** Session ids by what they are; `<name>-token-<n>` refresh tokens belong to them. */
@@ -55,7 +60,17 @@ describe('housekeeping', () => {
     await q('delete from webhook_delivery');
     await q('delete from login_ticket');
     await q('delete from handled_push');
+    await q('delete from audit_event');
   });
+
+  /** An audit event of USER that happened `age` ago (an SQL interval). */
+  async function auditEvent(type: string, age: string): Promise<void> {
+    await q(
+      `insert into audit_event (id, occurred_at, type, user_id, actor_type, actor_id)
+       values (gen_random_uuid(), now() - $2::interval, $1, $3::uuid, 'user', $3::text)`,
+      [type, age, USER],
+    );
+  }
 
   /** A session of USER: expires `expires` from now (an SQL interval), revoked `revoked` ago if given. */
   async function session(id: string, expires: string, revoked?: string): Promise<void> {
@@ -113,6 +128,10 @@ describe('housekeeping', () => {
     // Handled Official Account pushes go after a day.
     await q(`insert into handled_push (app_id, open_id, create_time, handled_at) values
       ('wxoa', 'oOld', 1, now() - interval '25 hours'), ('wxoa', 'oRecent', 2, now() - interval '23 hours')`);
+    // Audit events go AUDIT_RETENTION_DAYS (180) after they happened.
+    await auditEvent('login.succeeded', '181 days');
+    await auditEvent('profile.updated', '179 days');
+    await auditEvent('session.revoked', '1 minute');
 
     const result = await prune(first.orm, SETTINGS);
 
@@ -126,8 +145,13 @@ describe('housekeeping', () => {
         webhook_delivery: 2,
         login_ticket: 1,
         handled_push: 1,
+        audit_event: 1,
       },
     });
+    expect((await q('select type from audit_event order by 1')).map((r) => r.type)).toEqual([
+      'profile.updated',
+      'session.revoked',
+    ]);
     expect((await q('select open_id from handled_push')).map((r) => r.open_id)).toEqual(['oRecent']);
     expect((await q('select scene from login_ticket order by 1')).map((r) => r.scene)).toEqual([
       'sceneLive',
@@ -159,15 +183,31 @@ describe('housekeeping', () => {
 
     // A second pass finds nothing more.
     expect(await prune(first.orm, SETTINGS)).toMatchObject({
-      deleted: { session: 0, web_login_state: 0, rate_limit: 0, rate_limit_bucket: 0, webhook_delivery: 0 },
+      deleted: {
+        session: 0,
+        web_login_state: 0,
+        rate_limit: 0,
+        rate_limit_bucket: 0,
+        webhook_delivery: 0,
+        login_ticket: 0,
+        handled_push: 0,
+        audit_event: 0,
+      },
     });
   });
 
   it('follows the retention settings', async () => {
     await session(S.revokedRecently, '20 days', '3 days');
     await delivery('msg_delivered_3_days', 'delivered', '3 days');
-    const result = await prune(first.orm, { ...SETTINGS, sessionRetentionDays: 2, webhookRetentionDays: 2 });
-    expect(result).toMatchObject({ deleted: { session: 1, webhook_delivery: 1 } });
+    await auditEvent('login.succeeded', '3 days');
+    await auditEvent('login.failed', '1 day');
+    const result = await prune(first.orm, {
+      ...SETTINGS,
+      sessionRetentionDays: 2,
+      webhookRetentionDays: 2,
+      auditRetentionDays: 2,
+    });
+    expect(result).toMatchObject({ deleted: { session: 1, webhook_delivery: 1, audit_event: 1 } });
   });
 
   it('deletes in batches until none is left', async () => {
@@ -234,7 +274,7 @@ describe('housekeeping', () => {
     const code = await new Promise((resolve) => child.on('exit', resolve));
     if (code !== 0) throw new Error(stdout + stderr);
     expect(stdout).toMatch(
-      /^session: 1 deleted\nweb_login_state: 0 deleted\nrate_limit: 0 deleted\nrate_limit_bucket: 0 deleted\nwebhook_delivery: 1 deleted\nlogin_ticket: 0 deleted\nhandled_push: 0 deleted\n2 rows in \d+\.\d s\n$/,
+      /^session: 1 deleted\nweb_login_state: 0 deleted\nrate_limit: 0 deleted\nrate_limit_bucket: 0 deleted\nwebhook_delivery: 1 deleted\nlogin_ticket: 0 deleted\nhandled_push: 0 deleted\naudit_event: 0 deleted\n2 rows in \d+\.\d s\n$/,
     );
     expect((await q('select id from session')).map((r) => r.id)).toEqual([S.live]);
   }, 60_000);

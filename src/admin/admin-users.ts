@@ -43,12 +43,12 @@ export interface AdminUserFilter {
 }
 
 /**
- * Where a page starts: after the user with this creation time and id (the cursor's content). The
- * time is PostgreSQL's text of it, to the microsecond: a JavaScript Date would round it to the
- * millisecond, and users made within one millisecond would come twice.
+ * Where a page starts: after the row with this time and id (a cursor's content; for users, their
+ * creation time). The time is PostgreSQL's text of it, to the microsecond: a JavaScript Date would
+ * round it to the millisecond, and rows made within one millisecond would come twice.
  */
 export interface PagePosition {
-  createdAt: string;
+  at: string;
   id: string;
 }
 
@@ -59,7 +59,8 @@ const COLUMNS = `u.id, u.nickname, u.avatar_url as "avatarUrl", u.union_id as "u
   (select count(*) from session s where s.user_id = u.id and s.revoked_at is null and s.expires_at > :now)::int
     as "activeSessions"`;
 
-type Row<T> = {
+/** A row as PostgreSQL gives it: timestamps as text (parse them with `dated`). */
+export type Row<T> = {
   [K in keyof T]: T[K] extends Date ? string : T[K] extends Date | null ? string | null : T[K];
 };
 
@@ -67,7 +68,10 @@ const USER = sql<'id' | 'now', Row<AdminUserRow>>(`select ${COLUMNS} from "user"
 
 /**
  * A page of live users in creation order (then id): stable while users are added (they come
- * after), each page starting after the last one's position. Filters are all optional.
+ * after), each page starting after the last one's position. Filters are all optional. The start
+ * is one row comparison (the first page's from the smallest position), never `:x is null or …`:
+ * a prepared statement's generic plan starts its scan of user_live_created_at_index there only
+ * then, and a page costs its own rows, not every user before it.
  */
 const USERS = sql<
   'now' | 'afterAt' | 'afterId' | 'unionId' | 'phoneNumber' | 'openId' | 'appId' | 'disabled' | 'limit',
@@ -75,7 +79,8 @@ const USERS = sql<
 >(`
 select ${COLUMNS} from "user" u
  where u.deleted_at is null
-   and (:afterAt::text is null or (u.created_at, u.id) > (:afterAt::timestamptz, :afterId::uuid))
+   and (u.created_at, u.id) > (coalesce(:afterAt::timestamptz, '-infinity'),
+                               coalesce(:afterId::uuid, '00000000-0000-0000-0000-000000000000'::uuid))
    and (:unionId::text is null or u.union_id = :unionId::text)
    and (:phoneNumber::text is null or u.phone_number = :phoneNumber::text)
    and (:disabled::boolean is null or (u.disabled_at is not null) = :disabled::boolean)
@@ -121,7 +126,7 @@ update "user" set disabled_at = null, disabled_reason = null, updated_at = :now
 returning id`);
 
 /** Text timestamps of a row, parsed as the ORM's platform parses them. */
-function dated<T>(em: EntityManager, row: Row<T>, fields: readonly (keyof T)[]): T {
+export function dated<T>(em: EntityManager, row: Row<T>, fields: readonly (keyof T)[]): T {
   const copy: Record<string, unknown> = { ...row };
   for (const field of fields) {
     const value = copy[field as string];
@@ -149,7 +154,7 @@ export const AdminUsers = {
   ): Promise<AdminUserRow[]> {
     const rows = await execute(em, USERS, {
       now: new Date(),
-      afterAt: after?.createdAt ?? null,
+      afterAt: after?.at ?? null,
       afterId: after?.id ?? null,
       unionId: filter.unionId ?? null,
       phoneNumber: filter.phoneNumber ?? null,

@@ -11,22 +11,25 @@ export type AuditActor =
   | { type: 'anonymous' };
 
 /** Every type of audit event (docs/admin.md, "Audit events"). */
-export type AuditType =
-  | 'login.succeeded'
-  | 'login.failed'
-  | 'session.refresh_token_reused'
-  | 'session.revoked'
-  | 'sessions.revoked'
-  | 'account.linked'
-  | 'account.merged'
-  | 'account.unlinked'
-  | 'account.deleted'
-  | 'profile.updated'
-  | 'phone_number.updated'
-  | 'user.disabled'
-  | 'user.enabled'
-  | 'admin.read'
-  | 'admin.refused';
+export const AUDIT_TYPES = [
+  'login.succeeded',
+  'login.failed',
+  'session.refresh_token_reused',
+  'session.revoked',
+  'sessions.revoked',
+  'account.linked',
+  'account.merged',
+  'account.unlinked',
+  'account.deleted',
+  'profile.updated',
+  'phone_number.updated',
+  'user.disabled',
+  'user.enabled',
+  'admin.read',
+  'admin.refused',
+] as const;
+
+export type AuditType = (typeof AUDIT_TYPES)[number];
 
 /** Where an event came from: the actor and, for a request, its client (address, user agent, request id). */
 export interface AuditSource {

@@ -113,6 +113,7 @@ export const EnvSchema = z.object({
     .default(3600),
   SESSION_RETENTION_DAYS: positiveInt.default(30),
   WEBHOOK_RETENTION_DAYS: positiveInt.default(7),
+  AUDIT_RETENTION_DAYS: positiveInt.default(180),
   SHUTDOWN_DRAIN_SECONDS: nonNegativeInt.refine((n) => n <= 60, 'must be at most 60 (seconds)').default(0),
   METRICS_PORT: port.refine((n) => n > 0, 'must be a port number (1-65535)').optional(),
   METRICS_HOST: nonEmpty.default('127.0.0.1'),

@@ -8,6 +8,8 @@ export interface HousekeepingSettings {
   sessionRetentionDays: number;
   /** Delivered and given-up webhook deliveries go this many days after their event was made. */
   webhookRetentionDays: number;
+  /** Audit events go this many days after they happened. */
+  auditRetentionDays: number;
   /** Rows per DELETE statement: each statement is its own short transaction. */
   batchSize: number;
 }
@@ -23,6 +25,7 @@ export interface PruneCounts {
   webhook_delivery: number;
   login_ticket: number;
   handled_push: number;
+  audit_event: number;
 }
 
 /** One pass: what it deleted, or `skipped` when another process held the lock. */
@@ -101,6 +104,12 @@ const DELETES: {
     table: 'handled_push',
     text: batched('handled_push', "handled_at < now() - interval '1 day'"),
   },
+  {
+    // Through audit_event_occurred_at_index, oldest first.
+    table: 'audit_event',
+    text: batched('audit_event', 'occurred_at < now() - make_interval(days => $2)'),
+    retention: (settings) => settings.auditRetentionDays,
+  },
 ];
 
 /**
@@ -130,6 +139,7 @@ export async function prune(
         webhook_delivery: 0,
         login_ticket: 0,
         handled_push: 0,
+        audit_event: 0,
       };
       for (const { table, text, retention } of DELETES) {
         const values = retention ? [settings.batchSize, retention(settings)] : [settings.batchSize];

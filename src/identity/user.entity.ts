@@ -17,6 +17,12 @@ import { UserLoginMethod } from './user-login-method.entity.js';
   expression:
     'create index "user_imported_phone_number_index" on "user" ("phone_number") where "external_id" is not null',
 })
+// The admin API pages through live users in creation order (users(first, after)).
+@Index({
+  name: 'user_live_created_at_index',
+  expression:
+    'create index "user_live_created_at_index" on "user" ("created_at", "id") where "deleted_at" is null',
+})
 // The admin API lists disabled users (users(filter: { disabled: true })): few, found by this index.
 @Index({
   name: 'user_disabled_index',

@@ -1,13 +1,34 @@
 import { Arg, Ctx, ID, Int, Mutation, Query, Resolver } from 'type-graphql';
+import { AdminAudit } from '../../admin/admin-audit.js';
 import { AdminUsers, type AdminUserRow, type PagePosition } from '../../admin/admin-users.js';
-import { AuditLog } from '../../audit/audit-log.js';
+import { AUDIT_TYPES, AuditLog } from '../../audit/audit-log.js';
 import { BadUserInputError } from '../../errors.js';
 import { requireWrite, type AdminContext } from './admin-context.js';
-import { AdminUserFilterInput, AdminUserPageType, AdminUserType } from './admin.types.js';
+import {
+  AdminAuditActor,
+  AdminAuditEventPageType,
+  AdminAuditFilterInput,
+  AdminUserFilterInput,
+  AdminUserPageType,
+  AdminUserType,
+} from './admin.types.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DEFAULT_PAGE = 50;
 const MAX_PAGE = 200;
+
+/** `first`: DEFAULT_PAGE when not given, else 1 to MAX_PAGE. */
+function pageSize(first: number | null): number {
+  const size = first ?? DEFAULT_PAGE;
+  if (size < 1 || size > MAX_PAGE) throw new BadUserInputError(`first: 1 to ${MAX_PAGE}`, 'first');
+  return size;
+}
+
+/** The names of the filters given, never their values (a phone number among them). */
+const filterNames = (filter: object | null) =>
+  Object.entries(filter ?? {}).flatMap(([name, value]) => (value == null ? [] : [name]));
+
+const AUDIT_TYPE_NAMES: ReadonlySet<string> = new Set(AUDIT_TYPES);
 
 /** A user id argument: a UUID, else BAD_USER_INPUT (never a database error). */
 function userId(id: string, field = 'id'): string {
@@ -32,15 +53,25 @@ function reasonOf(reason: string): string {
 /** PostgreSQL's text of a timestamptz (`2026-12-07 04:12:33.123456+00`), what a cursor carries. */
 const PG_TIMESTAMP = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/;
 
-/** An opaque cursor: base64url of the last user's position (creation time to the microsecond, id). */
-const cursorOf = (user: AdminUserRow) =>
-  Buffer.from(JSON.stringify([user.positionAt, user.id])).toString('base64url');
+/**
+ * An opaque cursor: base64url of the last row's position (a user's creation time, an event's
+ * time, to the microsecond, and its id).
+ */
+const cursorOf = (row: { positionAt: string; id: string }) =>
+  Buffer.from(JSON.stringify([row.positionAt, row.id])).toString('base64url');
+
+/** A page of `size` rows from `size + 1` read (one more tells whether there is a next page). */
+function pageOf<T extends { positionAt: string; id: string }>(rows: T[], size: number, after: string | null) {
+  const page = rows.slice(0, size);
+  const endCursor = page.length ? cursorOf(page.at(-1)!) : after;
+  return { page, pageInfo: { hasNextPage: rows.length > size, endCursor } };
+}
 
 function positionOf(cursor: string): PagePosition {
   try {
-    const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
-    const valid = typeof createdAt === 'string' && PG_TIMESTAMP.test(createdAt);
-    if (valid && typeof id === 'string' && UUID.test(id)) return { createdAt, id };
+    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
+    const valid = typeof at === 'string' && PG_TIMESTAMP.test(at);
+    if (valid && typeof id === 'string' && UUID.test(id)) return { at, id };
   } catch {
     // Not JSON: the same answer as a cursor of the wrong shape.
   }
@@ -84,21 +115,38 @@ export class AdminResolver {
     @Arg('after', () => String, { nullable: true }) after: string | null,
     @Ctx() ctx: AdminContext,
   ): Promise<AdminUserPageType> {
-    const size = first ?? DEFAULT_PAGE;
-    if (size < 1 || size > MAX_PAGE) throw new BadUserInputError(`first: 1 to ${MAX_PAGE}`, 'first');
-    // Which filters, never their values (a phone number among them).
-    const filters = Object.entries(filter ?? {}).flatMap(([name, value]) => (value == null ? [] : [name]));
-    await auditRead(ctx, 'users', { filters });
-    // One more than asked tells whether there is a next page.
-    const rows = await AdminUsers.page(ctx.em, filter ?? {}, after ? positionOf(after) : null, size + 1);
-    const page = rows.slice(0, size);
-    return {
-      nodes: await withMethods(ctx, page),
-      pageInfo: {
-        hasNextPage: rows.length > size,
-        endCursor: page.length ? cursorOf(page.at(-1)!) : after,
-      },
-    };
+    const size = pageSize(first);
+    const position = after ? positionOf(after) : null;
+    await auditRead(ctx, 'users', { filters: filterNames(filter) });
+    const { page, pageInfo } = pageOf(
+      await AdminUsers.page(ctx.em, filter ?? {}, position, size + 1),
+      size,
+      after,
+    );
+    return { nodes: await withMethods(ctx, page), pageInfo };
+  }
+
+  @Query(() => AdminAuditEventPageType, {
+    description:
+      `Audit events, newest first, ${DEFAULT_PAGE} a page by default (at most ${MAX_PAGE}); ` +
+      'kept AUDIT_RETENTION_DAYS.',
+  })
+  async auditEvents(
+    @Arg('filter', () => AdminAuditFilterInput, { nullable: true }) filter: AdminAuditFilterInput | null,
+    @Arg('first', () => Int, { nullable: true }) first: number | null,
+    @Arg('after', () => String, { nullable: true }) after: string | null,
+    @Ctx() ctx: AdminContext,
+  ): Promise<AdminAuditEventPageType> {
+    const size = pageSize(first);
+    const user = filter?.userId == null ? null : userId(filter.userId, 'userId');
+    if (filter?.type != null && !AUDIT_TYPE_NAMES.has(filter.type)) {
+      throw new BadUserInputError('not a type of audit event (docs/admin.md, "Audit events")', 'type');
+    }
+    const position = after ? positionOf(after) : null;
+    await auditRead(ctx, 'auditEvents', { userId: user ?? undefined, filters: filterNames(filter) });
+    const rows = await AdminAudit.page(ctx.em, { ...filter, userId: user }, position, size + 1);
+    const { page, pageInfo } = pageOf(rows, size, after);
+    return { nodes: page.map((row) => ({ ...row, actorType: row.actorType as AdminAuditActor })), pageInfo };
   }
 
   @Mutation(() => AdminUserType, {
