@@ -216,6 +216,88 @@ describe('auditEvents', () => {
     ]);
   });
 
+  it('keeps nothing at `until` itself, whatever cursor comes with it', async () => {
+    // Two events at one instant; a cursor at that instant after the later id, and `until` equal to it.
+    const at = '2026-01-01 00:00:00+00';
+    const [early, late] = ['00000000-0000-4000-8000-00000000000a', '00000000-0000-4000-8000-00000000000b'];
+    await sql(
+      `insert into audit_event (id, occurred_at, type, actor_type) values
+       (?, ?, 'login.failed', 'anonymous'), (?, ?, 'login.failed', 'anonymous'),
+       (gen_random_uuid(), ?::timestamptz - interval '1 second', 'login.failed', 'anonymous')`,
+      [early, at, late, at, at],
+    );
+    const cursor = Buffer.from(JSON.stringify([at, late])).toString('base64url');
+    const answer = await adminGql(readKey, PAGE, {
+      filter: { type: 'login.failed', until: '2026-01-01T00:00:00Z' },
+      first: 5,
+      after: cursor,
+    });
+    const nodes = answer.data!.auditEvents.nodes as EventNode[];
+    expect(nodes.map((n) => n.occurredAt)).toEqual(['2025-12-31T23:59:59.000Z']);
+    // The same cursor without `until`: the earlier event at that instant comes first.
+    const without = await adminGql(readKey, PAGE, {
+      filter: { type: 'login.failed' },
+      first: 1,
+      after: cursor,
+    });
+    expect((without.data!.auditEvents.nodes as EventNode[]).map((n) => n.id)).toEqual([early]);
+  });
+
+  it('keeps every admin mutation: a refused one (validation failures too) and one that changed nothing', async () => {
+    const carl = (await c.loginAs('mini', 'aev-carl')).user.id;
+    const enabled = await adminGql(writeKey, 'mutation ($id: ID!) { enableUser(id: $id) { id } }', {
+      id: carl,
+    });
+    expect(enabled.errors).toBeUndefined();
+    // No reason: refused by validation, before the operation is named.
+    const invalid = await adminGql(writeKey, 'mutation ($id: ID!) { disableUser(id: $id) { id } }', {
+      id: carl,
+    });
+    expect(invalid.errors![0]!.extensions!.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    const byRead = await adminGql(readKey, 'mutation ($id: ID!) { revokeSessions(userId: $id) }', {
+      id: carl,
+    });
+    expect(byRead.errors![0]!.extensions!.code).toBe('FORBIDDEN');
+    const unparsable = await adminGql(writeKey, 'mutation { revokeSessions(');
+    expect(unparsable.errors![0]!.extensions!.code).toBe('GRAPHQL_PARSE_FAILED');
+
+    const kept = await sql<{
+      type: string;
+      user_id: string | null;
+      error_code: string | null;
+      details: Json;
+      actor_name: string;
+    }>(
+      `select type, user_id, error_code, details, actor_name from audit_event
+        where actor_type = 'admin_key' and type <> 'admin.read' and (user_id = ? or type = 'admin.refused')
+        order by occurred_at, id`,
+      [carl],
+    );
+    expect(kept.slice(-3)).toEqual([
+      {
+        type: 'user.enabled',
+        user_id: carl,
+        error_code: null,
+        details: { already: true },
+        actor_name: 'ops',
+      },
+      {
+        type: 'admin.refused',
+        user_id: null,
+        error_code: 'GRAPHQL_VALIDATION_FAILED',
+        details: { fields: ['disableUser'] },
+        actor_name: 'ops',
+      },
+      {
+        type: 'admin.refused',
+        user_id: null,
+        error_code: 'FORBIDDEN',
+        details: { fields: ['revokeSessions'] },
+        actor_name: 'auditor',
+      },
+    ]);
+  });
+
   it('refuses bad arguments with BAD_USER_INPUT and the field, and callers without a key', async () => {
     const cases: [Json, string][] = [
       [{ filter: { type: 'login.whatever' } }, 'type'],
@@ -226,6 +308,24 @@ describe('auditEvents', () => {
       [{ after: 'nope' }, 'after'],
       [{ after: Buffer.from('["2026-12-07 04:12:33+00","x"]').toString('base64url') }, 'after'],
       [{ after: 'x'.repeat(10_000) }, 'after'],
+      [{ after: '' }, 'after'],
+      // The shape of a cursor, with fields out of range: the database would refuse them.
+      [
+        {
+          after: Buffer.from(
+            `["2026-99-99 99:99:99+99","${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}"]`,
+          ).toString('base64url'),
+        },
+        'after',
+      ],
+      [
+        {
+          after: Buffer.from(
+            `["2026-02-30 10:00:00+00","${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}"]`,
+          ).toString('base64url'),
+        },
+        'after',
+      ],
     ];
     const eventsBefore = await sql<{ n: number }>('select count(*)::int as n from audit_event');
     for (const [variables, field] of cases) {

@@ -172,7 +172,7 @@ describe('disableUser and enableUser', () => {
     const person = await c.loginAs('mini', 'dis-fay');
     expect(errorCode(await disable(person.user.id, 'x', readKey))).toBe('FORBIDDEN');
     expect(errorCode(await adminGql(readKey, ENABLE, { id: person.user.id }))).toBe('FORBIDDEN');
-    for (const reason of ['', '   ', 'x'.repeat(501), 'line\nbreak']) {
+    for (const reason of ['', '   ', 'x'.repeat(501), 'line\nbreak', 'fraud\u202e']) {
       const refused = await disable(person.user.id, reason);
       expect(errorCode(refused)).toBe('BAD_USER_INPUT');
       expect(refused.errors![0]!.extensions!.field).toBe('reason');

@@ -110,6 +110,7 @@ describe('config', () => {
     [{ SESSION_RETENTION_DAYS: '0' }, /^SESSION_RETENTION_DAYS: must be greater than 0 \(got "0"\)$/],
     [{ WEBHOOK_RETENTION_DAYS: '-1' }, /^WEBHOOK_RETENTION_DAYS: must be a whole number/],
     [{ AUDIT_RETENTION_DAYS: '0' }, /^AUDIT_RETENTION_DAYS: must be greater than 0/],
+    [{ AUDIT_RETENTION_DAYS: '9999999999' }, /^AUDIT_RETENTION_DAYS: must be at most 36500/],
     [{ SHUTDOWN_DRAIN_SECONDS: '61' }, /^SHUTDOWN_DRAIN_SECONDS: must be at most 60/],
     [{ WECHAT_EMULATOR_URL: '127.0.0.1:4100' }, /^WECHAT_EMULATOR_URL: must be an http\(s\):\/\/ URL/],
     [

@@ -199,6 +199,10 @@ describe('what a session keeps of its client', () => {
     const long = `Agent/${'x'.repeat(1000)}`;
     expect(sessionDevice({ ip: '127.0.0.1', userAgent: long }).userAgent).toHaveLength(MAX_USER_AGENT_LENGTH);
     expect(sessionDevice({ ip: '127.0.0.1', userAgent: 'A\u0000B\u001bC\u007f ' }).userAgent).toBe('ABC');
+    // Format characters (a bidi override, zero-width ones, a soft hyphen) would disguise it in a list.
+    expect(sessionDevice({ ip: '127.0.0.1', userAgent: 'Evil\u202e\u200bGood\u00ad\u2066' }).userAgent).toBe(
+      'EvilGood',
+    );
     expect(sessionDevice({ ip: '127.0.0.1', userAgent: ' \t' })).toEqual({
       userAgent: null,
       ipPrefix: '127.0.0.0/24',

@@ -42,14 +42,14 @@ type Params = 'afterAt' | 'afterId' | 'type' | 'since' | 'until' | 'limit';
 
 /**
  * One upper bound, (time, id), where the index scan starts: before the cursor's event, or before
- * `until` (the smallest id: nothing at `until` itself) when that is earlier, or from the newest.
+ * `until` (the smallest id: nothing at `until` itself) when that is not later, or from the newest.
  * Written as one row comparison, never `:x is null or …`: a prepared statement's generic plan
  * could not start the scan at an optional bound, and each page would read every newer event.
  * `since` is the scan's end; `type` is checked on the events read.
  */
 const CONDITIONS = `(occurred_at, id) < (
        least(coalesce(:afterAt::timestamptz, 'infinity'), coalesce(:until::timestamptz, 'infinity')),
-       case when :until::timestamptz < coalesce(:afterAt::timestamptz, 'infinity')
+       case when :until::timestamptz <= coalesce(:afterAt::timestamptz, 'infinity')
             then '00000000-0000-0000-0000-000000000000'::uuid
             else coalesce(:afterId::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid) end)
    and occurred_at >= coalesce(:since::timestamptz, '-infinity')

@@ -68,15 +68,17 @@ const USER = sql<'id' | 'now', Row<AdminUserRow>>(`select ${COLUMNS} from "user"
 
 /**
  * A page of live users in creation order (then id): stable while users are added (they come
- * after), each page starting after the last one's position. Filters are all optional. The start
- * is one row comparison (the first page's from the smallest position), never `:x is null or …`:
- * a prepared statement's generic plan starts its scan of user_live_created_at_index there only
- * then, and a page costs its own rows, not every user before it.
+ * after), each page starting after the last one's position. Filters are all optional, so the
+ * statement is planned with its values each time: a filter by identity or phone number goes
+ * through that index, `disabled: true` through user_disabled_index, and no filter walks
+ * user_live_created_at_index from the page's start (one row comparison, the first page's from the
+ * smallest position), so a page costs its own rows, not every user before it.
  */
 const USERS = sql<
   'now' | 'afterAt' | 'afterId' | 'unionId' | 'phoneNumber' | 'openId' | 'appId' | 'disabled' | 'limit',
   Row<AdminUserRow>
->(`
+>(
+  `
 select ${COLUMNS} from "user" u
  where u.deleted_at is null
    and (u.created_at, u.id) > (coalesce(:afterAt::timestamptz, '-infinity'),
@@ -89,7 +91,9 @@ select ${COLUMNS} from "user" u
             and (:openId::text is null or lm.open_id = :openId::text)
             and (:appId::text is null or lm.app_id = :appId::text)))
  order by u.created_at, u.id
- limit :limit`);
+ limit :limit`,
+  { customPlan: true },
+);
 
 const METHODS = sql<'userIds', Row<AdminLoginMethodRow>>(`
 select user_id as "userId", kind, app_id as "appId", open_id as "openId", union_id as "unionId",

@@ -55,7 +55,7 @@ export class AuditEvent {
   @Property({ type: 'text', nullable: true })
   errorCode: string | null = null;
 
-  /** What else it takes to read the event: kinds, names of changed fields, counts; never values. */
+  /** What else it takes to read the event: kinds, names of changed fields, counts; never a person's values. */
   @Property({ type: 'json', nullable: true })
   details: Record<string, unknown> | null = null;
 

@@ -16,6 +16,9 @@ const positiveInt = z
   .transform(Number)
   .refine((n) => n > 0, 'must be greater than 0');
 
+/** Days a housekeeping pass keeps rows: at most 100 years (longer is out of the database's dates). */
+const retentionDays = positiveInt.refine((n) => n <= 36_500, 'must be at most 36500 (a hundred years)');
+
 const httpUrl = z
   .string()
   .refine((s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol), 'must be an http(s):// URL')
@@ -111,9 +114,9 @@ export const EnvSchema = z.object({
   HOUSEKEEPING_INTERVAL_SECONDS: nonNegativeInt
     .refine((n) => n <= 7 * 24 * 3600, 'must be at most 604800 (a week); 0 turns it off')
     .default(3600),
-  SESSION_RETENTION_DAYS: positiveInt.default(30),
-  WEBHOOK_RETENTION_DAYS: positiveInt.default(7),
-  AUDIT_RETENTION_DAYS: positiveInt.default(180),
+  SESSION_RETENTION_DAYS: retentionDays.default(30),
+  WEBHOOK_RETENTION_DAYS: retentionDays.default(7),
+  AUDIT_RETENTION_DAYS: retentionDays.default(180),
   SHUTDOWN_DRAIN_SECONDS: nonNegativeInt.refine((n) => n <= 60, 'must be at most 60 (seconds)').default(0),
   METRICS_PORT: port.refine((n) => n > 0, 'must be a port number (1-65535)').optional(),
   METRICS_HOST: nonEmpty.default('127.0.0.1'),

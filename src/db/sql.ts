@@ -14,6 +14,11 @@ export interface Statement<Params extends string, Row> {
    */
   readonly preparedName: string;
   readonly names: readonly Params[];
+  /**
+   * Planned on every call, with its values (never prepared by name): for a statement of optional
+   * filters (`:x is null or …`), whose one generic plan would serve no filter's index.
+   */
+  readonly customPlan: boolean;
   /** Type only: the shape of one row the statement returns. */
   readonly row?: Row;
 }
@@ -23,7 +28,10 @@ export interface Statement<Params extends string, Row> {
  * (the login fast paths, refresh rotation, locks). `:name` is a parameter and may repeat; `::type`
  * casts are left alone. The statement is rewritten to positional parameters once, at module load.
  */
-export function sql<Params extends string, Row = never>(text: string): Statement<Params, Row> {
+export function sql<Params extends string, Row = never>(
+  text: string,
+  options: { customPlan?: boolean } = {},
+): Statement<Params, Row> {
   const names: Params[] = [];
   const positional = text.replace(/(?<![:\w]):([A-Za-z_]\w*)/g, (_match, name: Params) => {
     names.push(name);
@@ -32,7 +40,7 @@ export function sql<Params extends string, Row = never>(text: string): Statement
   let n = 0;
   const numbered = positional.replace(/\?/g, () => `$${++n}`);
   const preparedName = `q_${createHash('sha256').update(numbered).digest('hex').slice(0, 24)}`;
-  return { text: positional, numbered, preparedName, names };
+  return { text: positional, numbered, preparedName, names, customPlan: options.customPlan ?? false };
 }
 
 /** The parameters of a statement, in its order. */
@@ -95,7 +103,7 @@ export async function execute<Params extends string, Row>(
     // Seen by whoever listens to the ORM's queries (tests counting statements).
     reportStatement(em, statement.text);
     try {
-      return await runPrepared(client, statement, params, namesStatements(em));
+      return await runPrepared(client, statement, params, namesStatements(em) && !statement.customPlan);
     } catch (error) {
       throw error instanceof Error && 'code' in error ? em.getDriver().convertException(error) : error;
     }

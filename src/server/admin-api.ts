@@ -6,7 +6,7 @@ import {
 import { fastifyApolloHandler } from '@as-integrations/fastify';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { GraphQLError, OperationDefinitionNode } from 'graphql';
+import { getOperationAST, type GraphQLError, type OperationDefinitionNode } from 'graphql';
 import type { Logger } from 'pino';
 import { AdminKeys, type AdminCaller } from '../admin/admin-keys.js';
 import { AuditLog } from '../audit/audit-log.js';
@@ -85,12 +85,14 @@ export async function registerAdminApi(
       ApolloServerPluginLandingPageDisabled(),
       {
         requestDidStart: async () => ({
-          willSendResponse: async ({ response, operation, contextValue, errors }) => {
+          willSendResponse: async ({ response, operation, document, request, contextValue, errors }) => {
             response.http.headers.set('cache-control', 'no-store');
-            // A mutation records its change with it; one refused (FORBIDDEN, bad input) is
-            // recorded here, so every admin call leaves a trace.
-            if (operation?.operation === 'mutation' && errors?.length) {
-              await auditRefusal(contextValue, operation, errors[0]!);
+            // A mutation records its change with it; one refused (FORBIDDEN, bad input, or a
+            // document that failed validation, before Apollo named its operation) is recorded
+            // here. A document that does not parse asks nothing and is not kept.
+            const asked = operation ?? (document && getOperationAST(document, request.operationName));
+            if (asked?.operation === 'mutation' && errors?.length) {
+              await auditRefusal(contextValue, asked, errors[0]!);
             }
           },
         }),

@@ -23,10 +23,14 @@ export interface SessionDevice {
 /** Enough for any real browser's or app's user agent; the rest of a longer one is dropped. */
 export const MAX_USER_AGENT_LENGTH = 256;
 
-/** The device a session records for this client: its user agent without control characters, cut to length. */
+/**
+ * The device a session (and an audit event) records for this client: its user agent without
+ * control or format characters (no bidi overrides or zero-width ones to disguise it in a list),
+ * cut to length. Still the client's own text: escape it wherever it is shown.
+ */
 export function sessionDevice(client: RequestClient): SessionDevice {
   const userAgent = client.userAgent
-    ?.replace(/\p{Cc}/gu, '')
+    ?.replace(/[\p{Cc}\p{Cf}]/gu, '')
     .trim()
     .slice(0, MAX_USER_AGENT_LENGTH)
     .trim();

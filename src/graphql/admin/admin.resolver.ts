@@ -40,18 +40,37 @@ const MAX_REASON = 500;
 
 const noLiveUser = () => new BadUserInputError('no live user has this id', 'id');
 
-/** A disable's reason: trimmed, 1 to MAX_REASON characters, no control characters. */
+/** A disable's reason: trimmed, 1 to MAX_REASON characters, no control or format characters. */
 function reasonOf(reason: string): string {
   const trimmed = reason.trim();
-  // eslint-disable-next-line no-control-regex
-  if (trimmed.length === 0 || trimmed.length > MAX_REASON || /[\u0000-\u001f\u007f]/.test(trimmed)) {
-    throw new BadUserInputError(`1-${MAX_REASON} characters, no control characters`, 'reason');
+  if (trimmed.length === 0 || trimmed.length > MAX_REASON || /[\p{Cc}\p{Cf}]/u.test(trimmed)) {
+    throw new BadUserInputError(`1-${MAX_REASON} characters, no control or format characters`, 'reason');
   }
   return trimmed;
 }
 
 /** PostgreSQL's text of a timestamptz (`2026-12-07 04:12:33.123456+00`), what a cursor carries. */
-const PG_TIMESTAMP = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/;
+const PG_TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?[+-](\d{2})(?::(\d{2}))?$/;
+
+/** A timestamp of that shape whose fields are in range (the database would refuse the others). */
+function isTimestamp(text: string): boolean {
+  const match = PG_TIMESTAMP.exec(text);
+  if (!match) return false;
+  const [year, month, day, hour, minute, second, , offsetHours, offsetMinutes] = [...match.slice(1)].map(
+    Number,
+  );
+  const date = new Date(Date.UTC(year!, month! - 1, day!));
+  return (
+    year! >= 1 &&
+    date.getUTCMonth() === month! - 1 &&
+    date.getUTCDate() === day &&
+    hour! < 24 &&
+    minute! < 60 &&
+    second! < 60 &&
+    offsetHours! < 16 &&
+    (Number.isNaN(offsetMinutes) || offsetMinutes! < 60)
+  );
+}
 
 /**
  * An opaque cursor: base64url of the last row's position (a user's creation time, an event's
@@ -70,7 +89,7 @@ function pageOf<T extends { positionAt: string; id: string }>(rows: T[], size: n
 function positionOf(cursor: string): PagePosition {
   try {
     const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
-    const valid = typeof at === 'string' && PG_TIMESTAMP.test(at);
+    const valid = typeof at === 'string' && isTimestamp(at);
     if (valid && typeof id === 'string' && UUID.test(id)) return { at, id };
   } catch {
     // Not JSON: the same answer as a cursor of the wrong shape.
@@ -116,7 +135,7 @@ export class AdminResolver {
     @Ctx() ctx: AdminContext,
   ): Promise<AdminUserPageType> {
     const size = pageSize(first);
-    const position = after ? positionOf(after) : null;
+    const position = after == null ? null : positionOf(after);
     await auditRead(ctx, 'users', { filters: filterNames(filter) });
     const { page, pageInfo } = pageOf(
       await AdminUsers.page(ctx.em, filter ?? {}, position, size + 1),
@@ -142,7 +161,7 @@ export class AdminResolver {
     if (filter?.type != null && !AUDIT_TYPE_NAMES.has(filter.type)) {
       throw new BadUserInputError('not a type of audit event (docs/admin.md, "Audit events")', 'type');
     }
-    const position = after ? positionOf(after) : null;
+    const position = after == null ? null : positionOf(after);
     await auditRead(ctx, 'auditEvents', { userId: user ?? undefined, filters: filterNames(filter) });
     const rows = await AdminAudit.page(ctx.em, { ...filter, userId: user }, position, size + 1);
     const { page, pageInfo } = pageOf(rows, size, after);
@@ -183,8 +202,14 @@ export class AdminResolver {
   async enableUser(@Arg('id', () => ID) id: string, @Ctx() ctx: AdminContext): Promise<AdminUserType> {
     requireWrite(ctx);
     await ctx.em.transactional(async (tx) => {
-      if (await AdminUsers.enable(tx, userId(id), new Date())) {
-        await AuditLog.write(tx, ctx.source, { type: 'user.enabled', userId: id });
+      const enabled = await AdminUsers.enable(tx, userId(id), new Date());
+      // A live user that was not disabled: nothing changed, and the call is kept as such.
+      if (enabled || (await AdminUsers.byId(tx, id))?.deletedAt === null) {
+        await AuditLog.write(tx, ctx.source, {
+          type: 'user.enabled',
+          userId: id,
+          details: { already: !enabled },
+        });
       }
     });
     return this.live(ctx, id);

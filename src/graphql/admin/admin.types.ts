@@ -188,7 +188,8 @@ export class AdminAuditEventType {
 
   @Field(() => GraphQLJSONObject, {
     nullable: true,
-    description: 'Kinds, names of fields, counts: what else it takes to read the event; never values.',
+    description:
+      "Kinds, names of fields, counts: what else it takes to read the event; never a person's values (a disable's reason is the operator's text).",
   })
   details!: Record<string, unknown> | null;
 
