@@ -146,6 +146,7 @@ describe('housekeeping', () => {
         login_ticket: 1,
         handled_push: 1,
         audit_event: 1,
+        oidc_payload: 0,
       },
     });
     expect((await q('select type from audit_event order by 1')).map((r) => r.type)).toEqual([
@@ -192,6 +193,7 @@ describe('housekeeping', () => {
         login_ticket: 0,
         handled_push: 0,
         audit_event: 0,
+        oidc_payload: 0,
       },
     });
   });
@@ -274,7 +276,7 @@ describe('housekeeping', () => {
     const code = await new Promise((resolve) => child.on('exit', resolve));
     if (code !== 0) throw new Error(stdout + stderr);
     expect(stdout).toMatch(
-      /^session: 1 deleted\nweb_login_state: 0 deleted\nrate_limit: 0 deleted\nrate_limit_bucket: 0 deleted\nwebhook_delivery: 1 deleted\nlogin_ticket: 0 deleted\nhandled_push: 0 deleted\naudit_event: 0 deleted\n2 rows in \d+\.\d s\n$/,
+      /^session: 1 deleted\nweb_login_state: 0 deleted\nrate_limit: 0 deleted\nrate_limit_bucket: 0 deleted\nwebhook_delivery: 1 deleted\nlogin_ticket: 0 deleted\nhandled_push: 0 deleted\naudit_event: 0 deleted\noidc_payload: 0 deleted\n2 rows in \d+\.\d s\n$/,
     );
     expect((await q('select id from session')).map((r) => r.id)).toEqual([S.live]);
   }, 60_000);

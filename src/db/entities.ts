@@ -7,6 +7,7 @@ import { User } from '../identity/user.entity.js';
 import { SigningKey } from '../keys/signing-key.entity.js';
 import { LoginTicket } from '../login-tickets/login-ticket.entity.js';
 import { HandledPush } from '../official-account/handled-push.entity.js';
+import { OidcPayload } from '../oidc/oidc-payload.entity.js';
 import { WebLoginState } from '../logins/web-login-state.entity.js';
 import { RateLimitBucket } from '../rate-limits/rate-limit-bucket.entity.js';
 import { RateLimitEntry } from '../rate-limits/rate-limit.entity.js';
@@ -31,4 +32,5 @@ export const entities = [
   HandledPush,
   AdminKey,
   AuditEvent,
+  OidcPayload,
 ];

@@ -26,6 +26,7 @@ export interface PruneCounts {
   login_ticket: number;
   handled_push: number;
   audit_event: number;
+  oidc_payload: number;
 }
 
 /** One pass: what it deleted, or `skipped` when another process held the lock. */
@@ -110,6 +111,11 @@ const DELETES: {
     text: batched('audit_event', 'occurred_at < now() - make_interval(days => $2)'),
     retention: (settings) => settings.auditRetentionDays,
   },
+  {
+    // The OpenID Connect provider's objects past their end: already gone for the provider.
+    table: 'oidc_payload',
+    text: batched('oidc_payload', 'expires_at < now()'),
+  },
 ];
 
 /**
@@ -140,6 +146,7 @@ export async function prune(
         login_ticket: 0,
         handled_push: 0,
         audit_event: 0,
+        oidc_payload: 0,
       };
       for (const { table, text, retention } of DELETES) {
         const values = retention ? [settings.batchSize, retention(settings)] : [settings.batchSize];

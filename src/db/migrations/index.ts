@@ -20,6 +20,7 @@ import { Migration20261207041649 } from './Migration20261207041649.js';
 import { Migration20261207063540 } from './Migration20261207063540.js';
 import { Migration20261207064539 } from './Migration20261207064539.js';
 import { Migration20261207115854 } from './Migration20261207115854.js';
+import { Migration20261207125856 } from './Migration20261207125856.js';
 
 /** Checked-in migrations in the order they apply; `npm run migration:create` appends to this list. */
 export const migrationsList: MigrationObject[] = [
@@ -44,4 +45,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261207063540', class: Migration20261207063540 },
   { name: 'Migration20261207064539', class: Migration20261207064539 },
   { name: 'Migration20261207115854', class: Migration20261207115854 },
+  { name: 'Migration20261207125856', class: Migration20261207125856 },
 ];
