@@ -124,10 +124,14 @@ const END_FOR_DISABLE = sql<'userId' | 'now'>(`
 update session set revoked_at = :now, revoked_reason = 'user_disabled', updated_at = :now
  where user_id = :userId and revoked_at is null`);
 
-const SET_ENABLED = sql<'id' | 'now', { id: string }>(`
-update "user" set disabled_at = null, disabled_reason = null, updated_at = :now
- where id = :id and deleted_at is null and disabled_at is not null
-returning id`);
+/** Enables a live user if disabled, and says whether it was; no row for an unknown id or a tombstone. */
+const ENABLE = sql<'id' | 'now', { wasDisabled: boolean }>(`
+with u as (select id, disabled_at from "user" where id = :id and deleted_at is null for update),
+e as (
+  update "user" set disabled_at = null, disabled_reason = null, updated_at = :now
+    from u where "user".id = u.id and u.disabled_at is not null
+)
+select u.disabled_at is not null as "wasDisabled" from u`);
 
 /** Text timestamps of a row, parsed as the ORM's platform parses them. */
 export function dated<T>(em: EntityManager, row: Row<T>, fields: readonly (keyof T)[]): T {
@@ -195,9 +199,14 @@ export const AdminUsers = {
     return row.disabledAt === null ? 'disabled' : 'already';
   },
 
-  /** Enables a disabled user again (their ended sessions stay ended); false when there was nothing to do. */
-  async enable(em: EntityManager, id: string, now: Date): Promise<boolean> {
-    return (await maybeOne(em, SET_ENABLED, { id, now })) !== undefined;
+  /**
+   * Enables a disabled user again (their ended sessions stay ended): 'enabled', 'already' for a
+   * live user that was not disabled, null for an unknown id or a tombstone.
+   */
+  async enable(em: EntityManager, id: string, now: Date): Promise<'enabled' | 'already' | null> {
+    const row = await maybeOne(em, ENABLE, { id, now });
+    if (!row) return null;
+    return row.wasDisabled ? 'enabled' : 'already';
   },
 
   /** How many sessions were open and are now ended. */

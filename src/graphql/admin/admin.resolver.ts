@@ -204,12 +204,9 @@ export class AdminResolver {
     await ctx.em.transactional(async (tx) => {
       const enabled = await AdminUsers.enable(tx, userId(id), new Date());
       // A live user that was not disabled: nothing changed, and the call is kept as such.
-      if (enabled || (await AdminUsers.byId(tx, id))?.deletedAt === null) {
-        await AuditLog.write(tx, ctx.source, {
-          type: 'user.enabled',
-          userId: id,
-          details: { already: !enabled },
-        });
+      if (enabled) {
+        const details = { already: enabled === 'already' };
+        await AuditLog.write(tx, ctx.source, { type: 'user.enabled', userId: id, details });
       }
     });
     return this.live(ctx, id);
