@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import pg from 'pg';
 import { openDatabase, type Database } from '../src/db/database.js';
 import { prune } from '../src/housekeeping/housekeeping.js';
+import { sha256 } from '../src/crypto/keys.js';
 import { oidcAdapter, type OidcAdapter } from '../src/oidc/pg-adapter.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 
@@ -124,7 +125,9 @@ describe('the OpenID Connect provider’s storage', () => {
     await on(first, 'Interaction').upsert('gone', { jti: 'gone' }, 1);
     await on(first, 'Session').upsert('kept', { jti: 'kept', uid: 'u' }, 3600);
     await on(first, 'Client').upsert('forever', { client_id: 'forever' });
-    await q(`update oidc_payload set expires_at = now() - interval '1 second' where id = 'gone'`);
+    await q(`update oidc_payload set expires_at = now() - interval '1 second' where id = $1`, [
+      sha256('gone'),
+    ]);
     const result = await prune(first.orm, {
       sessionRetentionDays: 30,
       webhookRetentionDays: 7,
@@ -132,9 +135,27 @@ describe('the OpenID Connect provider’s storage', () => {
       batchSize: 5000,
     });
     expect(result).toMatchObject({ skipped: false, deleted: { oidc_payload: 1 } });
-    expect((await q('select id from oidc_payload order by id')).map((r) => r.id)).toEqual([
-      'forever',
-      'kept',
-    ]);
+    expect((await q('select id from oidc_payload order by id')).map((r) => r.id).sort()).toEqual(
+      [sha256('forever'), sha256('kept')].sort(),
+    );
+  });
+
+  it('keeps no token or code itself: ids by their SHA-256, bearer values out of the payload', async () => {
+    const value = 'Zm9vYmFyLWJlYXJlci12YWx1ZS1vZi00My1jaGFycy0x';
+    const token = { jti: value, kind: 'RefreshToken', grantId: 'g-9', accountId: 'a' };
+    await on(first, 'RefreshToken').upsert(value, token, 3600);
+    await on(first, 'AuthorizationCode').upsert(`${value}c`, { ...token, jti: `${value}c` }, 60);
+    const rows = await q<{ id: string; payload: unknown }>('select id, payload from oidc_payload');
+    expect(rows).toHaveLength(2);
+    expect(JSON.stringify(rows)).not.toContain(value);
+    // Found by the value, whole again.
+    expect(await on(second, 'RefreshToken').find(value)).toEqual(token);
+    await on(second, 'RefreshToken').consume(value);
+    expect(await on(first, 'RefreshToken').find(value)).toMatchObject({
+      jti: value,
+      consumed: expect.any(Number),
+    });
+    await on(second, 'RefreshToken').destroy(value);
+    expect(await on(first, 'RefreshToken').find(value)).toBeUndefined();
   });
 });

@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { sha256 } from '../crypto/keys.js';
 import { execute, maybeOne, sql } from '../db/sql.js';
 
 /** What the provider stores of one object (the fields this adapter indexes; the rest is kept as is). */
@@ -55,10 +56,34 @@ const DESTROY = sql<'model' | 'id'>(`delete from oidc_payload where model = :mod
 /** Every object of the grant, whatever its model: its codes and tokens end together. */
 const REVOKE_GRANT = sql<'grantId'>(`delete from oidc_payload where grant_id = :grantId`);
 
-/** The stored object as the provider wants it back: `consumed` set once it was used. */
-function given(row: Found | undefined): OidcStored | undefined {
+/**
+ * Models whose id is the bearer value itself (an opaque token or code: whoever has it may use it).
+ * They are kept as refresh tokens are elsewhere, by the SHA-256 of the value and without it: a
+ * copy of the table (a backup, a read-only leak) holds no token anyone can present.
+ */
+const BEARER_MODELS = new Set([
+  'AccessToken',
+  'AuthorizationCode',
+  'RefreshToken',
+  'ClientCredentials',
+  'BackchannelAuthenticationRequest',
+  'InitialAccessToken',
+  'RegistrationAccessToken',
+]);
+
+/**
+ * Every id is stored as its SHA-256. Objects found by something else than their id keep it inside
+ * the payload: sessions (by uid; the id is the provider's cookie) and device codes (by user code;
+ * the device flow is not enabled).
+ */
+const keyOf = (id: string) => sha256(id);
+
+/** The stored object as the provider wants it back: its id put back, `consumed` once it was used. */
+function given(row: Found | undefined, id?: string): OidcStored | undefined {
   if (!row) return undefined;
-  return row.consumed === null ? row.payload : { ...row.payload, consumed: Number(row.consumed) };
+  const payload =
+    id !== undefined && row.payload.jti === undefined ? { ...row.payload, jti: id } : row.payload;
+  return row.consumed === null ? payload : { ...payload, consumed: Number(row.consumed) };
 }
 
 /**
@@ -70,10 +95,12 @@ export function oidcAdapter(em: EntityManager): new (model: string) => OidcAdapt
     constructor(private readonly model: string) {}
 
     async upsert(id: string, payload: OidcStored, expiresIn?: number): Promise<void> {
+      const kept =
+        BEARER_MODELS.has(this.model) && payload.jti === id ? { ...payload, jti: undefined } : payload;
       await execute(em, UPSERT, {
         model: this.model,
-        id,
-        payload: JSON.stringify(payload),
+        id: keyOf(id),
+        payload: JSON.stringify(kept),
         grantId: payload.grantId ?? null,
         uid: payload.uid ?? null,
         userCode: payload.userCode ?? null,
@@ -82,7 +109,7 @@ export function oidcAdapter(em: EntityManager): new (model: string) => OidcAdapt
     }
 
     async find(id: string): Promise<OidcStored | undefined> {
-      return given(await maybeOne(em, FIND, { model: this.model, id }));
+      return given(await maybeOne(em, FIND, { model: this.model, id: keyOf(id) }), id);
     }
 
     async findByUid(uid: string): Promise<OidcStored | undefined> {
@@ -94,11 +121,11 @@ export function oidcAdapter(em: EntityManager): new (model: string) => OidcAdapt
     }
 
     async consume(id: string): Promise<void> {
-      await execute(em, CONSUME, { model: this.model, id });
+      await execute(em, CONSUME, { model: this.model, id: keyOf(id) });
     }
 
     async destroy(id: string): Promise<void> {
-      await execute(em, DESTROY, { model: this.model, id });
+      await execute(em, DESTROY, { model: this.model, id: keyOf(id) });
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
