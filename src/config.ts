@@ -5,9 +5,11 @@ import { corsOrigins, trustProxy } from './config/network.js';
 import { applyRules, factsOf } from './config/rules.js';
 import { wechatApps } from './config/wechat-apps.js';
 import { webhooks } from './config/webhooks.js';
+import { oidcClients, withOidcCallback } from './config/oidc.js';
 
 export { EnvSchema } from './config/env.js';
 export { APP_KINDS, type AppKind, type WechatApp } from './config/wechat-apps.js';
+export type { OidcClient } from './config/oidc.js';
 
 /**
  * A configuration problem that stops the start: a line per problem, each naming the variable (so
@@ -34,6 +36,7 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
   const { isProduction, authSecretPrevious, emulator, publicUrl } = facts;
   const origins = corsOrigins(ctx, env.CORS_ORIGINS);
   const hooks = webhooks(env, ctx, isProduction);
+  const clients = oidcClients(env, ctx, isProduction);
   // Unset (development only, the rules refuse it in production): random, for this process.
   const authSecret = env.AUTH_SECRET ?? randomBytes(32).toString('base64url');
   const authSecretGenerated = env.AUTH_SECRET === undefined;
@@ -91,7 +94,7 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
       openBaseUrl: env.WECHAT_OPEN_BASE_URL,
       timeoutMs: env.WECHAT_TIMEOUT_MS,
       /** Every app logins may come from; logins of a kind with several name their appId. */
-      apps,
+      apps: clients ? withOidcCallback(apps, publicUrl) : apps,
     },
     /** Login tickets: a waiting page signed in by a person who confirms in the mini program. */
     loginTickets: {
@@ -150,6 +153,11 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
       port: env.METRICS_PORT,
       host: env.METRICS_HOST,
     },
+    /** The OpenID Connect provider under /oidc (docs/oidc.md); null: OIDC_CLIENTS is unset, nothing mounted. */
+    oidc: clients && {
+      /** The relying parties, exactly as OIDC_CLIENTS lists them (secrets included: never logged). */
+      clients,
+    },
     emulator: {
       enabled: emulator,
       /** An emulator already running there (`npm run emulator`) is used instead of starting one. */
@@ -180,7 +188,9 @@ function problemsOf(raw: Record<string, string | undefined>, issues: readonly z.
   const lines = all.map((issue) => {
     const name = String(issue.path[0] ?? 'environment');
     const hidden =
-      /SECRET|DATABASE_URL|REDIS_URL|WECHAT_APPS|WEBHOOK_URLS|WECHAT_OA_TOKEN|WECHAT_OA_AES_KEY/.test(name) ||
+      /SECRET|DATABASE_URL|REDIS_URL|WECHAT_APPS|WEBHOOK_URLS|WECHAT_OA_TOKEN|WECHAT_OA_AES_KEY|OIDC_CLIENTS/.test(
+        name,
+      ) ||
       (issue.code === 'custom' && issue.params?.hideValue === true);
     const shown = typeof raw[name] === 'string' && !hidden ? ` (got "${raw[name]}")` : '';
     return `${name}: ${issue.message}${shown}`;

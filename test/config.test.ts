@@ -411,6 +411,68 @@ describe('config', () => {
     );
   });
 
+  it('reads OIDC_CLIENTS (unset: no provider), naming the entry and field of a problem, never a secret', () => {
+    expect(loadConfig({}).oidc).toBeNull();
+    const secret = 's3cret-'.repeat(6);
+    const clients = [
+      {
+        clientId: 'web',
+        clientSecret: secret,
+        redirectUris: ['https://app.example/cb'],
+        name: 'App',
+        firstParty: true,
+      },
+      { clientId: 'spa', redirectUris: ['http://127.0.0.1:5173/cb', 'com.example.app:/cb'], name: 'SPA' },
+    ];
+    const config = loadConfig({
+      ...PRODUCTION,
+      WECHAT_WEB_APPID: 'wxw',
+      WECHAT_WEB_SECRET: 's',
+      OIDC_CLIENTS: JSON.stringify(clients),
+    });
+    expect(config.oidc!.clients).toEqual([
+      { ...clients[0], postLogoutRedirectUris: [], tokenEndpointAuthMethod: 'client_secret_basic' },
+      {
+        ...clients[1],
+        clientSecret: undefined,
+        postLogoutRedirectUris: [],
+        firstParty: false,
+        tokenEndpointAuthMethod: 'client_secret_basic',
+      },
+    ]);
+    // The sign-in page's WeChat callback joins the website app's allowlist (none otherwise in production).
+    expect(config.wechat.apps.find((a) => a.kind === 'web')!.redirectUris).toEqual([
+      'http://localhost:4000/oidc/wechat/callback',
+    ]);
+    const bad = (list: unknown, env: Record<string, string> = {}) =>
+      configError({ ...env, OIDC_CLIENTS: typeof list === 'string' ? list : JSON.stringify(list) });
+    expect(bad('[{')).toBe('OIDC_CLIENTS: is not valid JSON');
+    expect(bad([])).toBe('OIDC_CLIENTS: must list at least one client');
+    expect(bad([{ ...clients[0], clientSecret: 'hunter7' }])).toBe(
+      'OIDC_CLIENTS: [0].clientSecret: clientSecret must be at least 32 characters',
+    );
+    expect(bad([{ ...clients[0], [secret]: 1 }])).toBe('OIDC_CLIENTS: [0]: unknown field (not shown)');
+    expect(bad([clients[0], clients[0]])).toBe('OIDC_CLIENTS: [1].clientId: web is listed twice');
+    expect(bad([{ ...clients[1], redirectUris: ['javascript:alert(1)'] }])).toMatch(
+      /^OIDC_CLIENTS: \[0\]\.redirectUris\[0\]: must be http\(s\):\/\/ or a native app scheme/,
+    );
+    expect(bad([{ ...clients[1], redirectUris: ['https://a.example/cb#x'] }])).toBe(
+      'OIDC_CLIENTS: [0].redirectUris[0]: must not have a fragment',
+    );
+    expect(bad([{ ...clients[1], tokenEndpointAuthMethod: 'client_secret_post' }])).toBe(
+      'OIDC_CLIENTS: [0].tokenEndpointAuthMethod: only a client with a clientSecret has one',
+    );
+    expect(bad([{ ...clients[0], redirectUris: ['http://app.example/cb'] }], PRODUCTION)).toBe(
+      'OIDC_CLIENTS: [0].redirectUris[0]: must be https:// when NODE_ENV=production',
+    );
+    for (const message of [
+      bad([{ ...clients[0], clientSecret: 'hunter7' }]),
+      bad('[{"clientSecret":"hunter7"'),
+    ]) {
+      expect(message).not.toContain('hunter7');
+    }
+  });
+
   it('lets production talk plain http to a proxy on this machine only', () => {
     for (const url of ['http://127.0.0.1:3128', 'http://localhost:8080', 'http://[::1]:3128']) {
       expect(loadConfig({ ...PRODUCTION, WECHAT_API_BASE_URL: url }).wechat.apiBaseUrl).toBe(url);

@@ -120,6 +120,7 @@ export const EnvSchema = z.object({
   SHUTDOWN_DRAIN_SECONDS: nonNegativeInt.refine((n) => n <= 60, 'must be at most 60 (seconds)').default(0),
   METRICS_PORT: port.refine((n) => n > 0, 'must be a port number (1-65535)').optional(),
   METRICS_HOST: nonEmpty.default('127.0.0.1'),
+  OIDC_CLIENTS: z.string().optional(),
 });
 
 export type Env = z.output<typeof EnvSchema>;
@@ -137,4 +138,19 @@ export function commaList(raw: string | undefined): string[] | undefined {
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
+}
+
+/**
+ * A JSON list variable's first problem as one line: the entry and field it is in (`[1].name: …`),
+ * and an unknown key shown only if it looks like a field name (a pasted secret would not).
+ */
+export function listProblem(issue: z.core.$ZodIssue): string {
+  const [index, field] = issue.path;
+  const where =
+    index === undefined ? '' : `[${String(index)}]${field === undefined ? '' : `.${String(field)}`}: `;
+  const message =
+    issue.code === 'unrecognized_keys'
+      ? `unknown field ${issue.keys.map((k) => (/^[A-Za-z_]{1,32}$/.test(k) ? k : '(not shown)')).join(', ')}`
+      : issue.message;
+  return `${where}${message}`;
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { commaList, refuse, type Env } from './env.js';
+import { commaList, listProblem, refuse, type Env } from './env.js';
 
 /** The kinds of WeChat app a login comes from: website (QR), mobile app, mini program, official account. */
 export const APP_KINDS = ['web', 'app', 'mini', 'official'] as const;
@@ -99,16 +99,7 @@ function appsList(ctx: z.RefinementCtx, raw: string | undefined): z.output<typeo
   }
   const parsed = AppsSchema.safeParse(value);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const [index, field] = issue.path;
-    const where =
-      index === undefined ? '' : `[${String(index)}]${field === undefined ? '' : `.${String(field)}`}: `;
-    const message =
-      issue.code === 'unrecognized_keys'
-        ? // A key is shown only if it looks like a field name (a pasted secret would not).
-          `unknown field ${issue.keys.map((k) => (/^[A-Za-z_]{1,32}$/.test(k) ? k : '(not shown)')).join(', ')}`
-        : issue.message;
-    refuse(ctx, 'WECHAT_APPS', `${where}${message}`);
+    refuse(ctx, 'WECHAT_APPS', listProblem(parsed.error.issues[0]!));
     return [];
   }
   return parsed.data;

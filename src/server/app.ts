@@ -22,6 +22,7 @@ import { registerHealth, type Readiness } from './health.js';
 import { registerHttpErrorHandler } from './http-errors.js';
 import { requestChildLogger } from './logger.js';
 import { registerRequestIds, requestIdOf } from './request-id.js';
+import { registerOidc } from './oidc.js';
 import { registerWellKnownRoutes } from './well-known.js';
 import { registerWechatEvents } from './wechat-events.js';
 
@@ -107,7 +108,6 @@ export async function buildApp({
   await registerBrowserSecurity(app, config);
   registerHttpErrorHandler(app);
   registerHealth(app, { database, readiness });
-  registerWellKnownRoutes(app, { publicUrl: config.publicUrl, signingKeys });
   await registerExplorers(app, config);
   const outbox = new WebhookOutbox(config.webhooks.urls);
   const services = await registerGraphQL(app, {
@@ -123,6 +123,9 @@ export async function buildApp({
   // Official Account pushes use the same services (follow-login confirms login tickets).
   registerWechatEvents(app, { config, followLogin: services.followLogin, em, logger, metrics });
   await registerAdminApi(app, { services, em, logger });
+  // With OIDC_CLIENTS: the OpenID Connect provider under /oidc, and discovery from it.
+  const oidcDiscovery = await registerOidc(app, { config, em, signingKeys, services, logger });
+  registerWellKnownRoutes(app, { publicUrl: config.publicUrl, signingKeys, oidcDiscovery });
   registerBackgroundJobs(app, { config, database, logger, metrics, outbox, ...jobOptions });
   observeDatabase(metrics, database);
   return app;

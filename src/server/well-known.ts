@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { SigningKeys } from '../keys/signing-keys.js';
 
 /**
@@ -9,7 +9,16 @@ import type { SigningKeys } from '../keys/signing-keys.js';
  */
 export function registerWellKnownRoutes(
   app: FastifyInstance,
-  { publicUrl, signingKeys }: { publicUrl: string; signingKeys: SigningKeys },
+  {
+    publicUrl,
+    signingKeys,
+    oidcDiscovery,
+  }: {
+    publicUrl: string;
+    signingKeys: SigningKeys;
+    /** With OIDC_CLIENTS: the provider answers discovery, with its endpoints (src/server/oidc.ts). */
+    oidcDiscovery?: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+  },
 ): void {
   const discovery = JSON.stringify({ issuer: publicUrl, jwks_uri: `${publicUrl}/.well-known/jwks.json` });
 
@@ -21,6 +30,10 @@ export function registerWellKnownRoutes(
       .send(body);
   });
 
+  if (oidcDiscovery) {
+    app.get('/.well-known/openid-configuration', oidcDiscovery);
+    return;
+  }
   app.get('/.well-known/openid-configuration', async (_request, reply) =>
     reply
       .header('content-type', 'application/json; charset=utf-8')

@@ -205,7 +205,7 @@ export const SessionRepository = {
   /** See REVOKE_OWN: true when this ended one of the user's live sessions. */
   async revokeOwn(
     em: EntityManager,
-    session: { id: string; userId: string; reason: 'revoked_by_user' | 'logout' },
+    session: { id: string; userId: string; reason: 'revoked_by_user' | 'logout' | 'oidc_sign_in' },
     now: Date,
     client: RequestClient,
   ): Promise<boolean> {

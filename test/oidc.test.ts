@@ -1,0 +1,345 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import * as jose from 'jose';
+import * as oidc from 'openid-client';
+import { AdminKeys } from '../src/admin/admin-keys.js';
+import { bearer, clientOf, type Client } from './support/client.js';
+import { emulatorControl } from './support/emulator.js';
+import {
+  relyingParty,
+  signInWithMiniProgramCode,
+  signInWithWebQr,
+  TestBrowser,
+  type RelyingParty,
+} from './support/oidc-browser.js';
+import { freePort } from './support/process.js';
+import { APPS, startWorld, type World } from './support/world.js';
+
+const RP = 'https://rp.example';
+const CLIENTS = [
+  {
+    clientId: 'first-party',
+    clientSecret: 'first-party-secret-0123456789abcdef',
+    redirectUris: [`${RP}/callback`],
+    postLogoutRedirectUris: [`${RP}/signed-out`],
+    name: 'Our Own App',
+    firstParty: true,
+  },
+  {
+    clientId: 'third-party',
+    clientSecret: 'third-party-secret-0123456789abcdef',
+    redirectUris: [`${RP}/third/callback`],
+    name: 'Partner <App>',
+    tokenEndpointAuthMethod: 'client_secret_post',
+  },
+  {
+    clientId: 'spa',
+    redirectUris: ['http://127.0.0.1:5173/callback'],
+    name: 'Browser App',
+    firstParty: true,
+  },
+];
+
+let w: World;
+let c: Client;
+let issuer: string;
+let first: RelyingParty;
+
+beforeAll(async () => {
+  const port = await freePort();
+  issuer = `http://127.0.0.1:${port}`;
+  w = await startWorld({
+    env: { PORT: String(port), PUBLIC_URL: issuer, OIDC_CLIENTS: JSON.stringify(CLIENTS) },
+  });
+  c = clientOf(w);
+  first = await relyingParty(issuer, { ...CLIENTS[0]!, redirectUri: `${RP}/callback` });
+});
+
+afterAll(async () => {
+  await w?.stop();
+});
+
+/** The OAuth error of a 401 answer, as its WWW-Authenticate challenge says it. */
+async function challenged(answer: Promise<unknown>): Promise<string | undefined> {
+  const error = await answer.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(oidc.WWWAuthenticateChallengeError);
+  const challenge = (error as oidc.WWWAuthenticateChallengeError).cause[0]!;
+  return challenge.parameters.error;
+}
+
+/** The relying party's authorization request, through our sign-in page to its redirect URI. */
+async function webQrLogin(
+  rp: RelyingParty,
+  person: string,
+  options: Parameters<RelyingParty['start']>[0] = {},
+) {
+  const browser = new TestBrowser({ 'accept-language': 'en' });
+  const request = await rp.start(options);
+  const interaction = await browser.redirected(request.url);
+  expect(interaction).toMatch(new RegExp(`^${issuer}/oidc/interaction/[A-Za-z0-9_-]+$`));
+  const callback = await signInWithWebQr(
+    browser,
+    interaction,
+    emulatorControl(w.emulator.url),
+    APPS.web.appid,
+    person,
+  );
+  return { browser, request, interaction, callback };
+}
+
+describe('OpenID Connect provider', () => {
+  it('publishes discovery at the issuer with its endpoints under /oidc and the server’s own keys', async () => {
+    const response = await fetch(`${issuer}/.well-known/openid-configuration`);
+    expect(response.status).toBe(200);
+    const discovery = (await response.json()) as Record<string, unknown>;
+    expect(discovery).toMatchObject({
+      issuer,
+      authorization_endpoint: `${issuer}/oidc/auth`,
+      token_endpoint: `${issuer}/oidc/token`,
+      userinfo_endpoint: `${issuer}/oidc/me`,
+      end_session_endpoint: `${issuer}/oidc/session/end`,
+      jwks_uri: `${issuer}/oidc/jwks`,
+      response_types_supported: ['code'],
+      code_challenge_methods_supported: ['S256'],
+      id_token_signing_alg_values_supported: ['ES256'],
+    });
+    expect(discovery.registration_endpoint).toBeUndefined();
+    expect(discovery.scopes_supported).toEqual(
+      expect.arrayContaining(['openid', 'profile', 'phone', 'offline_access']),
+    );
+    const ours = await (await fetch(`${issuer}/.well-known/jwks.json`)).json();
+    const theirs = await (await fetch(`${issuer}/oidc/jwks`)).json();
+    expect(theirs).toEqual(ours);
+  });
+
+  it('signs a person in through the website QR: a verified ID token whose sub is me.id, refresh, userinfo', async () => {
+    const { request, callback } = await webQrLogin(first, 'oidc-alice', {
+      scope: 'openid profile offline_access',
+      prompt: 'consent',
+    });
+    expect(callback.startsWith(`${RP}/callback?`)).toBe(true);
+    const tokens = await first.finish(callback, request);
+    const claims = tokens.claims()!;
+    const session = await c.loginAs('web', 'oidc-alice');
+    expect(claims.sub).toBe(session.user.id);
+    expect(claims.iss).toBe(issuer);
+    expect(claims.aud).toBe('first-party');
+    // Signed with the key the JWKS publishes (the header's kid), verified independently of openid-client.
+    const jwks = jose.createRemoteJWKSet(new URL(`${issuer}/.well-known/jwks.json`));
+    const verified = await jose.jwtVerify(tokens.id_token!, jwks, { issuer, audience: 'first-party' });
+    expect(verified.protectedHeader.alg).toBe('ES256');
+    expect(tokens.refresh_token).toBeDefined();
+
+    const info = await oidc.fetchUserInfo(first.config, tokens.access_token, claims.sub);
+    expect(info.sub).toBe(session.user.id);
+    expect(info.phone_number).toBeUndefined();
+
+    const refreshed = await oidc.refreshTokenGrant(first.config, tokens.refresh_token!);
+    expect(refreshed.refresh_token).not.toBe(tokens.refresh_token);
+    expect(refreshed.claims()!.sub).toBe(session.user.id);
+    // Rotated: the first refresh token is spent.
+    await expect(oidc.refreshTokenGrant(first.config, tokens.refresh_token!)).rejects.toMatchObject({
+      error: 'invalid_grant',
+    });
+  });
+
+  it('signs a person in with a mini program code, the same sub as their mini program login', async () => {
+    const browser = new TestBrowser();
+    const request = await first.start();
+    const interaction = await browser.redirected(request.url);
+    let confirmedBy = '';
+    const callback = await signInWithMiniProgramCode(browser, interaction, issuer, c, async (scene) => {
+      const phone = await w.emulatorPost<{ code: string }>('/__emulator/scan', {
+        appid: APPS.mini.appid,
+        scene,
+        user: 'oidc-bob',
+      });
+      const login = await c.run('WechatMiniLogin', { input: { code: phone.code } });
+      const { accessToken, user } = login.data!.wechatMiniLogin;
+      confirmedBy = user.id;
+      expect((await c.run('ScanLoginTicket', { scene }, bearer(accessToken))).errors).toBeUndefined();
+      expect((await c.run('ConfirmLoginTicket', { scene }, bearer(accessToken))).errors).toBeUndefined();
+    });
+    const tokens = await first.finish(callback, request);
+    expect(tokens.claims()!.sub).toBe(confirmedBy);
+  });
+
+  it('asks a third-party client’s consent, and Deny answers access_denied', async () => {
+    const third = await relyingParty(issuer, {
+      ...CLIENTS[1]!,
+      redirectUri: `${RP}/third/callback`,
+      basic: false,
+    });
+    const { browser, interaction, callback } = await webQrLogin(third, 'oidc-carol', {
+      scope: 'openid profile phone',
+    });
+    // After the sign-in, the consent page: a new interaction.
+    expect(callback).toMatch(new RegExp(`^${issuer}/oidc/interaction/[A-Za-z0-9_-]+$`));
+    expect(callback).not.toBe(interaction);
+    const page = await browser.request(callback);
+    const html = await page.response.text();
+    expect(html).toContain('Partner &lt;App&gt;');
+    expect(html).toContain('See your phone number');
+    expect(page.response.headers.get('content-security-policy')).toContain("script-src 'self'");
+    const denied = await browser.request(`${callback}/abort`, {
+      method: 'POST',
+      headers: { origin: issuer },
+    });
+    expect(denied.status).toBe(303);
+    const back = await browser.redirected(denied.location!, issuer);
+    expect(new URL(back).searchParams.get('error')).toBe('access_denied');
+  });
+});
+
+describe('OpenID Connect provider: what a stranger or a wrong client gets', () => {
+  it('refuses an unregistered redirect URI on its own page, never redirecting there', async () => {
+    const request = await first.start();
+    const url = new URL(request.url);
+    url.searchParams.set('redirect_uri', 'https://evil.example/callback');
+    const answer = await new TestBrowser().request(url.href);
+    expect(answer.status).toBe(400);
+    expect(answer.location).toBeNull();
+    const html = await answer.response.text();
+    expect(html).toContain('invalid_redirect_uri');
+    expect(html).not.toContain('evil.example');
+  });
+
+  it('answers invalid_request to a public client without PKCE', async () => {
+    const spa = await relyingParty(issuer, {
+      clientId: 'spa',
+      redirectUri: 'http://127.0.0.1:5173/callback',
+    });
+    const request = await spa.start({ pkce: false });
+    const answer = await new TestBrowser().request(request.url);
+    expect(answer.status).toBe(303);
+    const back = new URL(answer.location!);
+    expect(back.origin + back.pathname).toBe('http://127.0.0.1:5173/callback');
+    expect(back.searchParams.get('error')).toBe('invalid_request');
+    expect(back.searchParams.get('error_description')).toMatch(/PKCE/);
+  });
+
+  it('lets a public client with PKCE in, with no secret', async () => {
+    const spa = await relyingParty(issuer, {
+      clientId: 'spa',
+      redirectUri: 'http://127.0.0.1:5173/callback',
+    });
+    const { request, callback } = await webQrLogin(spa, 'oidc-spa');
+    expect((await spa.finish(callback, request)).claims()!.aud).toBe('spa');
+  });
+
+  it('answers invalid_grant to a code used twice, and to a code with the wrong verifier', async () => {
+    const { request, callback } = await webQrLogin(first, 'oidc-dave');
+    await first.finish(callback, request);
+    await expect(first.finish(callback, request)).rejects.toMatchObject({ error: 'invalid_grant' });
+    const again = await webQrLogin(first, 'oidc-dave');
+    await expect(
+      first.finish(again.callback, { ...again.request, verifier: oidc.randomPKCECodeVerifier() }),
+    ).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('answers invalid_client to a wrong client secret', async () => {
+    const wrong = await relyingParty(issuer, {
+      ...CLIENTS[0]!,
+      clientSecret: 'not-the-secret-0123456789abcdefghij',
+      redirectUri: `${RP}/callback`,
+    });
+    const { request, callback } = await webQrLogin(wrong, 'oidc-erin');
+    expect(await challenged(wrong.finish(callback, request))).toBe('invalid_client');
+  });
+
+  it('answers invalid_grant to a refresh token of another client', async () => {
+    const { request, callback } = await webQrLogin(first, 'oidc-frank', {
+      scope: 'openid offline_access',
+      prompt: 'consent',
+    });
+    const tokens = await first.finish(callback, request);
+    expect(tokens.refresh_token).toBeDefined();
+    const third = await relyingParty(issuer, {
+      ...CLIENTS[1]!,
+      redirectUri: `${RP}/third/callback`,
+      basic: false,
+    });
+    await expect(oidc.refreshTokenGrant(third.config, tokens.refresh_token!)).rejects.toMatchObject({
+      error: 'invalid_grant',
+    });
+    // Still good for its own client.
+    expect((await oidc.refreshTokenGrant(first.config, tokens.refresh_token!)).access_token).toBeDefined();
+  });
+
+  it('ends a disabled user’s grants: no refresh, no userinfo, no new sign-in', async () => {
+    const { browser, request, callback } = await webQrLogin(first, 'oidc-gina', {
+      scope: 'openid offline_access',
+      prompt: 'consent',
+    });
+    const tokens = await first.finish(callback, request);
+    const sub = tokens.claims()!.sub;
+    const key = (await AdminKeys.create(w.t.server.database.orm.em.fork(), 'oidc-test', 'write')).key;
+    const disabled = await fetch(`${issuer}/admin/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+      body: JSON.stringify({
+        query: 'mutation ($id: ID!) { disableUser(id: $id, reason: "test") { id } }',
+        variables: { id: sub },
+      }),
+    });
+    expect(((await disabled.json()) as { errors?: unknown }).errors).toBeUndefined();
+    await expect(oidc.refreshTokenGrant(first.config, tokens.refresh_token!)).rejects.toMatchObject({
+      error: 'invalid_grant',
+    });
+    expect(await challenged(oidc.fetchUserInfo(first.config, tokens.access_token, sub))).toBe(
+      'invalid_token',
+    );
+    // The provider's own session still names them: the next authorization asks for a sign-in again.
+    const next = await first.start();
+    expect(await browser.follow(next.url)).toMatch(new RegExp(`^${issuer}/oidc/interaction/`));
+  });
+});
+
+describe('OpenID Connect provider: logout', () => {
+  it('ends the provider’s session on RP-initiated logout and returns to the registered URI', async () => {
+    const { browser, request, callback } = await webQrLogin(first, 'oidc-hana');
+    const tokens = await first.finish(callback, request);
+    // Signed in at the provider: the next authorization needs no sign-in page.
+    const silent = await first.start();
+    expect((await browser.follow(silent.url)).startsWith(`${RP}/callback?`)).toBe(true);
+
+    const end = oidc.buildEndSessionUrl(first.config, {
+      id_token_hint: tokens.id_token!,
+      post_logout_redirect_uri: `${RP}/signed-out`,
+      state: 'bye',
+    });
+    const question = await browser.request(end.href);
+    expect(question.status).toBe(200);
+    const html = await question.response.text();
+    expect(html).toContain('Our Own App');
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(html)?.[1];
+    expect(xsrf).toBeDefined();
+    const action = /id="op.logoutForm"[^>]*action="([^"]+)"|action="([^"]+)"[^>]*id="op.logoutForm"/.exec(
+      html,
+    );
+    const confirmed = await browser.request(new URL(action![1] ?? action![2]!, issuer).href, {
+      method: 'POST',
+      form: { xsrf: xsrf!, logout: 'yes' },
+      headers: { origin: issuer },
+    });
+    expect(confirmed.status).toBe(303);
+    expect(confirmed.location).toBe(`${RP}/signed-out?state=bye`);
+    // Signed out: the next authorization shows the sign-in page again.
+    const after = await first.start();
+    expect(await browser.follow(after.url)).toMatch(new RegExp(`^${issuer}/oidc/interaction/`));
+  });
+
+  it('refuses a post_logout_redirect_uri the client did not register', async () => {
+    const { request, callback } = await webQrLogin(first, 'oidc-ivan');
+    const tokens = await first.finish(callback, request);
+    const end = oidc.buildEndSessionUrl(first.config, {
+      id_token_hint: tokens.id_token!,
+      post_logout_redirect_uri: 'https://evil.example/out',
+    });
+    const answer = await new TestBrowser().request(end.href);
+    expect(answer.status).toBe(400);
+    expect(answer.location).toBeNull();
+  });
+});
