@@ -121,6 +121,10 @@ export type PageText = (typeof TEXT)[Lang];
 
 export const textOf = (lang: Lang): PageText => TEXT[lang];
 
+/** The pages' icon, inline (a browser asks for none from the server): a green speech bubble. */
+const ICON =
+  "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 32 32'%3E%3Cpath fill='%2307c160' d='M16 4C8.8 4 3 8.9 3 15c0 3.4 1.8 6.4 4.7 8.4L6.5 28l5-2.6c1.4.4 2.9.6 4.5.6 7.2 0 13-4.9 13-11S23.2 4 16 4z'/%3E%3C/svg%3E";
+
 /** The page around a card: our stylesheet, our script when the page needs it, nothing else. */
 function page(lang: Lang, title: string, body: string, assets: string, script = false): string {
   return `<!doctype html>
@@ -129,6 +133,7 @@ function page(lang: Lang, title: string, body: string, assets: string, script = 
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
+<link rel="icon" href="${ICON}">
 <title>${escapeHtml(title)}</title>
 <link rel="stylesheet" href="${assets}/oidc.css">
 ${script ? `<script src="${assets}/sign-in.js" defer></script>` : ''}
@@ -293,6 +298,7 @@ export const STYLESHEET = `
 :root{color-scheme:light dark;--green:#07c160;--green-dark:#06ad56;--ink:#1f2328;--muted:#5f6b76;--line:#e3e6ea;--card:#fff;--bg:#f3f5f7}
 @media (prefers-color-scheme:dark){:root{--ink:#e6e8ea;--muted:#9aa4ad;--line:#30363d;--card:#1c2128;--bg:#0f1317}}
 *{box-sizing:border-box}
+[hidden]{display:none!important}
 body{margin:0;min-height:100vh;display:flex;flex-direction:column;align-items:center;justify-content:center;background:var(--bg);color:var(--ink);font:16px/1.5 -apple-system,BlinkMacSystemFont,"PingFang SC","Hiragino Sans GB","Microsoft YaHei","Segoe UI",Roboto,sans-serif;padding:24px 16px}
 .card{width:100%;max-width:400px;background:var(--card);border:1px solid var(--line);border-radius:16px;padding:32px 28px;box-shadow:0 8px 24px rgba(0,0,0,.06)}
 h1{margin:0 0 8px;font-size:22px;font-weight:600}
@@ -308,7 +314,6 @@ h1{margin:0 0 8px;font-size:22px;font-weight:600}
 .hint{font-size:13px;color:var(--muted)}
 .notice{padding:10px 12px;border-radius:8px;background:rgba(250,81,81,.1);color:#c53030;font-size:14px}
 .ticket{display:flex;flex-direction:column;align-items:center;gap:12px}
-.ticket[hidden]{display:none}
 .ticket img{width:220px;height:220px;border-radius:8px;border:1px solid var(--line);background:#fff}
 .state{margin:0;font-weight:500}
 .actions{display:flex;gap:16px}

@@ -25,7 +25,10 @@ export function buildExamplePage(): void {
  */
 export async function startAsNpmStart(
   env: Record<string, string> = {},
-  options: { buildExample?: boolean } = {},
+  options: {
+    buildExample?: boolean;
+    /** The server's port (one is picked when omitted). */ port?: number;
+  } = {},
 ): Promise<NpmStartServer> {
   if (options.buildExample) buildExamplePage();
   const dataDir = await mkdtemp(path.join(tmpdir(), 'wechat-browser-'));
@@ -34,7 +37,7 @@ export async function startAsNpmStart(
   try {
     server = await spawnServer(
       { EMBEDDED_DB_DIR: dataDir, EMULATOR_PORT: String(emulatorPort), LOG_LEVEL: 'warn', ...env },
-      await freePort(),
+      options.port ?? (await freePort()),
     );
   } catch (error) {
     await rm(dataDir, { recursive: true, force: true });
