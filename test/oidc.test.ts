@@ -12,6 +12,7 @@ import {
   type RelyingParty,
 } from './support/oidc-browser.js';
 import { freePort } from './support/process.js';
+import { sqlOf } from './support/sql.js';
 import { APPS, startWorld, type World } from './support/world.js';
 
 const RP = 'https://rp.example';
@@ -341,5 +342,79 @@ describe('OpenID Connect provider: logout', () => {
     const answer = await new TestBrowser().request(end.href);
     expect(answer.status).toBe(400);
     expect(answer.location).toBeNull();
+  });
+});
+
+describe('OpenID Connect provider behind https: what a stranger can plant or pile up', () => {
+  let s: World;
+  const PUBLIC = 'https://auth.example';
+  const authorize = (state = 'x') =>
+    `/oidc/auth?client_id=first-party&response_type=code&scope=openid&redirect_uri=${encodeURIComponent(`${RP}/callback`)}` +
+    `&state=${state}&code_challenge=${'a'.repeat(43)}&code_challenge_method=S256`;
+
+  beforeAll(async () => {
+    s = await startWorld({
+      env: { PUBLIC_URL: PUBLIC, OIDC_CLIENTS: JSON.stringify(CLIENTS), RATE_LIMIT_IP_PER_MINUTE: '8' },
+    });
+  });
+  afterAll(async () => {
+    await s?.stop();
+  });
+
+  it('ties WeChat’s redirect back with a __Host- cookie, and ignores a planted plain one', async () => {
+    const browser = new TestBrowser();
+    const interaction = await browser.redirected(`${s.t.url}${authorize()}`);
+    expect(new URL(interaction).pathname).toMatch(/^\/oidc\/interaction\/[A-Za-z0-9_-]+$/);
+    const uid = interaction.split('/').at(-1)!;
+    const toWechat = await browser.request(`${interaction}/wechat/web`);
+    expect(toWechat.status).toBe(303);
+    const set = toWechat.response.headers.getSetCookie().join('\n');
+    expect(set).toMatch(
+      /^__Host-oidc_wechat=[^;]+~web; Max-Age=600; Path=\/; HttpOnly; SameSite=Lax; Secure$/m,
+    );
+    // A sibling subdomain can plant `oidc_wechat`, never `__Host-oidc_wechat`: the plain one is not read.
+    const wechat = new URL(toWechat.location!);
+    const code = await emulatorControl(s.emulator.url).code(APPS.web.appid, 'planted-victim');
+    const planted = await fetch(
+      `${s.t.url}/oidc/wechat/callback?code=${code}&state=${encodeURIComponent(wechat.searchParams.get('state')!)}`,
+      { redirect: 'manual', headers: { cookie: `oidc_wechat=${uid}~web` } },
+    );
+    expect(planted.status).toBe(400);
+    expect(await planted.text()).toContain('This sign-in has expired');
+  });
+
+  it('keeps a stranger’s logout session minutes, not weeks, and refuses an oversized authorization URL', async () => {
+    const before = await sqlOf(s.t)<{ n: number }>(
+      `select count(*)::int as n from oidc_payload where model = 'Session'`,
+    );
+    const answer = await fetch(`${s.t.url}/oidc/session/end?state=${'s'.repeat(2000)}`);
+    expect(answer.status).toBe(200);
+    const rows = await sqlOf(s.t)<{ n: number; longest: number }>(
+      `select count(*)::int as n, max(extract(epoch from expires_at - now()))::int as longest
+         from oidc_payload where model = 'Session'`,
+    );
+    expect(rows[0]!.n).toBe(before[0]!.n + 1);
+    expect(rows[0]!.longest).toBeLessThanOrEqual(600);
+    const long = await fetch(`${s.t.url}${authorize('s'.repeat(5000))}`, { redirect: 'manual' });
+    expect(long.status).toBe(414);
+  });
+
+  it('limits authorization and logout requests per client IP: 429 with retry-after, nothing written', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      statuses.push((await fetch(`${s.t.url}${authorize(`n${i}`)}`, { redirect: 'manual' })).status);
+    }
+    expect(statuses).toContain(429);
+    const refused = await fetch(`${s.t.url}${authorize('late')}`, {
+      redirect: 'manual',
+      headers: { 'accept-language': 'en' },
+    });
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(await refused.text()).toContain('Too many requests');
+    const [row] = await sqlOf(s.t)<{ n: number }>(
+      `select count(*)::int as n from oidc_payload where model = 'Interaction' and payload::text like '%"late"%'`,
+    );
+    expect(row!.n).toBe(0);
   });
 });

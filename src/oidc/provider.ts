@@ -200,7 +200,9 @@ export class OidcProvider {
         Interaction: 3600,
         Grant: config.session.refreshTokenTtlSeconds,
         RefreshToken: config.session.refreshTokenTtlSeconds,
-        Session: 14 * 24 * 3600,
+        // A browser session nobody signed in to (a logout request from a stranger writes one)
+        // lives minutes, not the two weeks of a signed-in one.
+        Session: (_ctx, session) => (session.accountId ? 14 * 24 * 3600 : 600),
       },
       findAccount: async (ctx, sub) => {
         const account = await this.accounts.find(sub);
@@ -224,8 +226,12 @@ export class OidcProvider {
         const clientId = oidc.client?.clientId;
         const grantId = oidc.result?.consent?.grantId ?? (clientId && oidc.session?.grantIdFor(clientId));
         const existing = grantId ? await oidc.provider.Grant.find(grantId) : undefined;
-        if (!firstParty(clientId) || !oidc.session?.accountId) return existing;
-        const grant = existing ?? new oidc.provider.Grant({ clientId, accountId: oidc.session.accountId });
+        const accountId = oidc.session?.accountId;
+        if (!firstParty(clientId) || !accountId) return existing;
+        // Only a grant of this person and client is widened (the provider refuses any other).
+        const mine = existing?.accountId === accountId && existing.clientId === clientId;
+        if (existing && !mine) return existing;
+        const grant = existing ?? new oidc.provider.Grant({ clientId, accountId });
         const scope = typeof oidc.params?.scope === 'string' ? oidc.params.scope : 'openid';
         grant.addOIDCScope(scope);
         await grant.save();

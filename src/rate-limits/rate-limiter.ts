@@ -37,7 +37,7 @@ export const ADMIN_CALLS_PER_MINUTE = 600;
  * changes to one account (`account`) per signed-in user; admin API calls (`admin`) per admin key.
  */
 export type RateLimitAction =
-  'login' | 'refresh' | 'phone' | 'ticket' | 'link' | 'link_day' | 'identity' | 'account' | 'admin';
+  'login' | 'refresh' | 'phone' | 'ticket' | 'link' | 'link_day' | 'identity' | 'account' | 'admin' | 'oidc';
 
 /** The table the PostgreSQL store counts in (its schema is the library's, made by a migration). */
 export const RATE_LIMIT_TABLE = 'rate_limit';
@@ -116,15 +116,16 @@ export class RateLimiter {
       identity: make('identity', settings.perIdentityPerMinute),
       account: make('account', settings.perUserPerMinute),
       admin: make('admin', ADMIN_CALLS_PER_MINUTE),
+      oidc: make('oidc', settings.perIpPerMinute),
     };
   }
 
   /**
-   * Logins (`login`), refreshes (`refresh`), phone-number binds (`phone`) and login tickets made
-   * or moved (`ticket`) per client: an IPv4
+   * Logins (`login`), refreshes (`refresh`), phone-number binds (`phone`), login tickets made
+   * or moved (`ticket`) and OpenID Connect authorization and logout requests (`oidc`) per client: an IPv4
    * address, or an IPv6 client's network (clientKey), so a host cannot rotate through its /64.
    */
-  ip(action: 'login' | 'refresh' | 'phone' | 'ticket' | 'link', ip: string): Promise<void> {
+  ip(action: 'login' | 'refresh' | 'phone' | 'ticket' | 'link' | 'oidc', ip: string): Promise<void> {
     return this.consume(action, clientKey(ip, this.ipv6Prefix));
   }
 

@@ -6,7 +6,7 @@ import type { InteractionResults } from 'oidc-provider';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { OIDC_WECHAT_CALLBACK_PATH } from '../config/oidc.js';
-import { AppError } from '../errors.js';
+import { AppError, RateLimitedError } from '../errors.js';
 import { LoginMethodKind } from '../identity/user-login-method.entity.js';
 import type { SigningKeys } from '../keys/signing-keys.js';
 import { LoginTicketKind } from '../login-tickets/login-ticket.entity.js';
@@ -33,8 +33,14 @@ export interface OidcDeps {
   logger: Logger;
 }
 
-/** Our cookie that ties WeChat's redirect back to the sign-in page it left (uid and platform). */
+/**
+ * Our cookie that ties WeChat's redirect back to the sign-in page it left (uid and platform). Over
+ * https it is a `__Host-` cookie: no sibling subdomain can plant one (an attacker's uid would have
+ * the victim's WeChat approval finish the attacker's sign-in).
+ */
 const WECHAT_COOKIE = 'oidc_wechat';
+/** Longer than any URL a browser sends us in the flow: an authorization request past it gets 414. */
+const MAX_PROVIDER_URL = 4096;
 /** How long a person may take on WeChat's page (its state lives as long). */
 const WECHAT_COOKIE_SECONDS = 600;
 const INTERACTION_UID = /^[A-Za-z0-9_-]{1,64}$/;
@@ -44,13 +50,14 @@ const MAX_TICKET_SECRET = 128;
 /**
  * The provider's pages: our CSS and script from 'self', images from 'self' and data: (ticket QR
  * codes), fetches to 'self'; forms post to 'self', and the redirects that follow a form (consent,
- * logout) may go to the clients' registered origins only.
+ * logout) may go to the clients' registered origins (or native apps' schemes) only.
  */
 function pagePolicy(config: Config): HelmetOptions['contentSecurityPolicy'] {
   const clientOrigins = new Set<string>();
   for (const client of config.oidc?.clients ?? []) {
     for (const uri of [...client.redirectUris, ...client.postLogoutRedirectUris]) {
-      if (/^https?:/.test(uri)) clientOrigins.add(new URL(uri).origin);
+      // A native app's redirect is its scheme (`com.example.app:`), as a CSP source.
+      clientOrigins.add(/^https?:/.test(uri) ? new URL(uri).origin : new URL(uri).protocol);
     }
   }
   return {
@@ -109,6 +116,9 @@ export async function registerOidc(
   const policy = pagePolicy(config);
   const routeConfig = { contentSecurityPolicy: policy };
   const secure = publicUrl.protocol === 'https:';
+  const wechatCookie = secure
+    ? { name: `__Host-${WECHAT_COOKIE}`, attributes: 'Path=/; HttpOnly; SameSite=Lax; Secure' }
+    : { name: WECHAT_COOKIE, attributes: `Path=${base}/wechat; HttpOnly; SameSite=Lax` };
   const verifierKeys = [config.authSecret].map((secret) =>
     createHmac('sha256', secret).update('wechat-login-server/oidc-wechat').digest(),
   );
@@ -117,8 +127,32 @@ export async function registerOidc(
     createHmac('sha256', verifierKeys[0]!).update(uid).digest('base64url') + 'oidc-wechat-login';
   const challengeOf = (verifier: string) => createHash('sha256').update(verifier).digest('base64url');
 
-  /** Hands the request to the provider (Koa), with the host and scheme of PUBLIC_URL. */
+  /**
+   * Hands the request to the provider (Koa), with the host and scheme of PUBLIC_URL. What writes a
+   * row for a stranger (an authorization request: an interaction; a logout request: a session) is
+   * limited per client IP, and its URL in length.
+   */
   const forward = async (request: FastifyRequest, reply: FastifyReply, path: string): Promise<void> => {
+    if (/^\/(auth|session\/end)(\?|$)/.test(path)) {
+      if (request.url.length > MAX_PROVIDER_URL) return reply.code(414).send();
+      try {
+        await services.rateLimiter.ip('oidc', request.ip);
+      } catch (error) {
+        if (!(error instanceof RateLimitedError)) throw error;
+        const seconds = String(error.details?.retryAfterSeconds ?? 60);
+        reply.header('retry-after', seconds);
+        return problem(
+          request,
+          reply,
+          (lang) =>
+            lang === 'zh'
+              ? { title: '请求过于频繁', text: `请 ${seconds} 秒后再试。` }
+              : { title: 'Too many requests', text: `Try again in ${seconds} s.` },
+          undefined,
+          429,
+        );
+      }
+    }
     const { handler } = await oidc.current();
     reply.hijack();
     const raw = request.raw as typeof request.raw & { originalUrl?: string };
@@ -137,15 +171,16 @@ export async function registerOidc(
       .header('content-type', 'text/html; charset=utf-8')
       .header('cache-control', 'no-store')
       .send(body);
-  /** A 400 page of ours saying why the sign-in cannot go on, in the browser's language. */
+  /** A page of ours (400 unless said) saying why the sign-in cannot go on, in the browser's language. */
   const problem = (
     request: FastifyRequest,
     reply: FastifyReply,
     say: (lang: Lang) => { title: string; text: string },
     back?: string,
+    status = 400,
   ) => {
     const lang = langFor(request);
-    return html(reply, 400, messagePage({ lang, base, ...say(lang), back }));
+    return html(reply, status, messagePage({ lang, base, ...say(lang), back }));
   };
   const expired = (request: FastifyRequest, reply: FastifyReply) =>
     problem(request, reply, (lang) =>
@@ -318,25 +353,18 @@ export async function registerOidc(
               challenge,
               firstAppOf('official'),
             );
-      const cookie = [
-        `${WECHAT_COOKIE}=${uid}~${platform}`,
-        `Path=${base}/wechat`,
-        `Max-Age=${WECHAT_COOKIE_SECONDS}`,
-        'HttpOnly',
-        'SameSite=Lax',
-        ...(secure ? ['Secure'] : []),
-      ].join('; ');
+      const cookie = `${wechatCookie.name}=${uid}~${platform}; Max-Age=${WECHAT_COOKIE_SECONDS}; ${wechatCookie.attributes}`;
       return reply.header('set-cookie', cookie).header('cache-control', 'no-store').redirect(url, 303);
     });
 
     // WeChat sends the person back here with a code: our login, then the sign-in page's interaction.
     scope.get(`${OIDC_PATH}/wechat/callback`, { config: routeConfig }, async (request, reply) => {
       const query = request.query as Record<string, unknown>;
-      const [uid, platform] = (cookieOf(request, WECHAT_COOKIE) ?? '').split('~');
+      const [uid, platform] = (cookieOf(request, wechatCookie.name) ?? '').split('~');
       if (!uid || !INTERACTION_UID.test(uid) || (platform !== 'web' && platform !== 'official')) {
         return expired(request, reply);
       }
-      reply.header('set-cookie', `${WECHAT_COOKIE}=; Path=${base}/wechat; Max-Age=0; HttpOnly; SameSite=Lax`);
+      reply.header('set-cookie', `${wechatCookie.name}=; Max-Age=0; ${wechatCookie.attributes}`);
       const back = `${base}/interaction/${uid}`;
       const code = typeof query.code === 'string' ? query.code : undefined;
       const state = typeof query.state === 'string' ? query.state : undefined;
