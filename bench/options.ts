@@ -32,6 +32,8 @@ export interface BenchOptions {
   tickets: boolean;
   /** Follow-login alone (bench/follow.ts): push-to-page latency, WeChat calls, a burst of pushes. */
   follow: boolean;
+  /** The OpenID Connect provider alone (bench/oidc.ts): a flow's requests and time, start-up and memory. */
+  oidc: boolean;
 }
 
 export function parseOptions(): BenchOptions {
@@ -50,6 +52,7 @@ export function parseOptions(): BenchOptions {
       'rate-limit-only': { type: 'boolean', default: false },
       tickets: { type: 'boolean', default: false },
       follow: { type: 'boolean', default: false },
+      oidc: { type: 'boolean', default: false },
       rate: { type: 'string', default: '0' },
       'think-ms': { type: 'string', default: '0' },
     },
@@ -68,6 +71,7 @@ export function parseOptions(): BenchOptions {
     rateLimitOnly: args['rate-limit-only'],
     tickets: args.tickets,
     follow: args.follow,
+    oidc: args.oidc,
     rate: Number(args.rate),
     thinkMs: Number(args['think-ms']),
   };

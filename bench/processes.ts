@@ -163,6 +163,8 @@ export async function startOurs(
   gcProbe = false,
   /** Its port, chosen beforehand (the emulator pushes there); a free one otherwise. */
   port?: number,
+  /** More environment on top (OIDC_CLIENTS, …). */
+  env: Record<string, string> = {},
 ): Promise<Server> {
   const oursPort = port ?? (await freePort());
   const metricsPort = await freePort();
@@ -201,6 +203,7 @@ export async function startOurs(
       RATE_LIMIT_IDENTITY_PER_MINUTE: '100000000',
       LOG_LEVEL: 'warn',
       METRICS_PORT: String(metricsPort),
+      ...env,
     },
     `http://127.0.0.1:${oursPort}/healthz`,
     gcProbe,

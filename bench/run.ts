@@ -15,7 +15,7 @@
  * ours/baseline runs (2), --users n returning users (500), --rate-limit (leave rate limits on,
  * with limits too high to refuse anything: the cost of counting; they are off by default; then
  * compare the rate limiter alone with the hand-written one it replaced, bench/rate-limit.ts),
- * --rate-limit-only (that comparison alone), --tickets (login tickets alone: bench/tickets.ts), --follow (follow-login alone: bench/follow.ts), --rate n requests/s offered over all connections (0,
+ * --rate-limit-only (that comparison alone), --tickets (login tickets alone: bench/tickets.ts), --follow (follow-login alone: bench/follow.ts), --oidc (the OpenID Connect provider alone: bench/oidc.ts), --rate n requests/s offered over all connections (0,
  * the default: saturation), --think-ms t: clients that wait t ms after each answer (people using an
  * app) instead of autocannon's back-to-back requests, --ours-dir dir: run the server of another
  * built checkout as "ours" (before/after: `git worktree add ../before <commit>`, `npm ci && npm run
@@ -41,6 +41,7 @@ import {
 } from './processes.js';
 import { compareRateLimiters } from './rate-limit.js';
 import { measureFollow } from './follow.js';
+import { measureOidc } from './oidc.js';
 import { measureTickets } from './tickets.js';
 import { out, printReport, type Measured } from './report.js';
 import { scenarioTable, type Scenario } from './scenarios.js';
@@ -88,6 +89,10 @@ async function main(): Promise<void> {
     }
     if (options.follow) {
       await measureFollow(options, database.url, out);
+      return;
+    }
+    if (options.oidc) {
+      await measureOidc(options, database.url, out);
       return;
     }
     if (options.rateLimitOnly) {
