@@ -59,6 +59,27 @@ afterAll(async () => {
   await w?.stop();
 });
 
+/** The OpenID Connect objects stored of a user (sessions, grants, codes, tokens). */
+async function oidcRowsOf(userId: string): Promise<number> {
+  const [row] = await sqlOf(w.t)<{ n: number }>(
+    'select count(*)::int as n from oidc_payload where account_id = ?',
+    [userId],
+  );
+  return row!.n;
+}
+
+let adminKey: string | undefined;
+/** An admin API call about one user with a write key; its errors (undefined: none). */
+async function admin(query: string, id: string): Promise<unknown> {
+  adminKey ??= (await AdminKeys.create(w.t.server.database.orm.em.fork(), 'oidc-test', 'write')).key;
+  const answer = await fetch(`${issuer}/admin/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${adminKey}` },
+    body: JSON.stringify({ query, variables: { id } }),
+  });
+  return ((await answer.json()) as { errors?: unknown }).errors;
+}
+
 /** The OAuth error of a 401 answer, as its WWW-Authenticate challenge says it. */
 async function challenged(answer: Promise<unknown>): Promise<string | undefined> {
   const error = await answer.then(
@@ -165,6 +186,31 @@ describe('OpenID Connect provider', () => {
     });
     const tokens = await first.finish(callback, request);
     expect(tokens.claims()!.sub).toBe(confirmedBy);
+  });
+
+  it('inside WeChat, offers the Official Account page first and signs the person in through it', async () => {
+    const browser = new TestBrowser({
+      'user-agent': 'Mozilla/5.0 (iPhone) MicroMessenger/8.0.50',
+      'accept-language': 'zh-CN,zh;q=0.9',
+    });
+    const request = await first.start();
+    const interaction = await browser.redirected(request.url);
+    const html = await (await browser.request(interaction)).response.text();
+    expect(html).toContain('使用微信登录');
+    expect(html.indexOf('/wechat/official')).toBeLessThan(html.indexOf('/wechat/web'));
+    const callback = await signInWithWebQr(
+      browser,
+      interaction,
+      emulatorControl(w.emulator.url),
+      APPS.official.appid,
+      'oidc-inside',
+      'official',
+    );
+    const tokens = await first.finish(callback, request);
+    const [row] = await c.sql<{ kind: string }>('select kind from user_login_method where user_id = ?', [
+      tokens.claims()!.sub,
+    ]);
+    expect(row!.kind).toBe('WECHAT_OFFICIAL_ACCOUNT');
   });
 
   it('asks a third-party client’s consent, and Deny answers access_denied', async () => {
@@ -276,25 +322,59 @@ describe('OpenID Connect provider: what a stranger or a wrong client gets', () =
     });
     const tokens = await first.finish(callback, request);
     const sub = tokens.claims()!.sub;
-    const key = (await AdminKeys.create(w.t.server.database.orm.em.fork(), 'oidc-test', 'write')).key;
-    const disabled = await fetch(`${issuer}/admin/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-      body: JSON.stringify({
-        query: 'mutation ($id: ID!) { disableUser(id: $id, reason: "test") { id } }',
-        variables: { id: sub },
-      }),
-    });
-    expect(((await disabled.json()) as { errors?: unknown }).errors).toBeUndefined();
+    expect(await oidcRowsOf(sub)).toBeGreaterThan(0);
+    expect(
+      await admin('mutation ($id: ID!) { disableUser(id: $id, reason: "test") { id } }', sub),
+    ).toBeUndefined();
+    // Every object of theirs went with their sessions.
+    expect(await oidcRowsOf(sub)).toBe(0);
     await expect(oidc.refreshTokenGrant(first.config, tokens.refresh_token!)).rejects.toMatchObject({
       error: 'invalid_grant',
     });
     expect(await challenged(oidc.fetchUserInfo(first.config, tokens.access_token, sub))).toBe(
       'invalid_token',
     );
-    // The provider's own session still names them: the next authorization asks for a sign-in again.
+    // The provider's browser session is gone: the next authorization asks for a sign-in again.
     const next = await first.start();
     expect(await browser.follow(next.url)).toMatch(new RegExp(`^${issuer}/oidc/interaction/`));
+  });
+
+  it('ends a person’s grants when an admin ends their sessions, and not when they log out of one', async () => {
+    const { request, callback } = await webQrLogin(first, 'oidc-jack', {
+      scope: 'openid offline_access',
+      prompt: 'consent',
+    });
+    const tokens = await first.finish(callback, request);
+    const sub = tokens.claims()!.sub;
+    // A logout of one of their GraphQL sessions leaves the OIDC grant alone.
+    const session = await c.loginAs('web', 'oidc-jack');
+    expect(session.user.id).toBe(sub);
+    expect((await c.gql('mutation { logout }', {}, bearer(session.accessToken))).errors).toBeUndefined();
+    const kept = await oidc.refreshTokenGrant(first.config, tokens.refresh_token!);
+    expect(await admin('mutation ($id: ID!) { revokeSessions(userId: $id) }', sub)).toBeUndefined();
+    expect(await oidcRowsOf(sub)).toBe(0);
+    await expect(oidc.refreshTokenGrant(first.config, kept.refresh_token!)).rejects.toMatchObject({
+      error: 'invalid_grant',
+    });
+    expect(await challenged(oidc.fetchUserInfo(first.config, kept.access_token, sub))).toBe('invalid_token');
+  });
+});
+
+describe('OpenID Connect provider: an account that ends', () => {
+  it('ends the grants of a person who deletes their account', async () => {
+    const { request, callback } = await webQrLogin(first, 'oidc-kate', {
+      scope: 'openid offline_access',
+      prompt: 'consent',
+    });
+    const tokens = await first.finish(callback, request);
+    const session = await c.loginAs('web', 'oidc-kate');
+    expect(
+      (await c.gql('mutation { deleteAccount }', {}, bearer(session.accessToken))).errors,
+    ).toBeUndefined();
+    expect(await oidcRowsOf(session.user.id)).toBe(0);
+    await expect(oidc.refreshTokenGrant(first.config, tokens.refresh_token!)).rejects.toMatchObject({
+      error: 'invalid_grant',
+    });
   });
 });
 

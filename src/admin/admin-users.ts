@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { END_USER_OIDC } from '../oidc/pg-adapter.js';
 import { execute, maybeOne, one, sql } from '../db/sql.js';
 import type { LoginMethodKind } from '../identity/user-login-method.entity.js';
 
@@ -100,9 +101,12 @@ select user_id as "userId", kind, app_id as "appId", open_id as "openId", union_
        created_at as "createdAt", last_login_at as "lastLoginAt", unsubscribed_at as "unsubscribedAt"
   from user_login_method where user_id = any(:userIds::uuid[]) order by created_at, id`);
 
-/** Ends every open session of a user (refresh tokens and access tokens stop working at once). */
+/**
+ * Ends every open session of a user (refresh tokens and access tokens stop working at once), and
+ * their OpenID Connect grants, sessions and tokens with them.
+ */
 const REVOKE_SESSIONS = sql<'userId' | 'now', { revoked: number }>(`
-with r as (
+with o as (${END_USER_OIDC}), r as (
   update session set revoked_at = :now, revoked_reason = 'admin', updated_at = :now
    where user_id = :userId and revoked_at is null
   returning 1
@@ -119,8 +123,12 @@ select disabled_at as "disabledAt" from "user" where id = :id and deleted_at is 
 const SET_DISABLED = sql<'id' | 'now' | 'reason'>(`
 update "user" set disabled_at = :now, disabled_reason = :reason, updated_at = :now where id = :id`);
 
-/** Ends the user's open sessions, as a disable ends them (USER_DISABLED when they are used). */
+/**
+ * Ends the user's open sessions, as a disable ends them (USER_DISABLED when they are used), and
+ * their OpenID Connect grants, sessions and tokens.
+ */
 const END_FOR_DISABLE = sql<'userId' | 'now'>(`
+with o as (${END_USER_OIDC})
 update session set revoked_at = :now, revoked_reason = 'user_disabled', updated_at = :now
  where user_id = :userId and revoked_at is null`);
 

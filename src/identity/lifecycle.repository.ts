@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { END_USER_OIDC } from '../oidc/pg-adapter.js';
 import { execute, maybeOne, one, sql } from '../db/sql.js';
 import { User } from './user.entity.js';
 import { UserLoginMethod } from './user-login-method.entity.js';
@@ -71,7 +72,9 @@ returning *`);
 const REPOINT_TOMBSTONES = sql<'from' | 'into'>(`
 update "user" set merged_into_id = :into where merged_into_id = :from`);
 
+/** Ends every session of the user, and their OpenID Connect grants, sessions and tokens with them. */
 const END_SESSIONS = sql<'userId' | 'now' | 'reason'>(`
+with o as (${END_USER_OIDC})
 update session set revoked_at = :now, revoked_reason = :reason, updated_at = :now
  where user_id = :userId and revoked_at is null`);
 

@@ -4,8 +4,8 @@ import { Entity, Index, PrimaryKey, Property } from '@mikro-orm/core';
  * What the OpenID Connect provider keeps between the steps of a flow, for every instance: its
  * sessions, interactions, authorization codes, access and refresh tokens, grants and replay
  * markers, one row each (src/oidc/pg-adapter.ts). Found by (model, id), by grant (to end a grant's
- * tokens together), by session uid; past `expires_at` a row is gone for the provider and
- * housekeeping deletes it.
+ * tokens together), by session uid, by user (to end them with the user's sessions); past
+ * `expires_at` a row is gone for the provider and housekeeping deletes it.
  */
 @Entity({ tableName: 'oidc_payload' })
 @Index({
@@ -23,6 +23,11 @@ import { Entity, Index, PrimaryKey, Property } from '@mikro-orm/core';
   expression:
     'create index "oidc_payload_user_code_index" on "oidc_payload" ("model", "user_code") where "user_code" is not null',
 })
+@Index({
+  name: 'oidc_payload_account_id_index',
+  expression:
+    'create index "oidc_payload_account_id_index" on "oidc_payload" ("account_id") where "account_id" is not null',
+})
 export class OidcPayload {
   /** The provider's model: `Session`, `Interaction`, `AuthorizationCode`, `RefreshToken`, … */
   @PrimaryKey({ type: 'text' })
@@ -37,6 +42,13 @@ export class OidcPayload {
 
   @Property({ type: 'text', nullable: true })
   grantId: string | null = null;
+
+  /**
+   * The user an object is of (the provider's accountId: our user id): every object of a user is
+   * deleted when all their sessions end (a disable, an admin's revokeSessions, a merge, a deletion).
+   */
+  @Property({ type: 'text', nullable: true })
+  accountId: string | null = null;
 
   /** A session's fixed uid (tokens bound to a session find it by this). */
   @Property({ type: 'text', nullable: true })

@@ -5,6 +5,7 @@ import { execute, maybeOne, sql } from '../db/sql.js';
 /** What the provider stores of one object (the fields this adapter indexes; the rest is kept as is). */
 export interface OidcStored {
   grantId?: string;
+  accountId?: string;
   uid?: string;
   userCode?: string;
   [key: string]: unknown;
@@ -28,13 +29,19 @@ type Found = { payload: OidcStored; consumed: number | null };
  * again (its rotation count), and it must stay used. Expiry in the database's clock, like every
  * other expiry here, so every instance agrees.
  */
-const UPSERT = sql<'model' | 'id' | 'payload' | 'grantId' | 'uid' | 'userCode' | 'expiresIn'>(`
-insert into oidc_payload (model, id, payload, grant_id, uid, user_code, expires_at)
-values (:model, :id, :payload::jsonb, :grantId, :uid, :userCode,
+const UPSERT = sql<'model' | 'id' | 'payload' | 'grantId' | 'accountId' | 'uid' | 'userCode' | 'expiresIn'>(`
+insert into oidc_payload (model, id, payload, grant_id, account_id, uid, user_code, expires_at)
+values (:model, :id, :payload::jsonb, :grantId, :accountId, :uid, :userCode,
         now() + make_interval(secs => :expiresIn::double precision))
 on conflict (model, id) do update
-   set payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid,
-       user_code = excluded.user_code, expires_at = excluded.expires_at`);
+   set payload = excluded.payload, grant_id = excluded.grant_id, account_id = excluded.account_id,
+       uid = excluded.uid, user_code = excluded.user_code, expires_at = excluded.expires_at`);
+
+/**
+ * Every OpenID Connect object of a user (their provider sessions, grants, codes and tokens): what
+ * the statements that end all of a user's sessions also delete, in the same statement.
+ */
+export const END_USER_OIDC = `delete from oidc_payload where account_id = :userId::text`;
 
 const LIVE = `(expires_at is null or expires_at > now())`;
 const SELECT = `select payload, extract(epoch from consumed_at)::bigint as consumed from oidc_payload`;
@@ -102,6 +109,7 @@ export function oidcAdapter(em: EntityManager): new (model: string) => OidcAdapt
         id: keyOf(id),
         payload: JSON.stringify(kept),
         grantId: payload.grantId ?? null,
+        accountId: typeof payload.accountId === 'string' ? payload.accountId : null,
         uid: payload.uid ?? null,
         userCode: payload.userCode ?? null,
         expiresIn: expiresIn ?? null,

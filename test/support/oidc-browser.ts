@@ -145,10 +145,12 @@ export async function signInWithWebQr(
   emulator: EmulatorControl,
   webAppId: string,
   person: string,
+  /** `official`: inside WeChat, through the Official Account's authorization page instead. */
+  platform: 'web' | 'official' = 'web',
 ): Promise<string> {
-  const toWechat = await browser.redirected(`${interactionUrl}/wechat/web`);
+  const toWechat = await browser.redirected(`${interactionUrl}/wechat/${platform}`);
   const wechat = new URL(toWechat);
-  expect(wechat.pathname).toBe('/connect/qrconnect');
+  expect(wechat.pathname).toBe(platform === 'web' ? '/connect/qrconnect' : '/connect/oauth2/authorize');
   const redirectUri = wechat.searchParams.get('redirect_uri')!;
   const state = wechat.searchParams.get('state')!;
   const code = await emulator.code(webAppId, person);

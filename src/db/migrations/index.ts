@@ -21,6 +21,7 @@ import { Migration20261207063540 } from './Migration20261207063540.js';
 import { Migration20261207064539 } from './Migration20261207064539.js';
 import { Migration20261207115854 } from './Migration20261207115854.js';
 import { Migration20261207125856 } from './Migration20261207125856.js';
+import { Migration20261207151423 } from './Migration20261207151423.js';
 
 /** Checked-in migrations in the order they apply; `npm run migration:create` appends to this list. */
 export const migrationsList: MigrationObject[] = [
@@ -46,4 +47,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261207064539', class: Migration20261207064539 },
   { name: 'Migration20261207115854', class: Migration20261207115854 },
   { name: 'Migration20261207125856', class: Migration20261207125856 },
+  { name: 'Migration20261207151423', class: Migration20261207151423 },
 ];
