@@ -2,18 +2,23 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as jose from 'jose';
 import * as oidc from 'openid-client';
 import { AdminKeys } from '../src/admin/admin-keys.js';
+import { SecretBox } from '../src/crypto/secret-box.js';
+import { SigningKeyRepository } from '../src/keys/signing-key.repository.js';
+import { newSealedSigningKey, SigningKeys } from '../src/keys/signing-keys.js';
+import { eventually } from './support/eventually.js';
 import { bearer, clientOf, type Client } from './support/client.js';
 import { emulatorControl } from './support/emulator.js';
 import {
   relyingParty,
-  signInWithMiniProgramCode,
+  signInWithTicket,
   signInWithWebQr,
   TestBrowser,
   type RelyingParty,
 } from './support/oidc-browser.js';
 import { freePort } from './support/process.js';
+import { eventXml, sendPush, signPush, type PushAccount } from './support/pushes.js';
 import { sqlOf } from './support/sql.js';
-import { APPS, startWorld, type World } from './support/world.js';
+import { APPS, AUTH_SECRET, startWorld, type World } from './support/world.js';
 
 const RP = 'https://rp.example';
 const CLIENTS = [
@@ -40,6 +45,9 @@ const CLIENTS = [
   },
 ];
 
+/** The Official Account's push settings (plain mode: a test environment). */
+const FOLLOW: PushAccount = { appid: APPS.official.appid, token: 'oidcFollowToken1' };
+
 let w: World;
 let c: Client;
 let issuer: string;
@@ -49,7 +57,13 @@ beforeAll(async () => {
   const port = await freePort();
   issuer = `http://127.0.0.1:${port}`;
   w = await startWorld({
-    env: { PORT: String(port), PUBLIC_URL: issuer, OIDC_CLIENTS: JSON.stringify(CLIENTS) },
+    env: {
+      PORT: String(port),
+      PUBLIC_URL: issuer,
+      OIDC_CLIENTS: JSON.stringify(CLIENTS),
+      SIGNING_KEY_REFRESH_SECONDS: '1',
+      WECHAT_OA_TOKEN: FOLLOW.token,
+    },
   });
   c = clientOf(w);
   first = await relyingParty(issuer, { ...CLIENTS[0]!, redirectUri: `${RP}/callback` });
@@ -172,7 +186,7 @@ describe('OpenID Connect provider', () => {
     const request = await first.start();
     const interaction = await browser.redirected(request.url);
     let confirmedBy = '';
-    const callback = await signInWithMiniProgramCode(browser, interaction, issuer, c, async (scene) => {
+    const callback = await signInWithTicket(browser, interaction, issuer, c, 'mini', async (scene) => {
       const phone = await w.emulatorPost<{ code: string }>('/__emulator/scan', {
         appid: APPS.mini.appid,
         scene,
@@ -186,6 +200,28 @@ describe('OpenID Connect provider', () => {
     });
     const tokens = await first.finish(callback, request);
     expect(tokens.claims()!.sub).toBe(confirmedBy);
+  });
+
+  it('signs a person in by following the Official Account, as their Official Account identity', async () => {
+    const browser = new TestBrowser();
+    const request = await first.start();
+    const interaction = await browser.redirected(request.url);
+    await w.emulatorPost('/__emulator/follows', { appid: FOLLOW.appid, user: 'oidc-follower' });
+    const openid = w.emulator.people.openid(FOLLOW.appid, 'oidc-follower');
+    const callback = await signInWithTicket(browser, interaction, issuer, c, 'follow', async (scene) => {
+      const pushed = await sendPush(
+        w.t.url,
+        FOLLOW,
+        signPush(FOLLOW, eventXml(FOLLOW, { openid, event: 'subscribe', eventKey: `qrscene_${scene}` })),
+      );
+      expect(pushed.status).toBe(200);
+    });
+    const tokens = await first.finish(callback, request);
+    const [row] = await c.sql<{ kind: string; open_id: string }>(
+      'select kind, open_id from user_login_method where user_id = ?',
+      [tokens.claims()!.sub],
+    );
+    expect(row).toEqual({ kind: 'WECHAT_OFFICIAL_ACCOUNT', open_id: openid });
   });
 
   it('inside WeChat, offers the Official Account page first and signs the person in through it', async () => {
@@ -410,6 +446,35 @@ describe('OpenID Connect provider: logout', () => {
     // Signed out: the next authorization shows the sign-in page again.
     const after = await first.start();
     expect(await browser.follow(after.url)).toMatch(new RegExp(`^${issuer}/oidc/interaction/`));
+  });
+
+  it('takes an id_token_hint of the key before a rotation, and signs with the new key after it', async () => {
+    const { browser, request, callback } = await webQrLogin(first, 'oidc-lena');
+    const before = await first.finish(callback, request);
+    const oldKid = jose.decodeProtectedHeader(before.id_token!).kid;
+    const newKid = await SigningKeyRepository.rotateIf(
+      w.t.server.database.orm.em.fork(),
+      () => 0,
+      () => newSealedSigningKey(new SecretBox(AUTH_SECRET)),
+      SigningKeys.publicationWindowSeconds({ refreshSeconds: 1, accessTokenTtlSeconds: 900 }),
+    );
+    expect(newKid).not.toBe(oldKid);
+    // The instance reloads its keys within SIGNING_KEY_REFRESH_SECONDS: the JWKS lists the new one first.
+    await eventually(async () => {
+      const { keys } = (await (await fetch(`${issuer}/oidc/jwks`)).json()) as { keys: { kid: string }[] };
+      expect(keys.map((k) => k.kid)).toEqual([newKid, oldKid]);
+    });
+    const next = await webQrLogin(first, 'oidc-lena');
+    const after = await first.finish(next.callback, next.request);
+    expect(jose.decodeProtectedHeader(after.id_token!).kid).toBe(newKid);
+    // The earlier ID token still names its key: logout takes it as the hint.
+    const end = oidc.buildEndSessionUrl(first.config, {
+      id_token_hint: before.id_token!,
+      post_logout_redirect_uri: `${RP}/signed-out`,
+    });
+    const question = await browser.request(end.href);
+    expect(question.status).toBe(200);
+    expect(await question.response.text()).toContain('op.logoutForm');
   });
 
   it('refuses a post_logout_redirect_uri the client did not register', async () => {

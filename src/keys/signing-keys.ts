@@ -68,6 +68,8 @@ export class SigningKeys {
   /** Keys whose secret this instance has already warned about. */
   private readonly warned = new Set<string>();
   private publicKeys = new Map<string, { jwk: PublishedJwk; key: KeyObject }>();
+  /** Each published key's sealed private half (opened only when asked: openPublished). */
+  private sealed = new Map<string, string>();
   private jwksBody = '{"keys":[]}';
   /** When the last successful reload started (its reads are at least this fresh). */
   private loadedAt = Number.NEGATIVE_INFINITY;
@@ -163,6 +165,34 @@ export class SigningKeys {
     }
     const maxAgeSeconds = Math.max(0, Math.floor((this.settings.refreshSeconds * 1000 - ageMs) / 1000));
     return { body: this.jwksBody, maxAgeSeconds };
+  }
+
+  /**
+   * The published kids, current first: what changes when a key begins, is published or retires.
+   * A holder of openPublished()'s keys asks for them again when this changes.
+   */
+  publishedVersion(): string {
+    return [this.current?.kid ?? '', ...[...this.publicKeys.keys()].sort()].join(' ');
+  }
+
+  /**
+   * The current key (it signs) and every other published key these secrets open (they only
+   * verify): for a signer that must also check what an earlier key signed (the OpenID Connect
+   * provider, an id_token_hint). Opens them now: call it when publishedVersion() changes.
+   */
+  async openPublished(): Promise<{ current: CurrentKey; others: CurrentKey[] }> {
+    const current = await this.signingKey();
+    const others: CurrentKey[] = [];
+    for (const [kid, sealed] of this.sealed) {
+      if (kid === current.kid) continue;
+      try {
+        const opened = this.box.openWith(sealed);
+        others.push({ kid, key: importPrivateKey(JSON.parse(opened.plain) as JWK), secret: opened.secret });
+      } catch {
+        // Sealed with a secret this instance does not have: it cannot verify with it either way.
+      }
+    }
+    return { current, others };
   }
 
   /** Reloads when overdue (see overdue()). */
@@ -365,6 +395,7 @@ export class SigningKeys {
       next.set(row.kid, this.publicKeys.get(row.kid) ?? { jwk, key: importPublicKey(row.publicJwk) });
     }
     this.publicKeys = next;
+    this.sealed = new Map(rows.map((row) => [row.kid, row.privateKey]));
     this.jwksBody = JSON.stringify({ keys: [...next.values()].map((entry) => entry.jwk) });
   }
 }

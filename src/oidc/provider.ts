@@ -94,12 +94,13 @@ export interface OidcProviderDeps {
  * panva's `oidc-provider`, configured from OIDC_CLIENTS (docs/oidc.md): authorization code flow
  * only, PKCE S256 (required of public clients), rotating refresh tokens with offline_access,
  * userinfo and RP-initiated logout; ID tokens signed with the current key of the server's own
- * signing keys. The provider holds the one current private key: when the signing keys rotate, the
- * next request builds a new provider with the new key (its state is all in PostgreSQL).
+ * signing keys. The provider holds the current private key (it signs) and the other published ones
+ * (they verify): when the published keys change, the next request builds a new provider with them
+ * (its state is all in PostgreSQL).
  */
 export class OidcProvider {
   private built: BuiltProvider | undefined;
-  private kid: string | undefined;
+  private version: string | undefined;
   private building: Promise<BuiltProvider> | undefined;
   readonly accounts: OidcAccounts;
   readonly clients: ReadonlyMap<string, OidcClient>;
@@ -115,15 +116,22 @@ export class OidcProvider {
     this.basePath = new URL(deps.config.publicUrl).pathname.replace(/\/+$/, '');
   }
 
-  /** The provider signing with the current key (built again once the keys have rotated). */
+  /**
+   * The provider signing with the current key and verifying with every published one (an
+   * id_token_hint of an earlier key); built again when the published keys change.
+   */
   async current(): Promise<BuiltProvider> {
-    const key = await this.deps.signingKeys.signingKey();
-    if (this.built && this.kid === key.kid) return this.built;
-    this.building ??= Promise.resolve()
-      .then(() => {
-        const provider = this.build(key);
+    const { signingKeys } = this.deps;
+    // Reloads the keys first when that is overdue, as every signature does.
+    await signingKeys.signingKey();
+    const version = signingKeys.publishedVersion();
+    if (this.built && this.version === version) return this.built;
+    this.building ??= signingKeys
+      .openPublished()
+      .then(({ current, others }) => {
+        const provider = this.build(current, others);
         this.built = { provider, handler: provider.callback() as BuiltProvider['handler'] };
-        this.kid = key.kid;
+        this.version = version;
         return this.built;
       })
       .finally(() => {
@@ -132,10 +140,18 @@ export class OidcProvider {
     return this.building;
   }
 
-  private build(key: CurrentKey): Provider {
+  private build(key: CurrentKey, verifyOnly: CurrentKey[]): Provider {
     const { config, em, logger } = this.deps;
     const clients = [...this.clients.values()];
-    const privateJwk = key.key.export({ format: 'jwk' });
+    // The current key signs (first, and the only one without key_ops); the others only verify:
+    // key_ops ['verify'] keeps the provider from choosing them to sign.
+    const jwk = (k: CurrentKey, ops?: string[]) => ({
+      ...k.key.export({ format: 'jwk' }),
+      kid: k.kid,
+      alg: 'ES256',
+      use: 'sig',
+      ...(ops && { key_ops: ops }),
+    });
     const firstParty = (clientId: string | undefined) =>
       clientId !== undefined && this.clients.get(clientId)?.firstParty === true;
     const origins = new Map(
@@ -154,7 +170,7 @@ export class OidcProvider {
         id_token_signed_response_alg: 'ES256',
         token_endpoint_auth_method: 'client_secret_basic',
       },
-      jwks: { keys: [{ ...privateJwk, kid: key.kid, alg: 'ES256', use: 'sig' }] },
+      jwks: { keys: [jwk(key), ...verifyOnly.map((k) => jwk(k, ['verify']))] },
       cookies: {
         keys: cookieKeys(config),
         long: { signed: true, httpOnly: true, sameSite: 'lax' },

@@ -159,18 +159,20 @@ export async function signInWithWebQr(
 }
 
 /**
- * A person at the sign-in page choosing the mini program code: the page makes a ticket, the
- * person scans and confirms it in the mini program (`confirm`), the page's next poll finishes the
- * sign-in. Answers where the browser ends up, as signInWithWebQr does.
+ * A person at the sign-in page choosing the mini program code (`mini`) or the Official Account
+ * follow (`follow`): the page makes a ticket, the person scans and confirms it in the mini program
+ * or follows the account (`confirm`), the page's next poll finishes the sign-in. Answers where the
+ * browser ends up, as signInWithWebQr does.
  */
-export async function signInWithMiniProgramCode(
+export async function signInWithTicket(
   browser: TestBrowser,
   interactionUrl: string,
   origin: string,
   c: Client,
+  kind: 'mini' | 'follow',
   confirm: (scene: string) => Promise<void>,
 ): Promise<string> {
-  const created = await browser.request(`${interactionUrl}/ticket?kind=mini`, {
+  const created = await browser.request(`${interactionUrl}/ticket?kind=${kind}`, {
     method: 'POST',
     headers: { origin },
   });
