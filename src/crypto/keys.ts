@@ -1,7 +1,7 @@
 import { createHash, createHmac } from 'node:crypto';
 
 /** What a key derived from AUTH_SECRET is for: each purpose gets its own key. */
-export type KeyPurpose = 'web-state' | 'at-rest-v1';
+export type KeyPurpose = 'web-state' | 'at-rest-v1' | 'oidc-cookies' | 'oidc-wechat';
 
 /** A 32-byte key for one purpose, derived from AUTH_SECRET (HMAC-SHA256 over a purpose label). */
 export function deriveKey(authSecret: string, purpose: KeyPurpose): Buffer {

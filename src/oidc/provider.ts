@@ -1,10 +1,10 @@
-import { createHmac } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type Provider from 'oidc-provider';
 import type { ClientMetadata, Configuration, KoaContextWithOIDC } from 'oidc-provider';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import { deriveKey } from '../crypto/keys.js';
 import type { CurrentKey, SigningKeys } from '../keys/signing-keys.js';
 import { OidcAccounts } from './accounts.js';
 import { errorPage, logoutPage, loggedOutPage } from './pages.js';
@@ -78,7 +78,7 @@ function clientMetadata(client: OidcClient): ClientMetadata {
 /** Keys for the provider's signed cookies: AUTH_SECRET's first (it signs), then the previous ones. */
 function cookieKeys(config: Config): string[] {
   return [config.authSecret, ...(config.authSecretPrevious ?? [])].map((secret) =>
-    createHmac('sha256', secret).update('wechat-login-server/oidc-cookies').digest('base64url'),
+    deriveKey(secret, 'oidc-cookies').toString('base64url'),
   );
 }
 

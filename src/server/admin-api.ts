@@ -16,6 +16,7 @@ import { buildAdminSchema } from '../graphql/admin/admin-schema.js';
 import { createFormatError } from '../graphql/format-error.js';
 import { mutationLimitRule } from '../graphql/mutation-limit.js';
 import { documentLimitRule, QUERY_LIMITS, queryLimitRule } from '../graphql/query-limits.js';
+import { requestClientOf } from './request-id.js';
 import type { Services } from './services.js';
 
 /** Where the admin API answers (POST only; no CORS: server to server). */
@@ -131,7 +132,7 @@ export async function registerAdminApi(
     handler: fastifyApolloHandler(apollo, {
       context: async (request): Promise<AdminContext> => {
         const caller = request.adminCaller!;
-        const client = { ip: request.ip, userAgent: request.headers['user-agent'], requestId: request.id };
+        const client = requestClientOf(request);
         return {
           em: em.fork(),
           services,

@@ -5,6 +5,7 @@ import type { HelmetOptions } from 'helmet';
 import type { InteractionResults } from 'oidc-provider';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import { deriveKey } from '../crypto/keys.js';
 import { OIDC_WECHAT_CALLBACK_PATH } from '../config/oidc.js';
 import { AppError, RateLimitedError } from '../errors.js';
 import { LoginMethodKind } from '../identity/user-login-method.entity.js';
@@ -23,7 +24,9 @@ import {
 import { loadOidcProviderModule, OIDC_PATH, OidcProvider } from '../oidc/provider.js';
 import type { RequestClient } from '../sessions/session-device.js';
 import { SessionRepository } from '../sessions/session.repository.js';
+import { requestClientOf } from './request-id.js';
 import type { Services } from './services.js';
+import { sendJwks } from './well-known.js';
 
 export interface OidcDeps {
   config: Config;
@@ -86,12 +89,6 @@ const cookieOf = (request: FastifyRequest, name: string): string | undefined => 
   return undefined;
 };
 
-const clientOf = (request: FastifyRequest): RequestClient => ({
-  ip: request.ip,
-  userAgent: request.headers['user-agent'],
-  requestId: String(request.id),
-});
-
 /**
  * The OpenID Connect provider under /oidc when OIDC_CLIENTS is set (docs/oidc.md): the provider's
  * own endpoints (authorization, token, userinfo, end session, revocation) handed to it, the
@@ -119,12 +116,10 @@ export async function registerOidc(
   const wechatCookie = secure
     ? { name: `__Host-${WECHAT_COOKIE}`, attributes: 'Path=/; HttpOnly; SameSite=Lax; Secure' }
     : { name: WECHAT_COOKIE, attributes: `Path=${base}/wechat; HttpOnly; SameSite=Lax` };
-  const verifierKeys = [config.authSecret].map((secret) =>
-    createHmac('sha256', secret).update('wechat-login-server/oidc-wechat').digest(),
-  );
+  const verifierKey = deriveKey(config.authSecret, 'oidc-wechat');
   /** The PKCE verifier of a WeChat login started from sign-in page `uid`: its state is bound to it. */
   const verifierOf = (uid: string) =>
-    createHmac('sha256', verifierKeys[0]!).update(uid).digest('base64url') + 'oidc-wechat-login';
+    createHmac('sha256', verifierKey).update(uid).digest('base64url') + 'oidc-wechat-login';
   const challengeOf = (verifier: string) => createHash('sha256').update(verifier).digest('base64url');
 
   /**
@@ -206,16 +201,22 @@ export async function registerOidc(
     }
   };
 
+  /** A ticket call's typed refusal as JSON for the page's script (anything else is a 500). */
+  const refused = (reply: FastifyReply, error: unknown) => {
+    if (!(error instanceof AppError)) throw error;
+    return reply.code(400).send({ error: error.code, message: error.message });
+  };
+
   /** A POST from our own pages only (the browser says where it comes from). */
   const sameOrigin = (request: FastifyRequest) => {
     const origin = request.headers.origin;
     return origin === undefined || origin === publicUrl.origin;
   };
 
-  const kindsConfigured = (kind: string, withToken = false) =>
-    config.wechat.apps.some((a) => a.kind === kind && (!withToken || a.token !== undefined));
+  /** The first app of a kind (with event pushes: `withToken`) that the sign-in page's logins use. */
   const firstAppOf = (kind: string, withToken = false) =>
     config.wechat.apps.find((a) => a.kind === kind && (!withToken || a.token !== undefined))?.appId;
+  const configured = (kind: string, withToken = false) => firstAppOf(kind, withToken) !== undefined;
 
   /**
    * A login of ours finished a sign-in page: the interaction gets its account, and the session the
@@ -277,14 +278,10 @@ export async function registerOidc(
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
 
-    scope.get(`${OIDC_PATH}/jwks`, async (_request, reply) => {
-      const { body, maxAgeSeconds } = signingKeys.jwks();
-      return reply
-        .header('content-type', 'application/json; charset=utf-8')
-        .header('cache-control', `public, max-age=${maxAgeSeconds}`)
-        .header('access-control-allow-origin', '*')
-        .send(body);
-    });
+    // The server's one JWKS, readable by any origin (relying parties in a browser verify with it).
+    scope.get(`${OIDC_PATH}/jwks`, async (_request, reply) =>
+      sendJwks(reply.header('access-control-allow-origin', '*'), signingKeys),
+    );
     scope.get(`${OIDC_PATH}/assets/oidc.css`, async (_request, reply) =>
       reply
         .header('content-type', 'text/css; charset=utf-8')
@@ -317,10 +314,10 @@ export async function registerOidc(
             uid: details.uid,
             clientName,
             options: {
-              web: kindsConfigured('web'),
-              mini: kindsConfigured('mini'),
-              follow: kindsConfigured('official', true),
-              inside: insideWechat && kindsConfigured('official'),
+              web: configured('web'),
+              mini: configured('mini'),
+              follow: configured('official', true),
+              inside: insideWechat && configured('official'),
             },
           }),
         );
@@ -379,7 +376,7 @@ export async function registerOidc(
           back,
         );
       }
-      const client = clientOf(request);
+      const client = requestClientOf(request);
       let result: LoginResult;
       try {
         result = await services.signIn.login(
@@ -432,9 +429,7 @@ export async function registerOidc(
           expiresAt: ticket.expiresAt.toISOString(),
         });
       } catch (error) {
-        if (error instanceof AppError)
-          return reply.code(400).send({ error: error.code, message: error.message });
-        throw error;
+        return refused(reply, error);
       }
     });
 
@@ -452,7 +447,7 @@ export async function registerOidc(
       }
       const found = await interactionOf(request, reply);
       if (!found) return reply.code(404).send({ error: 'INTERACTION_NOT_FOUND' });
-      const client = clientOf(request);
+      const client = requestClientOf(request);
       try {
         const status = await services.loginTickets.status(em.fork(), id, secret, client);
         if (status.state === 'CONFIRMED' && status.auth) {
@@ -462,9 +457,7 @@ export async function registerOidc(
         }
         return reply.header('cache-control', 'no-store').send({ state: status.state });
       } catch (error) {
-        if (error instanceof AppError)
-          return reply.code(400).send({ error: error.code, message: error.message });
-        throw error;
+        return refused(reply, error);
       }
     });
 

@@ -1,7 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { RequestClient } from '../sessions/session-device.js';
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 
@@ -20,6 +21,13 @@ export function requestIdOf(request: IncomingMessage): string {
   const given = request.headers[REQUEST_ID_HEADER];
   return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID();
 }
+
+/** The client of a request as sessions and audit events record it: its address, user agent and request id. */
+export const requestClientOf = (request: FastifyRequest): RequestClient => ({
+  ip: request.ip,
+  userAgent: request.headers['user-agent'],
+  requestId: request.id,
+});
 
 /** The request id of the code running now, if it runs for a request. */
 export function currentRequestIdOf(): string | undefined {

@@ -1,6 +1,15 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { SigningKeys } from '../keys/signing-keys.js';
 
+/** The JWKS document from memory, cacheable until one refresh interval after the reading it shows. */
+export function sendJwks(reply: FastifyReply, signingKeys: SigningKeys): FastifyReply {
+  const { body, maxAgeSeconds } = signingKeys.jwks();
+  return reply
+    .header('content-type', 'application/json; charset=utf-8')
+    .header('cache-control', `public, max-age=${maxAgeSeconds}`)
+    .send(body);
+}
+
 /**
  * The routes other services verify our access tokens with: the JWKS (every key that may have
  * signed a live token) and a discovery document pointing at it, for libraries that take an issuer
@@ -22,13 +31,7 @@ export function registerWellKnownRoutes(
 ): void {
   const discovery = JSON.stringify({ issuer: publicUrl, jwks_uri: `${publicUrl}/.well-known/jwks.json` });
 
-  app.get('/.well-known/jwks.json', async (_request, reply) => {
-    const { body, maxAgeSeconds } = signingKeys.jwks();
-    return reply
-      .header('content-type', 'application/json; charset=utf-8')
-      .header('cache-control', `public, max-age=${maxAgeSeconds}`)
-      .send(body);
-  });
+  app.get('/.well-known/jwks.json', async (_request, reply) => sendJwks(reply, signingKeys));
 
   if (oidcDiscovery) {
     app.get('/.well-known/openid-configuration', oidcDiscovery);
