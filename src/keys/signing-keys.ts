@@ -68,8 +68,10 @@ export class SigningKeys {
   /** Keys whose secret this instance has already warned about. */
   private readonly warned = new Set<string>();
   private publicKeys = new Map<string, { jwk: PublishedJwk; key: KeyObject }>();
-  /** Each published key's sealed private half (opened only when asked: openPublished). */
-  private sealed = new Map<string, string>();
+  /** The published keys' rows (their private halves sealed; opened only when asked: openPublished). */
+  private publishedRows: SigningKeyRow[] = [];
+  /** The current kid, then the published ones: see publishedVersion. */
+  private version = '';
   private jwksBody = '{"keys":[]}';
   /** When the last successful reload started (its reads are at least this fresh). */
   private loadedAt = Number.NEGATIVE_INFINITY;
@@ -172,7 +174,7 @@ export class SigningKeys {
    * A holder of openPublished()'s keys asks for them again when this changes.
    */
   publishedVersion(): string {
-    return [this.current?.kid ?? '', ...[...this.publicKeys.keys()].sort()].join(' ');
+    return this.version;
   }
 
   /**
@@ -183,14 +185,10 @@ export class SigningKeys {
   async openPublished(): Promise<{ current: CurrentKey; others: CurrentKey[] }> {
     const current = await this.signingKey();
     const others: CurrentKey[] = [];
-    for (const [kid, sealed] of this.sealed) {
-      if (kid === current.kid) continue;
-      try {
-        const opened = this.box.openWith(sealed);
-        others.push({ kid, key: importPrivateKey(JSON.parse(opened.plain) as JWK), secret: opened.secret });
-      } catch {
-        // Sealed with a secret this instance does not have: it cannot verify with it either way.
-      }
+    for (const row of this.publishedRows) {
+      // One sealed with a secret this instance does not have stays out: it verifies nothing here.
+      const opened = row.kid === current.kid ? undefined : await this.open(row);
+      if (opened) others.push(opened);
     }
     return { current, others };
   }
@@ -327,6 +325,7 @@ export class SigningKeys {
       this.unopenedKid = current.kid;
       this.current = undefined;
     }
+    this.version = [this.current?.kid ?? '', ...[...this.publicKeys.keys()].sort()].join(' ');
     this.loadedAt = startedAt;
   }
 
@@ -395,7 +394,7 @@ export class SigningKeys {
       next.set(row.kid, this.publicKeys.get(row.kid) ?? { jwk, key: importPublicKey(row.publicJwk) });
     }
     this.publicKeys = next;
-    this.sealed = new Map(rows.map((row) => [row.kid, row.privateKey]));
+    this.publishedRows = rows;
     this.jwksBody = JSON.stringify({ keys: [...next.values()].map((entry) => entry.jwk) });
   }
 }
