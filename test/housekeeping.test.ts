@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
-import { openDatabase, type Database } from '../src/db/database.js';
+import type { Database } from '../src/db/database.js';
 import {
   HOUSEKEEPING_LOCK,
   prune,
@@ -9,7 +9,7 @@ import {
   type HousekeepingSettings,
   type PruneResult,
 } from '../src/housekeeping/housekeeping.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { openTwoHandles, type TestDatabase, type TwoHandles } from './support/database.js';
 import { itOnServer } from './support/real-postgres.js';
 import { eventually } from './support/eventually.js';
 import { startTestServer } from './support/server.js';
@@ -31,26 +31,20 @@ const S = {
 };
 
 describe('housekeeping', () => {
+  let handles: TwoHandles;
   let db: TestDatabase;
   let first: Database;
   let second: Database;
-  let client: pg.Client;
-  const q = async <R extends Record<string, unknown>>(text: string, values: unknown[] = []) =>
-    (await client.query<R>(text, values)).rows;
+  const q = <R extends Record<string, unknown>>(text: string, values?: unknown[]) =>
+    handles.q<R>(text, values);
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    first = await openDatabase({ url: db.url, embeddedDir: '', migrateOnStart: true, poolMax: 1 });
-    second = await openDatabase({ url: db.url, embeddedDir: '', migrateOnStart: false, poolMax: 1 });
-    client = new pg.Client({ connectionString: db.url });
-    await client.connect();
+    handles = await openTwoHandles(1);
+    ({ db, first, second } = handles);
     await q(`insert into "user" (id, created_at, updated_at) values ($1, now(), now())`, [USER]);
   });
   afterAll(async () => {
-    await client?.end();
-    await first?.close();
-    await second?.close();
-    await db?.drop();
+    await handles?.close();
   });
   beforeEach(async () => {
     await q('delete from session');

@@ -1,38 +1,29 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import pg from 'pg';
-import { openDatabase, type Database } from '../src/db/database.js';
+import type { Database } from '../src/db/database.js';
 import { prune } from '../src/housekeeping/housekeeping.js';
 import { sha256 } from '../src/crypto/keys.js';
 import { oidcAdapter, type OidcAdapter } from '../src/oidc/pg-adapter.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { openTwoHandles, type TwoHandles } from './support/database.js';
 
 /**
  * The OpenID Connect provider's storage (src/oidc/pg-adapter.ts) as the provider uses it, through
  * two database handles standing for two instances: what one writes the other finds, expiry by the
  * database's clock, one-time objects consumed once, a grant's objects ended together.
  */
-let db: TestDatabase;
+let handles: TwoHandles;
 let first: Database;
 let second: Database;
-let client: pg.Client;
-const q = async <R extends Record<string, unknown>>(text: string, values: unknown[] = []) =>
-  (await client.query<R>(text, values)).rows;
+const q = <R extends Record<string, unknown>>(text: string, values?: unknown[]) => handles.q<R>(text, values);
 
 /** The adapter of a model on an instance. */
 const on = (instance: Database, model: string): OidcAdapter => new (oidcAdapter(instance.orm.em))(model);
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  first = await openDatabase({ url: db.url, embeddedDir: '', migrateOnStart: true, poolMax: 2 });
-  second = await openDatabase({ url: db.url, embeddedDir: '', migrateOnStart: false, poolMax: 2 });
-  client = new pg.Client({ connectionString: db.url });
-  await client.connect();
+  handles = await openTwoHandles(2);
+  ({ first, second } = handles);
 });
 afterAll(async () => {
-  await client?.end();
-  await first?.close();
-  await second?.close();
-  await db?.drop();
+  await handles?.close();
 });
 beforeEach(async () => {
   await q('delete from oidc_payload');

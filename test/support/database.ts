@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import pg from 'pg';
+import { openDatabase, type Database } from '../../src/db/database.js';
 import { startEmbeddedPostgres } from '../../src/db/embedded.js';
 
 export interface TestDatabase {
@@ -53,4 +54,37 @@ export async function createTestDatabase(
     await admin(`drop database if exists "${name}" with (force)`);
   };
   return { url: url.toString(), poolMax: 10, kill: drop, drop };
+}
+
+/** One fresh database opened by two handles (two instances of the server) and a plain client to look. */
+export interface TwoHandles {
+  db: TestDatabase;
+  first: Database;
+  second: Database;
+  /** A statement through the plain client ($1… placeholders); its rows. */
+  q<R extends Record<string, unknown>>(text: string, values?: unknown[]): Promise<R[]>;
+  /** Closes the client and both handles, then drops the database. */
+  close(): Promise<void>;
+}
+
+/** A fresh database (migrated by the first handle), two handles of `poolMax` connections each and a client. */
+export async function openTwoHandles(poolMax: number): Promise<TwoHandles> {
+  const db = await createTestDatabase();
+  const first = await openDatabase({ url: db.url, embeddedDir: '', migrateOnStart: true, poolMax });
+  const second = await openDatabase({ url: db.url, embeddedDir: '', migrateOnStart: false, poolMax });
+  const client = new pg.Client({ connectionString: db.url });
+  await client.connect();
+  return {
+    db,
+    first,
+    second,
+    q: async <R extends Record<string, unknown>>(text: string, values: unknown[] = []) =>
+      (await client.query<R>(text, values)).rows,
+    async close() {
+      await client.end();
+      await first.close();
+      await second.close();
+      await db.drop();
+    },
+  };
 }
