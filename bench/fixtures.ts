@@ -80,7 +80,7 @@ export async function prepareFixtures(
       return plantRefreshTokens(dbUrl, from, budget);
     },
     webInput,
-    tokens: await bearerTokens(servers, codes),
+    tokens: await bearerTokens(options, servers, codes),
   };
 }
 
@@ -108,8 +108,15 @@ async function registerReturningUsers(
   }
 }
 
-/** Bearer tokens for `me`: user u0 logs in from the mini program on each server. */
-async function bearerTokens(servers: Servers, codes: Codes): Promise<Fixtures['tokens']> {
+/**
+ * Bearer tokens for `me`: user u0 logs in from the mini program on each server (with --vs, ours
+ * serves both: the two builds share the database and its signing key).
+ */
+async function bearerTokens(
+  options: BenchOptions,
+  servers: Servers,
+  codes: Codes,
+): Promise<Fixtures['tokens']> {
   const [oursCode, baseCode] = await codes('mini', ['u0', 'u0']);
   const ours = (
     await post<{ data: { wechatMiniLogin: { accessToken: string } } }>(`${servers.ours.url}/graphql`, {
@@ -117,6 +124,7 @@ async function bearerTokens(servers: Servers, codes: Codes): Promise<Fixtures['t
       variables: { input: { code: oursCode } },
     })
   ).data.wechatMiniLogin.accessToken;
+  if (options.vsDir) return { ours, baseline: ours };
   const baseline = (
     await post<{ data: { accessToken: string } }>(`${servers.baseline.url}/login/mini`, { code: baseCode })
   ).data.accessToken;

@@ -12,6 +12,11 @@ export interface BenchOptions {
   only: Set<string>;
   /** A built checkout whose server runs as "ours" (an earlier commit, for before/after figures). */
   oursDir: string;
+  /**
+   * A built checkout whose server runs in the baseline's place (`--vs dir`): before/after of one
+   * change in one interleaved run, the same GraphQL requests to both.
+   */
+  vsDir?: string;
   /** Seconds per run. */
   duration: number;
   /** Interleaved ours/baseline rounds. */
@@ -45,6 +50,7 @@ export function parseOptions(): BenchOptions {
       'tail-connections': { type: 'string', default: '200' },
       only: { type: 'string', default: 'mini,new,tail,web,app,me,refresh' },
       'ours-dir': { type: 'string', default: '.' },
+      vs: { type: 'string' },
       duration: { type: 'string', default: '6' },
       rounds: { type: 'string', default: '2' },
       users: { type: 'string', default: '500' },
@@ -64,6 +70,7 @@ export function parseOptions(): BenchOptions {
     tailConnections: Number(args['tail-connections']),
     only: new Set(args.only.split(',')),
     oursDir: resolve(args['ours-dir']),
+    vsDir: args.vs === undefined ? undefined : resolve(args.vs),
     duration: Number(args.duration),
     rounds: Number(args.rounds),
     users: Number(args.users),

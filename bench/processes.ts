@@ -145,12 +145,14 @@ export async function startEmulator(eventUrl?: string): Promise<string> {
   return emulatorUrl;
 }
 
-/** The emulator (at --wechat-latency), our server, then the baseline, on free ports. */
+/** The emulator (at --wechat-latency), our server, then the baseline (or --vs's server), on free ports. */
 export async function startServers(options: BenchOptions, dbUrl: string): Promise<Servers> {
   const emulatorUrl = await startEmulator();
   await setWechatLatency(emulatorUrl, options.wechatLatency);
   const ours = await startOurs(options, dbUrl, emulatorUrl);
-  const baseline = await startBaseline(dbUrl, emulatorUrl);
+  const baseline = options.vsDir
+    ? await startOurs({ ...options, oursDir: options.vsDir }, dbUrl, emulatorUrl)
+    : await startBaseline(dbUrl, emulatorUrl);
   return { emulatorUrl, ours, baseline };
 }
 

@@ -52,6 +52,8 @@ function printHeading(options: BenchOptions, postgresHost: string): void {
     `WeChat latency ${wechatLatency} ms (tail: ${tailLatency} ms), ${connections} ${thinkMs > 0 ? `clients thinking ${thinkMs} ms between requests` : `connections (tail: ${tailConnections}), ${rate > 0 ? `${rate} req/s offered` : 'saturation'}`}, ` +
       `${options.duration} s per run, ${options.rounds} interleaved rounds ours/baseline (means), rate limits ${options.rateLimit ? 'on' : 'off'}`,
   );
+  if (options.vsDir)
+    out(`baseline ("base"): our server built in ${options.vsDir} (--vs), not bench/baseline`);
   out();
 }
 

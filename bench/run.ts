@@ -19,7 +19,9 @@
  * the default: saturation), --think-ms t: clients that wait t ms after each answer (people using an
  * app) instead of autocannon's back-to-back requests, --ours-dir dir: run the server of another
  * built checkout as "ours" (before/after: `git worktree add ../before <commit>`, `npm ci && npm run
- * build` there, then `npm run bench -- --ours-dir ../before`). BENCH_NODE_FLAGS: extra node flags
+ * build` there, then `npm run bench -- --ours-dir ../before`), --vs dir: that other build in the
+ * baseline's place, sent the same GraphQL requests (one change's before/after in one interleaved
+ * run: `npm run bench -- --vs ../before`). BENCH_NODE_FLAGS: extra node flags
  * for the server (V8 tuning experiments). BENCH_CPU_PROFILE=dir writes the server's
  * CPU profile (node --cpu-prof) there when it stops.
  *

@@ -56,7 +56,7 @@ export function scenarioTable(options: BenchOptions, fixtures: Fixtures): Scenar
   const { wechatLatency: latency, connections, tailLatency, tailConnections } = options;
   const { webInput, tokens } = fixtures;
   const mini = { query: QUERIES.mini, route: '/login/mini', input: (code: string) => ({ code }) };
-  return [
+  const table: Scenario[] = [
     login({
       key: 'mini',
       name: 'mini login, returning',
@@ -132,4 +132,6 @@ export function scenarioTable(options: BenchOptions, fixtures: Fixtures): Scenar
       }),
     },
   ];
+  // --vs: the other side is our server too (another build), sent the same GraphQL requests.
+  return options.vsDir ? table.map((scenario) => ({ ...scenario, baseline: scenario.ours })) : table;
 }
