@@ -109,8 +109,8 @@ async function registerReturningUsers(
 }
 
 /**
- * Bearer tokens for `me`: user u0 logs in from the mini program on each server (with --vs, ours
- * serves both: the two builds share the database and its signing key).
+ * Bearer tokens for `me`: user u0 logs in from the mini program on each server (with --vs, by the
+ * same GraphQL mutation: a token names its issuer, the server's PUBLIC_URL, which differs by port).
  */
 async function bearerTokens(
   options: BenchOptions,
@@ -118,13 +118,15 @@ async function bearerTokens(
   codes: Codes,
 ): Promise<Fixtures['tokens']> {
   const [oursCode, baseCode] = await codes('mini', ['u0', 'u0']);
-  const ours = (
-    await post<{ data: { wechatMiniLogin: { accessToken: string } } }>(`${servers.ours.url}/graphql`, {
-      query: QUERIES.mini,
-      variables: { input: { code: oursCode } },
-    })
-  ).data.wechatMiniLogin.accessToken;
-  if (options.vsDir) return { ours, baseline: ours };
+  const graphqlLogin = async (url: string, code: string) =>
+    (
+      await post<{ data: { wechatMiniLogin: { accessToken: string } } }>(`${url}/graphql`, {
+        query: QUERIES.mini,
+        variables: { input: { code } },
+      })
+    ).data.wechatMiniLogin.accessToken;
+  const ours = await graphqlLogin(servers.ours.url, oursCode!);
+  if (options.vsDir) return { ours, baseline: await graphqlLogin(servers.baseline.url, baseCode!) };
   const baseline = (
     await post<{ data: { accessToken: string } }>(`${servers.baseline.url}/login/mini`, { code: baseCode })
   ).data.accessToken;
