@@ -40,6 +40,7 @@ registerEnumType(LoginTicketState, {
 });
 
 @ObjectType('LoginTicket', {
+  simpleResolvers: true,
   description:
     'A waiting page’s ticket: show qrCode (or open link), then follow it with the loginTicket subscription ' +
     'or query. Keep id and secret to this page: they are what receives the session.',
@@ -81,7 +82,7 @@ export class LoginTicketType {
   link!: string | null;
 }
 
-@ObjectType('LoginTicketStatus')
+@ObjectType('LoginTicketStatus', { simpleResolvers: true })
 export class LoginTicketStatusType {
   @Field(() => LoginTicketState)
   state!: LoginTicketState;
@@ -95,7 +96,10 @@ export class LoginTicketStatusType {
   auth!: AuthPayload | null;
 }
 
-@ObjectType('LoginTicketScan', { description: 'The ticket the mini program page opened.' })
+@ObjectType('LoginTicketScan', {
+  simpleResolvers: true,
+  description: 'The ticket the mini program page opened.',
+})
 export class LoginTicketScanType {
   @Field(() => ID)
   ticketId!: string;
