@@ -46,6 +46,11 @@ const ConfigSchema = EnvSchema.transform((env, ctx) => {
     isProduction,
     host: env.HOST ?? (isProduction ? '0.0.0.0' : 'localhost'),
     port: env.PORT,
+    /**
+     * WEB_CONCURRENCY: server processes on PORT (1: this one; more: a primary that migrates once,
+     * then forks that many workers, src/server/cluster.ts). Needs DATABASE_URL above 1.
+     */
+    webConcurrency: env.WEB_CONCURRENCY,
     /** The server's public base URL (no trailing slash): the tokens' issuer, the JWKS and discovery URLs. */
     publicUrl,
     logLevel: env.LOG_LEVEL,

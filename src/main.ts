@@ -1,11 +1,15 @@
-/** `npm start`: config, database (embedded or not), server; graceful shutdown on SIGINT/SIGTERM. */
+/**
+ * `npm start`: config, database (embedded or not), server; graceful shutdown on SIGINT/SIGTERM.
+ * With WEB_CONCURRENCY above 1 this process is the primary of that many workers, each of which
+ * runs this file too and serves as one server does (src/server/cluster.ts).
+ */
 import 'reflect-metadata';
+import cluster from 'node:cluster';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { keepDevelopmentSecret } from './development-secret.js';
-import { LOCAL_EXPLORER_PATH } from './server/explorers.js';
-import { createLogger } from './server/logger.js';
+import { logReady } from './server/banner.js';
+import { createLogger, type Logger } from './server/logger.js';
 import { alreadyRunning, portInUse, whyNotStart } from './server/preflight.js';
-import { startServer } from './server/start.js';
 import { announceServerUrl, DataDirInUseError } from './db/embedded.js';
 
 function fail(message: string): never {
@@ -21,11 +25,20 @@ try {
   throw error;
 }
 
-// A server already running, a port taken: said in one line before anything slow starts.
-const refusal = await whyNotStart(config);
-if (refusal) fail(refusal);
+// A worker of WEB_CONCURRENCY: its primary has checked the ports, kept the development secret,
+// migrated the database and started the emulator; the worker's environment says so.
+const worker = cluster.isWorker ? cluster.worker : undefined;
 
-const logger = createLogger({ level: config.logLevel });
+// A server already running, a port taken: said in one line before anything slow starts.
+if (!worker) {
+  const refusal = await whyNotStart(config);
+  if (refusal) fail(refusal);
+}
+
+// A worker's lines carry its id (`worker`), beside the pid every line has.
+const logger: Logger = worker
+  ? createLogger({ level: config.logLevel }).child({ worker: worker.id })
+  : createLogger({ level: config.logLevel });
 try {
   const kept = await keepDevelopmentSecret(config);
   config = kept.config;
@@ -44,7 +57,8 @@ try {
   fail(`Start failed: ${error instanceof Error ? error.message : String(error)}`);
 }
 
-const server = await startServer(config, logger).catch(async (error: unknown) => {
+/** A start that failed: one line for a person (and the details of an unforeseen error), exit 1. */
+async function startFailed(error: unknown): Promise<never> {
   // A refusal found only at start (signing keys sealed with another AUTH_SECRET): one line, as above.
   if (error instanceof ConfigError) fail(error.report);
   // Started in between the check above and ours: the same lines.
@@ -55,70 +69,79 @@ const server = await startServer(config, logger).catch(async (error: unknown) =>
   process.stderr.write(`Start failed: ${error instanceof Error ? error.message : String(error)}\n`);
   logger.fatal({ err: error }, 'the server could not start');
   process.exit(1);
-});
-if (server.database.embedded && !config.database.embeddedDir.startsWith('memory://')) {
-  // A second `npm start` on this directory can then say where this one answers.
-  await announceServerUrl(config.database.embeddedDir, server.url).catch(() => {});
 }
 
-logger.info(
-  {
-    database: server.database.description,
-    graphql: `${server.url}/graphql`,
-    ...(config.isProduction ? {} : { explorer: `${server.url}${LOCAL_EXPLORER_PATH}` }),
-  },
-  `WeChat login server ready at ${server.url}/graphql` +
-    (config.isProduction
-      ? ''
-      : ` (in a browser: Apollo Sandbox, from Apollo's CDN; offline, GraphiQL at ${server.url}${LOCAL_EXPLORER_PATH})`),
-);
-if (server.emulatorUrl) {
-  const apps = Object.fromEntries(server.config.wechat.apps.map((a) => [a.kind, a.appId]));
-  const where = server.emulator ? 'the built-in WeChat emulator' : 'the WeChat emulator already running';
-  logger.warn(
-    { emulator: server.emulatorUrl, apps },
-    `WeChat logins are SIMULATED by ${where} at ${server.emulatorUrl} ` +
-      (server.emulator
-        ? '(no WeChat credentials set). Set WECHAT_*_APPID/SECRET for real WeChat.'
-        : '(WECHAT_EMULATOR_URL). Unset it for real WeChat.'),
-  );
+if (!worker && config.webConcurrency > 1) {
+  // The primary: it migrates, forks the workers, serves the sum of their metrics, stops them on a signal.
+  const { startPrimary } = await import('./server/cluster.js');
+  await startPrimary(config, logger).catch(startFailed);
+} else {
+  await serve();
 }
 
-/** A shutdown that takes longer than this is stuck: exit non-zero rather than hang. */
-const SHUTDOWN_DEADLINE_MS = 10_000;
+/** One server in this process: alone (WEB_CONCURRENCY unset or 1), or as a worker of the primary. */
+async function serve(): Promise<void> {
+  // Loaded here: a primary of WEB_CONCURRENCY never serves, so it never holds the server's modules.
+  const { startServer } = await import('./server/start.js');
+  const server = await startServer(config, logger).catch(startFailed);
+  if (server.database.embedded && !config.database.embeddedDir.startsWith('memory://')) {
+    // A second `npm start` on this directory can then say where this one answers.
+    await announceServerUrl(config.database.embeddedDir, server.url).catch(() => {});
+  }
 
-let stopping = false;
-function shutdown(signal: NodeJS.Signals): void {
-  // npm forwards Ctrl-C to us as well as the terminal: a repeated signal must not cut the shutdown
-  // short, or the embedded database could be left half-written.
-  if (stopping) return;
-  stopping = true;
-  // First /readyz says 503, so a load balancer stops sending; requests still get answers meanwhile.
-  server.drain();
-  const drainMs = config.shutdownDrainSeconds * 1000;
-  logger.info(
-    { signal, drainSeconds: config.shutdownDrainSeconds },
-    drainMs > 0
-      ? 'stopping: not ready, serving until the drain ends'
-      : 'stopping: finishing requests in flight',
-  );
-  setTimeout(() => {
-    logger.error('shutdown took longer than 10 s: exiting');
-    process.exit(1);
-  }, drainMs + SHUTDOWN_DEADLINE_MS).unref();
-  setTimeout(() => {
-    if (drainMs > 0) logger.info('stopping: finishing requests in flight');
-    server.close().then(
-      () => {
-        logger.info('stopped');
-        process.exit(0);
-      },
-      (error: unknown) => {
-        logger.error({ err: error }, 'error while stopping');
-        process.exit(1);
-      },
+  if (!worker) {
+    logReady(logger, {
+      url: server.url,
+      database: server.database.description,
+      config: server.config,
+      emulatorUrl: server.emulatorUrl,
+      ownEmulator: Boolean(server.emulator),
+    });
+  }
+
+  /** A shutdown that takes longer than this is stuck: exit non-zero rather than hang. */
+  const SHUTDOWN_DEADLINE_MS = 10_000;
+
+  let stopping = false;
+  function shutdown(signal: NodeJS.Signals): void {
+    // npm forwards Ctrl-C to us as well as the terminal: a repeated signal must not cut the shutdown
+    // short, or the embedded database could be left half-written.
+    if (stopping) return;
+    stopping = true;
+    // First /readyz says 503, so a load balancer stops sending; requests still get answers meanwhile.
+    server.drain();
+    const drainMs = config.shutdownDrainSeconds * 1000;
+    logger.info(
+      { signal, drainSeconds: config.shutdownDrainSeconds },
+      drainMs > 0
+        ? 'stopping: not ready, serving until the drain ends'
+        : 'stopping: finishing requests in flight',
     );
-  }, drainMs);
+    setTimeout(() => {
+      logger.error('shutdown took longer than 10 s: exiting');
+      process.exit(1);
+    }, drainMs + SHUTDOWN_DEADLINE_MS).unref();
+    setTimeout(() => {
+      if (drainMs > 0) logger.info('stopping: finishing requests in flight');
+      server.close().then(
+        () => {
+          logger.info('stopped');
+          process.exit(0);
+        },
+        (error: unknown) => {
+          logger.error({ err: error }, 'error while stopping');
+          process.exit(1);
+        },
+      );
+    }, drainMs);
+  }
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+
+  if (worker) {
+    // Ready, and stoppable: the primary announces the server once every worker is; it asks each
+    // for its metrics to serve their sum.
+    const { reportToPrimary } = await import('./server/cluster.js');
+    reportToPrimary(server);
+  }
 }
-process.on('SIGINT', shutdown);
-process.on('SIGTERM', shutdown);

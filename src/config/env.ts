@@ -35,6 +35,12 @@ export const EnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   HOST: nonEmpty.optional(),
   PORT: port.default(4000),
+  WEB_CONCURRENCY: z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number of server processes (1: one, the default)')
+    .transform(Number)
+    .refine((n) => n >= 1 && n <= 64, 'must be 1 to 64 (server processes)')
+    .default(1),
   PUBLIC_URL: httpUrl.optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   DATABASE_URL: z

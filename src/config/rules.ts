@@ -122,6 +122,14 @@ export const RULES: readonly Rule[] = [
     message: HTTPS_TO_WECHAT,
   },
   {
+    variable: 'WEB_CONCURRENCY',
+    productionOnly: false,
+    refuses: ({ env }) => env.WEB_CONCURRENCY > 1 && env.DATABASE_URL === undefined,
+    message:
+      'more than 1 needs DATABASE_URL: the embedded database (PGlite) serves one process; ' +
+      'set DATABASE_URL to a PostgreSQL server, or unset WEB_CONCURRENCY',
+  },
+  {
     variable: 'METRICS_PORT',
     productionOnly: false,
     refuses: ({ env }) => env.METRICS_PORT !== undefined && env.METRICS_PORT === env.PORT,

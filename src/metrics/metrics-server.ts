@@ -10,10 +10,11 @@ export interface MetricsListener {
 
 /**
  * The metrics listener: `GET /metrics` (Prometheus' text format) on its own host and port, never
- * on the public one; anything else is 404.
+ * on the public one; anything else is 404. `metrics`: one instance's, or (WEB_CONCURRENCY) the
+ * primary's sum of its workers' (src/server/cluster.ts).
  */
 export async function listenMetrics(
-  metrics: Metrics,
+  metrics: Pick<Metrics, 'scrape'>,
   { host, port }: { host: string; port: number },
   logger: Logger,
 ): Promise<MetricsListener> {

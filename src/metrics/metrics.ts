@@ -162,6 +162,8 @@ export class Metrics {
       name: `${METRIC_PREFIX}webhook_outbox_pending`,
       help: 'Webhook deliveries waiting to be sent (all instances: rows in state pending)',
       registers: [this.registry],
+      // Every worker of WEB_CONCURRENCY counts the same rows: their sum would count them N times.
+      aggregator: 'max',
       collect: async function (this: Gauge) {
         await collectBacklog(this, metricsSources());
       },
