@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 import { Pool } from 'undici';
 import type { BenchOptions } from './options.js';
@@ -15,6 +15,8 @@ export interface Requests {
   path: string;
   next: () => string;
   headers?: Record<string, string>;
+  /** Each request's Authorization header, when they differ (bearer tokens of many sessions). */
+  authorization?: () => string;
 }
 
 interface Load {
@@ -42,14 +44,47 @@ export interface Figures {
   loopLagP99Ms: number;
 }
 
+/** autocannon's hook before each request: a fresh body, and the Authorization header when it varies. */
+const setupRequest =
+  ({ next, authorization }: Requests) =>
+  (request: autocannon.Request): autocannon.Request =>
+    authorization
+      ? { ...request, body: next(), headers: { ...request.headers, authorization: authorization() } }
+      : { ...request, body: next() };
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** CPU seconds (user + system) and peak RSS (MiB) of a process, from /proc. */
+/** The process and its descendants (WEB_CONCURRENCY's workers), from /proc/<pid>/task/<tid>/children. */
+function processTree(pid: number): number[] {
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) {
+    for (const task of readdirSync(`/proc/${tree[i]}/task`)) {
+      const children = readFileSync(`/proc/${tree[i]}/task/${task}/children`, 'utf8').trim();
+      if (children) tree.push(...children.split(' ').map(Number));
+    }
+  }
+  return tree;
+}
+
+/**
+ * CPU seconds (user + system) and peak RSS (MiB) of a process and its descendants, from /proc: a
+ * primary and its workers count as one server. The CPU includes children already gone (the
+ * parent's cutime and cstime: a worker replaced meanwhile); the peak RSS is the sum of each live
+ * process's own peak (VmHWM), so at least the peak of their total.
+ */
 export function usage(pid: number): { cpu: number; peakRssMiB: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  const ticks = Number(stat[11]) + Number(stat[12]);
-  const hwm = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-  return { cpu: ticks / 100, peakRssMiB: Math.round(Number(hwm) / 1024) };
+  let ticks = 0;
+  let hwmKiB = 0;
+  for (const member of processTree(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${member}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      ticks += Number(stat[11]) + Number(stat[12]) + Number(stat[13]) + Number(stat[14]);
+      hwmKiB += Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${member}/status`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      // Gone since it was listed.
+    }
+  }
+  return { cpu: ticks / 100, peakRssMiB: Math.round(hwmKiB / 1024) };
 }
 
 /** Clients with think time (see BenchOptions.thinkMs), over keep-alive connections; latency per request. */
@@ -57,9 +92,8 @@ async function thinkLoad(
   options: BenchOptions,
   connections: number,
   url: string,
-  path: string,
+  { path, next, authorization }: Requests,
   headers: Record<string, string>,
-  next: () => string,
 ): Promise<Load> {
   const pool = new Pool(url, { connections });
   const latencies: number[] = [];
@@ -75,7 +109,12 @@ async function thinkLoad(
         sent += 1;
         const t0 = performance.now();
         try {
-          const response = await pool.request({ method: 'POST', path, headers, body });
+          const response = await pool.request({
+            method: 'POST',
+            path,
+            headers: authorization ? { ...headers, authorization: authorization() } : headers,
+            body,
+          });
           const text = await response.body.text();
           if (response.statusCode !== 200 || text.includes('"errors"')) errors += 1;
           latencies.push(performance.now() - t0);
@@ -105,10 +144,10 @@ async function autocannonLoad(
   options: BenchOptions,
   connections: number,
   url: string,
-  path: string,
+  requests: Requests,
   headers: Record<string, string>,
-  next: () => string,
 ): Promise<Load> {
+  const { path } = requests;
   let errors = 0;
   const result = await autocannon({
     url,
@@ -120,7 +159,7 @@ async function autocannonLoad(
         method: 'POST',
         path,
         headers,
-        setupRequest: (request) => ({ ...request, body: next() }),
+        setupRequest: setupRequest(requests),
         onResponse: (status, body) => {
           if (status !== 200 || body.includes('"errors"')) errors += 1;
         },
@@ -185,7 +224,7 @@ export async function measureRun(
   requests: Requests,
   connections: number,
 ): Promise<Figures> {
-  const { path, next, headers = {} } = requests;
+  const { headers = {} } = requests;
   const statsBefore = await emulatorStats(emulatorUrl);
   const before = usage(target.pid);
   const allHeaders = { 'content-type': 'application/json', ...headers };
@@ -194,9 +233,8 @@ export async function measureRun(
       options,
       connections,
       target.url,
-      path,
+      requests,
       allHeaders,
-      next,
     );
   const sampled = await sampleQueues(target.metricsUrl, drive);
   const load = sampled.result;
@@ -222,7 +260,7 @@ export async function measureRun(
 
 /** A short run, not measured: JIT, pools and keep-alive connections warm before the counted runs. */
 export async function warmUp(url: string, connections: number, requests: Requests): Promise<void> {
-  const { path, next, headers = {} } = requests;
+  const { path, headers = {} } = requests;
   await autocannon({
     url,
     connections,
@@ -232,7 +270,7 @@ export async function warmUp(url: string, connections: number, requests: Request
         method: 'POST',
         path,
         headers: { 'content-type': 'application/json', ...headers },
-        setupRequest: (request) => ({ ...request, body: next() }),
+        setupRequest: setupRequest(requests),
       },
     ],
   });

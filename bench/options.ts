@@ -37,8 +37,19 @@ export interface BenchOptions {
   tickets: boolean;
   /** Follow-login alone (bench/follow.ts): push-to-page latency, WeChat calls, a burst of pushes. */
   follow: boolean;
+  /** Two seeded databases, small and big (bench/scale.ts): the hot scenarios on each, interleaved. */
+  scale: boolean;
+  /** --scale's two sizes, in users. */
+  scaleUsers: [number, number];
   /** The OpenID Connect provider alone (bench/oidc.ts): a flow's requests and time, start-up and memory. */
   oidc: boolean;
+  /** Our server's WEB_CONCURRENCY: worker processes (1: one process, the default). */
+  webConcurrency: number;
+  /**
+   * Website QR login, both steps, on ours and on better-auth's WeChat provider (bench/peer.ts):
+   * logins/s, latency, CPU per login, and the ratio.
+   */
+  peer: boolean;
 }
 
 export function parseOptions(): BenchOptions {
@@ -59,6 +70,10 @@ export function parseOptions(): BenchOptions {
       tickets: { type: 'boolean', default: false },
       follow: { type: 'boolean', default: false },
       oidc: { type: 'boolean', default: false },
+      scale: { type: 'boolean', default: false },
+      'scale-users': { type: 'string', default: '1000,1000000' },
+      'web-concurrency': { type: 'string', default: '1' },
+      peer: { type: 'boolean', default: false },
       rate: { type: 'string', default: '0' },
       'think-ms': { type: 'string', default: '0' },
     },
@@ -79,6 +94,10 @@ export function parseOptions(): BenchOptions {
     tickets: args.tickets,
     follow: args.follow,
     oidc: args.oidc,
+    scale: args.scale,
+    scaleUsers: args['scale-users'].split(',').map(Number) as [number, number],
+    webConcurrency: Number(args['web-concurrency']),
+    peer: args.peer,
     rate: Number(args.rate),
     thinkMs: Number(args['think-ms']),
   };

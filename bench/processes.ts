@@ -52,10 +52,12 @@ export async function post<T>(url: string, body: unknown, headers: Record<string
   return (await response.json()) as T;
 }
 
-/** A fresh database on the real server (DATABASE_URL's), dropped at the end. */
-export async function createDatabase(): Promise<{ url: string; host: string; drop: () => Promise<void> }> {
+/** A fresh database on the real server (DATABASE_URL's), dropped at the end; `label` tells two apart. */
+export async function createDatabase(
+  label = '',
+): Promise<{ url: string; host: string; drop: () => Promise<void> }> {
   const adminUrl = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
-  const dbName = `wechat_bench_${Date.now()}`;
+  const dbName = `wechat_bench_${Date.now()}${label && `_${label}`}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   await admin.query(`create database "${dbName}"`);
@@ -83,7 +85,7 @@ export async function freePort(): Promise<number> {
 const children: ChildProcess[] = [];
 
 /** Starts a node process and resolves once `readyUrl` answers. */
-async function start(
+export async function start(
   name: string,
   command: string[],
   env: Record<string, string>,
@@ -151,7 +153,15 @@ export async function startServers(options: BenchOptions, dbUrl: string): Promis
   await setWechatLatency(emulatorUrl, options.wechatLatency);
   const ours = await startOurs(options, dbUrl, emulatorUrl);
   const baseline = options.vsDir
-    ? await startOurs({ ...options, oursDir: options.vsDir }, dbUrl, emulatorUrl)
+    ? await startOurs(
+        { ...options, oursDir: options.vsDir },
+        dbUrl,
+        emulatorUrl,
+        false,
+        undefined,
+        {},
+        process.env.BENCH_VS_NODE_FLAGS,
+      )
     : await startBaseline(dbUrl, emulatorUrl);
   return { emulatorUrl, ours, baseline };
 }
@@ -167,6 +177,8 @@ export async function startOurs(
   port?: number,
   /** More environment on top (OIDC_CLIENTS, …). */
   env: Record<string, string> = {},
+  /** Extra node flags, space-separated (V8 experiments). */
+  nodeFlags = process.env.BENCH_NODE_FLAGS,
 ): Promise<Server> {
   const oursPort = port ?? (await freePort());
   const metricsPort = await freePort();
@@ -176,7 +188,7 @@ export async function startOurs(
       ...(process.env.BENCH_CPU_PROFILE
         ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE}`]
         : []),
-      ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
+      ...(nodeFlags?.split(' ').filter(Boolean) ?? []),
       ...(gcProbe ? ['--expose-gc', 'bench/gc-probe.mjs'] : []),
       join(options.oursDir, 'dist/src/main.js'),
     ],
@@ -205,9 +217,13 @@ export async function startOurs(
       RATE_LIMIT_IDENTITY_PER_MINUTE: '100000000',
       LOG_LEVEL: 'warn',
       METRICS_PORT: String(metricsPort),
+      WEB_CONCURRENCY: String(options.webConcurrency),
       ...env,
     },
-    `http://127.0.0.1:${oursPort}/healthz`,
+    // With workers, /healthz answers once the first listens; /metrics once every one is ready.
+    options.webConcurrency > 1
+      ? `http://127.0.0.1:${metricsPort}/metrics`
+      : `http://127.0.0.1:${oursPort}/healthz`,
     gcProbe,
   );
   return {

@@ -54,6 +54,12 @@ function printHeading(options: BenchOptions, postgresHost: string): void {
   );
   if (options.vsDir)
     out(`baseline ("base"): our server built in ${options.vsDir} (--vs), not bench/baseline`);
+  if (options.webConcurrency > 1) {
+    out(
+      `ours: WEB_CONCURRENCY=${options.webConcurrency}, a primary and ${options.webConcurrency} workers of 10 pool connections each; ` +
+        'CPU and RSS summed over them; pool wait summed and loop lag p99 averaged over them (their /metrics)',
+    );
+  }
   out();
 }
 

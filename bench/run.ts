@@ -15,13 +15,14 @@
  * ours/baseline runs (2), --users n returning users (500), --rate-limit (leave rate limits on,
  * with limits too high to refuse anything: the cost of counting; they are off by default; then
  * compare the rate limiter alone with the hand-written one it replaced, bench/rate-limit.ts),
- * --rate-limit-only (that comparison alone), --tickets (login tickets alone: bench/tickets.ts), --follow (follow-login alone: bench/follow.ts), --oidc (the OpenID Connect provider alone: bench/oidc.ts), --rate n requests/s offered over all connections (0,
+ * --rate-limit-only (that comparison alone), --tickets (login tickets alone: bench/tickets.ts), --follow (follow-login alone: bench/follow.ts), --oidc (the OpenID Connect provider alone: bench/oidc.ts), --peer (a complete website login, both steps, on ours and on better-auth's WeChat provider, and the ratio: bench/peer.ts), --rate n requests/s offered over all connections (0,
  * the default: saturation), --think-ms t: clients that wait t ms after each answer (people using an
  * app) instead of autocannon's back-to-back requests, --ours-dir dir: run the server of another
  * built checkout as "ours" (before/after: `git worktree add ../before <commit>`, `npm ci && npm run
  * build` there, then `npm run bench -- --ours-dir ../before`), --vs dir: that other build in the
  * baseline's place, sent the same GraphQL requests (one change's before/after in one interleaved
- * run: `npm run bench -- --vs ../before`). BENCH_NODE_FLAGS: extra node flags
+ * run: `npm run bench -- --vs ../before`), --web-concurrency n: our server's WEB_CONCURRENCY (1: one
+ * process; n: a primary and n workers, whose CPU and RSS are summed). BENCH_NODE_FLAGS (BENCH_VS_NODE_FLAGS for --vs's server): extra node flags
  * for the server (V8 tuning experiments). BENCH_CPU_PROFILE=dir writes the server's
  * CPU profile (node --cpu-prof) there when it stops.
  *
@@ -44,6 +45,8 @@ import {
 import { compareRateLimiters } from './rate-limit.js';
 import { measureFollow } from './follow.js';
 import { measureOidc } from './oidc.js';
+import { measureScale } from './scale.js';
+import { measurePeer } from './peer.js';
 import { measureTickets } from './tickets.js';
 import { out, printReport, type Measured } from './report.js';
 import { scenarioTable, type Scenario } from './scenarios.js';
@@ -95,6 +98,14 @@ async function main(): Promise<void> {
     }
     if (options.oidc) {
       await measureOidc(options, database.url, out);
+      return;
+    }
+    if (options.scale) {
+      if ((await measureScale(options, out)) !== 0) process.exitCode = 1;
+      return;
+    }
+    if (options.peer) {
+      await measurePeer(options, database.url, out);
       return;
     }
     if (options.rateLimitOnly) {

@@ -73,6 +73,9 @@ export const DEFAULT_AVATAR_PATH = '/__emulator/default-avatar.svg';
 export const ANONYMOUS_NICKNAME = '微信用户';
 
 /** People, named by a caller-chosen key: one key is one person, with stable ids across restarts. */
+/** The seed of everyone's openid and unionid when none is given (the same after a restart). */
+export const DEFAULT_SEED = 'wechat-login-emulator';
+
 export class People {
   private readonly users = new Map<string, EmulatedUser>();
   private baseUrl = '';
@@ -210,7 +213,7 @@ export class EmulatorCore {
   constructor(options: CoreOptions) {
     this.appsById = new Map(options.apps.map((app) => [app.appid, app]));
     this.clock = new Clock(options.now);
-    this.people = new People(options.seed ?? 'wechat-login-emulator');
+    this.people = new People(options.seed ?? DEFAULT_SEED);
     this.codes = new Codes(this.clock);
   }
 
