@@ -4,7 +4,7 @@ import { LoginMethodKind } from '../../identity/user-login-method.entity.js';
 // Registers LoginMethodKind's GraphQL enum (the same enum in both schemas).
 import '../types/user.type.js';
 
-@ObjectType('AdminLoginMethod', { simpleResolvers: true, description: 'One WeChat identity of a user.' })
+@ObjectType('AdminLoginMethod', { description: 'One WeChat identity of a user.' })
 export class AdminLoginMethodType {
   @Field(() => LoginMethodKind)
   kind!: LoginMethodKind;
@@ -32,7 +32,6 @@ export class AdminLoginMethodType {
 }
 
 @ObjectType('AdminUser', {
-  simpleResolvers: true,
   description: 'A user as an operator sees them. Never the phone number: only whether there is one.',
 })
 export class AdminUserType {
@@ -83,7 +82,7 @@ export class AdminUserType {
   loginMethods!: AdminLoginMethodType[];
 }
 
-@ObjectType('AdminPageInfo', { simpleResolvers: true })
+@ObjectType('AdminPageInfo')
 export class AdminPageInfoType {
   @Field(() => String, { nullable: true, description: 'Pass as `after` for the next page.' })
   endCursor!: string | null;
@@ -92,10 +91,7 @@ export class AdminPageInfoType {
   hasNextPage!: boolean;
 }
 
-@ObjectType('AdminUserPage', {
-  simpleResolvers: true,
-  description: 'Users in creation order; `pageInfo.endCursor` continues.',
-})
+@ObjectType('AdminUserPage', { description: 'Users in creation order; `pageInfo.endCursor` continues.' })
 export class AdminUserPageType {
   @Field(() => [AdminUserType])
   nodes!: AdminUserType[];
@@ -147,7 +143,6 @@ registerEnumType(AdminAuditActor, {
 });
 
 @ObjectType('AuditEvent', {
-  simpleResolvers: true,
   description:
     'One thing that happened, written with the change it records (docs/admin.md, "Audit events"). ' +
     'Never a code, token, secret, session key or phone number.',
@@ -211,10 +206,7 @@ export class AdminAuditEventType {
   requestId!: string | null;
 }
 
-@ObjectType('AuditEventPage', {
-  simpleResolvers: true,
-  description: 'Audit events newest first; `pageInfo.endCursor` continues.',
-})
+@ObjectType('AuditEventPage', { description: 'Audit events newest first; `pageInfo.endCursor` continues.' })
 export class AdminAuditEventPageType {
   @Field(() => [AdminAuditEventType])
   nodes!: AdminAuditEventType[];

@@ -3,7 +3,6 @@ import type { JsSdkConfig } from '../../logins/js-sdk.js';
 import type { Context } from '../context.js';
 
 @ObjectType('WechatJsSdkConfig', {
-  simpleResolvers: true,
   description: 'What wx.config takes on an official account’s page inside WeChat, besides jsApiList.',
 })
 export class WechatJsSdkConfigType implements JsSdkConfig {

@@ -1,10 +1,7 @@
 import { Field, ObjectType } from 'type-graphql';
 import { UserType } from './user.type.js';
 
-@ObjectType('AuthPayload', {
-  simpleResolvers: true,
-  description: 'Our own session, after a login or a refresh.',
-})
+@ObjectType('AuthPayload', { description: 'Our own session, after a login or a refresh.' })
 export class AuthPayload {
   @Field(() => String, { description: 'JWT for "Authorization: Bearer <accessToken>".' })
   accessToken!: string;
@@ -29,7 +26,7 @@ export class AuthPayload {
   user!: UserType;
 }
 
-@ObjectType('WechatAuthorizeUrl', { simpleResolvers: true })
+@ObjectType('WechatAuthorizeUrl')
 export class WechatAuthorizeUrl {
   @Field(() => String, { description: 'Send the browser here (WeChat’s QR login page).' })
   url!: string;

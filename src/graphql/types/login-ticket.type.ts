@@ -40,7 +40,6 @@ registerEnumType(LoginTicketState, {
 });
 
 @ObjectType('LoginTicket', {
-  simpleResolvers: true,
   description:
     'A waiting page’s ticket: show qrCode (or open link), then follow it with the loginTicket subscription ' +
     'or query. Keep id and secret to this page: they are what receives the session.',
@@ -82,7 +81,7 @@ export class LoginTicketType {
   link!: string | null;
 }
 
-@ObjectType('LoginTicketStatus', { simpleResolvers: true })
+@ObjectType('LoginTicketStatus')
 export class LoginTicketStatusType {
   @Field(() => LoginTicketState)
   state!: LoginTicketState;
@@ -96,10 +95,7 @@ export class LoginTicketStatusType {
   auth!: AuthPayload | null;
 }
 
-@ObjectType('LoginTicketScan', {
-  simpleResolvers: true,
-  description: 'The ticket the mini program page opened.',
-})
+@ObjectType('LoginTicketScan', { description: 'The ticket the mini program page opened.' })
 export class LoginTicketScanType {
   @Field(() => ID)
   ticketId!: string;

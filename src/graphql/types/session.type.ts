@@ -2,7 +2,6 @@ import { Field, ID, ObjectType } from 'type-graphql';
 import { MAX_USER_AGENT_LENGTH } from '../../sessions/session-device.js';
 
 @ObjectType('Session', {
-  simpleResolvers: true,
   description:
     'One signed-in browser or device of the person: what revokeSession ends. What it keeps of the client ' +
     'is what its last login or refresh sent (docs/privacy.md).',

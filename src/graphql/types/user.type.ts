@@ -16,7 +16,7 @@ registerEnumType(LoginMethodKind, {
   },
 });
 
-@ObjectType('LoginMethod', { simpleResolvers: true, description: 'A WeChat identity linked to a user.' })
+@ObjectType('LoginMethod', { description: 'A WeChat identity linked to a user.' })
 export class LoginMethodType {
   @Field(() => LoginMethodKind)
   kind!: LoginMethodKind;
@@ -38,7 +38,6 @@ export class LoginMethodType {
 }
 
 @ObjectType('User', {
-  simpleResolvers: true,
   description: 'A person: one account across web, app, mini program and official account pages.',
 })
 export class UserType {
