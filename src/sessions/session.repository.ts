@@ -87,11 +87,16 @@ select exists (select 1 from t) as known`);
  * deletion ends the user's sessions; a tombstone is refused here too, whatever raced with that.
  * A session a disable ended comes back with `disabled` while the user is disabled (USER_DISABLED
  * rather than "the session has ended").
+ *
+ * The session is found by its id alone (materialized: its primary key), then checked against the
+ * token's user. Given both, a generic plan may look the session up by `user_id` instead and filter
+ * on the id: one row for most people, but every session of someone who opened thousands.
  */
 export const OPEN_SESSION_USER = sql<'sessionId' | 'userId' | 'now', UserSummaryRow & { disabled: boolean }>(`
+with s as materialized (select * from session where id = :sessionId)
 select ${USER_SUMMARY_COLUMNS}, u.disabled_at is not null as disabled
-  from session s join "user" u on u.id = s.user_id
- where s.id = :sessionId and s.user_id = :userId and s.expires_at > :now and u.deleted_at is null
+  from s join "user" u on u.id = s.user_id
+ where s.user_id = :userId and s.expires_at > :now and u.deleted_at is null
    and (s.revoked_at is null or (s.revoked_reason = 'user_disabled' and u.disabled_at is not null))`);
 
 /** Whether a refresh token's session was ended by a disable of a user still disabled. */
