@@ -10,6 +10,7 @@ import { keepDevelopmentSecret } from './development-secret.js';
 import { logReady } from './server/banner.js';
 import { createLogger, type Logger } from './server/logger.js';
 import { alreadyRunning, portInUse, whyNotStart } from './server/preflight.js';
+import { WORKER_ARG } from './server/worker-arg.js';
 import { announceServerUrl, DataDirInUseError } from './db/embedded.js';
 
 function fail(message: string): never {
@@ -27,7 +28,8 @@ try {
 
 // A worker of WEB_CONCURRENCY: its primary has checked the ports, kept the development secret,
 // migrated the database and started the emulator; the worker's environment says so.
-const worker = cluster.isWorker ? cluster.worker : undefined;
+// (A worker of another cluster primary, PM2's, runs as a server alone.)
+const worker = cluster.isWorker && process.argv.includes(WORKER_ARG) ? cluster.worker : undefined;
 
 // A server already running, a port taken: said in one line before anything slow starts.
 if (!worker) {

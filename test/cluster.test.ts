@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ConfigError, loadConfig } from '../src/config.js';
@@ -245,6 +245,25 @@ describe('WEB_CONCURRENCY=2: a primary and two workers on one database', () => {
     expect(sumOf(samples, 'wechat_login_graphql_operation_duration_seconds_count')).toBeGreaterThan(0);
   }, 90_000);
 
+  it('leaves a worker that does not answer out of a scrape, and scrapes at once share one gathering', async () => {
+    const stuck = workerPids(server).get(2)!;
+    process.kill(stuck, 'SIGSTOP');
+    try {
+      const warned = () => logLines(server).filter((l) => l.msg === 'a worker left out of a metrics scrape');
+      const before = warned().length;
+      const answers = await Promise.all([1, 2, 3].map(() => fetch(metricsUrl)));
+      expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
+      const samples = parseMetrics(await answers[0]!.text());
+      // The primary's and worker 3's figures came: one version line, the primary's memory at least.
+      expect(samples.filter((s) => s.name === 'wechat_login_nodejs_version_info')).toHaveLength(1);
+      expect(sumOf(samples, 'wechat_login_process_resident_memory_bytes')).toBeGreaterThan(0);
+      await eventually(async () => expect(warned().length).toBe(before + 1));
+      expect(warned().at(-1)).toMatchObject({ level: 40, pid: primaryPid, worker: 2, workerPid: stuck });
+    } finally {
+      process.kill(stuck, 'SIGCONT');
+    }
+  }, 60_000);
+
   it('stops every worker on SIGTERM (each as a server alone stops) and exits 0', async () => {
     const pids = [...workerPids(server).entries()].filter(([id]) => id !== 1).map(([, pid]) => pid);
     expect(pids).toHaveLength(2);
@@ -298,4 +317,59 @@ describe('WEB_CONCURRENCY=2, a worker that cannot start', () => {
     // Two workers forked, none started again.
     expect(error.message.match(/worker refused by the test/g)!.length).toBeLessThanOrEqual(2);
   }, 60_000);
+});
+
+describe('under another cluster primary (PM2 cluster mode), WEB_CONCURRENCY unset', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('runs as a server alone: its checks, its ready line, and nothing said to that primary', async () => {
+    const port = await freePort();
+    // A primary that is not ours: it forks src/main.ts and prints whatever the worker sends it.
+    const primary = [
+      "import cluster from 'node:cluster';",
+      "cluster.setupPrimary({ exec: 'src/main.ts', execArgv: ['--import', '@swc-node/register/esm-register'] });",
+      'const worker = cluster.fork();',
+      "worker.on('message', (m) => process.stdout.write('TO PRIMARY ' + JSON.stringify(m) + '\\n'));",
+      "process.on('SIGTERM', () => worker.process.kill('SIGTERM'));",
+    ].join('\n');
+    const { WEB_CONCURRENCY: _unset, ...inherited } = process.env;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', primary], {
+      env: {
+        ...inherited,
+        NODE_OPTIONS: '',
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        DATABASE_URL: db.url,
+        DATABASE_POOL_MAX: String(db.poolMax),
+        AUTH_SECRET,
+        WECHAT_EMULATOR: 'off',
+        LOG_LEVEL: 'info',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    try {
+      await eventually(async () => expect(output).toContain('WeChat login server ready at'), 60_000);
+      expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+      expect(output).not.toContain('TO PRIMARY');
+      const ready = output
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+        .find((l) => typeof l.msg === 'string' && l.msg.startsWith('WeChat login server ready'));
+      expect(ready?.worker).toBeUndefined();
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
+  }, 90_000);
 });

@@ -17,6 +17,7 @@ import { METRIC_PREFIX } from '../metrics/metrics.js';
 import { SecretBox } from '../crypto/secret-box.js';
 import { startSigningKeys } from './background-jobs.js';
 import { logReady } from './banner.js';
+import { WORKER_ARG } from './worker-arg.js';
 import type { RunningServer } from './start.js';
 
 /**
@@ -108,12 +109,15 @@ export async function startPrimary(baseConfig: Config, logger: Logger): Promise<
   const replacements = new Set<NodeJS.Timeout>();
   /** A worker failed to start or to stop: the primary exits 1. */
   let failed = false;
+  /** Instead of finish(), once the last worker has exited: a start that failed after the fork. */
+  let afterLastExit: (() => void) | undefined;
   let serverUrl = `http://${config.host}:${config.port}`;
   let allReady: () => void = () => {};
   const started = new Promise<void>((resolve) => (allReady = resolve));
 
   // Structured clone (not JSON) over IPC: metric values may be NaN or ±Infinity.
-  cluster.setupPrimary({ serialization: 'advanced' });
+  // The argument tells our workers from those of another cluster primary (PM2's) running src/main.ts.
+  cluster.setupPrimary({ serialization: 'advanced', args: [WORKER_ARG] });
   const fork = () => {
     const worker = cluster.fork(workerEnv);
     live.set(worker, { forkedAt: Date.now() });
@@ -123,29 +127,40 @@ export async function startPrimary(baseConfig: Config, logger: Logger): Promise<
     );
   };
 
-  // Scrapes: each ready worker's metrics as JSON, summed with this process's own.
+  // Scrapes: each ready worker's metrics as JSON, summed with this process's own. A worker that
+  // does not answer in time is left out of that scrape (and said once per scrape), not the scrape
+  // failed: the others' metrics still come. Scrapes that arrive while one runs share its answer.
   let nextRequest = 0;
   const requests = new Map<number, { worker: Worker; done: (metrics: WorkerMetrics | Error) => void }>();
   function metricsOf(worker: Worker): Promise<WorkerMetrics> {
     if (!worker.isConnected()) return Promise.resolve([]);
-    return new Promise((resolve, reject) => {
+    return new Promise((resolve) => {
       const id = nextRequest++;
       const timer = setTimeout(
-        () => requests.get(id)?.done(new Error(`worker ${worker.id} did not send its metrics within 5 s`)),
+        () =>
+          requests
+            .get(id)
+            ?.done(new Error(`did not send its metrics within ${WORKER_METRICS_TIMEOUT_MS} ms`)),
         WORKER_METRICS_TIMEOUT_MS,
       );
       const done = (metrics: WorkerMetrics | Error) => {
         clearTimeout(timer);
         requests.delete(id);
-        if (metrics instanceof Error) reject(metrics);
-        else resolve(metrics);
+        if (metrics instanceof Error) {
+          logger.warn(
+            { worker: worker.id, workerPid: worker.process.pid, reason: metrics.message },
+            'a worker left out of a metrics scrape',
+          );
+          resolve([]);
+        } else resolve(metrics);
       };
       requests.set(id, { worker, done });
       // A worker gone meanwhile: its counts went with it.
       worker.send({ type: METRICS, id } satisfies Message, undefined, {}, (error) => error && done([]));
     });
   }
-  async function scrape(): Promise<{ contentType: string; body: string }> {
+  let inFlight: Promise<{ contentType: string; body: string }> | undefined;
+  async function sumOfAll(): Promise<{ contentType: string; body: string }> {
     const workers = await Promise.all([...ready].map(metricsOf));
     // Counters and histograms are summed; gauges as prom-client (and each metric's aggregator) says.
     const sum = AggregatorRegistry.aggregate<PrometheusContentType>([
@@ -153,6 +168,10 @@ export async function startPrimary(baseConfig: Config, logger: Logger): Promise<
       ...workers,
     ]);
     return { contentType: sum.contentType, body: await sum.metrics() };
+  }
+  function scrape(): Promise<{ contentType: string; body: string }> {
+    inFlight ??= sumOfAll().finally(() => (inFlight = undefined));
+    return inFlight;
   }
 
   try {
@@ -209,7 +228,7 @@ export async function startPrimary(baseConfig: Config, logger: Logger): Promise<
         failed = true;
         logger.error(who, `worker exited ${how} while stopping`);
       }
-      if (live.size === 0) void finish();
+      if (live.size === 0) void (afterLastExit ?? finish)();
       return;
     }
     if (phase === 'starting') {
@@ -276,9 +295,16 @@ export async function startPrimary(baseConfig: Config, logger: Logger): Promise<
       { scrape },
       { host: config.metrics.host, port: config.metrics.port },
       logger.child({ component: 'metrics' }),
-    ).catch((error: unknown) => {
-      // Taken since the check at start: the workers go, and src/main.ts says which port.
-      for (const worker of live.keys()) worker.process.kill('SIGTERM');
+    ).catch(async (error: unknown) => {
+      // Taken since the check at start: the workers stop (not replaced), then src/main.ts says
+      // which port and exits 1.
+      phase = 'stopping';
+      failed = true;
+      await new Promise<void>((resolve) => {
+        afterLastExit = resolve;
+        for (const worker of live.keys()) worker.process.kill('SIGTERM');
+        if (live.size === 0) resolve();
+      });
       throw error;
     });
   }
