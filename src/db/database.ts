@@ -109,9 +109,14 @@ export async function openDatabase(settings: DatabaseSettings, logger?: Logger):
   };
 }
 
-/** The URL without its password, safe for a log line. */
+/** libpq's query parameters that carry a secret (`?password=…` works as well as `user:…@`). */
+const SECRET_PARAMETERS = ['password', 'sslpassword'];
+
+/** The URL without its password (in the user part or as a parameter), safe for a log line. */
 export function redactUrl(url: string): string {
   const parsed = new URL(url);
   if (parsed.password) parsed.password = '***';
+  for (const name of SECRET_PARAMETERS)
+    if (parsed.searchParams.has(name)) parsed.searchParams.set(name, '***');
   return parsed.toString();
 }
